@@ -1,0 +1,43 @@
+//! Compiles `proto/` with protox (no system `protoc`) into the tonic client and server code,
+//! and writes the descriptor set that server reflection serves.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from("proto");
+    // Served through reflection only, so that reflection clients can decode error details;
+    // the Rust types of google.rpc come from tonic-types.
+    let third_party = PathBuf::from("third_party/googleapis");
+    let error_details = third_party.join("google/rpc/error_details.proto");
+    let mut protos: Vec<PathBuf> = std::fs::read_dir(root.join("clientele/v1"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))
+        .collect();
+    protos.sort();
+
+    // A new file in the directory must rebuild too, not only a changed one.
+    println!("cargo:rerun-if-changed=proto/clientele/v1");
+    println!("cargo:rerun-if-changed={}", error_details.display());
+    for proto in &protos {
+        println!("cargo:rerun-if-changed={}", proto.display());
+    }
+
+    let descriptors = protox::compile(
+        protos.iter().chain(std::iter::once(&error_details)),
+        [&root, &third_party],
+    )?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("clientele_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .extern_path(".google.rpc", "::tonic_types")
+        .compile_fds(descriptors)?;
+    Ok(())
+}

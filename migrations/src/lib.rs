@@ -1,0 +1,32 @@
+//! Clientele's database schema as sea-orm migrations. One migration serves SQLite and
+//! PostgreSQL: tables are described with the schema builder, not raw SQL.
+//!
+//! Conventions: identifiers are UUIDs; times are `BIGINT` microseconds since the Unix epoch
+//! (UTC), which sort and compare the same on both backends; text that is searched or ordered
+//! case-insensitively has a lower-cased `*_key` column beside it, compared byte-wise (`COLLATE
+//! "C"` on PostgreSQL) so that both backends order it alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_foundation;
+
+/// The list of migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_foundation::Migration)]
+    }
+}
+
+/// A text column that is compared byte-wise on every backend, for keys that are ordered and
+/// paged by (PostgreSQL would otherwise order by the database's locale).
+pub(crate) fn byte_ordered_text(manager: &SchemaManager, column: impl IntoIden) -> ColumnDef {
+    let mut def = ColumnDef::new(column);
+    def.text().not_null();
+    if manager.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        def.extra("COLLATE \"C\"");
+    }
+    def
+}

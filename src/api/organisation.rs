@@ -1,0 +1,205 @@
+//! `clientele.v1.OrganisationService`.
+
+use tonic::{Request, Response, Status};
+
+use super::{actor, parse_id, timestamp, validity_from_proto, validity_to_proto};
+use crate::{
+    domain::{
+        Organisations, fields,
+        organisation::{OrganisationField, OrganisationInput, OrganisationKey, OrganisationQuery},
+    },
+    error::{Error, Result},
+    model::{Organisation, Validity},
+    proto::v1::{self as pb, organisation_service_server::OrganisationService},
+    store::OrganisationOrder,
+};
+
+/// The gRPC face of [`Organisations`].
+#[derive(Clone, Debug)]
+pub struct OrganisationApi {
+    organisations: Organisations,
+}
+
+impl OrganisationApi {
+    /// Serves `organisations`.
+    pub fn new(organisations: Organisations) -> Self {
+        Self { organisations }
+    }
+}
+
+#[tonic::async_trait]
+impl OrganisationService for OrganisationApi {
+    async fn create_organisation(
+        &self,
+        request: Request<pb::CreateOrganisationRequest>,
+    ) -> Result<Response<pb::CreateOrganisationResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let request_id = fields::request_id(&request.request_id)?;
+        let input = input(request.organisation.unwrap_or_default(), true)
+            .map_err(|e| e.within("organisation"))?;
+        let organisation = self
+            .organisations
+            .create(&actor, input, request_id)
+            .await
+            .map_err(|e| e.within("organisation"))?;
+        Ok(Response::new(pb::CreateOrganisationResponse {
+            organisation: Some(to_proto(organisation)),
+        }))
+    }
+
+    async fn get_organisation(
+        &self,
+        request: Request<pb::GetOrganisationRequest>,
+    ) -> Result<Response<pb::GetOrganisationResponse>, Status> {
+        let key = match request.into_inner().key {
+            Some(pb::get_organisation_request::Key::Id(id)) => {
+                OrganisationKey::Id(parse_id("id", &id)?)
+            }
+            Some(pb::get_organisation_request::Key::CustomerId(customer_id))
+                if !customer_id.is_empty() =>
+            {
+                OrganisationKey::CustomerId(customer_id)
+            }
+            _ => return Err(Error::invalid("key", "give an id or a customer_id").into()),
+        };
+        let organisation = self.organisations.get(&key).await?;
+        Ok(Response::new(pb::GetOrganisationResponse {
+            organisation: Some(to_proto(organisation)),
+        }))
+    }
+
+    async fn update_organisation(
+        &self,
+        request: Request<pb::UpdateOrganisationRequest>,
+    ) -> Result<Response<pb::UpdateOrganisationResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let fields = OrganisationField::from_mask(
+            &request
+                .update_mask
+                .map(|mask| mask.paths)
+                .unwrap_or_default(),
+        )?;
+        let organisation = request.organisation.unwrap_or_default();
+        let id = parse_id("organisation.id", &organisation.id)?;
+        let etag = organisation.etag.clone();
+        let input = input(organisation, false).map_err(|e| e.within("organisation"))?;
+        let organisation = self
+            .organisations
+            .update(&actor, id, &etag, &fields, &input)
+            .await
+            .map_err(|e| e.within("organisation"))?;
+        Ok(Response::new(pb::UpdateOrganisationResponse {
+            organisation: Some(to_proto(organisation)),
+        }))
+    }
+
+    async fn list_organisations(
+        &self,
+        request: Request<pb::ListOrganisationsRequest>,
+    ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
+        let request = request.into_inner();
+        let order = match pb::OrganisationOrder::try_from(request.order_by) {
+            Ok(pb::OrganisationOrder::Unspecified | pb::OrganisationOrder::Name) => {
+                OrganisationOrder::Name
+            }
+            Ok(pb::OrganisationOrder::CustomerId) => OrganisationOrder::CustomerId,
+            Err(_) => return Err(Error::invalid("order_by", "is not an OrganisationOrder").into()),
+        };
+        let query = OrganisationQuery {
+            text: request.text,
+            country: request.country,
+            validity: validity_from_proto("validity", request.validity)?,
+            include_invalid: request.include_invalid,
+            order,
+        };
+        let page = self
+            .organisations
+            .list(&query, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(pb::ListOrganisationsResponse {
+            organisations: page.items.into_iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn deactivate_organisation(
+        &self,
+        request: Request<pb::DeactivateOrganisationRequest>,
+    ) -> Result<Response<pb::DeactivateOrganisationResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        let validity =
+            validity_from_proto("validity", request.validity)?.unwrap_or(Validity::Invalid);
+        let etag = (!request.etag.is_empty()).then_some(request.etag.as_str());
+        let organisation = self
+            .organisations
+            .deactivate(&actor, id, validity, etag)
+            .await?;
+        Ok(Response::new(pb::DeactivateOrganisationResponse {
+            organisation: Some(to_proto(organisation)),
+        }))
+    }
+
+    async fn reactivate_organisation(
+        &self,
+        request: Request<pb::ReactivateOrganisationRequest>,
+    ) -> Result<Response<pb::ReactivateOrganisationResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        let etag = (!request.etag.is_empty()).then_some(request.etag.as_str());
+        let organisation = self.organisations.reactivate(&actor, id, etag).await?;
+        Ok(Response::new(pb::ReactivateOrganisationResponse {
+            organisation: Some(to_proto(organisation)),
+        }))
+    }
+}
+
+/// The client's values; `validity` is read only on create.
+fn input(organisation: pb::Organisation, with_validity: bool) -> Result<OrganisationInput> {
+    let validity = if with_validity {
+        validity_from_proto("validity", organisation.validity)?
+    } else {
+        None
+    };
+    Ok(OrganisationInput {
+        customer_id: organisation.customer_id,
+        name: organisation.name,
+        street: organisation.street,
+        zip: organisation.zip,
+        city: organisation.city,
+        country: organisation.country,
+        url: organisation.url,
+        comment: organisation.comment,
+        validity,
+        email_domains: organisation.email_domains,
+        domain_assignment: organisation.domain_assignment,
+        external_id: organisation.external_id,
+        custom_fields: organisation.custom_fields.into_iter().collect(),
+    })
+}
+
+fn to_proto(organisation: Organisation) -> pb::Organisation {
+    pb::Organisation {
+        etag: organisation.etag(),
+        id: organisation.id.to_string(),
+        customer_id: organisation.customer_id,
+        name: organisation.name,
+        street: organisation.street,
+        zip: organisation.zip,
+        city: organisation.city,
+        country: organisation.country,
+        url: organisation.url,
+        comment: organisation.comment,
+        validity: validity_to_proto(organisation.validity),
+        email_domains: organisation.email_domains,
+        domain_assignment: organisation.domain_assignment,
+        external_id: organisation.external_id.unwrap_or_default(),
+        custom_fields: organisation.custom_fields.into_iter().collect(),
+        create_time: Some(timestamp(organisation.create_time)),
+        update_time: Some(timestamp(organisation.update_time)),
+    }
+}

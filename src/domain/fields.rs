@@ -1,0 +1,150 @@
+//! Field rules shared by every resource: text lengths and characters, custom fields,
+//! request ids. Validators collect every violation of a request instead of stopping at the
+//! first, so that a client learns everything wrong at once.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, FieldViolation, Result};
+
+/// The violations found so far in one request.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// Records that `field` is wrong.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// `Ok` if nothing was recorded, else `InvalidArgument` with every violation.
+    pub fn finish(self) -> Result<()> {
+        Error::check(self.0)
+    }
+}
+
+/// A one-line text: trimmed, at most `max` characters, no control characters. An empty
+/// result is a violation when `required`.
+pub fn single_line(
+    violations: &mut Violations,
+    field: &str,
+    raw: &str,
+    max: usize,
+    required: bool,
+) -> String {
+    let value = raw.trim();
+    if required && value.is_empty() {
+        violations.add(field, "is required");
+    } else if value.chars().count() > max {
+        violations.add(field, format!("must be at most {max} characters long"));
+    } else if value.chars().any(char::is_control) {
+        violations.add(field, "must not contain control characters or line breaks");
+    }
+    value.to_owned()
+}
+
+/// A multi-line text: at most `max` characters; line breaks and tabs are the only control
+/// characters allowed.
+pub fn multi_line(violations: &mut Violations, field: &str, raw: &str, max: usize) -> String {
+    if raw.chars().count() > max {
+        violations.add(field, format!("must be at most {max} characters long"));
+    } else if raw
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        violations.add(
+            field,
+            "must not contain control characters other than line breaks and tabs",
+        );
+    }
+    raw.to_owned()
+}
+
+/// Most custom fields one record may have.
+pub const MAX_CUSTOM_FIELDS: usize = 50;
+
+/// Site-specific attributes: at most [`MAX_CUSTOM_FIELDS`] entries, keys of 1 to 64 letters,
+/// digits and `_ . -` starting with a letter, values of at most 2000 characters.
+pub fn custom_fields(
+    violations: &mut Violations,
+    field: &str,
+    raw: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    if raw.len() > MAX_CUSTOM_FIELDS {
+        violations.add(
+            field,
+            format!("must have at most {MAX_CUSTOM_FIELDS} entries"),
+        );
+    }
+    for (key, value) in raw {
+        let key_ok = (1..=64).contains(&key.chars().count())
+            && key.starts_with(|c: char| c.is_ascii_alphabetic())
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !key_ok {
+            violations.add(
+                format!("{field}[{key:?}]"),
+                "keys must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter",
+            );
+        } else if value.chars().count() > 2000 {
+            violations.add(
+                format!("{field}[{key:?}]"),
+                "values must be at most 2000 characters long",
+            );
+        } else if value.chars().any(char::is_control) {
+            violations.add(
+                format!("{field}[{key:?}]"),
+                "values must not contain control characters",
+            );
+        }
+    }
+    raw.clone()
+}
+
+/// An optional idempotency key: empty means none; otherwise 1 to 128 printable ASCII
+/// characters.
+pub fn request_id(raw: &str) -> Result<Option<String>> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "request_id",
+            "must be 1 to 128 printable ASCII characters without spaces",
+        ));
+    }
+    Ok(Some(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_line_text_is_trimmed_and_checked() {
+        let mut v = Violations::default();
+        assert_eq!(single_line(&mut v, "name", "  Acme  ", 10, true), "Acme");
+        assert!(v.finish().is_ok());
+
+        let mut v = Violations::default();
+        single_line(&mut v, "name", "   ", 10, true);
+        single_line(&mut v, "city", "a\nb", 10, false);
+        single_line(&mut v, "zip", "12345678901", 10, false);
+        let Err(Error::InvalidArgument { violations, .. }) = v.finish() else {
+            panic!("expected violations");
+        };
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["name", "city", "zip"]);
+    }
+
+    #[test]
+    fn request_ids_are_printable_ascii() {
+        assert_eq!(request_id("").unwrap(), None);
+        assert_eq!(request_id("abc-1").unwrap().as_deref(), Some("abc-1"));
+        assert!(request_id("with space").is_err());
+        assert!(request_id(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,620 @@
+//! Organisations: the field rules of DESIGN §2, create with idempotency, update with
+//! update mask and etag, deactivate and reactivate, and listing.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    country::normalise_country,
+    email_domain::{is_free_mail, normalise_domain},
+    fields::{self, Violations},
+    paging::{self, Page},
+};
+use crate::{
+    clock::Clock,
+    error::{Error, Result},
+    model::{Actor, ChangeEvent, ChangeKind, FieldChange, Organisation, ResourceType, Validity},
+    store::{
+        IdempotencyKey, Inserted, OrganisationCursor, OrganisationFilter, OrganisationOrder, Store,
+        ValidityFilter,
+    },
+};
+
+/// The most email domains one organisation may list.
+pub const MAX_EMAIL_DOMAINS: usize = 100;
+
+/// The values a client sends for an organisation, before any rule is applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OrganisationInput {
+    /// Business key.
+    pub customer_id: String,
+    /// Display name.
+    pub name: String,
+    /// Street and number.
+    pub street: String,
+    /// Postal code.
+    pub zip: String,
+    /// City.
+    pub city: String,
+    /// Country code.
+    pub country: String,
+    /// Web site.
+    pub url: String,
+    /// Free text.
+    pub comment: String,
+    /// Validity on create; `None` means valid.
+    pub validity: Option<Validity>,
+    /// Email domains as given.
+    pub email_domains: Vec<String>,
+    /// Assign customers by email domain.
+    pub domain_assignment: bool,
+    /// Key in another system; empty means none.
+    pub external_id: String,
+    /// Site-specific attributes.
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+/// The fields an update may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrganisationField {
+    /// `name`
+    Name,
+    /// `street`
+    Street,
+    /// `zip`
+    Zip,
+    /// `city`
+    City,
+    /// `country`
+    Country,
+    /// `url`
+    Url,
+    /// `comment`
+    Comment,
+    /// `email_domains`
+    EmailDomains,
+    /// `domain_assignment`
+    DomainAssignment,
+    /// `external_id`
+    ExternalId,
+    /// `custom_fields`
+    CustomFields,
+}
+
+impl OrganisationField {
+    /// Every field an update may change, in the order of the API.
+    pub const ALL: [Self; 11] = [
+        Self::Name,
+        Self::Street,
+        Self::Zip,
+        Self::City,
+        Self::Country,
+        Self::Url,
+        Self::Comment,
+        Self::EmailDomains,
+        Self::DomainAssignment,
+        Self::ExternalId,
+        Self::CustomFields,
+    ];
+
+    /// The field's name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Street => "street",
+            Self::Zip => "zip",
+            Self::City => "city",
+            Self::Country => "country",
+            Self::Url => "url",
+            Self::Comment => "comment",
+            Self::EmailDomains => "email_domains",
+            Self::DomainAssignment => "domain_assignment",
+            Self::ExternalId => "external_id",
+            Self::CustomFields => "custom_fields",
+        }
+    }
+
+    /// The fields an update mask names; every path that names no updatable field is a
+    /// violation of `update_mask`, saying why.
+    pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
+        let mut violations = Violations::default();
+        let mut fields = Vec::new();
+        if paths.is_empty() {
+            violations.add("update_mask", "is required: name the fields to change");
+        }
+        for (index, path) in paths.iter().enumerate() {
+            let field = format!("update_mask.paths[{index}]");
+            if path == "*" {
+                fields.extend(Self::ALL);
+                continue;
+            }
+            match path.as_str() {
+                "customer_id" => violations.add(field, "customer_id is immutable"),
+                "validity" => violations.add(
+                    field,
+                    "validity is changed by DeactivateOrganisation and ReactivateOrganisation",
+                ),
+                "id" | "create_time" | "update_time" | "etag" => {
+                    violations.add(field, format!("{path} is output only"))
+                }
+                _ => match Self::ALL.iter().find(|f| f.name() == path) {
+                    Some(known) => fields.push(*known),
+                    None => {
+                        violations.add(field, format!("{path:?} is not a field of Organisation"))
+                    }
+                },
+            }
+        }
+        violations.finish()?;
+        fields.dedup();
+        Ok(fields)
+    }
+}
+
+/// What a list of organisations shows, as a client asks for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrganisationQuery {
+    /// Substring of customer_id, name or city.
+    pub text: String,
+    /// Country code, or empty.
+    pub country: String,
+    /// Exactly this validity.
+    pub validity: Option<Validity>,
+    /// Invalid ones too.
+    pub include_invalid: bool,
+    /// The order.
+    pub order: OrganisationOrder,
+}
+
+/// Which organisation to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrganisationKey {
+    /// By id.
+    Id(Uuid),
+    /// By customer_id, case-insensitively.
+    CustomerId(String),
+}
+
+/// The organisation rules, over the store.
+#[derive(Clone, Debug)]
+pub struct Organisations {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Organisations {
+    /// The rules over `store`, reading time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Creates an organisation; with `request_id`, a retry returns the first result.
+    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"))]
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        input: OrganisationInput,
+        request_id: Option<String>,
+    ) -> Result<Organisation> {
+        let now = self.clock.now();
+        let mut violations = Violations::default();
+        let customer_id = customer_id(&mut violations, &input.customer_id);
+        let mut org = Organisation {
+            id: Uuid::now_v7(),
+            customer_id,
+            name: String::new(),
+            street: String::new(),
+            zip: String::new(),
+            city: String::new(),
+            country: String::new(),
+            url: String::new(),
+            comment: String::new(),
+            validity: input.validity.unwrap_or(Validity::Valid),
+            email_domains: Vec::new(),
+            domain_assignment: false,
+            external_id: None,
+            custom_fields: BTreeMap::new(),
+            create_time: now,
+            update_time: now,
+            version: 1,
+        };
+        for field in OrganisationField::ALL {
+            apply(&mut violations, &mut org, field, &input);
+        }
+        violations.finish()?;
+
+        let key = request_id.map(|request_id| IdempotencyKey {
+            operation: "CreateOrganisation",
+            request_id,
+            request_hash: request_hash(&input),
+        });
+        let event = ChangeEvent {
+            time: now,
+            actor: actor.clone(),
+            resource_type: ResourceType::Organisation,
+            resource_id: org.id,
+            kind: ChangeKind::Created,
+            changes: diff(None, &org),
+        };
+        let inserted = self
+            .store
+            .insert_organisation(&org, &event, key.as_ref())
+            .await
+            .map_err(|e| in_request_order(e, &org.email_domains, &input))?;
+        match inserted {
+            Inserted::New(org) => Ok(org),
+            Inserted::Replay {
+                resource_id,
+                request_hash,
+            } => {
+                let same_request = key.is_some_and(|key| key.request_hash == request_hash);
+                if !same_request {
+                    return Err(Error::RequestIdReused);
+                }
+                self.get(&OrganisationKey::Id(resource_id)).await
+            }
+        }
+    }
+
+    /// Reads one organisation, whatever its validity.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn get(&self, key: &OrganisationKey) -> Result<Organisation> {
+        let found = match key {
+            OrganisationKey::Id(id) => self.store.organisation(*id).await?,
+            OrganisationKey::CustomerId(customer_id) => {
+                self.store.organisation_by_customer_id(customer_id).await?
+            }
+        };
+        found.ok_or(Error::NotFound {
+            resource: "organisation",
+        })
+    }
+
+    /// Changes `fields` of organisation `id` to the values in `input`, if `etag` is current.
+    /// A change that changes nothing writes nothing.
+    #[tracing::instrument(skip(self, input), level = "debug", err(level = "debug"))]
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        etag: &str,
+        fields: &[OrganisationField],
+        input: &OrganisationInput,
+    ) -> Result<Organisation> {
+        if etag.is_empty() {
+            return Err(Error::invalid(
+                "etag",
+                "is required: send the etag of the organisation as you read it",
+            ));
+        }
+        let current = self.get(&OrganisationKey::Id(id)).await?;
+        if current.etag() != etag {
+            return Err(Error::StaleEtag {
+                resource: "organisation",
+            });
+        }
+        let mut next = current.clone();
+        let mut violations = Violations::default();
+        for field in fields {
+            apply(&mut violations, &mut next, *field, input);
+        }
+        violations.finish()?;
+        let domains = next.email_domains.clone();
+        self.save(actor, current, next, ChangeKind::Updated)
+            .await
+            .map_err(|e| in_request_order(e, &domains, input))
+    }
+
+    /// Takes organisation `id` out of use with `validity` (invalid or temporarily invalid).
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn deactivate(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        validity: Validity,
+        etag: Option<&str>,
+    ) -> Result<Organisation> {
+        if validity.is_valid() {
+            return Err(Error::invalid(
+                "validity",
+                "must be VALIDITY_INVALID or VALIDITY_INVALID_TEMPORARILY",
+            ));
+        }
+        self.set_validity(actor, id, validity, etag, ChangeKind::Deactivated)
+            .await
+    }
+
+    /// Puts organisation `id` back into use.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn reactivate(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        etag: Option<&str>,
+    ) -> Result<Organisation> {
+        self.set_validity(actor, id, Validity::Valid, etag, ChangeKind::Reactivated)
+            .await
+    }
+
+    /// One page of organisations.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn list(
+        &self,
+        query: &OrganisationQuery,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<Organisation>> {
+        let limit = paging::page_size(page_size)?;
+        let mut violations = Violations::default();
+        let text = fields::single_line(&mut violations, "text", &query.text, 200, false);
+        let country = if query.country.trim().is_empty() {
+            None
+        } else {
+            let code = normalise_country(&query.country);
+            if code.is_none() {
+                violations.add("country", "is not an ISO 3166-1 alpha-2 country code");
+            }
+            code
+        };
+        violations.finish()?;
+        let filter = OrganisationFilter {
+            text: (!text.is_empty()).then_some(text),
+            country,
+            validity: match (query.validity, query.include_invalid) {
+                (Some(validity), _) => ValidityFilter::Exactly(validity),
+                (None, true) => ValidityFilter::All,
+                (None, false) => ValidityFilter::ValidOnly,
+            },
+        };
+        let fingerprint = paging::fingerprint(&(&filter, query.order));
+        let after: Option<OrganisationCursor> = paging::decode_token(page_token, &fingerprint)?;
+        let mut items = self
+            .store
+            .list_organisations(&filter, query.order, after.as_ref(), limit + 1)
+            .await?;
+        let next_page_token = if items.len() as u64 > limit {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| paging::encode_token(&fingerprint, &query.order.cursor_after(last)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    async fn set_validity(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        validity: Validity,
+        etag: Option<&str>,
+        kind: ChangeKind,
+    ) -> Result<Organisation> {
+        let current = self.get(&OrganisationKey::Id(id)).await?;
+        if etag.is_some_and(|etag| etag != current.etag()) {
+            return Err(Error::StaleEtag {
+                resource: "organisation",
+            });
+        }
+        let mut next = current.clone();
+        next.validity = validity;
+        self.save(actor, current, next, kind).await
+    }
+
+    /// Stores `next` over `current` with an event of `kind`, unless nothing changed.
+    async fn save(
+        &self,
+        actor: &Actor,
+        current: Organisation,
+        mut next: Organisation,
+        kind: ChangeKind,
+    ) -> Result<Organisation> {
+        let changes = diff(Some(&current), &next);
+        if changes.is_empty() {
+            return Ok(current);
+        }
+        next.version = current.version + 1;
+        next.update_time = self.clock.now();
+        let event = ChangeEvent {
+            time: next.update_time,
+            actor: actor.clone(),
+            resource_type: ResourceType::Organisation,
+            resource_id: next.id,
+            kind,
+            changes,
+        };
+        self.store
+            .update_organisation(&next, current.version, &event)
+            .await
+    }
+}
+
+/// Validates `field` of `input` and writes its normal form into `org`.
+fn apply(
+    violations: &mut Violations,
+    org: &mut Organisation,
+    field: OrganisationField,
+    input: &OrganisationInput,
+) {
+    use OrganisationField as F;
+    let name = field.name();
+    match field {
+        F::Name => org.name = fields::single_line(violations, name, &input.name, 200, true),
+        F::Street => org.street = fields::single_line(violations, name, &input.street, 200, false),
+        F::Zip => org.zip = fields::single_line(violations, name, &input.zip, 20, false),
+        F::City => org.city = fields::single_line(violations, name, &input.city, 100, false),
+        F::Country => match normalise_country(&input.country) {
+            Some(code) => org.country = code,
+            None if input.country.trim().is_empty() => violations.add(name, "is required"),
+            None => violations.add(name, "is not an ISO 3166-1 alpha-2 country code"),
+        },
+        F::Url => org.url = url(violations, &input.url),
+        F::Comment => org.comment = fields::multi_line(violations, name, &input.comment, 10_000),
+        F::EmailDomains => org.email_domains = email_domains(violations, &input.email_domains),
+        F::DomainAssignment => org.domain_assignment = input.domain_assignment,
+        F::ExternalId => {
+            let external_id = fields::single_line(violations, name, &input.external_id, 200, false);
+            org.external_id = (!external_id.is_empty()).then_some(external_id);
+        }
+        F::CustomFields => {
+            org.custom_fields = fields::custom_fields(violations, name, &input.custom_fields)
+        }
+    }
+}
+
+/// customer_id: 1 to 100 letters, digits and `. _ - @`.
+fn customer_id(violations: &mut Violations, raw: &str) -> String {
+    let length = raw.chars().count();
+    if length == 0 {
+        violations.add("customer_id", "is required");
+    } else if length > 100 {
+        violations.add("customer_id", "must be at most 100 characters long");
+    } else if !raw
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        violations.add(
+            "customer_id",
+            "may only contain letters, digits and the characters . _ - @",
+        );
+    }
+    raw.to_owned()
+}
+
+/// url: empty, or an absolute http(s) URL with a host.
+fn url(violations: &mut Violations, raw: &str) -> String {
+    let value = raw.trim();
+    if value.is_empty() {
+        return String::new();
+    }
+    if value.chars().count() > 2000 {
+        violations.add("url", "must be at most 2000 characters long");
+        return value.to_owned();
+    }
+    match url::Url::parse(value) {
+        Ok(parsed)
+            if matches!(parsed.scheme(), "http" | "https")
+                && parsed.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            value.to_owned()
+        }
+        _ => {
+            violations.add("url", "must be an absolute http or https URL");
+            value.to_owned()
+        }
+    }
+}
+
+/// email_domains: each a domain name, not free mail, none twice; stored sorted.
+fn email_domains(violations: &mut Violations, raw: &[String]) -> Vec<String> {
+    if raw.len() > MAX_EMAIL_DOMAINS {
+        violations.add(
+            "email_domains",
+            format!("must list at most {MAX_EMAIL_DOMAINS} domains"),
+        );
+        return Vec::new();
+    }
+    let mut domains: Vec<String> = Vec::with_capacity(raw.len());
+    for (index, entry) in raw.iter().enumerate() {
+        let field = format!("email_domains[{index}]");
+        match normalise_domain(entry) {
+            Err(problem) => violations.add(field, problem),
+            Ok(domain) if is_free_mail(&domain) => violations.add(
+                field,
+                format!("{domain} is a free-mail domain and cannot identify an organisation"),
+            ),
+            Ok(domain) if domains.contains(&domain) => {
+                violations.add(field, format!("{domain} is listed twice"))
+            }
+            Ok(domain) => domains.push(domain),
+        }
+    }
+    domains.sort();
+    domains
+}
+
+/// The store names a taken email domain by its place in the stored, sorted list; the client
+/// knows it by its place in the request.
+fn in_request_order(error: Error, stored: &[String], input: &OrganisationInput) -> Error {
+    let Error::AlreadyExists {
+        resource,
+        field,
+        reason,
+    } = error
+    else {
+        return error;
+    };
+    let position = field
+        .strip_prefix("email_domains[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|index| index.parse::<usize>().ok())
+        .and_then(|index| stored.get(index))
+        .and_then(|taken| {
+            input
+                .email_domains
+                .iter()
+                .position(|raw| normalise_domain(raw).as_deref() == Ok(taken.as_str()))
+        });
+    Error::AlreadyExists {
+        resource,
+        field: position.map_or(field, |position| format!("email_domains[{position}]")),
+        reason,
+    }
+}
+
+/// A hash of the request body, to tell a retry from a different request with the same id.
+fn request_hash(input: &OrganisationInput) -> String {
+    let encoded = serde_json::to_vec(input).unwrap_or_default();
+    Sha256::digest(&encoded)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The fields the change log records, with their values.
+fn audited(org: &Organisation) -> [(&'static str, Value); 13] {
+    [
+        ("customer_id", json!(org.customer_id)),
+        ("name", json!(org.name)),
+        ("street", json!(org.street)),
+        ("zip", json!(org.zip)),
+        ("city", json!(org.city)),
+        ("country", json!(org.country)),
+        ("url", json!(org.url)),
+        ("comment", json!(org.comment)),
+        ("validity", json!(org.validity)),
+        ("email_domains", json!(org.email_domains)),
+        ("domain_assignment", json!(org.domain_assignment)),
+        ("external_id", json!(org.external_id)),
+        ("custom_fields", json!(org.custom_fields)),
+    ]
+}
+
+/// The fields that differ between `before` (none on creation) and `after`.
+fn diff(before: Option<&Organisation>, after: &Organisation) -> Vec<FieldChange> {
+    let old = before.map(audited);
+    audited(after)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, (field, new))| {
+            let old = old
+                .as_ref()
+                .map(|values| values[index].1.clone())
+                .unwrap_or(Value::Null);
+            (old != new).then(|| FieldChange {
+                field: field.to_owned(),
+                old,
+                new,
+            })
+        })
+        .collect()
+}

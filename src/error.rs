@@ -1,0 +1,246 @@
+//! The one error type of the service and its one mapping to `tonic::Status`.
+//!
+//! Every layer below the API returns [`Error`]; [`From<Error> for Status`] is the only place
+//! where errors become gRPC codes, with `google.rpc` details from tonic-types. Internal
+//! errors are logged here with their detail and leave the service without it.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every error this service returns.
+pub const ERROR_DOMAIN: &str = "clientele";
+
+/// A problem with one field of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The field's path in the request, e.g. `organisation.email_domains[2]`.
+    pub field: String,
+    /// What is wrong and what would be right.
+    pub description: String,
+}
+
+/// A state of the system that stands in the way of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreconditionViolation {
+    /// The kind of precondition, e.g. `OPEN_TICKETS`.
+    pub kind: String,
+    /// What the precondition is about, e.g. a ticket number.
+    pub subject: String,
+    /// What is wrong and how to resolve it.
+    pub description: String,
+}
+
+/// Everything that can go wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is wrong; nothing was changed.
+    #[error("{}", describe_violations(.violations))]
+    InvalidArgument {
+        /// Machine-readable reason for `ErrorInfo`.
+        reason: &'static str,
+        /// Every field that is wrong.
+        violations: Vec<FieldViolation>,
+    },
+    /// A `request_id` came back with a different request than the one it was first used for.
+    #[error("request_id was already used for a different request")]
+    RequestIdReused,
+    /// The resource does not exist, or the caller may not read it.
+    #[error("{resource} not found")]
+    NotFound {
+        /// The kind of resource, e.g. `organisation`.
+        resource: &'static str,
+    },
+    /// A unique value is already taken by another resource.
+    #[error("another {resource} already has this {field}")]
+    AlreadyExists {
+        /// The kind of resource, e.g. `organisation`.
+        resource: &'static str,
+        /// The request field holding the taken value.
+        field: String,
+        /// Machine-readable reason for `ErrorInfo`.
+        reason: &'static str,
+    },
+    /// The resource changed since the caller read it (its etag is stale).
+    #[error("{resource} was changed by someone else; read it again and retry")]
+    StaleEtag {
+        /// The kind of resource.
+        resource: &'static str,
+    },
+    /// The system is not in a state that allows the request.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// Machine-readable reason for `ErrorInfo`.
+        reason: &'static str,
+        /// A sentence for people.
+        message: String,
+        /// What stands in the way.
+        violations: Vec<PreconditionViolation>,
+    },
+    /// A dependency (the database) cannot be reached; the request may be retried.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            reason: "INVALID_FIELD",
+            violations: vec![FieldViolation {
+                field: field.into(),
+                description: description.into(),
+            }],
+        }
+    }
+
+    /// Several invalid fields, or `Ok(())` when there are none.
+    pub fn check(violations: Vec<FieldViolation>) -> Result<()> {
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::InvalidArgument {
+                reason: "INVALID_FIELD",
+                violations,
+            })
+        }
+    }
+
+    /// Puts `prefix.` in front of every field path, for errors found in a nested message.
+    pub fn within(self, prefix: &str) -> Self {
+        let join = |field: String| {
+            if field.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{field}")
+            }
+        };
+        match self {
+            Self::InvalidArgument { reason, violations } => Self::InvalidArgument {
+                reason,
+                violations: violations
+                    .into_iter()
+                    .map(|v| FieldViolation {
+                        field: join(v.field),
+                        description: v.description,
+                    })
+                    .collect(),
+            },
+            Self::AlreadyExists {
+                resource,
+                field,
+                reason,
+            } => Self::AlreadyExists {
+                resource,
+                field: join(field),
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
+fn describe_violations(violations: &[FieldViolation]) -> String {
+    let parts: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect();
+    format!("invalid request: {}", parts.join("; "))
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::InvalidArgument { reason, violations } => {
+                let mut details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                details.set_error_info(reason, ERROR_DOMAIN, []);
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Error::RequestIdReused => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(
+                    "request_id",
+                    "was already used for a different request; use a new request_id",
+                )
+                .set_error_info("REQUEST_ID_REUSED", ERROR_DOMAIN, [])
+                .to_owned(),
+            ),
+            Error::NotFound { resource } => Status::with_error_details(
+                Code::NotFound,
+                message,
+                ErrorDetails::with_error_info(
+                    "NOT_FOUND",
+                    ERROR_DOMAIN,
+                    [("resource".to_owned(), resource.to_owned())],
+                ),
+            ),
+            Error::AlreadyExists {
+                resource,
+                field,
+                reason,
+            } => {
+                let mut details = ErrorDetails::with_bad_request_violation(
+                    field.clone(),
+                    format!("another {resource} already has this value"),
+                );
+                details.set_error_info(reason, ERROR_DOMAIN, [("field".to_owned(), field)]);
+                Status::with_error_details(Code::AlreadyExists, message, details)
+            }
+            Error::StaleEtag { resource } => Status::with_error_details(
+                Code::Aborted,
+                message,
+                ErrorDetails::with_error_info(
+                    "STALE_ETAG",
+                    ERROR_DOMAIN,
+                    [("resource".to_owned(), resource.to_owned())],
+                ),
+            ),
+            Error::FailedPrecondition {
+                reason, violations, ..
+            } => {
+                let mut details = ErrorDetails::with_precondition_failure(
+                    violations
+                        .into_iter()
+                        .map(|v| {
+                            tonic_types::PreconditionViolation::new(
+                                v.kind,
+                                v.subject,
+                                v.description,
+                            )
+                        })
+                        .collect::<Vec<_>>(),
+                );
+                details.set_error_info(reason, ERROR_DOMAIN, []);
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
+            Error::Unavailable(detail) => {
+                tracing::warn!(%detail, "request failed: dependency unavailable");
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the service is temporarily unavailable; retry later",
+                    ErrorDetails::with_error_info("UNAVAILABLE", ERROR_DOMAIN, []),
+                )
+            }
+            Error::Internal(detail) => {
+                tracing::error!(%detail, "request failed: internal error");
+                Status::with_error_details(
+                    Code::Internal,
+                    "internal error",
+                    ErrorDetails::with_error_info("INTERNAL", ERROR_DOMAIN, []),
+                )
+            }
+        }
+    }
+}

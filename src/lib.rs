@@ -1,0 +1,18 @@
+//! Clientele: the customer master of a helpdesk as one gRPC service.
+//!
+//! A request travels: the server's layers (tracing, later authentication) → an [`api`]
+//! adapter (decode, convert) → the [`domain`] (rules) → the [`store`] (one transaction with
+//! its change-log event) → back. [`run`] starts the whole service on a listener; `main.rs`
+//! and the tests both use it.
+
+pub mod api;
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod model;
+pub mod proto;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+
+pub use server::{Config, run};

@@ -1,0 +1,192 @@
+//! The `clientele` command: `serve` (the default), `migrate` and `health`.
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use clientele::{
+    Config,
+    server::{DEFAULT_DATABASE_URL, termination_signal},
+    store::{Store, StoreOptions},
+    telemetry::{self, LogFormat},
+};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+/// The address the server listens on unless told otherwise.
+const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// Clientele: the customer master of a helpdesk as one gRPC service.
+#[derive(Parser, Debug)]
+#[command(
+    name = "clientele",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gRPC server (what a bare `clientele` does).
+    Serve(ServeArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate(DatabaseArgs),
+    /// Ask a running server for its gRPC health: exit 0 when SERVING, 1 otherwise.
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug)]
+struct DatabaseArgs {
+    /// `sqlite://FILE?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "CLIENTELE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    db_max_connections: u32,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CLIENTELE_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Log format.
+    #[arg(long, env = "CLIENTELE_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: LogFormat,
+    /// How long in-flight requests may take to finish on SIGTERM/SIGINT, e.g. `25s`.
+    #[arg(long, env = "CLIENTELE_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = duration)]
+    shutdown_timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+struct HealthArgs {
+    /// Server address; by default the `CLIENTELE_LISTEN` address (an unspecified IP such as
+    /// 0.0.0.0 becomes loopback), else 127.0.0.1:50051.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Service to check; empty means the whole server.
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Give up after this long, e.g. `3s`.
+    #[arg(long, default_value = "3s", value_parser = duration)]
+    timeout: Duration,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("not a duration like 25s or 500ms: {e}"))?;
+    Duration::try_from(signed).map_err(|_| "must not be negative".to_owned())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Health(args)) => health(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(addr = %args.listen, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut config = Config::new(args.database.database_url.clone());
+    config.store = store_options(&args.database);
+    config.shutdown_timeout = args.shutdown_timeout;
+    match clientele::run(config, listener, termination_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(args: DatabaseArgs) -> ExitCode {
+    telemetry::init(LogFormat::Human);
+    let migrated = async {
+        let store = Store::connect(&args.database_url, &store_options(&args)).await?;
+        store.migrate().await?;
+        store.close().await;
+        Ok::<_, clientele::error::Error>(())
+    };
+    match migrated.await {
+        Ok(()) => {
+            tracing::info!("the database schema is up to date");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(%error, "migration failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn store_options(args: &DatabaseArgs) -> StoreOptions {
+    StoreOptions {
+        max_connections: args.db_max_connections.max(1),
+        ..StoreOptions::default()
+    }
+}
+
+async fn health(args: HealthArgs) -> ExitCode {
+    let addr = args.addr.unwrap_or_else(|| {
+        let listen = std::env::var("CLIENTELE_LISTEN").unwrap_or_else(|_| DEFAULT_LISTEN.into());
+        match listen.parse::<SocketAddr>() {
+            Ok(mut socket) if socket.ip().is_unspecified() => {
+                socket.set_ip(match socket {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+                socket.to_string()
+            }
+            _ => listen,
+        }
+    });
+    let checked = async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(args.timeout)
+            .timeout(args.timeout)
+            .connect()
+            .await?;
+        let response = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: args.service.clone(),
+            })
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(response.into_inner().status())
+    };
+    match tokio::time::timeout(args.timeout, checked).await {
+        Ok(Ok(ServingStatus::Serving)) => {
+            println!("SERVING");
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(status)) => {
+            println!("{}", status.as_str_name());
+            ExitCode::FAILURE
+        }
+        Ok(Err(error)) => {
+            eprintln!("health check of {addr} failed: {error}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("health check of {addr} timed out");
+            ExitCode::FAILURE
+        }
+    }
+}

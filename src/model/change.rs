@@ -1,0 +1,73 @@
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use super::Actor;
+
+/// The kinds of resources the change log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceType {
+    /// An organisation.
+    Organisation,
+}
+
+impl ResourceType {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisation",
+        }
+    }
+}
+
+/// What happened to a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// It was created.
+    Created,
+    /// Some of its fields changed.
+    Updated,
+    /// It was taken out of use.
+    Deactivated,
+    /// It was put back into use.
+    Reactivated,
+}
+
+impl ChangeKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deactivated => "deactivated",
+            Self::Reactivated => "reactivated",
+        }
+    }
+}
+
+/// One field's old and new value, as JSON so that lists and maps fit too.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldChange {
+    /// The field's name in the API.
+    pub field: String,
+    /// The value before; null on creation.
+    pub old: serde_json::Value,
+    /// The value after.
+    pub new: serde_json::Value,
+}
+
+/// One entry of the change log, written in the same transaction as the change it records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeEvent {
+    /// When it happened.
+    pub time: Timestamp,
+    /// Who did it.
+    pub actor: Actor,
+    /// The kind of resource changed.
+    pub resource_type: ResourceType,
+    /// The resource changed.
+    pub resource_id: Uuid,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The fields that changed.
+    pub changes: Vec<FieldChange>,
+}

@@ -1,0 +1,75 @@
+//! The resources as plain data: what the store persists and the domain's rules act on.
+//! Neither proto nor database types appear here, so every layer can share these.
+
+mod change;
+mod organisation;
+
+pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
+pub use organisation::Organisation;
+
+use std::fmt;
+
+/// Whether a master-data record is in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Validity {
+    /// In use.
+    Valid,
+    /// Out of use for good.
+    Invalid,
+    /// Out of use for a while.
+    InvalidTemporarily,
+}
+
+impl Validity {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::InvalidTemporarily => "invalid_temporarily",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "valid" => Some(Self::Valid),
+            "invalid" => Some(Self::Invalid),
+            "invalid_temporarily" => Some(Self::InvalidTemporarily),
+            _ => None,
+        }
+    }
+
+    /// True for [`Validity::Valid`].
+    pub fn is_valid(self) -> bool {
+        self == Self::Valid
+    }
+}
+
+/// Who made a change, as the change log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    /// A caller that presented no credentials (before authentication exists).
+    pub fn anonymous() -> Self {
+        Self("anonymous".to_owned())
+    }
+
+    /// The service itself (start-up tasks, scheduled work).
+    pub fn system() -> Self {
+        Self("system".to_owned())
+    }
+
+    /// The label written into the change log.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

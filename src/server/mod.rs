@@ -1,0 +1,177 @@
+//! The router: services, health, reflection, layers, and graceful shutdown.
+
+mod health;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::oneshot};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{server::NamedService, transport::Server};
+use tonic_health::ServingStatus;
+
+use crate::{
+    api::OrganisationApi,
+    clock::{Clock, SystemClock},
+    domain::Organisations,
+    error::Error,
+    proto::{self, v1::organisation_service_server::OrganisationServiceServer},
+    store::{Store, StoreOptions},
+    telemetry::RpcTraceLayer,
+};
+
+/// The SQLite file used when no `DATABASE_URL` is given: in the working directory, created
+/// when missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://clientele.db?mode=rwc";
+
+/// The gRPC services this server implements, by their full names, for health reporting.
+pub const SERVICE_NAMES: &[&str] =
+    &[<OrganisationServiceServer<OrganisationApi> as NamedService>::NAME];
+
+/// Everything [`run`] needs besides the listener.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Connection pool settings.
+    pub store: StoreOptions,
+    /// How long in-flight requests may take to finish after shutdown begins.
+    pub shutdown_timeout: Duration,
+    /// How often the database is checked for health reporting.
+    pub health_interval: Duration,
+    /// The source of time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    /// Defaults for everything but the database.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            store: StoreOptions::default(),
+            shutdown_timeout: Duration::from_secs(25),
+            health_interval: Duration::from_secs(1),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(#[from] Error),
+    /// The listener or the gRPC transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not read the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The listener's address could not be read.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Connects to the database, migrates it, and serves gRPC on `listener` until `shutdown`
+/// completes. Then health turns NOT_SERVING, the listener stops accepting, and in-flight
+/// requests get `config.shutdown_timeout` to finish.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let address: SocketAddr = listener.local_addr()?;
+    let store = Store::connect(&config.database_url, &config.store).await?;
+    store.migrate().await?;
+    tracing::info!(backend = ?store.backend(), "database ready");
+
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    health::set_all(&reporter, ServingStatus::Serving).await;
+    let watchdog = tokio::spawn(health::watch_database(
+        store.clone(),
+        reporter.clone(),
+        config.health_interval,
+    ));
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+    };
+    let organisations = Organisations::new(store.clone(), config.clock.clone());
+
+    let router = Server::builder()
+        .layer(RpcTraceLayer)
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(OrganisationServiceServer::new(OrganisationApi::new(
+            organisations,
+        )));
+
+    tracing::info!(addr = %address, "listening");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        let _ = stopped.await;
+    });
+    tokio::pin!(serve);
+
+    tokio::select! {
+        result = &mut serve => {
+            watchdog.abort();
+            return result.map_err(ServeError::from);
+        }
+        () = shutdown => {}
+    }
+
+    tracing::info!("shutting down: health is NOT_SERVING, in-flight requests may finish");
+    watchdog.abort();
+    health::set_all(&reporter, ServingStatus::NotServing).await;
+    let _ = stop.send(());
+    match tokio::time::timeout(config.shutdown_timeout, &mut serve).await {
+        Ok(result) => {
+            result?;
+            store.close().await;
+        }
+        // Closing the pool would wait for the connections the unfinished requests hold.
+        Err(_) => tracing::warn!(
+            timeout = ?config.shutdown_timeout,
+            "in-flight requests did not finish in time; stopping anyway"
+        ),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

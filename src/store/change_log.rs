@@ -1,0 +1,83 @@
+//! The one change log (DESIGN §3): an event row per mutation, written in the mutation's
+//! transaction.
+
+use jiff::Timestamp;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use uuid::Uuid;
+
+use super::{Store, entities::change_event};
+use crate::{
+    error::{Error, Result},
+    model::{ChangeEvent, FieldChange, ResourceType},
+};
+
+/// A change-log entry as read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredChange {
+    /// Position in the log; increases with every event.
+    pub seq: i64,
+    /// When it happened.
+    pub time: Timestamp,
+    /// Who did it.
+    pub actor: String,
+    /// The kind of resource, e.g. `organisation`.
+    pub resource_type: String,
+    /// The resource.
+    pub resource_id: Uuid,
+    /// What happened, e.g. `updated`.
+    pub kind: String,
+    /// The fields that changed.
+    pub changes: Vec<FieldChange>,
+}
+
+/// Writes `event` on `conn` (a write transaction) and returns its sequence number.
+pub(crate) async fn append(conn: &impl ConnectionTrait, event: &ChangeEvent) -> Result<i64> {
+    let changes = serde_json::to_string(&event.changes)
+        .map_err(|e| Error::Internal(format!("cannot encode a change event: {e}")))?;
+    let row = change_event::ActiveModel {
+        seq: NotSet,
+        occur_time: Set(event.time.as_microsecond()),
+        actor: Set(event.actor.as_str().to_owned()),
+        resource_type: Set(event.resource_type.as_str().to_owned()),
+        resource_id: Set(event.resource_id),
+        kind: Set(event.kind.as_str().to_owned()),
+        changes: Set(changes),
+    };
+    let result = change_event::Entity::insert(row).exec(conn).await?;
+    Ok(result.last_insert_id)
+}
+
+impl Store {
+    /// The change log of one resource, oldest first.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn changes_of(
+        &self,
+        resource_type: ResourceType,
+        resource_id: Uuid,
+    ) -> Result<Vec<StoredChange>> {
+        let rows = change_event::Entity::find()
+            .filter(change_event::Column::ResourceType.eq(resource_type.as_str()))
+            .filter(change_event::Column::ResourceId.eq(resource_id))
+            .order_by_asc(change_event::Column::Seq)
+            .all(self.reader())
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(StoredChange {
+                    seq: row.seq,
+                    time: super::timestamp(row.occur_time)?,
+                    actor: row.actor,
+                    resource_type: row.resource_type,
+                    resource_id: row.resource_id,
+                    kind: row.kind,
+                    changes: serde_json::from_str(&row.changes).map_err(|e| {
+                        Error::Internal(format!("change event {} is unreadable: {e}", row.seq))
+                    })?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,21 @@
+use sea_orm::entity::prelude::*;
+
+/// A row of `change_events`: the one change log.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "change_events")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub seq: i64,
+    pub occur_time: i64,
+    pub actor: String,
+    pub resource_type: String,
+    pub resource_id: Uuid,
+    pub kind: String,
+    /// JSON array of `{field, old, new}`.
+    pub changes: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

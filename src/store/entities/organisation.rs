@@ -1,0 +1,36 @@
+use sea_orm::entity::prelude::*;
+
+/// A row of `organisations`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "organisations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub customer_id: String,
+    /// `customer_id` lower-cased: the unique key.
+    pub customer_id_key: String,
+    pub name: String,
+    /// `name` lower-cased: the sort key.
+    pub name_key: String,
+    pub street: String,
+    pub zip: String,
+    pub city: String,
+    pub country: String,
+    pub url: String,
+    pub comment: String,
+    pub validity: String,
+    pub domain_assignment: bool,
+    pub external_id: Option<String>,
+    /// JSON object of strings.
+    pub custom_fields: String,
+    /// customer_id, name and city lower-cased, for substring search.
+    pub search: String,
+    pub create_time: i64,
+    pub update_time: i64,
+    pub version: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

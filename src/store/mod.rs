@@ -1,0 +1,260 @@
+//! Persistence: sea-orm entities and queries on SQLite or PostgreSQL.
+//!
+//! Every write runs in one transaction together with its change-log event
+//! ([`Store::begin_write`]). The store knows no proto types and no callers; it turns database
+//! failures into [`Error`]s: unreachable → `Unavailable`, a violated unique key → the
+//! `AlreadyExists` of the field it guards, anything else → `Internal`.
+
+mod change_log;
+mod entities;
+mod idempotency;
+mod organisation;
+
+pub use change_log::StoredChange;
+pub use idempotency::{Claim, IdempotencyKey};
+pub use organisation::{
+    Inserted, OrganisationCursor, OrganisationFilter, OrganisationOrder, ValidityFilter,
+};
+
+use std::{ops::Deref, sync::Arc, time::Duration};
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqlErr, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::error::{Error, Result};
+
+/// The database of the service: a pool of connections and the rules for writing.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    /// SQLite allows one writer at a time; queuing writers here, in order, is fairer and
+    /// cheaper than letting them spin on SQLite's busy handler.
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+}
+
+/// Options for [`Store::connect`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before it fails as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). SQLite files are opened in WAL mode
+    /// and created when missing if the URL says `mode=rwc`.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            // Switching a file to WAL takes an exclusive lock that busy_timeout does not wait
+            // for; done once here, before a pool opens connections in parallel, it cannot race.
+            let mut single = Self::connect_options(url, options);
+            single.max_connections(1).min_connections(1);
+            let db = Database::connect(single)
+                .await
+                .map_err(|e| Error::Unavailable(format!("cannot open the database: {e}")))?;
+            db.close().await?;
+        }
+        let db = Database::connect(Self::connect_options(url, options))
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
+        let sqlite_writer =
+            (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { db, sqlite_writer })
+    }
+
+    fn connect_options(url: &str, options: &StoreOptions) -> ConnectOptions {
+        let mut connect = ConnectOptions::new(url);
+        connect
+            .max_connections(options.max_connections)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_timeout(options.acquire_timeout)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        connect
+    }
+
+    /// Brings the schema up to date.
+    pub async fn migrate(&self) -> Result<()> {
+        use migrations::MigratorTrait;
+        migrations::Migrator::up(&self.db, None)
+            .await
+            .map_err(|e| Error::Internal(format!("migration failed: {e}")))
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await.map_err(Error::from)
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// The connection pool, for reads.
+    pub(crate) fn reader(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Starts a write transaction. On SQLite it waits its turn and takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so a transaction never fails half-way for a lock upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let guard = match &self.sqlite_writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: guard
+                    .as_ref()
+                    .map(|_| sea_orm::SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Closes every pooled connection.
+    pub async fn close(self) {
+        if let Err(error) = self.db.close().await {
+            tracing::warn!(%error, "closing the database pool failed");
+        }
+    }
+}
+
+/// A write transaction; dropped without [`WriteTx::commit`], it rolls back.
+pub(crate) struct WriteTx {
+    tx: DatabaseTransaction,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits everything written in this transaction.
+    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(error: DbErr) -> Self {
+        match &error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable(error.to_string()),
+            _ if is_connection_failure(&error) => Error::Unavailable(error.to_string()),
+            _ => Error::Internal(error.to_string()),
+        }
+    }
+}
+
+/// True when a query failed because the database went away, not because of the query.
+fn is_connection_failure(error: &DbErr) -> bool {
+    let text = error.to_string();
+    [
+        "Connection refused",
+        "connection reset",
+        "broken pipe",
+        "terminating connection",
+        "PoolTimedOut",
+        "pool timed out",
+        "Io(",
+        "error communicating with database",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// A unique key of the schema and the request field it guards.
+pub(crate) struct UniqueKey {
+    /// The index or constraint name (PostgreSQL reports it).
+    pub(crate) index: &'static str,
+    /// `table.column` as SQLite reports it.
+    pub(crate) sqlite_column: &'static str,
+}
+
+/// If `error` is a violation of one of `keys`, its position in `keys`.
+pub(crate) fn violated_key(error: &DbErr, keys: &[UniqueKey]) -> Option<usize> {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(message)) => keys
+            .iter()
+            .position(|key| message.contains(key.index) || message.contains(key.sqlite_column)),
+        _ => None,
+    }
+}
+
+/// The tables whose rows tests and tooling count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// `organisations`
+    Organisations,
+    /// `organisation_domains`
+    OrganisationDomains,
+    /// `change_events`
+    ChangeEvents,
+    /// `idempotency_keys`
+    IdempotencyKeys,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Organisations => "organisations",
+            Self::OrganisationDomains => "organisation_domains",
+            Self::ChangeEvents => "change_events",
+            Self::IdempotencyKeys => "idempotency_keys",
+        }
+    }
+}
+
+impl Store {
+    /// How many rows `table` holds.
+    pub async fn count_rows(&self, table: Table) -> Result<i64> {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.backend(),
+                format!("SELECT COUNT(*) AS n FROM {}", table.name()),
+            ))
+            .await?
+            .ok_or_else(|| Error::Internal("COUNT returned no row".into()))?;
+        row.try_get::<i64>("", "n").map_err(Error::from)
+    }
+}
+
+/// A stored time (microseconds since the epoch) as a timestamp.
+pub(crate) fn timestamp(micros: i64) -> Result<jiff::Timestamp> {
+    jiff::Timestamp::from_microsecond(micros)
+        .map_err(|e| Error::Internal(format!("stored time {micros} is out of range: {e}")))
+}
+
+/// The case-insensitive form of a key, as stored in `*_key` columns.
+pub(crate) fn fold_case(text: &str) -> String {
+    text.to_lowercase()
+}

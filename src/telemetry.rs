@@ -1,0 +1,244 @@
+//! Logs: the subscriber (human or JSON) and a tower layer that gives every RPC one span with
+//! its method, gRPC code and latency.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
+
+use http_body::{Body, Frame, SizeHint};
+use tower::{Layer, Service};
+use tracing::{Instrument, Level, Span, field::Empty};
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per event, with the RPC span's fields.
+    Json,
+}
+
+/// Installs the global subscriber. The filter comes from `RUST_LOG`, `info` by default.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let installed = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+    if let Err(error) = installed {
+        eprintln!("logging was already set up: {error}");
+    }
+}
+
+/// Wraps every RPC in a span `rpc{method, code, latency_ms}` and logs its end. Health and
+/// reflection calls log at debug level, so probes do not flood the log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RpcTraceLayer;
+
+impl<S> Layer<S> for RpcTraceLayer {
+    type Service = RpcTrace<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcTrace { inner }
+    }
+}
+
+/// The service made by [`RpcTraceLayer`].
+#[derive(Clone, Debug)]
+pub struct RpcTrace<S> {
+    inner: S,
+}
+
+impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RpcTrace<S>
+where
+    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<TracedBody<ResponseBody>>;
+    type Error = S::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
+        let method = request.uri().path().to_owned();
+        let level =
+            if method.starts_with("/grpc.health.") || method.starts_with("/grpc.reflection.") {
+                Level::DEBUG
+            } else {
+                Level::INFO
+            };
+        let span = match level {
+            Level::DEBUG => {
+                tracing::debug_span!(
+                    "rpc",
+                    method = %method,
+                    code = Empty,
+                    latency_ms = Empty,
+                    message = Empty
+                )
+            }
+            _ => tracing::info_span!(
+                "rpc",
+                method = %method,
+                code = Empty,
+                latency_ms = Empty,
+                message = Empty
+            ),
+        };
+        let start = Instant::now();
+        let future = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let response = future.await?;
+                let mut finish = RpcEnd {
+                    span: Span::current(),
+                    start,
+                    code: None,
+                    message: None,
+                    level,
+                };
+                finish.read_status(response.headers());
+                let (parts, body) = response.into_parts();
+                Ok(http::Response::from_parts(
+                    parts,
+                    TracedBody {
+                        inner: body,
+                        end: Some(finish),
+                    },
+                ))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Undoes the percent-encoding of `grpc-message`.
+fn percent_decode(bytes: &[u8]) -> String {
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some((&first, tail)) = rest.split_first() {
+        let escaped = (first == b'%')
+            .then(|| tail.get(..2))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                rest = &tail[2..];
+            }
+            None => {
+                decoded.push(first);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+fn grpc_code(value: &http::HeaderValue) -> Option<tonic::Code> {
+    let number: i32 = value.to_str().ok()?.parse().ok()?;
+    Some(tonic::Code::from(number))
+}
+
+/// The end of an RPC: logged once, when the response body finishes or is dropped.
+struct RpcEnd {
+    span: Span,
+    start: Instant,
+    code: Option<tonic::Code>,
+    /// The status message of a failed RPC (as sent: percent-encoded where needed).
+    message: Option<String>,
+    level: Level,
+}
+
+impl RpcEnd {
+    /// Takes the gRPC status from response headers (trailers-only responses) or trailers.
+    fn read_status(&mut self, headers: &http::HeaderMap) {
+        if let Some(code) = headers.get("grpc-status").and_then(grpc_code) {
+            self.code = Some(code);
+            self.message = headers
+                .get("grpc-message")
+                .map(|m| percent_decode(m.as_bytes()));
+        }
+    }
+}
+
+impl Drop for RpcEnd {
+    fn drop(&mut self) {
+        // No status at all means the client went away before the server finished.
+        let code = format!("{:?}", self.code.unwrap_or(tonic::Code::Cancelled));
+        let latency_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        self.span.record("code", code.as_str());
+        self.span.record("latency_ms", latency_ms);
+        if let Some(message) = &self.message {
+            self.span.record("message", message.as_str());
+        }
+        let _entered = self.span.enter();
+        if self.level == Level::DEBUG {
+            tracing::debug!("rpc finished");
+        } else {
+            tracing::info!("rpc finished");
+        }
+    }
+}
+
+/// A response body that watches for the gRPC status in the trailers.
+pub struct TracedBody<B> {
+    inner: B,
+    end: Option<RpcEnd>,
+}
+
+impl<B> Body for TracedBody<B>
+where
+    B: Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let (Some(trailers), Some(end)) = (frame.trailers_ref(), this.end.as_mut()) {
+                    end.read_status(trailers);
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(end) = this.end.as_mut() {
+                    end.code = Some(tonic::Code::Internal);
+                }
+            }
+            None => {
+                this.end.take();
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,351 @@
+//! Real clients against the built binary: grpcurl through reflection, a Python client
+//! generated from `proto/` with grpcio-tools, the README's examples, and the CLI itself.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use crate::support::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_clientele");
+
+/// The built `clientele` binary, serving on an ephemeral port.
+struct RunningBinary {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl RunningBinary {
+    fn start(database_url: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("DATABASE_URL", database_url)
+            .env_remove("CLIENTELE_LISTEN")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start clientele");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut binary = Self {
+            child,
+            addr: String::new(),
+            lines,
+        };
+        let line = binary.wait_for_line(|line| line.contains("listening"));
+        let start = line
+            .find("127.0.0.1:")
+            .expect("address in the listening line");
+        binary.addr = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect();
+        binary
+    }
+
+    fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if wanted(&line) => return line,
+                Ok(_) => {}
+                Err(error) => panic!("the server printed no such line: {error}"),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and expects a clean exit.
+    fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = self.child.wait().expect("wait");
+        assert!(
+            status.success(),
+            "clientele exited with {status} after SIGTERM"
+        );
+        self.wait_for_line(|line| line.contains("stopped"));
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `program` can run here; when CI requires the tools, a missing one fails the test.
+fn available(program: &str, probe: &[&str]) -> bool {
+    let found = Command::new(program)
+        .args(probe)
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        found || !require_tools(),
+        "CLIENTELE_REQUIRE_TOOLS=1 but `{program} {}` does not run",
+        probe.join(" ")
+    );
+    if !found {
+        eprintln!("note: skipped, `{program}` is not available");
+    }
+    found
+}
+
+fn grpcurl(args: &[&str]) -> Output {
+    Command::new("grpcurl")
+        .args(args)
+        .output()
+        .expect("run grpcurl")
+}
+
+fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `check` against the binary on each backend.
+async fn on_each_backend(check: impl Fn(&RunningBinary, &TestDatabase)) {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(database) = TestDatabase::create(backend).await else {
+            continue;
+        };
+        let binary = RunningBinary::start(&database.url, &[]);
+        check(&binary, &database);
+        binary.terminate();
+    }
+}
+
+#[tokio::test]
+async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
+    if !available("grpcurl", &["-version"]) {
+        return;
+    }
+    on_each_backend(|binary, _| {
+        let addr = binary.addr.as_str();
+        let services = stdout_of(&grpcurl(&["-plaintext", addr, "list"]));
+        for service in [
+            "clientele.v1.OrganisationService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ] {
+            assert!(services.lines().any(|l| l == service), "{service} in {services}");
+        }
+        let described = stdout_of(&grpcurl(&[
+            "-plaintext",
+            addr,
+            "describe",
+            "clientele.v1.OrganisationService",
+        ]));
+        assert!(described.contains("rpc CreateOrganisation"), "{described}");
+        assert!(described.contains("// Creates an organisation."), "comments are served");
+        let message = stdout_of(&grpcurl(&["-plaintext", addr, "describe", "clientele.v1.Organisation"]));
+        assert!(message.contains("customer_id"), "{message}");
+
+        let created = stdout_of(&grpcurl(&[
+            "-plaintext",
+            "-d",
+            r#"{"organisation": {"customer_id": "GRPCURL", "name": "Made by grpcurl", "country": "se"}}"#,
+            addr,
+            "clientele.v1.OrganisationService/CreateOrganisation",
+        ]));
+        let created: serde_json::Value = serde_json::from_str(&created).expect("json");
+        let id = created["organisation"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(created["organisation"]["country"], "SE");
+
+        let found = stdout_of(&grpcurl(&[
+            "-plaintext",
+            "-d",
+            r#"{"customer_id": "grpcurl"}"#,
+            addr,
+            "clientele.v1.OrganisationService/GetOrganisation",
+        ]));
+        let found: serde_json::Value = serde_json::from_str(&found).expect("json");
+        assert_eq!(found["organisation"]["id"], id.as_str());
+
+        let health = stdout_of(&grpcurl(&["-plaintext", addr, "grpc.health.v1.Health/Check"]));
+        assert!(health.contains("SERVING"), "{health}");
+
+        let refused = grpcurl(&[
+            "-plaintext",
+            "-d",
+            r#"{"organisation": {"customer_id": "X", "name": "X", "country": "XX"}}"#,
+            addr,
+            "clientele.v1.OrganisationService/CreateOrganisation",
+        ]);
+        assert!(!refused.status.success());
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(error.contains("InvalidArgument"), "{error}");
+        assert!(
+            error.contains(r#""field":"organisation.country""#),
+            "grpcurl decodes the field violations: {error}"
+        );
+
+        let probe = Command::new(BINARY)
+            .args(["health", "--addr", addr])
+            .output()
+            .expect("clientele health");
+        assert!(probe.status.success(), "clientele health exits 0 while serving");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_python_client_generated_from_the_protos_creates_and_reads_an_organisation() {
+    if !available("python3", &["-c", "import grpc_tools, grpc"]) {
+        return;
+    }
+    on_each_backend(|binary, _| {
+        let generated = tempfile::tempdir().expect("temp dir");
+        let output = Command::new("python3")
+            .arg(repository().join("tests/clients/python_client.py"))
+            .arg(repository().join("proto"))
+            .arg(generated.path())
+            .arg(&binary.addr)
+            .output()
+            .expect("run python");
+        let stdout = stdout_of(&output);
+        assert!(stdout.contains("python client: ok"), "{stdout}");
+    })
+    .await;
+}
+
+/// The grpcurl examples of README.md run as written, against a server on the default
+/// address's stand-in.
+#[tokio::test]
+async fn the_readme_grpcurl_examples_work_as_written() {
+    if !available("grpcurl", &["-version"]) {
+        return;
+    }
+    let readme = std::fs::read_to_string(repository().join("README.md")).expect("README.md");
+    let script = readme_examples(&readme);
+    assert!(script.contains("grpcurl"), "README has grpcurl examples");
+    on_each_backend(|binary, _| {
+        let script = script.replace("localhost:50051", &binary.addr);
+        let output = Command::new("sh")
+            .args(["-eu", "-c", &script])
+            .output()
+            .expect("run README examples");
+        stdout_of(&output);
+    })
+    .await;
+}
+
+/// The shell blocks that follow a `<!-- example -->` marker in the README.
+fn readme_examples(readme: &str) -> String {
+    let mut script = String::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "<!-- example -->" {
+            continue;
+        }
+        let fence = lines.next().unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "an example marker is followed by a code block"
+        );
+        for line in lines.by_ref() {
+            if line.starts_with("```") {
+                break;
+            }
+            script.push_str(line);
+            script.push('\n');
+        }
+    }
+    script
+}
+
+#[tokio::test]
+async fn migrate_brings_an_empty_database_up_to_date() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(database) = TestDatabase::create(backend).await else {
+            continue;
+        };
+        let status = Command::new(BINARY)
+            .arg("migrate")
+            .env("DATABASE_URL", &database.url)
+            .status()
+            .expect("clientele migrate");
+        assert!(status.success());
+        let store = clientele::store::Store::connect(&database.url, &Default::default())
+            .await
+            .expect("connect");
+        let organisations = store
+            .count_rows(clientele::store::Table::Organisations)
+            .await
+            .expect("the organisations table exists");
+        assert_eq!(organisations, 0);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn json_logs_carry_one_span_per_rpc_with_method_code_and_latency() {
+    let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let mut binary = RunningBinary::start(&database.url, &["--log-format", "json"]);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", binary.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client =
+        clientele::proto::v1::organisation_service_client::OrganisationServiceClient::new(channel);
+    let _ = client
+        .get_organisation(clientele::proto::v1::GetOrganisationRequest {
+            key: Some(
+                clientele::proto::v1::get_organisation_request::Key::CustomerId("missing".into()),
+            ),
+        })
+        .await;
+    let line = binary.wait_for_line(|line| line.contains("rpc finished"));
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    let span = &event["span"];
+    assert_eq!(span["name"], "rpc");
+    assert_eq!(
+        span["method"],
+        "/clientele.v1.OrganisationService/GetOrganisation"
+    );
+    assert_eq!(span["code"], "NotFound");
+    assert!(span["latency_ms"].as_f64().is_some(), "{line}");
+    binary.terminate();
+}
+
+#[test]
+fn the_health_command_fails_when_nothing_serves() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    drop(listener);
+    let status = Command::new(BINARY)
+        .args(["health", "--addr", &addr, "--timeout", "2s"])
+        .status()
+        .expect("clientele health");
+    assert_eq!(status.code(), Some(1));
+}

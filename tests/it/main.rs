@@ -1,0 +1,10 @@
+//! Integration tests: every test starts the real server on 127.0.0.1:0 and talks to it over
+//! a real socket, once on SQLite (a temporary file) and once on PostgreSQL (a fresh database
+//! created from `CLIENTELE_TEST_POSTGRES_URL`).
+
+#[macro_use]
+mod support;
+
+mod clients;
+mod organisations;
+mod server;

@@ -1,0 +1,270 @@
+//! The server around the services: health, graceful shutdown, database outages.
+
+use std::time::Duration;
+
+use clientele::proto::v1 as pb;
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+use crate::support::*;
+
+/// Every service the server names in health checks.
+const SERVICES: [&str; 2] = ["", "clientele.v1.OrganisationService"];
+
+fn new_organisation(customer_id: &str) -> pb::CreateOrganisationRequest {
+    pb::CreateOrganisationRequest {
+        organisation: Some(pb::Organisation {
+            customer_id: customer_id.into(),
+            name: customer_id.into(),
+            country: "NL".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// Blocks writers to the organisations table from outside the server until released: a
+/// real lock held by a second connection, so a request is genuinely in flight.
+struct TableLock {
+    connection: DatabaseConnection,
+    transaction: DatabaseTransaction,
+}
+
+impl TableLock {
+    async fn take(server: &TestServer) -> Self {
+        let connection = Database::connect(&server.database.url)
+            .await
+            .expect("connect");
+        let transaction = connection
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .expect("begin");
+        if server.backend() == Backend::Postgres {
+            transaction
+                .execute_unprepared("LOCK TABLE organisations IN EXCLUSIVE MODE")
+                .await
+                .expect("lock");
+        }
+        Self {
+            connection,
+            transaction,
+        }
+    }
+
+    async fn release(self) {
+        self.transaction.commit().await.expect("unlock");
+        self.connection.close().await.expect("close");
+    }
+}
+
+/// Waits until a request of the server is waiting for the lock (PostgreSQL shows waiters;
+/// SQLite does not, so there a short pause lets the request arrive).
+async fn until_a_request_waits(server: &TestServer) {
+    match server.database.admin().await {
+        Some(admin) => {
+            let database = server.database.postgres_name().expect("postgres");
+            for _ in 0..400 {
+                let row = admin
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        sea_orm::DbBackend::Postgres,
+                        format!(
+                            "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                             WHERE NOT l.granted AND d.datname = '{database}'"
+                        ),
+                    ))
+                    .await
+                    .expect("pg_locks")
+                    .expect("row");
+                if row.try_get::<i64>("", "n").expect("n") > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no request started waiting for the lock");
+        }
+        None => tokio::time::sleep(Duration::from_millis(500)).await,
+    }
+}
+
+backend_tests! {
+    async fn health_reports_serving_for_the_server_and_every_service(server) {
+        let mut health = server.health();
+        for service in SERVICES {
+            let status = health
+                .check(HealthCheckRequest { service: service.into() })
+                .await
+                .expect("health check")
+                .into_inner()
+                .status();
+            assert_eq!(status, ServingStatus::Serving, "service {service:?}");
+        }
+        let unknown = health
+            .check(HealthCheckRequest { service: "no.such.Service".into() })
+            .await;
+        expect_code(unknown, Code::NotFound);
+    }
+
+    async fn shutdown_turns_health_not_serving_before_the_server_stops(server) {
+        let mut watch = server
+            .health()
+            .watch(HealthCheckRequest::default())
+            .await
+            .expect("watch")
+            .into_inner();
+        let first = watch.next().await.expect("first status").expect("status");
+        assert_eq!(first.status(), ServingStatus::Serving);
+        server.begin_shutdown();
+        let next = watch.next().await.expect("second status").expect("status");
+        assert_eq!(next.status(), ServingStatus::NotServing);
+        drop(watch);
+        server.join().await.expect("clean stop");
+    }
+
+    async fn shutdown_lets_in_flight_requests_finish(server) {
+        let lock = TableLock::take(&server).await;
+        let mut client = server.organisations();
+        let in_flight = tokio::spawn(async move {
+            client.create_organisation(new_organisation("InFlight")).await
+        });
+        until_a_request_waits(&server).await;
+        server.begin_shutdown();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!in_flight.is_finished(), "the request waits for the lock");
+        lock.release().await;
+        let created = in_flight.await.expect("task").expect("the in-flight request succeeds");
+        assert_eq!(created.into_inner().organisation.expect("org").customer_id, "InFlight");
+        server.join().await.expect("clean stop");
+        assert_eq!(server.count(clientele::store::Table::Organisations).await, 1);
+    }
+
+    async fn new_connections_are_refused_once_shutdown_began(server) {
+        let addr = server.addr;
+        server.begin_shutdown();
+        server.join().await.expect("clean stop");
+        let connected = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await;
+        assert!(connected.is_err(), "the listener is closed");
+    }
+}
+
+/// With a shutdown timeout of one second, a request stuck behind a lock does not keep the
+/// server from stopping.
+mod shutdown_gives_up_on_requests_that_outlast_the_timeout {
+    use super::*;
+
+    async fn run(backend: Backend) {
+        let Some(mut server) = TestServer::start_with(backend, |config| {
+            config.shutdown_timeout = Duration::from_secs(1);
+        })
+        .await
+        else {
+            return;
+        };
+        let lock = TableLock::take(&server).await;
+        let mut client = server.organisations();
+        let stuck =
+            tokio::spawn(
+                async move { client.create_organisation(new_organisation("Stuck")).await },
+            );
+        until_a_request_waits(&server).await;
+        server.begin_shutdown();
+        server
+            .join()
+            .await
+            .expect("the server stops despite the stuck request");
+        lock.release().await;
+        let _ = stuck.await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}
+
+/// PostgreSQL only: an embedded SQLite file cannot become unreachable the way a database
+/// server can. The test database stops accepting connections and its sessions are ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_not_serving_while_postgres_is_unreachable_and_serving_when_it_returns() {
+    let Some(server) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let admin = server.database.admin().await.expect("admin connection");
+    let database = server
+        .database
+        .postgres_name()
+        .expect("postgres")
+        .to_owned();
+    let mut watch = server
+        .health()
+        .watch(HealthCheckRequest {
+            service: "clientele.v1.OrganisationService".into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    assert_eq!(
+        watch.next().await.expect("status").expect("ok").status(),
+        ServingStatus::Serving
+    );
+
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {database} ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .expect("close database");
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .expect("end sessions");
+    assert_eq!(
+        watch.next().await.expect("status").expect("ok").status(),
+        ServingStatus::NotServing
+    );
+    let refused = server
+        .organisations()
+        .create_organisation(new_organisation("DuringOutage"))
+        .await;
+    let status = expect_code(refused, Code::Unavailable);
+    assert!(
+        !status.message().contains("SQL"),
+        "no internals reach the client"
+    );
+
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"))
+        .await
+        .expect("reopen database");
+    assert_eq!(
+        watch.next().await.expect("status").expect("ok").status(),
+        ServingStatus::Serving
+    );
+    server
+        .organisations()
+        .create_organisation(new_organisation("AfterOutage"))
+        .await
+        .expect("requests work again");
+    drop(watch);
+    admin.close().await.expect("close admin");
+    server.stop().await;
+}
