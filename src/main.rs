@@ -1,6 +1,8 @@
-//! The `clientele` command: `serve` (the default), `migrate` and `health`.
+//! The `clientele` command: `serve` (the default), `migrate`, `health` and `import`.
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+mod cli;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use clientele::{
@@ -37,6 +39,25 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Ask a running server for its gRPC health: exit 0 when SERVING, 1 otherwise.
     Health(HealthArgs),
+    /// Stream a CSV file of customers or organisations to a running server's import; exit 0
+    /// when every row was imported, 1 when some rows failed, 2 when the import could not run.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// What the file holds.
+    #[arg(value_enum)]
+    kind: cli::import::Kind,
+    /// The CSV file; its first line names the columns (see README.md).
+    file: PathBuf,
+    /// The server to import into.
+    #[arg(
+        long,
+        env = "CLIENTELE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
 }
 
 #[derive(Args, Debug)]
@@ -93,6 +114,9 @@ async fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Health(args)) => health(args).await,
+        Some(Command::Import(args)) => {
+            ExitCode::from(cli::import::run(args.kind, &args.file, &args.server).await)
+        }
     }
 }
 

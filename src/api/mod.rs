@@ -1,14 +1,19 @@
 //! One adapter per gRPC service: decode the request, call the domain, encode the answer.
 //! No SQL and no business rules here; errors become `Status` through `crate::error`.
 
+pub mod customer;
 pub mod organisation;
+pub mod permission;
 
+pub use customer::CustomerApi;
 pub use organisation::OrganisationApi;
+pub use permission::PermissionApi;
 
 use tonic::Request;
 use uuid::Uuid;
 
 use crate::{
+    domain::import::ImportSummary,
     error::{Error, Result},
     model::{Actor, Validity},
     proto::v1 as pb,
@@ -53,5 +58,83 @@ pub(crate) fn validity_from_proto(field: &str, raw: i32) -> Result<Option<Validi
         Ok(pb::Validity::Invalid) => Ok(Some(Validity::Invalid)),
         Ok(pb::Validity::InvalidTemporarily) => Ok(Some(Validity::InvalidTemporarily)),
         Err(_) => Err(Error::invalid(field, format!("{raw} is not a Validity"))),
+    }
+}
+
+/// Resource ids sent by a client, each named `field[index]` when wrong.
+pub(crate) fn parse_ids(field: &str, raw: &[String]) -> Result<Vec<Uuid>> {
+    let mut violations = Vec::new();
+    let mut ids = Vec::with_capacity(raw.len());
+    for (index, id) in raw.iter().enumerate() {
+        match parse_id(&format!("{field}[{index}]"), id) {
+            Ok(id) => ids.push(id),
+            Err(Error::InvalidArgument { violations: v, .. }) => violations.extend(v),
+            Err(other) => return Err(other),
+        }
+    }
+    Error::check(violations)?;
+    Ok(ids)
+}
+
+/// Both results, or every violation of either: a client learns all its wrong fields at once.
+pub(crate) fn both<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (
+            Err(Error::InvalidArgument {
+                reason,
+                mut violations,
+            }),
+            Err(Error::InvalidArgument {
+                violations: more, ..
+            }),
+        ) => {
+            violations.extend(more);
+            Err(Error::InvalidArgument { reason, violations })
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    }
+}
+
+/// An optional resource id: empty means none.
+pub(crate) fn parse_optional_id(field: &str, raw: &str) -> Result<Option<Uuid>> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(field, raw).map(Some)
+    }
+}
+
+/// An optional etag: empty means none.
+pub(crate) fn optional(etag: &str) -> Option<&str> {
+    (!etag.is_empty()).then_some(etag)
+}
+
+/// An import summary for the API.
+pub(crate) fn summary_to_proto(summary: ImportSummary) -> pb::ImportSummary {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    pb::ImportSummary {
+        rows: count(summary.rows),
+        created: count(summary.created),
+        updated: count(summary.updated),
+        unchanged: count(summary.unchanged),
+        failed: count(summary.failed),
+        errors: summary
+            .errors
+            .into_iter()
+            .map(|error| pb::ImportRowError {
+                row: count(error.row),
+                reason: error.reason,
+                message: error.message,
+                fields: error
+                    .fields
+                    .into_iter()
+                    .map(|v| pb::ImportFieldError {
+                        field: v.field,
+                        description: v.description,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }

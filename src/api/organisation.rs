@@ -2,10 +2,13 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{actor, parse_id, timestamp, validity_from_proto, validity_to_proto};
+use super::{
+    actor, optional, parse_id, summary_to_proto, timestamp, validity_from_proto, validity_to_proto,
+};
 use crate::{
     domain::{
-        Organisations, fields,
+        Customers, Organisations, fields,
+        import::OrganisationImport,
         organisation::{OrganisationField, OrganisationInput, OrganisationKey, OrganisationQuery},
     },
     error::{Error, Result},
@@ -18,12 +21,16 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct OrganisationApi {
     organisations: Organisations,
+    customers: Customers,
 }
 
 impl OrganisationApi {
-    /// Serves `organisations`.
-    pub fn new(organisations: Organisations) -> Self {
-        Self { organisations }
+    /// Serves `organisations`; domain assignment changes `customers`.
+    pub fn new(organisations: Organisations, customers: Customers) -> Self {
+        Self {
+            organisations,
+            customers,
+        }
     }
 }
 
@@ -133,10 +140,9 @@ impl OrganisationService for OrganisationApi {
         let id = parse_id("id", &request.id)?;
         let validity =
             validity_from_proto("validity", request.validity)?.unwrap_or(Validity::Invalid);
-        let etag = (!request.etag.is_empty()).then_some(request.etag.as_str());
         let organisation = self
             .organisations
-            .deactivate(&actor, id, validity, etag)
+            .deactivate(&actor, id, validity, optional(&request.etag))
             .await?;
         Ok(Response::new(pb::DeactivateOrganisationResponse {
             organisation: Some(to_proto(organisation)),
@@ -150,10 +156,41 @@ impl OrganisationService for OrganisationApi {
         let actor = actor(&request);
         let request = request.into_inner();
         let id = parse_id("id", &request.id)?;
-        let etag = (!request.etag.is_empty()).then_some(request.etag.as_str());
-        let organisation = self.organisations.reactivate(&actor, id, etag).await?;
+        let organisation = self
+            .organisations
+            .reactivate(&actor, id, optional(&request.etag))
+            .await?;
         Ok(Response::new(pb::ReactivateOrganisationResponse {
             organisation: Some(to_proto(organisation)),
+        }))
+    }
+
+    async fn apply_domain_assignment(
+        &self,
+        request: Request<pb::ApplyDomainAssignmentRequest>,
+    ) -> Result<Response<pb::ApplyDomainAssignmentResponse>, Status> {
+        let actor = actor(&request);
+        let id = parse_id("id", &request.get_ref().id)?;
+        let assigned = self.customers.apply_domain_assignment(&actor, id).await?;
+        Ok(Response::new(pb::ApplyDomainAssignmentResponse {
+            assigned: i64::try_from(assigned).unwrap_or(i64::MAX),
+        }))
+    }
+
+    async fn import_organisations(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportOrganisationsRequest>>,
+    ) -> Result<Response<pb::ImportOrganisationsResponse>, Status> {
+        let actor = actor(&request);
+        let mut rows = request.into_inner();
+        let mut import = OrganisationImport::new(&self.organisations, actor);
+        while let Some(message) = rows.message().await? {
+            import
+                .row(input(message.organisation.unwrap_or_default(), true))
+                .await?;
+        }
+        Ok(Response::new(pb::ImportOrganisationsResponse {
+            summary: Some(summary_to_proto(import.finish().await?)),
         }))
     }
 }

@@ -104,6 +104,53 @@ pub fn custom_fields(
     raw.clone()
 }
 
+/// The fields an update mask names, out of `all` (named by `name`). `*` names all of them;
+/// `refusal` says why a path that names no updatable field is refused, if it is a known
+/// field (immutable, output only); otherwise the path names no field at all.
+pub fn fields_of_mask<F: Copy + PartialEq>(
+    paths: &[String],
+    all: &[F],
+    name: impl Fn(F) -> &'static str,
+    refusal: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<F>> {
+    let mut violations = Violations::default();
+    let mut fields: Vec<F> = Vec::new();
+    if paths.is_empty() {
+        violations.add("update_mask", "is required: name the fields to change");
+    }
+    for (index, path) in paths.iter().enumerate() {
+        let field = format!("update_mask.paths[{index}]");
+        if path == "*" {
+            fields.extend_from_slice(all);
+        } else if let Some(known) = all.iter().find(|f| name(**f) == path) {
+            fields.push(*known);
+        } else {
+            let why =
+                refusal(path).unwrap_or_else(|| format!("{path:?} is not an updatable field"));
+            violations.add(field, why);
+        }
+    }
+    violations.finish()?;
+    let mut unique = Vec::with_capacity(fields.len());
+    for field in fields {
+        if !unique.contains(&field) {
+            unique.push(field);
+        }
+    }
+    Ok(unique)
+}
+
+/// A hash of a create request's body, to tell a retry from a different request with the same
+/// `request_id`.
+pub fn request_hash(input: &impl serde::Serialize) -> String {
+    use sha2::{Digest, Sha256};
+    let encoded = serde_json::to_vec(input).unwrap_or_default();
+    Sha256::digest(&encoded)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// An optional idempotency key: empty means none; otherwise 1 to 128 printable ASCII
 /// characters.
 pub fn request_id(raw: &str) -> Result<Option<String>> {

@@ -20,6 +20,29 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
+/// Turns `items` (fetched with one more than `limit` rows) into a page whose token resumes
+/// after the last item shown.
+pub fn page<T>(
+    mut items: Vec<T>,
+    limit: u64,
+    fingerprint: &str,
+    cursor_after: impl Fn(&T) -> crate::store::Cursor,
+) -> Page<T> {
+    let next_page_token = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .map(|last| encode_token(fingerprint, &cursor_after(last)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Page {
+        items,
+        next_page_token,
+    }
+}
+
 /// The page size a request asks for: 0 → the default, above the maximum → the maximum,
 /// negative → `InvalidArgument`.
 pub fn page_size(raw: i32) -> Result<u64> {

@@ -8,6 +8,10 @@ use super::Actor;
 pub enum ResourceType {
     /// An organisation.
     Organisation,
+    /// A customer.
+    Customer,
+    /// The settings record (its id is the nil UUID).
+    Settings,
 }
 
 impl ResourceType {
@@ -15,6 +19,8 @@ impl ResourceType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Organisation => "organisation",
+            Self::Customer => "customer",
+            Self::Settings => "settings",
         }
     }
 }
@@ -30,6 +36,12 @@ pub enum ChangeKind {
     Deactivated,
     /// It was put back into use.
     Reactivated,
+    /// It was deleted for good.
+    Deleted,
+    /// It took over a duplicate (the changes name the duplicate in `merged_from`).
+    Merged,
+    /// It was merged into another record and is gone (`merged_into` names the survivor).
+    MergedAway,
 }
 
 impl ChangeKind {
@@ -40,6 +52,9 @@ impl ChangeKind {
             Self::Updated => "updated",
             Self::Deactivated => "deactivated",
             Self::Reactivated => "reactivated",
+            Self::Deleted => "deleted",
+            Self::Merged => "merged",
+            Self::MergedAway => "merged_away",
         }
     }
 }

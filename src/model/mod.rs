@@ -2,10 +2,14 @@
 //! Neither proto nor database types appear here, so every layer can share these.
 
 mod change;
+mod customer;
 mod organisation;
+mod settings;
 
 pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
+pub use customer::{Customer, email_domain};
 pub use organisation::Organisation;
+pub use settings::Settings;
 
 use std::fmt;
 

@@ -10,11 +10,18 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
-    api::OrganisationApi,
+    api::{CustomerApi, OrganisationApi, PermissionApi},
     clock::{Clock, SystemClock},
-    domain::Organisations,
+    domain::{Customers, Organisations, SettingsRules},
     error::Error,
-    proto::{self, v1::organisation_service_server::OrganisationServiceServer},
+    proto::{
+        self,
+        v1::{
+            customer_service_server::CustomerServiceServer,
+            organisation_service_server::OrganisationServiceServer,
+            permission_service_server::PermissionServiceServer,
+        },
+    },
     store::{Store, StoreOptions},
     telemetry::RpcTraceLayer,
 };
@@ -24,8 +31,11 @@ use crate::{
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://clientele.db?mode=rwc";
 
 /// The gRPC services this server implements, by their full names, for health reporting.
-pub const SERVICE_NAMES: &[&str] =
-    &[<OrganisationServiceServer<OrganisationApi> as NamedService>::NAME];
+pub const SERVICE_NAMES: &[&str] = &[
+    <OrganisationServiceServer<OrganisationApi> as NamedService>::NAME,
+    <CustomerServiceServer<CustomerApi> as NamedService>::NAME,
+    <PermissionServiceServer<PermissionApi> as NamedService>::NAME,
+];
 
 /// Everything [`run`] needs besides the listener.
 #[derive(Clone, Debug)]
@@ -104,6 +114,8 @@ pub async fn run(
             )
     };
     let organisations = Organisations::new(store.clone(), config.clock.clone());
+    let customers = Customers::new(store.clone(), config.clock.clone());
+    let settings = SettingsRules::new(store.clone(), config.clock.clone());
 
     let router = Server::builder()
         .layer(RpcTraceLayer)
@@ -112,7 +124,10 @@ pub async fn run(
         .add_service(reflection().build_v1alpha()?)
         .add_service(OrganisationServiceServer::new(OrganisationApi::new(
             organisations,
-        )));
+            customers.clone(),
+        )))
+        .add_service(CustomerServiceServer::new(CustomerApi::new(customers)))
+        .add_service(PermissionServiceServer::new(PermissionApi::new(settings)));
 
     tracing::info!(addr = %address, "listening");
     let (stop, stopped) = oneshot::channel::<()>();

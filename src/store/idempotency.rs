@@ -2,10 +2,12 @@
 //! and the id of what it created, so that a retry returns the first result.
 
 use jiff::Timestamp;
-use sea_orm::{ActiveValue::Set, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
 
-use super::{Store, WriteTx, entities::idempotency_key};
+use super::{
+    Store, StoreFailure, UniqueKey, WriteTx, entities::idempotency_key, finish, violated_key,
+};
 use crate::error::{Error, Result};
 
 /// A create request's idempotency key.
@@ -19,12 +21,13 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
-/// What a request with an idempotency key found.
+/// The outcome of a create that may be the retry of an earlier one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// The key is new; the request goes ahead.
-    Fresh,
-    /// An earlier request with this key created `resource_id`.
+pub enum Inserted<T> {
+    /// Created now.
+    New(T),
+    /// The idempotency key was used before: by a request with `request_hash`, which created
+    /// `resource_id`.
     Replay {
         /// What the earlier request created.
         resource_id: Uuid,
@@ -33,42 +36,42 @@ pub enum Claim {
     },
 }
 
-impl Store {
-    /// The earlier request with this key, if there was one.
-    pub async fn idempotency_claim(&self, key: &IdempotencyKey) -> Result<Claim> {
-        lookup(self.reader(), key).await.map_err(Error::from)
-    }
-}
+const IDEMPOTENCY_KEY: UniqueKey = UniqueKey {
+    resource: "request",
+    index: "idempotency_keys",
+    sqlite_column: "idempotency_keys.",
+    field: "request_id",
+    reason: "REQUEST_ID_TAKEN",
+};
 
-async fn lookup(
-    conn: &impl sea_orm::ConnectionTrait,
+async fn lookup<T>(
+    conn: &impl ConnectionTrait,
     key: &IdempotencyKey,
-) -> Result<Claim, DbErr> {
+) -> Result<Option<Inserted<T>>, DbErr> {
     let found =
         idempotency_key::Entity::find_by_id((key.operation.to_owned(), key.request_id.clone()))
             .one(conn)
             .await?;
-    Ok(match found {
-        Some(row) => Claim::Replay {
-            resource_id: row.resource_id,
-            request_hash: row.request_hash,
-        },
-        None => Claim::Fresh,
-    })
+    Ok(found.map(|row| Inserted::Replay {
+        resource_id: row.resource_id,
+        request_hash: row.request_hash,
+    }))
 }
 
 /// Records `key` as creating `resource_id`, first in the transaction, so that a concurrent
 /// duplicate waits on this row and then fails instead of creating a second resource. Returns
-/// the earlier claim when the key is already taken.
-pub(crate) async fn claim(
+/// the earlier request's outcome when the key is already taken.
+pub(crate) async fn claim<T>(
     tx: &WriteTx,
-    key: &IdempotencyKey,
+    key: Option<&IdempotencyKey>,
     resource_id: Uuid,
     now: Timestamp,
-) -> Result<Claim, DbErr> {
-    let earlier = lookup(&**tx, key).await?;
-    if earlier != Claim::Fresh {
-        return Ok(earlier);
+) -> Result<Option<Inserted<T>>, DbErr> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    if let Some(earlier) = lookup(&**tx, key).await? {
+        return Ok(Some(earlier));
     }
     idempotency_key::Entity::insert(idempotency_key::ActiveModel {
         operation: Set(key.operation.to_owned()),
@@ -79,5 +82,58 @@ pub(crate) async fn claim(
     })
     .exec_without_returning(&**tx)
     .await?;
-    Ok(Claim::Fresh)
+    Ok(None)
+}
+
+impl Store {
+    /// Before a create's write transaction: an earlier request with `key` answers the create;
+    /// otherwise `checks` (the unique checks) run. A check that fails because a concurrent
+    /// duplicate has just committed is answered with that duplicate's outcome too.
+    pub(crate) async fn before_create<T>(
+        &self,
+        key: Option<&IdempotencyKey>,
+        checks: impl Future<Output = Result<(), StoreFailure>>,
+    ) -> Result<Option<Inserted<T>>> {
+        if let Some(key) = key
+            && let Some(earlier) = lookup(self.reader(), key).await?
+        {
+            return Ok(Some(earlier));
+        }
+        match checks.await {
+            Ok(()) => Ok(None),
+            Err(failure) => {
+                if let Some(key) = key
+                    && let Some(earlier) = lookup(self.reader(), key).await?
+                {
+                    return Ok(Some(earlier));
+                }
+                Err(self.failure(failure))
+            }
+        }
+    }
+
+    /// Ends the transaction of a create that began with [`claim`]: commits a new resource,
+    /// rolls back a replay, and answers a concurrent duplicate that claimed the key first with
+    /// that duplicate's outcome.
+    pub(crate) async fn finish_create<T>(
+        &self,
+        tx: WriteTx,
+        outcome: Result<Inserted<T>, StoreFailure>,
+        key: Option<&IdempotencyKey>,
+        keys: &[UniqueKey],
+    ) -> Result<Inserted<T>> {
+        match (outcome, key) {
+            (Err(StoreFailure::Db(error)), Some(key))
+                if violated_key(&error, &[IDEMPOTENCY_KEY]).is_some() =>
+            {
+                drop(tx);
+                // The duplicate that claimed the key first has committed by now.
+                lookup(self.reader(), key).await?.ok_or_else(|| {
+                    Error::Unavailable("a concurrent duplicate failed; retry".into())
+                })
+            }
+            (Ok(replay @ Inserted::Replay { .. }), _) => Ok(replay),
+            (outcome, _) => finish(tx, outcome, keys).await,
+        }
+    }
 }

@@ -6,26 +6,33 @@
 //! `AlreadyExists` of the field it guards, anything else → `Internal`.
 
 mod change_log;
+mod customer;
 mod entities;
 mod idempotency;
 mod organisation;
+mod settings;
 
 pub use change_log::StoredChange;
-pub use idempotency::{Claim, IdempotencyKey};
-pub use organisation::{
-    Inserted, OrganisationCursor, OrganisationFilter, OrganisationOrder, ValidityFilter,
-};
+pub use customer::{CustomerCascade, CustomerFilter, CustomerOrder};
+pub use idempotency::{IdempotencyKey, Inserted};
+pub use organisation::{OrganisationFilter, OrganisationOrder};
 
 use std::{ops::Deref, sync::Arc, time::Duration};
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqlErr, TransactionOptions, TransactionTrait,
+    ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, SqlErr, TransactionOptions, TransactionTrait,
+    sea_query::LikeExpr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::error::{Error, Result};
+use uuid::Uuid;
+
+use crate::{
+    error::{Error, Result},
+    model::Validity,
+};
 
 /// The database of the service: a pool of connections and the rules for writing.
 #[derive(Clone, Debug)]
@@ -192,21 +199,153 @@ fn is_connection_failure(error: &DbErr) -> bool {
 }
 
 /// A unique key of the schema and the request field it guards.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct UniqueKey {
+    /// The kind of resource the key belongs to.
+    pub(crate) resource: &'static str,
     /// The index or constraint name (PostgreSQL reports it).
     pub(crate) index: &'static str,
     /// `table.column` as SQLite reports it.
     pub(crate) sqlite_column: &'static str,
+    /// The request field whose value is taken.
+    pub(crate) field: &'static str,
+    /// The `ErrorInfo` reason.
+    pub(crate) reason: &'static str,
 }
 
-/// If `error` is a violation of one of `keys`, its position in `keys`.
-pub(crate) fn violated_key(error: &DbErr, keys: &[UniqueKey]) -> Option<usize> {
+/// If `error` is a violation of one of `keys`, that key.
+pub(crate) fn violated_key<'k>(error: &DbErr, keys: &'k [UniqueKey]) -> Option<&'k UniqueKey> {
     match error.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(message)) => keys
             .iter()
-            .position(|key| message.contains(key.index) || message.contains(key.sqlite_column)),
+            .find(|key| message.contains(key.index) || message.contains(key.sqlite_column)),
         _ => None,
     }
+}
+
+/// What a failed write means to the client: a violated unique key becomes `AlreadyExists`
+/// naming its field; anything else goes through `From<DbErr>`.
+pub(crate) fn write_error(keys: &[UniqueKey], error: DbErr) -> Error {
+    match violated_key(&error, keys) {
+        Some(key) => Error::AlreadyExists {
+            resource: key.resource,
+            field: key.field.to_owned(),
+            reason: key.reason,
+        },
+        None => Error::from(error),
+    }
+}
+
+/// Why a write transaction stopped: a rule found inside it, or the database.
+pub(crate) enum StoreFailure {
+    /// A rule, e.g. a stale version or a taken value found by a check.
+    Domain(Error),
+    /// The database refused a statement.
+    Db(DbErr),
+}
+
+impl From<DbErr> for StoreFailure {
+    fn from(error: DbErr) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<Error> for StoreFailure {
+    fn from(error: Error) -> Self {
+        Self::Domain(error)
+    }
+}
+
+impl Store {
+    /// A failure found outside a transaction, as the client sees it.
+    pub(crate) fn failure(&self, failure: StoreFailure) -> Error {
+        match failure {
+            StoreFailure::Domain(error) => error,
+            StoreFailure::Db(error) => Error::from(error),
+        }
+    }
+}
+
+/// Commits `tx` if `outcome` succeeded, else drops it (rolling back); either way failures
+/// become client errors through [`write_error`].
+pub(crate) async fn finish<T>(
+    tx: WriteTx,
+    outcome: Result<T, StoreFailure>,
+    keys: &[UniqueKey],
+) -> Result<T> {
+    match outcome {
+        Ok(value) => {
+            tx.commit().await.map_err(|e| write_error(keys, e))?;
+            Ok(value)
+        }
+        Err(StoreFailure::Domain(error)) => Err(error),
+        Err(StoreFailure::Db(error)) => Err(write_error(keys, error)),
+    }
+}
+
+/// Where a page ended: the sort key and id of its last row. Lists are ordered by (key, id).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    /// The last row's sort key.
+    pub key: String,
+    /// The last row's id.
+    pub id: Uuid,
+}
+
+/// Rows after `cursor` in the order (`key`, `id`).
+pub(crate) fn after(key: impl ColumnTrait, id: impl ColumnTrait, cursor: &Cursor) -> Condition {
+    Condition::any().add(key.gt(cursor.key.as_str())).add(
+        Condition::all()
+            .add(key.eq(cursor.key.as_str()))
+            .add(id.gt(cursor.id)),
+    )
+}
+
+/// Which validities a list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum ValidityFilter {
+    /// Valid records only (the default of every list).
+    #[default]
+    ValidOnly,
+    /// Every record.
+    All,
+    /// Records of exactly this validity.
+    Exactly(Validity),
+}
+
+impl ValidityFilter {
+    /// The filter a list request asks for: an exact validity, or all, or valid only.
+    pub fn new(exactly: Option<Validity>, include_invalid: bool) -> Self {
+        match (exactly, include_invalid) {
+            (Some(validity), _) => Self::Exactly(validity),
+            (None, true) => Self::All,
+            (None, false) => Self::ValidOnly,
+        }
+    }
+
+    /// The condition on a `validity` column.
+    pub(crate) fn condition(self, column: impl ColumnTrait) -> Condition {
+        match self {
+            Self::ValidOnly => Condition::all().add(column.eq(Validity::Valid.as_str())),
+            Self::All => Condition::all(),
+            Self::Exactly(validity) => Condition::all().add(column.eq(validity.as_str())),
+        }
+    }
+}
+
+/// A LIKE pattern (with `ESCAPE '\'`) matching the case-folded `text` anywhere; `%`, `_`
+/// and `\` in `text` are taken literally.
+pub(crate) fn contains(text: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in fold_case(text).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('\\')
 }
 
 /// The tables whose rows tests and tooling count.
@@ -220,6 +359,12 @@ pub enum Table {
     ChangeEvents,
     /// `idempotency_keys`
     IdempotencyKeys,
+    /// `customers`
+    Customers,
+    /// `customer_emails`
+    CustomerEmails,
+    /// `customer_organisations`
+    CustomerOrganisations,
 }
 
 impl Table {
@@ -229,6 +374,9 @@ impl Table {
             Self::OrganisationDomains => "organisation_domains",
             Self::ChangeEvents => "change_events",
             Self::IdempotencyKeys => "idempotency_keys",
+            Self::Customers => "customers",
+            Self::CustomerEmails => "customer_emails",
+            Self::CustomerOrganisations => "customer_organisations",
         }
     }
 }
@@ -252,6 +400,23 @@ impl Store {
 pub(crate) fn timestamp(micros: i64) -> Result<jiff::Timestamp> {
     jiff::Timestamp::from_microsecond(micros)
         .map_err(|e| Error::Internal(format!("stored time {micros} is out of range: {e}")))
+}
+
+/// A stored validity name as a validity.
+pub(crate) fn validity(name: &str) -> Result<Validity> {
+    Validity::parse(name)
+        .ok_or_else(|| Error::Internal(format!("unknown stored validity {name:?}")))
+}
+
+/// A value as stored in a JSON text column.
+pub(crate) fn encode_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// A JSON text column as a value.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Internal(format!("stored {what} unreadable: {e}")))
 }
 
 /// The case-insensitive form of a key, as stored in `*_key` columns.

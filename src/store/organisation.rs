@@ -3,19 +3,20 @@
 use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::LikeExpr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use super::{
-    Claim, IdempotencyKey, Store, UniqueKey, WriteTx, change_log,
+    Cursor, CustomerCascade, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey,
+    ValidityFilter, WriteTx, after, change_log, contains, customer,
     entities::{organisation, organisation_domain},
-    fold_case, idempotency, timestamp, violated_key,
+    finish, fold_case, idempotency, timestamp,
 };
 use crate::{
     error::{Error, Result},
-    model::{ChangeEvent, Organisation, Validity},
+    model::{ChangeEvent, Organisation},
 };
 
 /// Which organisations a list shows.
@@ -25,20 +26,8 @@ pub struct OrganisationFilter {
     pub text: Option<String>,
     /// ISO country code, upper-case.
     pub country: Option<String>,
-    /// Which validities: `None` = valid only.
+    /// Which validities.
     pub validity: ValidityFilter,
-}
-
-/// Which validities a list shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub enum ValidityFilter {
-    /// Valid records only (the default of every list).
-    #[default]
-    ValidOnly,
-    /// Every record.
-    All,
-    /// Records of exactly this validity.
-    Exactly(Validity),
 }
 
 /// The orders organisations can be listed in.
@@ -51,15 +40,6 @@ pub enum OrganisationOrder {
     CustomerId,
 }
 
-/// Where a page of organisations ended: the sort key and id of its last row.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OrganisationCursor {
-    /// The last row's sort key.
-    pub key: String,
-    /// The last row's id.
-    pub id: Uuid,
-}
-
 impl OrganisationOrder {
     fn key_column(self) -> organisation::Column {
         match self {
@@ -69,53 +49,41 @@ impl OrganisationOrder {
     }
 
     /// The cursor that resumes a list in this order after `org`.
-    pub fn cursor_after(self, org: &Organisation) -> OrganisationCursor {
+    pub fn cursor_after(self, org: &Organisation) -> Cursor {
         let key = match self {
             Self::Name => fold_case(&org.name),
             Self::CustomerId => fold_case(&org.customer_id),
         };
-        OrganisationCursor { key, id: org.id }
+        Cursor { key, id: org.id }
     }
 }
 
-/// The unique keys of organisations, the request fields they guard and their reasons.
-const UNIQUE_KEYS: [UniqueKey; 3] = [
+const RESOURCE: &str = "organisation";
+
+/// The unique keys of organisations and the request fields they guard.
+pub(crate) const UNIQUE_KEYS: [UniqueKey; 3] = [
     UniqueKey {
+        resource: RESOURCE,
         index: "ux_organisations_customer_id_key",
         sqlite_column: "organisations.customer_id_key",
+        field: "customer_id",
+        reason: "CUSTOMER_ID_TAKEN",
     },
     UniqueKey {
+        resource: RESOURCE,
         index: "ux_organisations_external_id",
         sqlite_column: "organisations.external_id",
+        field: "external_id",
+        reason: "EXTERNAL_ID_TAKEN",
     },
     UniqueKey {
+        resource: RESOURCE,
         index: "organisation_domains",
         sqlite_column: "organisation_domains.domain",
+        field: "email_domains",
+        reason: "EMAIL_DOMAIN_TAKEN",
     },
 ];
-const UNIQUE_FIELDS: [(&str, &str); 3] = [
-    ("customer_id", "CUSTOMER_ID_TAKEN"),
-    ("external_id", "EXTERNAL_ID_TAKEN"),
-    ("email_domains", "EMAIL_DOMAIN_TAKEN"),
-];
-const IDEMPOTENCY_KEY: [UniqueKey; 1] = [UniqueKey {
-    index: "idempotency_keys",
-    sqlite_column: "idempotency_keys.",
-}];
-
-/// The outcome of an insert that may be the retry of an earlier one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Inserted<T> {
-    /// Created now.
-    New(T),
-    /// The idempotency key was used before (see [`Claim::Replay`]).
-    Replay {
-        /// What the earlier request created.
-        resource_id: Uuid,
-        /// The hash of the earlier request.
-        request_hash: String,
-    },
-}
 
 impl Store {
     /// Inserts `org` with its creation event; with `key`, first claims the idempotency key.
@@ -126,55 +94,23 @@ impl Store {
         event: &ChangeEvent,
         key: Option<&IdempotencyKey>,
     ) -> Result<Inserted<Organisation>> {
+        if let Some(replay) = self
+            .before_create(key, check_unique(self.reader(), org))
+            .await?
+        {
+            return Ok(replay);
+        }
         let tx = self.begin_write().await?;
         let outcome = async {
-            if let Some(key) = key
-                && let Claim::Replay {
-                    resource_id,
-                    request_hash,
-                } = idempotency::claim(&tx, key, org.id, org.create_time).await?
-            {
-                return Ok(Inserted::Replay {
-                    resource_id,
-                    request_hash,
-                });
+            if let Some(replay) = idempotency::claim(&tx, key, org.id, org.create_time).await? {
+                return Ok(replay);
             }
-            check_unique(&tx, org).await?;
-            organisation::Entity::insert(active_model(org))
-                .exec_without_returning(&*tx)
-                .await?;
-            insert_domains(&tx, org).await?;
+            insert_organisation(&tx, org).await?;
             change_log::append(&*tx, event).await?;
             Ok(Inserted::New(org.clone()))
         }
         .await;
-        match outcome {
-            Ok(Inserted::New(org)) => {
-                tx.commit().await.map_err(|e| self.unique_error(e))?;
-                Ok(Inserted::New(org))
-            }
-            Ok(replay) => Ok(replay),
-            Err(StoreFailure::Db(e))
-                if key.is_some() && violated_key(&e, &IDEMPOTENCY_KEY).is_some() =>
-            {
-                drop(tx);
-                // A concurrent duplicate claimed the key first and has committed by now.
-                let key = key.ok_or_else(|| Error::Internal("key vanished".into()))?;
-                match self.idempotency_claim(key).await? {
-                    Claim::Replay {
-                        resource_id,
-                        request_hash,
-                    } => Ok(Inserted::Replay {
-                        resource_id,
-                        request_hash,
-                    }),
-                    Claim::Fresh => Err(Error::Unavailable(
-                        "a concurrent request with the same request_id failed; retry".into(),
-                    )),
-                }
-            }
-            Err(failure) => Err(self.failure(failure)),
-        }
+        self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
     }
 
     /// The organisation with `id`, whatever its validity.
@@ -183,9 +119,7 @@ impl Store {
         let row = organisation::Entity::find_by_id(id)
             .one(self.reader())
             .await?;
-        self.with_domains(row.into_iter().collect())
-            .await
-            .map(|mut orgs| orgs.pop())
+        Ok(self.with_domains(row.into_iter().collect()).await?.pop())
     }
 
     /// The organisation whose customer_id matches `customer_id` case-insensitively.
@@ -198,88 +132,78 @@ impl Store {
             .filter(organisation::Column::CustomerIdKey.eq(fold_case(customer_id)))
             .one(self.reader())
             .await?;
-        self.with_domains(row.into_iter().collect())
-            .await
-            .map(|mut orgs| orgs.pop())
+        Ok(self.with_domains(row.into_iter().collect()).await?.pop())
+    }
+
+    /// The organisation with this external id.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn organisation_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<Organisation>> {
+        let row = organisation::Entity::find()
+            .filter(organisation::Column::ExternalId.eq(external_id))
+            .one(self.reader())
+            .await?;
+        Ok(self.with_domains(row.into_iter().collect()).await?.pop())
+    }
+
+    /// The id of the organisation that lists `domain` among its email domains, whatever its
+    /// settings.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn organisation_claiming(&self, domain: &str) -> Result<Option<Uuid>> {
+        Ok(organisation_domain::Entity::find_by_id(domain.to_owned())
+            .one(self.reader())
+            .await?
+            .map(|claim| claim.organisation_id))
     }
 
     /// Replaces the stored organisation with `org` if it is still at `expected_version`, and
-    /// records `event`. A newer stored version is [`Error::StaleEtag`].
+    /// records `event`. With `cascade`, its valid customers are deactivated with it, each with
+    /// an event. A newer stored version is [`Error::StaleEtag`].
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(id = %org.id))]
     pub async fn update_organisation(
         &self,
         org: &Organisation,
         expected_version: i64,
         event: &ChangeEvent,
+        cascade: Option<&CustomerCascade>,
     ) -> Result<Organisation> {
+        check_unique(self.reader(), org)
+            .await
+            .map_err(|f| self.failure(f))?;
         let tx = self.begin_write().await?;
         let outcome = async {
-            check_unique(&tx, org).await?;
-            let updated = organisation::Entity::update_many()
-                .set(active_model(org))
-                .filter(organisation::Column::Id.eq(org.id))
-                .filter(organisation::Column::Version.eq(expected_version))
-                .exec(&*tx)
-                .await?;
-            if updated.rows_affected == 0 {
-                return Err(StoreFailure::Domain(Error::StaleEtag {
-                    resource: "organisation",
-                }));
-            }
-            organisation_domain::Entity::delete_many()
-                .filter(organisation_domain::Column::OrganisationId.eq(org.id))
-                .exec(&*tx)
-                .await?;
-            insert_domains(&tx, org).await?;
+            update_organisation(&tx, org, expected_version).await?;
             change_log::append(&*tx, event).await?;
-            Ok(())
+            if let Some(cascade) = cascade {
+                customer::deactivate_customers_of(&tx, org.id, cascade).await?;
+            }
+            Ok(org.clone())
         }
         .await;
-        match outcome {
-            Ok(()) => {
-                tx.commit().await.map_err(|e| self.unique_error(e))?;
-                Ok(org.clone())
-            }
-            Err(failure) => Err(self.failure(failure)),
-        }
+        finish(tx, outcome, &UNIQUE_KEYS).await
     }
 
-    /// Up to `limit` organisations matching `filter` in `order`, after `after`.
+    /// Up to `limit` organisations matching `filter` in `order`, after `cursor`.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn list_organisations(
         &self,
         filter: &OrganisationFilter,
         order: OrganisationOrder,
-        after: Option<&OrganisationCursor>,
+        cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Vec<Organisation>> {
         let key = order.key_column();
-        let mut condition = Condition::all();
-        condition = match filter.validity {
-            ValidityFilter::ValidOnly => {
-                condition.add(organisation::Column::Validity.eq(Validity::Valid.as_str()))
-            }
-            ValidityFilter::All => condition,
-            ValidityFilter::Exactly(validity) => {
-                condition.add(organisation::Column::Validity.eq(validity.as_str()))
-            }
-        };
+        let mut condition = filter.validity.condition(organisation::Column::Validity);
         if let Some(country) = &filter.country {
             condition = condition.add(organisation::Column::Country.eq(country.as_str()));
         }
         if let Some(text) = &filter.text {
-            let pattern = format!("%{}%", escape_like(&fold_case(text)));
-            condition = condition
-                .add(organisation::Column::Search.like(LikeExpr::new(pattern).escape('\\')));
+            condition = condition.add(organisation::Column::Search.like(contains(text)));
         }
-        if let Some(after) = after {
-            condition = condition.add(
-                Condition::any().add(key.gt(after.key.as_str())).add(
-                    Condition::all()
-                        .add(key.eq(after.key.as_str()))
-                        .add(organisation::Column::Id.gt(after.id)),
-                ),
-            );
+        if let Some(cursor) = cursor {
+            condition = condition.add(after(key, organisation::Column::Id, cursor));
         }
         let rows = organisation::Entity::find()
             .filter(condition)
@@ -289,6 +213,31 @@ impl Store {
             .all(self.reader())
             .await?;
         self.with_domains(rows).await
+    }
+
+    /// The valid organisation with domain assignment on whose email domain is the most
+    /// specific of `candidates` (a domain and its parents, most specific first).
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn organisation_assigned_to(
+        &self,
+        candidates: &[&str],
+    ) -> Result<Option<Organisation>> {
+        let claims = organisation_domain::Entity::find()
+            .filter(organisation_domain::Column::Domain.is_in(candidates.iter().copied()))
+            .all(self.reader())
+            .await?;
+        for candidate in candidates {
+            let Some(claim) = claims.iter().find(|c| c.domain == *candidate) else {
+                continue;
+            };
+            if let Some(org) = self.organisation(claim.organisation_id).await?
+                && org.domain_assignment
+                && org.validity.is_valid()
+            {
+                return Ok(Some(org));
+            }
+        }
+        Ok(None)
     }
 
     /// Turns rows into organisations, loading the email domains of all of them in one query.
@@ -316,89 +265,91 @@ impl Store {
             })
             .collect()
     }
-
-    /// Maps a failed write to the error the client should see.
-    fn failure(&self, failure: StoreFailure) -> Error {
-        match failure {
-            StoreFailure::Domain(error) => error,
-            StoreFailure::Db(error) => self.unique_error(error),
-        }
-    }
-
-    /// A violated unique key becomes `AlreadyExists` naming its field.
-    fn unique_error(&self, error: sea_orm::DbErr) -> Error {
-        match violated_key(&error, &UNIQUE_KEYS) {
-            Some(index) => {
-                let (field, reason) = UNIQUE_FIELDS[index];
-                Error::AlreadyExists {
-                    resource: "organisation",
-                    field: field.to_owned(),
-                    reason,
-                }
-            }
-            None => Error::from(error),
-        }
-    }
 }
 
-/// Why a write transaction stopped: a rule of the domain, or the database.
-enum StoreFailure {
-    Domain(Error),
-    Db(sea_orm::DbErr),
+/// Inserts `org` and its domains inside `tx` (after [`check_unique`]).
+pub(crate) async fn insert_organisation(
+    tx: &WriteTx,
+    org: &Organisation,
+) -> Result<(), StoreFailure> {
+    organisation::Entity::insert(active_model(org))
+        .exec_without_returning(&**tx)
+        .await?;
+    insert_domains(tx, org).await?;
+    Ok(())
 }
 
-impl From<sea_orm::DbErr> for StoreFailure {
-    fn from(error: sea_orm::DbErr) -> Self {
-        Self::Db(error)
+/// Writes `org` over its stored version `expected_version` inside `tx` (after
+/// [`check_unique`]).
+pub(crate) async fn update_organisation(
+    tx: &WriteTx,
+    org: &Organisation,
+    expected_version: i64,
+) -> Result<(), StoreFailure> {
+    let updated = organisation::Entity::update_many()
+        .set(active_model(org))
+        .filter(organisation::Column::Id.eq(org.id))
+        .filter(organisation::Column::Version.eq(expected_version))
+        .exec(&**tx)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(StoreFailure::Domain(Error::StaleEtag {
+            resource: RESOURCE,
+        }));
     }
+    organisation_domain::Entity::delete_many()
+        .filter(organisation_domain::Column::OrganisationId.eq(org.id))
+        .exec(&**tx)
+        .await?;
+    insert_domains(tx, org).await?;
+    Ok(())
 }
 
-impl From<Error> for StoreFailure {
-    fn from(error: Error) -> Self {
-        Self::Domain(error)
-    }
-}
-
-/// Checks the unique keys before writing, to name the exact value that is taken; the
+/// Checks the unique keys before writing, to name the exact value that is taken. It runs
+/// before the write transaction, so that writers hold the (SQLite) write lock briefly; the
 /// database's unique indexes stay the guard against concurrent writers.
-async fn check_unique(tx: &WriteTx, org: &Organisation) -> Result<(), StoreFailure> {
-    let taken = |field: &str, reason: &'static str| {
+pub(crate) async fn check_unique(
+    conn: &impl ConnectionTrait,
+    org: &Organisation,
+) -> Result<(), StoreFailure> {
+    let taken = |field: String, reason: &'static str| {
         StoreFailure::Domain(Error::AlreadyExists {
-            resource: "organisation",
-            field: field.to_owned(),
+            resource: RESOURCE,
+            field,
             reason,
         })
     };
+    let others = Condition::all().add(organisation::Column::Id.ne(org.id));
     let same_key = organisation::Entity::find()
+        .filter(others.clone())
         .filter(organisation::Column::CustomerIdKey.eq(fold_case(&org.customer_id)))
-        .filter(organisation::Column::Id.ne(org.id))
-        .one(&**tx)
+        .one(conn)
         .await?;
     if same_key.is_some() {
-        return Err(taken("customer_id", "CUSTOMER_ID_TAKEN"));
+        return Err(taken("customer_id".into(), "CUSTOMER_ID_TAKEN"));
     }
     if let Some(external_id) = &org.external_id {
         let same_external = organisation::Entity::find()
+            .filter(others)
             .filter(organisation::Column::ExternalId.eq(external_id.as_str()))
-            .filter(organisation::Column::Id.ne(org.id))
-            .one(&**tx)
+            .one(conn)
             .await?;
         if same_external.is_some() {
-            return Err(taken("external_id", "EXTERNAL_ID_TAKEN"));
+            return Err(taken("external_id".into(), "EXTERNAL_ID_TAKEN"));
         }
     }
     if !org.email_domains.is_empty() {
         let claimed: Vec<String> = organisation_domain::Entity::find()
             .filter(organisation_domain::Column::Domain.is_in(org.email_domains.clone()))
             .filter(organisation_domain::Column::OrganisationId.ne(org.id))
-            .all(&**tx)
+            .all(conn)
             .await?
             .into_iter()
             .map(|row| row.domain)
             .collect();
         if let Some(index) = org.email_domains.iter().position(|d| claimed.contains(d)) {
             return Err(taken(
-                &format!("email_domains[{index}]"),
+                format!("email_domains[{index}]"),
                 "EMAIL_DOMAIN_TAKEN",
             ));
         }
@@ -439,7 +390,7 @@ fn active_model(org: &Organisation) -> organisation::ActiveModel {
         validity: Set(org.validity.as_str().to_owned()),
         domain_assignment: Set(org.domain_assignment),
         external_id: Set(org.external_id.clone()),
-        custom_fields: Set(serde_json::to_string(&org.custom_fields).unwrap_or_default()),
+        custom_fields: Set(super::encode_json(&org.custom_fields)),
         search: Set(fold_case(&format!(
             "{}\n{}\n{}",
             org.customer_id, org.name, org.city
@@ -451,16 +402,11 @@ fn active_model(org: &Organisation) -> organisation::ActiveModel {
 }
 
 fn from_row(row: organisation::Model, email_domains: Vec<String>) -> Result<Organisation> {
-    let custom_fields: BTreeMap<String, String> = serde_json::from_str(&row.custom_fields)
-        .map_err(|e| Error::Internal(format!("organisation {} custom_fields: {e}", row.id)))?;
+    let custom_fields: BTreeMap<String, String> =
+        super::decode_json(&row.custom_fields, "organisation custom_fields")?;
     Ok(Organisation {
         id: row.id,
-        validity: Validity::parse(&row.validity).ok_or_else(|| {
-            Error::Internal(format!(
-                "organisation {} has validity {:?}",
-                row.id, row.validity
-            ))
-        })?,
+        validity: super::validity(&row.validity)?,
         customer_id: row.customer_id,
         name: row.name,
         street: row.street,
@@ -477,16 +423,4 @@ fn from_row(row: organisation::Model, email_domains: Vec<String>) -> Result<Orga
         update_time: timestamp(row.update_time)?,
         version: row.version,
     })
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

@@ -338,6 +338,74 @@ async fn json_logs_carry_one_span_per_rpc_with_method_code_and_latency() {
     binary.terminate();
 }
 
+fn import(kind: &str, file: &std::path::Path, addr: &str) -> Output {
+    Command::new(BINARY)
+        .args(["import", kind])
+        .arg(file)
+        .args(["--server", &format!("http://{addr}")])
+        .output()
+        .expect("clientele import")
+}
+
+#[tokio::test]
+async fn the_import_command_streams_csv_files_and_prints_the_summary() {
+    on_each_backend(|binary, _| {
+        let examples = repository().join("examples");
+        let organisations = import(
+            "organisations",
+            &examples.join("organisations.csv"),
+            &binary.addr,
+        );
+        assert!(organisations.status.success());
+        assert!(
+            stdout_of(&organisations)
+                .contains("3 rows, 3 created, 0 updated, 0 unchanged, 0 failed")
+        );
+        let customers = import("customers", &examples.join("customers.csv"), &binary.addr);
+        assert!(
+            stdout_of(&customers).contains("5 rows, 5 created, 0 updated, 0 unchanged, 0 failed")
+        );
+        let again = import("customers", &examples.join("customers.csv"), &binary.addr);
+        assert!(stdout_of(&again).contains("5 rows, 0 created, 0 updated, 5 unchanged, 0 failed"));
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(
+            &bad,
+            "email,first_name,organisation,validity\n\
+             ok@example.com,Okay,,\n\
+             broken,Broken,,\n\
+             nobody@example.com,Nobody,NO-SUCH-ORG,\n\
+             odd@example.com,Odd,,sometimes\n",
+        )
+        .expect("write csv");
+        let output = import("customers", &bad, &binary.addr);
+        assert_eq!(output.status.code(), Some(1), "some rows failed");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("4 rows, 1 created, 0 updated, 0 unchanged, 3 failed"),
+            "{text}"
+        );
+        assert!(text.contains("line 3: INVALID_FIELD email:"), "{text}");
+        assert!(
+            text.contains("line 4: INVALID_FIELD organisation:"),
+            "{text}"
+        );
+        assert!(text.contains("line 5: UNREADABLE validity:"), "{text}");
+
+        let unknown = dir.path().join("unknown.csv");
+        std::fs::write(&unknown, "email,shoe_size\na@example.com,38\n").expect("write csv");
+        let output = import("customers", &unknown, &binary.addr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "unknown columns stop the import"
+        );
+        assert!(String::from_utf8_lossy(&output.stderr).contains("shoe_size"));
+    })
+    .await;
+}
+
 #[test]
 fn the_health_command_fails_when_nothing_serves() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

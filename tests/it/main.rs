@@ -6,5 +6,10 @@
 mod support;
 
 mod clients;
+mod customers;
+mod domain_assignment;
+mod imports;
+mod merge;
 mod organisations;
 mod server;
+mod settings;

@@ -14,7 +14,12 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus}
 use crate::support::*;
 
 /// Every service the server names in health checks.
-const SERVICES: [&str; 2] = ["", "clientele.v1.OrganisationService"];
+const SERVICES: [&str; 4] = [
+    "",
+    "clientele.v1.OrganisationService",
+    "clientele.v1.CustomerService",
+    "clientele.v1.PermissionService",
+];
 
 fn new_organisation(customer_id: &str) -> pb::CreateOrganisationRequest {
     pb::CreateOrganisationRequest {

@@ -11,7 +11,11 @@ use std::{
 
 use clientele::{
     Config,
-    proto::v1::organisation_service_client::OrganisationServiceClient,
+    proto::v1::{
+        self as pb, customer_service_client::CustomerServiceClient,
+        organisation_service_client::OrganisationServiceClient,
+        permission_service_client::PermissionServiceClient,
+    },
     store::{Store, StoreOptions, Table},
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -256,19 +260,112 @@ impl TestServer {
         HealthClient::new(self.channel())
     }
 
+    pub fn customers(&self) -> CustomerServiceClient<Channel> {
+        CustomerServiceClient::new(self.channel())
+    }
+
+    pub fn permissions(&self) -> PermissionServiceClient<Channel> {
+        PermissionServiceClient::new(self.channel())
+    }
+
+    /// Creates a valid organisation with this business key and these email domains
+    /// (domain assignment on when there are any).
+    pub async fn organisation(&self, customer_id: &str, domains: &[&str]) -> pb::Organisation {
+        self.organisations()
+            .create_organisation(pb::CreateOrganisationRequest {
+                organisation: Some(pb::Organisation {
+                    customer_id: customer_id.to_owned(),
+                    name: format!("{customer_id} Ltd"),
+                    country: "DE".to_owned(),
+                    email_domains: domains.iter().map(|d| (*d).to_owned()).collect(),
+                    domain_assignment: !domains.is_empty(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create organisation")
+            .into_inner()
+            .organisation
+            .expect("organisation")
+    }
+
+    /// Creates `customer`.
+    pub async fn customer(&self, customer: pb::Customer) -> pb::Customer {
+        self.customers()
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(customer),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create customer")
+            .into_inner()
+            .customer
+            .expect("customer")
+    }
+
+    /// Reads customer `id`.
+    pub async fn customer_by_id(&self, id: &str) -> pb::Customer {
+        self.customers()
+            .get_customer(pb::GetCustomerRequest {
+                key: Some(pb::get_customer_request::Key::Id(id.to_owned())),
+            })
+            .await
+            .expect("get customer")
+            .into_inner()
+            .customer
+            .expect("customer")
+    }
+
+    /// Turns automatic organisations on (with `country`) or off.
+    pub async fn auto_create_organisations(&self, on: bool, country: &str) {
+        let mut permissions = self.permissions();
+        let current = permissions
+            .get_settings(pb::GetSettingsRequest {})
+            .await
+            .expect("get settings")
+            .into_inner()
+            .settings
+            .expect("settings");
+        permissions
+            .update_settings(pb::UpdateSettingsRequest {
+                settings: Some(pb::Settings {
+                    auto_create_organisations: on,
+                    auto_create_organisation_country: country.to_owned(),
+                    etag: current.etag,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec![
+                        "auto_create_organisations".into(),
+                        "auto_create_organisation_country".into(),
+                    ],
+                }),
+            })
+            .await
+            .expect("update settings");
+    }
+
     /// Rows in `table` now.
     pub async fn count(&self, table: Table) -> i64 {
         self.store.count_rows(table).await.expect("count rows")
     }
 
     /// Row counts of every table, to show that a refused request wrote nothing.
-    pub async fn snapshot(&self) -> [i64; 4] {
-        [
-            self.count(Table::Organisations).await,
-            self.count(Table::OrganisationDomains).await,
-            self.count(Table::ChangeEvents).await,
-            self.count(Table::IdempotencyKeys).await,
-        ]
+    pub async fn snapshot(&self) -> Vec<i64> {
+        let mut counts = Vec::new();
+        for table in [
+            Table::Organisations,
+            Table::OrganisationDomains,
+            Table::ChangeEvents,
+            Table::IdempotencyKeys,
+            Table::Customers,
+            Table::CustomerEmails,
+            Table::CustomerOrganisations,
+        ] {
+            counts.push(self.count(table).await);
+        }
+        counts
     }
 
     /// Begins shutdown, as SIGTERM would.

@@ -1,0 +1,294 @@
+//! `clientele.v1.CustomerService`.
+
+use tonic::{Request, Response, Status};
+
+use super::{
+    actor, both, optional, parse_id, parse_ids, parse_optional_id, summary_to_proto, timestamp,
+    validity_from_proto, validity_to_proto,
+};
+use crate::{
+    domain::{
+        Customers,
+        customer::{CustomerKey, CustomerQuery},
+        customer_fields::{CustomerField, CustomerInput},
+        fields,
+        import::{CustomerImport, CustomerRow},
+    },
+    error::{Error, Result},
+    model::{Customer, Validity},
+    proto::v1::{self as pb, customer_service_server::CustomerService},
+    store::CustomerOrder,
+};
+
+/// The gRPC face of [`Customers`].
+#[derive(Clone, Debug)]
+pub struct CustomerApi {
+    customers: Customers,
+}
+
+impl CustomerApi {
+    /// Serves `customers`.
+    pub fn new(customers: Customers) -> Self {
+        Self { customers }
+    }
+}
+
+#[tonic::async_trait]
+impl CustomerService for CustomerApi {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::CreateCustomerResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let request_id = fields::request_id(&request.request_id)?;
+        let input =
+            input(request.customer.unwrap_or_default(), true).map_err(|e| e.within("customer"))?;
+        let customer = self
+            .customers
+            .create(&actor, input, request_id)
+            .await
+            .map_err(|e| e.within("customer"))?;
+        Ok(Response::new(pb::CreateCustomerResponse {
+            customer: Some(to_proto(customer)),
+        }))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::GetCustomerResponse>, Status> {
+        use pb::get_customer_request::Key;
+        let key = match request.into_inner().key {
+            Some(Key::Id(id)) => CustomerKey::Id(parse_id("id", &id)?),
+            Some(Key::Email(email)) if !email.is_empty() => CustomerKey::Email(email),
+            Some(Key::Login(login)) if !login.is_empty() => CustomerKey::Login(login),
+            _ => return Err(Error::invalid("key", "give an id, an email or a login").into()),
+        };
+        let customer = self.customers.get(&key).await?;
+        Ok(Response::new(pb::GetCustomerResponse {
+            customer: Some(to_proto(customer)),
+        }))
+    }
+
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::UpdateCustomerResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let fields = CustomerField::from_mask(
+            &request
+                .update_mask
+                .map(|mask| mask.paths)
+                .unwrap_or_default(),
+        )?;
+        let customer = request.customer.unwrap_or_default();
+        let id = parse_id("customer.id", &customer.id)?;
+        let etag = customer.etag.clone();
+        let input = input(customer, false).map_err(|e| e.within("customer"))?;
+        let customer = self
+            .customers
+            .update(&actor, id, &etag, &fields, &input)
+            .await
+            .map_err(|e| e.within("customer"))?;
+        Ok(Response::new(pb::UpdateCustomerResponse {
+            customer: Some(to_proto(customer)),
+        }))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let request = request.into_inner();
+        let order = match pb::CustomerOrder::try_from(request.order_by) {
+            Ok(pb::CustomerOrder::Unspecified | pb::CustomerOrder::Name) => CustomerOrder::Name,
+            Ok(pb::CustomerOrder::Email) => CustomerOrder::Email,
+            Err(_) => return Err(Error::invalid("order_by", "is not a CustomerOrder").into()),
+        };
+        let query = CustomerQuery {
+            organisation_id: parse_optional_id("organisation_id", &request.organisation_id)?,
+            text: request.text,
+            customer_type: request.r#type,
+            validity: validity_from_proto("validity", request.validity)?,
+            include_invalid: request.include_invalid,
+            order,
+        };
+        let page = self
+            .customers
+            .list(&query, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: page.items.into_iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn deactivate_customer(
+        &self,
+        request: Request<pb::DeactivateCustomerRequest>,
+    ) -> Result<Response<pb::DeactivateCustomerResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        let validity =
+            validity_from_proto("validity", request.validity)?.unwrap_or(Validity::Invalid);
+        let customer = self
+            .customers
+            .deactivate(&actor, id, validity, optional(&request.etag))
+            .await?;
+        Ok(Response::new(pb::DeactivateCustomerResponse {
+            customer: Some(to_proto(customer)),
+        }))
+    }
+
+    async fn reactivate_customer(
+        &self,
+        request: Request<pb::ReactivateCustomerRequest>,
+    ) -> Result<Response<pb::ReactivateCustomerResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        let customer = self
+            .customers
+            .reactivate(&actor, id, optional(&request.etag))
+            .await?;
+        Ok(Response::new(pb::ReactivateCustomerResponse {
+            customer: Some(to_proto(customer)),
+        }))
+    }
+
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        self.customers
+            .delete(&actor, id, optional(&request.etag))
+            .await?;
+        Ok(Response::new(pb::DeleteCustomerResponse {}))
+    }
+
+    async fn merge_customers(
+        &self,
+        request: Request<pb::MergeCustomersRequest>,
+    ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let (source, target) = both(
+            parse_id("source_id", &request.source_id),
+            parse_id("target_id", &request.target_id),
+        )?;
+        let customer = self
+            .customers
+            .merge(
+                &actor,
+                source,
+                target,
+                optional(&request.source_etag),
+                optional(&request.target_etag),
+            )
+            .await?;
+        Ok(Response::new(pb::MergeCustomersResponse {
+            customer: Some(to_proto(customer)),
+        }))
+    }
+
+    async fn import_customers(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportCustomersRequest>>,
+    ) -> Result<Response<pb::ImportCustomersResponse>, Status> {
+        let actor = actor(&request);
+        let mut rows = request.into_inner();
+        let mut import = CustomerImport::new(&self.customers, actor);
+        while let Some(message) = rows.message().await? {
+            import.row(row(message.row.unwrap_or_default())).await?;
+        }
+        Ok(Response::new(pb::ImportCustomersResponse {
+            summary: Some(summary_to_proto(import.finish().await?)),
+        }))
+    }
+}
+
+/// The client's values; `validity` is read only on create.
+fn input(customer: pb::Customer, with_validity: bool) -> Result<CustomerInput> {
+    let validity = if with_validity {
+        validity_from_proto("validity", customer.validity)?
+    } else {
+        None
+    };
+    let (organisation_id, secondary_organisation_ids) = both(
+        parse_optional_id("organisation_id", &customer.organisation_id),
+        parse_ids(
+            "secondary_organisation_ids",
+            &customer.secondary_organisation_ids,
+        ),
+    )?;
+    Ok(CustomerInput {
+        email: customer.email,
+        secondary_emails: customer.secondary_emails,
+        login: customer.login,
+        first_name: customer.first_name,
+        last_name: customer.last_name,
+        title: customer.title,
+        phone: customer.phone,
+        mobile: customer.mobile,
+        organisation_id,
+        secondary_organisation_ids,
+        customer_type: customer.r#type,
+        custom_fields: customer.custom_fields.into_iter().collect(),
+        external_id: customer.external_id,
+        validity,
+    })
+}
+
+fn row(row: pb::CustomerImportRow) -> Result<CustomerRow> {
+    Ok(CustomerRow {
+        validity: validity_from_proto("validity", row.validity)?,
+        email: row.email,
+        login: row.login,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        title: row.title,
+        phone: row.phone,
+        mobile: row.mobile,
+        organisation: row.organisation,
+        secondary_organisations: row.secondary_organisations,
+        customer_type: row.r#type,
+        external_id: row.external_id,
+        custom_fields: row.custom_fields.into_iter().collect(),
+    })
+}
+
+fn to_proto(customer: Customer) -> pb::Customer {
+    pb::Customer {
+        etag: customer.etag(),
+        id: customer.id.to_string(),
+        email: customer.email,
+        secondary_emails: customer.secondary_emails,
+        login: customer.login.unwrap_or_default(),
+        first_name: customer.first_name,
+        last_name: customer.last_name,
+        title: customer.title,
+        phone: customer.phone,
+        mobile: customer.mobile,
+        organisation_id: customer
+            .organisation_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        secondary_organisation_ids: customer
+            .secondary_organisation_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        r#type: customer.customer_type,
+        custom_fields: customer.custom_fields.into_iter().collect(),
+        external_id: customer.external_id.unwrap_or_default(),
+        validity: validity_to_proto(customer.validity),
+        create_time: Some(timestamp(customer.create_time)),
+        update_time: Some(timestamp(customer.update_time)),
+    }
+}

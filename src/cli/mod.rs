@@ -1,0 +1,3 @@
+//! Client-side commands of the `clientele` binary: they talk to a running server.
+
+pub mod import;

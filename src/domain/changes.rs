@@ -1,0 +1,46 @@
+//! Building change-log events: which audited fields differ, and the event that records it.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::model::{Actor, ChangeEvent, ChangeKind, FieldChange, ResourceType};
+
+/// A record's audited fields and their values, in the order of the API.
+pub(crate) type Audit = Vec<(&'static str, Value)>;
+
+/// The fields that differ between `before` (none on creation) and `after`.
+pub(crate) fn diff(before: Option<&Audit>, after: &Audit) -> Vec<FieldChange> {
+    after
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (field, new))| {
+            let old = before
+                .and_then(|values| values.get(index))
+                .map_or(Value::Null, |(_, value)| value.clone());
+            (old != *new).then(|| FieldChange {
+                field: (*field).to_owned(),
+                old,
+                new: new.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The event recording `kind` of `resource_type` `id` by `actor` at `time`.
+pub(crate) fn event(
+    actor: &Actor,
+    time: jiff::Timestamp,
+    resource_type: ResourceType,
+    id: Uuid,
+    kind: ChangeKind,
+    changes: Vec<FieldChange>,
+) -> ChangeEvent {
+    ChangeEvent {
+        time,
+        actor: actor.clone(),
+        resource_type,
+        resource_id: id,
+        kind,
+        changes,
+    }
+}

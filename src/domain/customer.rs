@@ -1,0 +1,548 @@
+//! Customers: create (with domain assignment), read, update, list, validity, delete.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use uuid::Uuid;
+
+use super::{
+    changes,
+    customer_fields::{CustomerField, CustomerInput, apply, audit, check_consistency},
+    domain_assignment::{self, Assignment},
+    fields::{self, Violations, request_hash},
+    paging::{self, Page},
+};
+use crate::{
+    clock::Clock,
+    error::{Error, PreconditionViolation, Result},
+    model::{Actor, ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Validity},
+    store::{
+        Cursor, CustomerFilter, CustomerOrder, IdempotencyKey, Inserted, Store, ValidityFilter,
+    },
+};
+
+/// What a list of customers shows, as a client asks for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustomerQuery {
+    /// Customers of this organisation (primary or secondary).
+    pub organisation_id: Option<Uuid>,
+    /// Substring of names, email or login.
+    pub text: String,
+    /// Exactly this type, or empty.
+    pub customer_type: String,
+    /// Exactly this validity.
+    pub validity: Option<Validity>,
+    /// Invalid ones too.
+    pub include_invalid: bool,
+    /// The order.
+    pub order: CustomerOrder,
+}
+
+/// Which customer to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CustomerKey {
+    /// By id.
+    Id(Uuid),
+    /// By any of its email addresses, case-insensitively.
+    Email(String),
+    /// By login, case-insensitively.
+    Login(String),
+}
+
+/// How the organisations a customer names are called in the request, for error messages:
+/// `organisation_id` in the API, `organisation` in an import row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OrganisationFields {
+    pub(crate) primary: &'static str,
+    pub(crate) secondary: &'static str,
+}
+
+impl OrganisationFields {
+    /// The names of the API's Customer message.
+    pub(crate) const API: Self = Self {
+        primary: "organisation_id",
+        secondary: "secondary_organisation_ids",
+    };
+}
+
+/// The customer rules, over the store.
+#[derive(Clone, Debug)]
+pub struct Customers {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Customers {
+    /// The rules over `store`, reading time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Creates a customer; with `request_id`, a retry returns the first result.
+    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"))]
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        input: CustomerInput,
+        request_id: Option<String>,
+    ) -> Result<Customer> {
+        let key = request_id.map(|request_id| IdempotencyKey {
+            operation: "CreateCustomer",
+            request_id,
+            request_hash: request_hash(&input),
+        });
+        match self
+            .insert(actor, &input, key.as_ref(), OrganisationFields::API)
+            .await?
+        {
+            Inserted::New(customer) => Ok(customer),
+            Inserted::Replay {
+                resource_id,
+                request_hash,
+            } => {
+                if key.is_none_or(|key| key.request_hash != request_hash) {
+                    return Err(Error::RequestIdReused);
+                }
+                self.get(&CustomerKey::Id(resource_id)).await
+            }
+        }
+    }
+
+    /// Validates and inserts a new customer, assigning it an organisation by its email
+    /// domain when it names none.
+    pub(crate) async fn insert(
+        &self,
+        actor: &Actor,
+        input: &CustomerInput,
+        key: Option<&IdempotencyKey>,
+        names: OrganisationFields,
+    ) -> Result<Inserted<Customer>> {
+        let now = self.clock.now();
+        let mut violations = Violations::default();
+        let mut customer = Customer {
+            id: Uuid::now_v7(),
+            email: String::new(),
+            secondary_emails: Vec::new(),
+            login: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            title: String::new(),
+            phone: String::new(),
+            mobile: String::new(),
+            organisation_id: None,
+            secondary_organisation_ids: Vec::new(),
+            customer_type: String::new(),
+            custom_fields: BTreeMap::new(),
+            external_id: None,
+            validity: input.validity.unwrap_or(Validity::Valid),
+            create_time: now,
+            update_time: now,
+            version: 1,
+        };
+        for field in CustomerField::ALL {
+            apply(&mut violations, &mut customer, field, input);
+        }
+        check_consistency(&mut violations, &customer);
+        violations.finish()?;
+        self.check_organisations(&customer, None, &input.secondary_organisation_ids, names)
+            .await?;
+
+        // Two customers of a new domain may race to create its organisation; the loser
+        // finds the winner's on its second attempt.
+        for attempt in 0..2 {
+            let assignment = match customer.organisation_id {
+                Some(_) => Assignment::None,
+                None => domain_assignment::assignment_for(&self.store, &customer, now).await?,
+            };
+            let mut customer = customer.clone();
+            let mut events = Vec::new();
+            let new_organisation = match assignment {
+                Assignment::None => None,
+                Assignment::Existing(id) => {
+                    customer.organisation_id = Some(id);
+                    None
+                }
+                Assignment::New(org) => {
+                    customer.organisation_id = Some(org.id);
+                    events.push(changes::event(
+                        actor,
+                        now,
+                        ResourceType::Organisation,
+                        org.id,
+                        ChangeKind::Created,
+                        changes::diff(None, &super::organisation::audit(&org)),
+                    ));
+                    Some(*org)
+                }
+            };
+            events.push(changes::event(
+                actor,
+                now,
+                ResourceType::Customer,
+                customer.id,
+                ChangeKind::Created,
+                changes::diff(None, &audit(&customer)),
+            ));
+            let inserted = self
+                .store
+                .insert_customer(&customer, new_organisation.as_ref(), &events, key)
+                .await;
+            match inserted {
+                Err(Error::AlreadyExists {
+                    resource: "organisation",
+                    ..
+                }) if new_organisation.is_some() && attempt == 0 => continue,
+                Err(error) => return Err(in_request_order(error, &customer, input)),
+                Ok(inserted) => return Ok(inserted),
+            }
+        }
+        Err(Error::Unavailable(
+            "the organisation for this email domain changed concurrently; retry".into(),
+        ))
+    }
+
+    /// Reads one customer, whatever its validity.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn get(&self, key: &CustomerKey) -> Result<Customer> {
+        let found = match key {
+            CustomerKey::Id(id) => self.store.customer(*id).await?,
+            CustomerKey::Email(email) => self.store.customer_by_email(email.trim()).await?,
+            CustomerKey::Login(login) => self.store.customer_by_login(login).await?,
+        };
+        found.ok_or(Error::NotFound {
+            resource: "customer",
+        })
+    }
+
+    /// Changes `fields` of customer `id` to the values in `input`, if `etag` is current.
+    #[tracing::instrument(skip(self, input), level = "debug", err(level = "debug"))]
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        etag: &str,
+        fields: &[CustomerField],
+        input: &CustomerInput,
+    ) -> Result<Customer> {
+        if etag.is_empty() {
+            return Err(Error::invalid(
+                "etag",
+                "is required: send the etag of the customer as you read it",
+            ));
+        }
+        let current = self.get(&CustomerKey::Id(id)).await?;
+        if current.etag() != etag {
+            return Err(Error::StaleEtag {
+                resource: "customer",
+            });
+        }
+        self.change(actor, current, fields, input, None, OrganisationFields::API)
+            .await
+    }
+
+    /// Applies `fields` of `input` to `current`, and `validity` if given (imports set it
+    /// with the fields; the API changes it through Deactivate/Reactivate), and saves the
+    /// result.
+    pub(crate) async fn change(
+        &self,
+        actor: &Actor,
+        current: Customer,
+        fields: &[CustomerField],
+        input: &CustomerInput,
+        validity: Option<Validity>,
+        names: OrganisationFields,
+    ) -> Result<Customer> {
+        let mut next = current.clone();
+        let mut violations = Violations::default();
+        for field in fields {
+            apply(&mut violations, &mut next, *field, input);
+        }
+        if let Some(validity) = validity {
+            next.validity = validity;
+        }
+        check_consistency(&mut violations, &next);
+        violations.finish()?;
+        self.check_organisations(
+            &next,
+            Some(&current),
+            &input.secondary_organisation_ids,
+            names,
+        )
+        .await?;
+        if next.validity.is_valid() && !current.validity.is_valid() {
+            self.check_reactivation(&next).await?;
+        }
+        let kind = match (current.validity.is_valid(), next.validity.is_valid()) {
+            (true, false) => ChangeKind::Deactivated,
+            (false, true) => ChangeKind::Reactivated,
+            _ => ChangeKind::Updated,
+        };
+        self.save(actor, current, next.clone(), kind)
+            .await
+            .map_err(|e| in_request_order(e, &next, input))
+    }
+
+    /// One page of customers.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn list(
+        &self,
+        query: &CustomerQuery,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<Customer>> {
+        let limit = paging::page_size(page_size)?;
+        let mut violations = Violations::default();
+        let text = fields::single_line(&mut violations, "text", &query.text, 200, false);
+        let customer_type =
+            fields::single_line(&mut violations, "type", &query.customer_type, 50, false);
+        violations.finish()?;
+        let filter = CustomerFilter {
+            organisation_id: query.organisation_id,
+            text: (!text.is_empty()).then_some(text),
+            customer_type: (!customer_type.is_empty()).then_some(customer_type),
+            validity: ValidityFilter::new(query.validity, query.include_invalid),
+        };
+        let fingerprint = paging::fingerprint(&(&filter, query.order));
+        let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;
+        let items = self
+            .store
+            .list_customers(&filter, query.order, cursor.as_ref(), limit + 1)
+            .await?;
+        Ok(paging::page(items, limit, &fingerprint, |customer| {
+            query.order.cursor_after(customer)
+        }))
+    }
+
+    /// Takes customer `id` out of use.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn deactivate(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        validity: Validity,
+        etag: Option<&str>,
+    ) -> Result<Customer> {
+        if validity.is_valid() {
+            return Err(Error::invalid(
+                "validity",
+                "must be VALIDITY_INVALID or VALIDITY_INVALID_TEMPORARILY",
+            ));
+        }
+        let current = self.current(id, etag).await?;
+        // Tickets (a later issue) add their precondition here: no open ticket with the
+        // customer as main or additional customer.
+        let mut next = current.clone();
+        next.validity = validity;
+        self.save(actor, current, next, ChangeKind::Deactivated)
+            .await
+    }
+
+    /// Puts customer `id` back into use, unless its primary organisation is invalid.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn reactivate(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        etag: Option<&str>,
+    ) -> Result<Customer> {
+        let current = self.current(id, etag).await?;
+        let mut next = current.clone();
+        next.validity = Validity::Valid;
+        if !current.validity.is_valid() {
+            self.check_reactivation(&next).await?;
+        }
+        self.save(actor, current, next, ChangeKind::Reactivated)
+            .await
+    }
+
+    /// Deletes customer `id` for good; the change log keeps its last state.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn delete(&self, actor: &Actor, id: Uuid, etag: Option<&str>) -> Result<()> {
+        let current = self.current(id, etag).await?;
+        // Tickets (a later issue) add their precondition here: a customer with tickets is
+        // not deleted; TransferTickets is the way out.
+        let changes = audit(&current)
+            .into_iter()
+            .map(|(field, old)| crate::model::FieldChange {
+                field: field.to_owned(),
+                old,
+                new: serde_json::Value::Null,
+            })
+            .collect();
+        let event = changes::event(
+            actor,
+            self.clock.now(),
+            ResourceType::Customer,
+            id,
+            ChangeKind::Deleted,
+            changes,
+        );
+        self.store
+            .delete_customer(id, current.version, &event)
+            .await
+    }
+
+    /// The customer `id`, checked against `etag` when one is given.
+    pub(crate) async fn current(&self, id: Uuid, etag: Option<&str>) -> Result<Customer> {
+        let current = self.get(&CustomerKey::Id(id)).await?;
+        if etag.is_some_and(|etag| etag != current.etag()) {
+            return Err(Error::StaleEtag {
+                resource: "customer",
+            });
+        }
+        Ok(current)
+    }
+
+    /// Stores `next` over `current` with an event of `kind`, unless nothing changed.
+    pub(crate) async fn save(
+        &self,
+        actor: &Actor,
+        current: Customer,
+        mut next: Customer,
+        kind: ChangeKind,
+    ) -> Result<Customer> {
+        let changes = changes::diff(Some(&audit(&current)), &audit(&next));
+        if changes.is_empty() {
+            return Ok(current);
+        }
+        next.version = current.version + 1;
+        next.update_time = self.clock.now();
+        let event = changes::event(
+            actor,
+            next.update_time,
+            ResourceType::Customer,
+            next.id,
+            kind,
+            changes,
+        );
+        self.store
+            .update_customers(&[(next.clone(), current.version)], &[event])
+            .await?;
+        Ok(next)
+    }
+
+    /// Every organisation `next` names that `current` did not must exist and be valid: an
+    /// invalid organisation takes no new customers.
+    async fn check_organisations(
+        &self,
+        next: &Customer,
+        current: Option<&Customer>,
+        requested: &[Uuid],
+        names: OrganisationFields,
+    ) -> Result<()> {
+        let known: Vec<Uuid> = current
+            .map(|c| c.organisation_ids().collect())
+            .unwrap_or_default();
+        // Secondary organisations are named by their place in the request.
+        let named = next
+            .organisation_id
+            .map(|id| (names.primary.to_owned(), id))
+            .into_iter()
+            .chain(next.secondary_organisation_ids.iter().map(|id| {
+                let field = match requested.iter().position(|r| r == id) {
+                    Some(index) => format!("{}[{index}]", names.secondary),
+                    None => names.secondary.to_owned(),
+                };
+                (field, *id)
+            }));
+        let mut violations = Violations::default();
+        let mut invalid = Vec::new();
+        for (field, id) in named {
+            if known.contains(&id) {
+                continue;
+            }
+            match self.store.organisation(id).await? {
+                None => violations.add(field, format!("no organisation has the id {id}")),
+                Some(org) if !org.validity.is_valid() => invalid.push(org),
+                Some(_) => {}
+            }
+        }
+        violations.finish()?;
+        organisations_valid(&invalid)
+    }
+
+    /// A customer returning to use needs a valid primary organisation.
+    async fn check_reactivation(&self, customer: &Customer) -> Result<()> {
+        let Some(id) = customer.organisation_id else {
+            return Ok(());
+        };
+        match self.store.organisation(id).await? {
+            Some(org) if !org.validity.is_valid() => Err(Error::FailedPrecondition {
+                reason: "ORGANISATION_INVALID",
+                message: format!(
+                    "the customer's organisation {} is invalid: reactivate it or move the customer first",
+                    org.customer_id
+                ),
+                violations: vec![PreconditionViolation {
+                    kind: "ORGANISATION_INVALID".into(),
+                    subject: org.id.to_string(),
+                    description: format!("organisation {} is invalid", org.customer_id),
+                }],
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the events of customers changed together (domain assignment), in one write.
+    pub(crate) async fn save_all(
+        &self,
+        changed: Vec<(Customer, i64)>,
+        events: Vec<ChangeEvent>,
+    ) -> Result<()> {
+        self.store.update_customers(&changed, &events).await
+    }
+}
+
+/// FAILED_PRECONDITION naming every invalid organisation in `invalid`.
+pub(crate) fn organisations_valid(invalid: &[Organisation]) -> Result<()> {
+    if invalid.is_empty() {
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition {
+        reason: "ORGANISATION_INVALID",
+        message: format!(
+            "an invalid organisation takes no new customers: {}",
+            invalid
+                .iter()
+                .map(|org| org.customer_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        violations: invalid
+            .iter()
+            .map(|org| PreconditionViolation {
+                kind: "ORGANISATION_INVALID".into(),
+                subject: org.id.to_string(),
+                description: format!("organisation {} is invalid", org.customer_id),
+            })
+            .collect(),
+    })
+}
+
+/// The store names a taken secondary address by its place in the stored, sorted list; the
+/// client knows it by its place in the request.
+fn in_request_order(error: Error, stored: &Customer, input: &CustomerInput) -> Error {
+    let Error::AlreadyExists {
+        resource,
+        field,
+        reason,
+    } = error
+    else {
+        return error;
+    };
+    let position = field
+        .strip_prefix("secondary_emails[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|index| index.parse::<usize>().ok())
+        .and_then(|index| stored.secondary_emails.get(index))
+        .and_then(|taken| {
+            input.secondary_emails.iter().position(|raw| {
+                super::email::normalise_email(raw)
+                    .is_ok_and(|email| email.to_lowercase() == taken.to_lowercase())
+            })
+        });
+    Error::AlreadyExists {
+        resource,
+        field: position.map_or(field, |position| format!("secondary_emails[{position}]")),
+        reason,
+    }
+}

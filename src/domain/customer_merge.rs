@@ -1,0 +1,140 @@
+//! Merging a duplicate customer into the one that remains.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{changes, customer::Customers, customer_fields::audit};
+use crate::{
+    error::{Error, PreconditionViolation, Result},
+    model::{Actor, ChangeKind, Customer, FieldChange, ResourceType},
+};
+
+impl Customers {
+    /// Merges `source_id` into `target_id`: what the source owns moves to the target, its
+    /// addresses become the target's secondary addresses, and the source is gone.
+    ///
+    /// Today a customer owns organisation memberships and custom data; tickets, comments and
+    /// grants join this move as those features land.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn merge(
+        &self,
+        actor: &Actor,
+        source_id: Uuid,
+        target_id: Uuid,
+        source_etag: Option<&str>,
+        target_etag: Option<&str>,
+    ) -> Result<Customer> {
+        if source_id == target_id {
+            return Err(Error::invalid(
+                "target_id",
+                "must differ from source_id: a customer cannot be merged into itself",
+            ));
+        }
+        let source = self.current(source_id, source_etag).await?;
+        let target = self.current(target_id, target_etag).await?;
+        if !target.validity.is_valid() {
+            return Err(Error::FailedPrecondition {
+                reason: "TARGET_INVALID",
+                message: "the target of a merge must be a valid customer".into(),
+                violations: vec![PreconditionViolation {
+                    kind: "TARGET_INVALID".into(),
+                    subject: target.id.to_string(),
+                    description: "reactivate the target or merge the other way round".into(),
+                }],
+            });
+        }
+        let now = self.clock.now();
+        let mut next = merged(&source, &target);
+        next.version = target.version + 1;
+        next.update_time = now;
+        let mut target_changes = changes::diff(Some(&audit(&target)), &audit(&next));
+        target_changes.push(FieldChange {
+            field: "merged_from".into(),
+            old: serde_json::Value::Null,
+            new: json!(source.id),
+        });
+        let events = [
+            changes::event(
+                actor,
+                now,
+                ResourceType::Customer,
+                target.id,
+                ChangeKind::Merged,
+                target_changes,
+            ),
+            changes::event(
+                actor,
+                now,
+                ResourceType::Customer,
+                source.id,
+                ChangeKind::MergedAway,
+                vec![FieldChange {
+                    field: "merged_into".into(),
+                    old: serde_json::Value::Null,
+                    new: json!(target.id),
+                }],
+            ),
+        ];
+        self.store
+            .merge_customers(source.id, source.version, &next, target.version, &events)
+            .await
+    }
+}
+
+/// The target with everything of the source it lacks.
+fn merged(source: &Customer, target: &Customer) -> Customer {
+    let mut next = target.clone();
+    let fill = |mine: &mut String, theirs: &str| {
+        if mine.is_empty() {
+            *mine = theirs.to_owned();
+        }
+    };
+    fill(&mut next.first_name, &source.first_name);
+    fill(&mut next.last_name, &source.last_name);
+    fill(&mut next.title, &source.title);
+    fill(&mut next.phone, &source.phone);
+    fill(&mut next.mobile, &source.mobile);
+    fill(&mut next.customer_type, &source.customer_type);
+    if next.login.is_none() {
+        next.login = source.login.clone();
+    }
+    if next.external_id.is_none() {
+        next.external_id = source.external_id.clone();
+    }
+    for (key, value) in &source.custom_fields {
+        next.custom_fields
+            .entry(key.clone())
+            .or_insert_with(|| value.clone());
+    }
+
+    if next.organisation_id.is_none() {
+        next.organisation_id = source.organisation_id;
+    }
+    let mut secondary: Vec<Uuid> = next
+        .secondary_organisation_ids
+        .iter()
+        .copied()
+        .chain(source.organisation_ids())
+        .filter(|id| Some(*id) != next.organisation_id)
+        .collect();
+    secondary.sort();
+    secondary.dedup();
+    next.secondary_organisation_ids = secondary;
+
+    let primary = next.email.to_lowercase();
+    let mut emails: Vec<String> = Vec::new();
+    for email in next
+        .secondary_emails
+        .iter()
+        .chain(std::iter::once(&source.email))
+        .chain(source.secondary_emails.iter())
+    {
+        let key = email.to_lowercase();
+        if key != primary && !emails.iter().any(|known| known.to_lowercase() == key) {
+            emails.push(email.clone());
+        }
+    }
+    emails.sort_by_key(|email| email.to_lowercase());
+    next.secondary_emails = emails;
+    next
+}

@@ -1,0 +1,159 @@
+//! The settings record: what may be set, and together with what.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    changes::{self, Audit},
+    country::normalise_country,
+    fields::{self, Violations},
+};
+use crate::{
+    clock::Clock,
+    error::{Error, Result},
+    model::{Actor, ChangeKind, ResourceType, Settings},
+    store::Store,
+};
+
+/// The values a client sends for the settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SettingsInput {
+    /// Create organisations from unclaimed email domains.
+    pub auto_create_organisations: bool,
+    /// Their country.
+    pub auto_create_organisation_country: String,
+}
+
+/// The settings an update may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingsField {
+    /// `auto_create_organisations`
+    AutoCreateOrganisations,
+    /// `auto_create_organisation_country`
+    AutoCreateOrganisationCountry,
+}
+
+impl SettingsField {
+    /// Every setting, in the order of the API.
+    pub const ALL: [Self; 2] = [
+        Self::AutoCreateOrganisations,
+        Self::AutoCreateOrganisationCountry,
+    ];
+
+    /// The setting's name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AutoCreateOrganisations => "auto_create_organisations",
+            Self::AutoCreateOrganisationCountry => "auto_create_organisation_country",
+        }
+    }
+
+    /// The settings an update mask names.
+    pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
+        fields::fields_of_mask(paths, &Self::ALL, Self::name, |path| match path {
+            "update_time" | "etag" => Some(format!("{path} is output only")),
+            _ => None,
+        })
+    }
+}
+
+/// The settings rules, over the store.
+#[derive(Clone, Debug)]
+pub struct SettingsRules {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl SettingsRules {
+    /// The rules over `store`, reading time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// The settings.
+    pub async fn get(&self) -> Result<Settings> {
+        self.store.settings().await
+    }
+
+    /// Changes `fields` to the values in `input`, if `etag` is current.
+    #[tracing::instrument(skip(self, input), level = "debug", err(level = "debug"))]
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        etag: &str,
+        fields: &[SettingsField],
+        input: &SettingsInput,
+    ) -> Result<Settings> {
+        if etag.is_empty() {
+            return Err(Error::invalid(
+                "etag",
+                "is required: send the etag of the settings as you read them",
+            ));
+        }
+        let current = self.store.settings().await?;
+        if current.etag() != etag {
+            return Err(Error::StaleEtag {
+                resource: "settings",
+            });
+        }
+        let mut next = current.clone();
+        let mut violations = Violations::default();
+        for field in fields {
+            match field {
+                SettingsField::AutoCreateOrganisations => {
+                    next.auto_create_organisations = input.auto_create_organisations
+                }
+                SettingsField::AutoCreateOrganisationCountry => {
+                    let raw = input.auto_create_organisation_country.trim();
+                    next.auto_create_organisation_country = if raw.is_empty() {
+                        String::new()
+                    } else if let Some(code) = normalise_country(raw) {
+                        code
+                    } else {
+                        violations.add(field.name(), "is not an ISO 3166-1 alpha-2 country code");
+                        String::new()
+                    };
+                }
+            }
+        }
+        if next.auto_create_organisations && next.auto_create_organisation_country.is_empty() {
+            violations.add(
+                "auto_create_organisation_country",
+                "is required while auto_create_organisations is on: organisations need a country",
+            );
+        }
+        violations.finish()?;
+        let changes = changes::diff(Some(&audit(&current)), &audit(&next));
+        if changes.is_empty() {
+            return Ok(current);
+        }
+        next.version = current.version + 1;
+        next.update_time = self.clock.now();
+        let event = changes::event(
+            actor,
+            next.update_time,
+            ResourceType::Settings,
+            Uuid::nil(),
+            ChangeKind::Updated,
+            changes,
+        );
+        self.store
+            .update_settings(&next, current.version, &event)
+            .await
+    }
+}
+
+fn audit(settings: &Settings) -> Audit {
+    vec![
+        (
+            "auto_create_organisations",
+            json!(settings.auto_create_organisations),
+        ),
+        (
+            "auto_create_organisation_country",
+            json!(settings.auto_create_organisation_country),
+        ),
+    ]
+}

@@ -1,0 +1,23 @@
+use jiff::Timestamp;
+
+use super::organisation::etag_of;
+
+/// The one settings record of the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Create organisations from the email domains of customers no organisation claims.
+    pub auto_create_organisations: bool,
+    /// The country of organisations created that way.
+    pub auto_create_organisation_country: String,
+    /// Time of the last change.
+    pub update_time: Timestamp,
+    /// Counts the changes; the etag is derived from it.
+    pub version: i64,
+}
+
+impl Settings {
+    /// The opaque version tag clients send back to update.
+    pub fn etag(&self) -> String {
+        etag_of(self.version)
+    }
+}

@@ -1,0 +1,655 @@
+//! Customers, their email addresses and their secondary organisations.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, LikeExpr, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, ValidityFilter, WriteTx,
+    after, change_log, contains,
+    entities::{customer, customer_email, customer_organisation},
+    finish, fold_case, idempotency, organisation, timestamp,
+};
+use crate::{
+    error::{Error, Result},
+    model::{ChangeEvent, Customer, Organisation, Validity, email_domain},
+};
+
+/// Which customers a list shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CustomerFilter {
+    /// Customers of this organisation, as primary or secondary organisation.
+    pub organisation_id: Option<Uuid>,
+    /// Substring of the names, primary email or login; matched case-insensitively.
+    pub text: Option<String>,
+    /// Exactly this type.
+    pub customer_type: Option<String>,
+    /// Which validities.
+    pub validity: ValidityFilter,
+}
+
+/// The orders customers can be listed in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum CustomerOrder {
+    /// By last name, then first name (case-insensitive), then id.
+    #[default]
+    Name,
+    /// By primary email (case-insensitive), then id.
+    Email,
+}
+
+impl CustomerOrder {
+    fn key_column(self) -> customer::Column {
+        match self {
+            Self::Name => customer::Column::NameKey,
+            Self::Email => customer::Column::EmailKey,
+        }
+    }
+
+    /// The cursor that resumes a list in this order after `customer`.
+    pub fn cursor_after(self, customer: &Customer) -> Cursor {
+        let key = match self {
+            Self::Name => name_key(customer),
+            Self::Email => fold_case(&customer.email),
+        };
+        Cursor {
+            key,
+            id: customer.id,
+        }
+    }
+}
+
+/// Deactivating an organisation deactivates its valid customers: with `validity`, each with
+/// a copy of `event` naming it.
+#[derive(Clone, Debug)]
+pub struct CustomerCascade {
+    /// The validity the customers get.
+    pub validity: Validity,
+    /// The event each customer gets; its `resource_id` is replaced.
+    pub event: ChangeEvent,
+}
+
+const RESOURCE: &str = "customer";
+
+/// The unique keys a customer write can violate: its own, and those of an organisation it
+/// creates by domain assignment.
+const UNIQUE_KEYS: [UniqueKey; 6] = [
+    UniqueKey {
+        resource: RESOURCE,
+        index: "customer_emails",
+        sqlite_column: "customer_emails.email_key",
+        field: "email",
+        reason: "EMAIL_TAKEN",
+    },
+    UniqueKey {
+        resource: RESOURCE,
+        index: "ux_customers_login_key",
+        sqlite_column: "customers.login_key",
+        field: "login",
+        reason: "LOGIN_TAKEN",
+    },
+    UniqueKey {
+        resource: RESOURCE,
+        index: "ux_customers_external_id",
+        sqlite_column: "customers.external_id",
+        field: "external_id",
+        reason: "EXTERNAL_ID_TAKEN",
+    },
+    organisation::UNIQUE_KEYS[0],
+    organisation::UNIQUE_KEYS[1],
+    organisation::UNIQUE_KEYS[2],
+];
+
+impl Store {
+    /// Inserts `customer` with `events`; first `new_organisation` (made by domain
+    /// assignment) if given, and with `key`, first of all the idempotency key.
+    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(id = %customer.id))]
+    pub async fn insert_customer(
+        &self,
+        customer: &Customer,
+        new_organisation: Option<&Organisation>,
+        events: &[ChangeEvent],
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Inserted<Customer>> {
+        let checks = async {
+            if let Some(org) = new_organisation {
+                organisation::check_unique(self.reader(), org).await?;
+            }
+            check_unique(self.reader(), customer).await
+        };
+        if let Some(replay) = self.before_create(key, checks).await? {
+            return Ok(replay);
+        }
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            if let Some(replay) =
+                idempotency::claim(&tx, key, customer.id, customer.create_time).await?
+            {
+                return Ok(replay);
+            }
+            if let Some(org) = new_organisation {
+                organisation::insert_organisation(&tx, org).await?;
+            }
+            insert_customer(&tx, customer).await?;
+            for event in events {
+                change_log::append(&*tx, event).await?;
+            }
+            Ok(Inserted::New(customer.clone()))
+        }
+        .await;
+        self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
+    }
+
+    /// The customer with `id`, whatever its validity.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn customer(&self, id: Uuid) -> Result<Option<Customer>> {
+        let row = customer::Entity::find_by_id(id).one(self.reader()).await?;
+        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
+    }
+
+    /// The customer with this primary or secondary email address (case-insensitive).
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn customer_by_email(&self, email: &str) -> Result<Option<Customer>> {
+        let address = customer_email::Entity::find_by_id(fold_case(email))
+            .one(self.reader())
+            .await?;
+        match address {
+            Some(address) => self.customer(address.customer_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The customer with this login (case-insensitive).
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn customer_by_login(&self, login: &str) -> Result<Option<Customer>> {
+        let row = customer::Entity::find()
+            .filter(customer::Column::LoginKey.eq(fold_case(login)))
+            .one(self.reader())
+            .await?;
+        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
+    }
+
+    /// The customer with this external id.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>> {
+        let row = customer::Entity::find()
+            .filter(customer::Column::ExternalId.eq(external_id))
+            .one(self.reader())
+            .await?;
+        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
+    }
+
+    /// Writes each customer over its stored version (the version paired with it) and records
+    /// `events`, all in one transaction: one stale version fails them all.
+    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(count = customers.len()))]
+    pub async fn update_customers(
+        &self,
+        customers: &[(Customer, i64)],
+        events: &[ChangeEvent],
+    ) -> Result<()> {
+        for (customer, _) in customers {
+            check_unique(self.reader(), customer)
+                .await
+                .map_err(|f| self.failure(f))?;
+        }
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            for (customer, expected_version) in customers {
+                update_customer(&tx, customer, *expected_version).await?;
+            }
+            for event in events {
+                change_log::append(&*tx, event).await?;
+            }
+            Ok(())
+        }
+        .await;
+        finish(tx, outcome, &UNIQUE_KEYS).await
+    }
+
+    /// Deletes the customer `id` if it is still at `expected_version`, and records `event`.
+    #[tracing::instrument(skip(self, event), level = "debug", err(level = "debug"))]
+    pub async fn delete_customer(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        event: &ChangeEvent,
+    ) -> Result<()> {
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            delete_customer(&tx, id, expected_version).await?;
+            change_log::append(&*tx, event).await?;
+            Ok(())
+        }
+        .await;
+        finish(tx, outcome, &UNIQUE_KEYS).await
+    }
+
+    /// Deletes `source` (at `source_version`) and writes `target` over its stored
+    /// `target_version`, with `events`, in one transaction.
+    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(source = %source, target = %target.id))]
+    pub async fn merge_customers(
+        &self,
+        source: Uuid,
+        source_version: i64,
+        target: &Customer,
+        target_version: i64,
+        events: &[ChangeEvent],
+    ) -> Result<Customer> {
+        // No checks ahead: the target takes over the source's unique values, which are the
+        // source's until the transaction deletes it. The unique indexes still guard them.
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            // The source goes first: its addresses become the target's.
+            delete_customer(&tx, source, source_version).await?;
+            update_customer(&tx, target, target_version).await?;
+            for event in events {
+                change_log::append(&*tx, event).await?;
+            }
+            Ok(target.clone())
+        }
+        .await;
+        finish(tx, outcome, &UNIQUE_KEYS).await
+    }
+
+    /// Up to `limit` customers matching `filter` in `order`, after `cursor`.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn list_customers(
+        &self,
+        filter: &CustomerFilter,
+        order: CustomerOrder,
+        cursor: Option<&Cursor>,
+        limit: u64,
+    ) -> Result<Vec<Customer>> {
+        let key = order.key_column();
+        let mut condition = filter.validity.condition(customer::Column::Validity);
+        if let Some(organisation_id) = filter.organisation_id {
+            condition = condition.add(
+                Condition::any()
+                    .add(customer::Column::OrganisationId.eq(organisation_id))
+                    .add(
+                        customer::Column::Id.in_subquery(
+                            Query::select()
+                                .column(customer_organisation::Column::CustomerId)
+                                .from(customer_organisation::Entity)
+                                .and_where(
+                                    customer_organisation::Column::OrganisationId
+                                        .eq(organisation_id),
+                                )
+                                .to_owned(),
+                        ),
+                    ),
+            );
+        }
+        if let Some(text) = &filter.text {
+            condition = condition.add(customer::Column::Search.like(contains(text)));
+        }
+        if let Some(customer_type) = &filter.customer_type {
+            condition = condition.add(customer::Column::CustomerType.eq(customer_type.as_str()));
+        }
+        if let Some(cursor) = cursor {
+            condition = condition.add(after(key, customer::Column::Id, cursor));
+        }
+        let rows = customer::Entity::find()
+            .filter(condition)
+            .order_by_asc(key)
+            .order_by_asc(customer::Column::Id)
+            .limit(limit)
+            .all(self.reader())
+            .await?;
+        self.with_relations(rows).await
+    }
+
+    /// Valid customers without organisation whose primary email domain is one of `domains`
+    /// or lies under one.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn unassigned_customers_in(&self, domains: &[String]) -> Result<Vec<Customer>> {
+        if domains.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut in_domains =
+            Condition::any().add(customer::Column::EmailDomain.is_in(domains.iter().cloned()));
+        for domain in domains {
+            // Domains are letters, digits, hyphens and dots: nothing to escape.
+            in_domains = in_domains
+                .add(customer::Column::EmailDomain.like(LikeExpr::new(format!("%.{domain}"))));
+        }
+        let rows = customer::Entity::find()
+            .filter(customer::Column::OrganisationId.is_null())
+            .filter(customer::Column::Validity.eq(Validity::Valid.as_str()))
+            .filter(in_domains)
+            .order_by_asc(customer::Column::Id)
+            .all(self.reader())
+            .await?;
+        self.with_relations(rows).await
+    }
+
+    /// Turns rows into customers, loading addresses and memberships in two queries.
+    async fn with_relations(&self, rows: Vec<customer::Model>) -> Result<Vec<Customer>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let mut emails: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for address in customer_email::Entity::find()
+            .filter(customer_email::Column::CustomerId.is_in(ids.clone()))
+            .filter(customer_email::Column::IsPrimary.eq(false))
+            .order_by_asc(customer_email::Column::EmailKey)
+            .all(self.reader())
+            .await?
+        {
+            emails
+                .entry(address.customer_id)
+                .or_default()
+                .push(address.email);
+        }
+        let mut secondary: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for membership in customer_organisation::Entity::find()
+            .filter(customer_organisation::Column::CustomerId.is_in(ids))
+            .order_by_asc(customer_organisation::Column::OrganisationId)
+            .all(self.reader())
+            .await?
+        {
+            secondary
+                .entry(membership.customer_id)
+                .or_default()
+                .push(membership.organisation_id);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let secondary_emails = emails.remove(&row.id).unwrap_or_default();
+                let secondary_organisation_ids = secondary.remove(&row.id).unwrap_or_default();
+                from_row(row, secondary_emails, secondary_organisation_ids)
+            })
+            .collect()
+    }
+}
+
+/// Inserts `customer` with its addresses and memberships inside `tx` (after
+/// [`check_unique`]).
+pub(crate) async fn insert_customer(tx: &WriteTx, customer: &Customer) -> Result<(), StoreFailure> {
+    customer::Entity::insert(active_model(customer))
+        .exec_without_returning(&**tx)
+        .await?;
+    insert_relations(tx, customer).await
+}
+
+/// Writes `customer` over its stored version `expected_version` inside `tx` (after
+/// [`check_unique`]).
+pub(crate) async fn update_customer(
+    tx: &WriteTx,
+    customer: &Customer,
+    expected_version: i64,
+) -> Result<(), StoreFailure> {
+    let updated = customer::Entity::update_many()
+        .set(active_model(customer))
+        .filter(customer::Column::Id.eq(customer.id))
+        .filter(customer::Column::Version.eq(expected_version))
+        .exec(&**tx)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(StoreFailure::Domain(Error::StaleEtag {
+            resource: RESOURCE,
+        }));
+    }
+    delete_relations(tx, customer.id).await?;
+    insert_relations(tx, customer).await
+}
+
+/// Deletes customer `id` at `expected_version` with its addresses and memberships.
+async fn delete_customer(
+    tx: &WriteTx,
+    id: Uuid,
+    expected_version: i64,
+) -> Result<(), StoreFailure> {
+    delete_relations(tx, id).await?;
+    let deleted = customer::Entity::delete_many()
+        .filter(customer::Column::Id.eq(id))
+        .filter(customer::Column::Version.eq(expected_version))
+        .exec(&**tx)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(StoreFailure::Domain(Error::StaleEtag {
+            resource: RESOURCE,
+        }));
+    }
+    Ok(())
+}
+
+/// Sets the valid customers whose primary organisation is `organisation_id` to the
+/// cascade's validity, with an event each.
+pub(crate) async fn deactivate_customers_of(
+    tx: &WriteTx,
+    organisation_id: Uuid,
+    cascade: &CustomerCascade,
+) -> Result<(), StoreFailure> {
+    let of_organisation = Condition::all()
+        .add(customer::Column::OrganisationId.eq(organisation_id))
+        .add(customer::Column::Validity.eq(Validity::Valid.as_str()));
+    // The write transaction holds the write lock on SQLite; on PostgreSQL the rows are locked
+    // so the set read is the set changed.
+    let ids: Vec<Uuid> = customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(of_organisation.clone())
+        .lock_exclusive()
+        .into_tuple()
+        .all(&**tx)
+        .await?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    customer::Entity::update_many()
+        .col_expr(
+            customer::Column::Validity,
+            Expr::value(cascade.validity.as_str()),
+        )
+        .col_expr(
+            customer::Column::UpdateTime,
+            Expr::value(cascade.event.time.as_microsecond()),
+        )
+        .col_expr(
+            customer::Column::Version,
+            Expr::col(customer::Column::Version).add(1),
+        )
+        .filter(customer::Column::Id.is_in(ids.clone()))
+        .exec(&**tx)
+        .await?;
+    for id in ids {
+        let mut event = cascade.event.clone();
+        event.resource_id = id;
+        change_log::append(&**tx, &event).await?;
+    }
+    Ok(())
+}
+
+/// Checks the unique keys before writing, to name the exact value that is taken. It runs
+/// before the write transaction, so that writers hold the (SQLite) write lock briefly; the
+/// database's unique indexes stay the guard against concurrent writers.
+async fn check_unique(
+    conn: &impl ConnectionTrait,
+    customer: &Customer,
+) -> Result<(), StoreFailure> {
+    let taken = |field: String, reason: &'static str| {
+        StoreFailure::Domain(Error::AlreadyExists {
+            resource: RESOURCE,
+            field,
+            reason,
+        })
+    };
+    let addresses = addresses(customer);
+    let claimed: Vec<String> = customer_email::Entity::find()
+        .filter(
+            customer_email::Column::EmailKey.is_in(addresses.iter().map(|(key, _)| key.clone())),
+        )
+        .filter(customer_email::Column::CustomerId.ne(customer.id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| row.email_key)
+        .collect();
+    if let Some((_, is_primary)) = addresses.iter().find(|(key, _)| claimed.contains(key)) {
+        if *is_primary {
+            return Err(taken("email".into(), "EMAIL_TAKEN"));
+        }
+        let index = customer
+            .secondary_emails
+            .iter()
+            .position(|email| claimed.contains(&fold_case(email)))
+            .unwrap_or_default();
+        return Err(taken(format!("secondary_emails[{index}]"), "EMAIL_TAKEN"));
+    }
+    let others = Condition::all().add(customer::Column::Id.ne(customer.id));
+    if let Some(login) = &customer.login {
+        let same = customer::Entity::find()
+            .filter(others.clone())
+            .filter(customer::Column::LoginKey.eq(fold_case(login)))
+            .one(conn)
+            .await?;
+        if same.is_some() {
+            return Err(taken("login".into(), "LOGIN_TAKEN"));
+        }
+    }
+    if let Some(external_id) = &customer.external_id {
+        let same = customer::Entity::find()
+            .filter(others)
+            .filter(customer::Column::ExternalId.eq(external_id.as_str()))
+            .one(conn)
+            .await?;
+        if same.is_some() {
+            return Err(taken("external_id".into(), "EXTERNAL_ID_TAKEN"));
+        }
+    }
+    Ok(())
+}
+
+/// Every address of `customer`, case-folded, with whether it is the primary one.
+fn addresses(customer: &Customer) -> Vec<(String, bool)> {
+    std::iter::once((fold_case(&customer.email), true))
+        .chain(
+            customer
+                .secondary_emails
+                .iter()
+                .map(|email| (fold_case(email), false)),
+        )
+        .collect()
+}
+
+/// The rows of `customer_emails` for `customer`.
+fn address_rows(customer: &Customer) -> impl Iterator<Item = customer_email::ActiveModel> + '_ {
+    std::iter::once((&customer.email, true))
+        .chain(customer.secondary_emails.iter().map(|email| (email, false)))
+        .map(|(email, is_primary)| customer_email::ActiveModel {
+            email_key: Set(fold_case(email)),
+            email: Set(email.clone()),
+            customer_id: Set(customer.id),
+            is_primary: Set(is_primary),
+        })
+}
+
+async fn insert_relations(tx: &WriteTx, customer: &Customer) -> Result<(), StoreFailure> {
+    customer_email::Entity::insert_many(address_rows(customer))
+        .exec_without_returning(&**tx)
+        .await?;
+    if !customer.secondary_organisation_ids.is_empty() {
+        let rows = customer
+            .secondary_organisation_ids
+            .iter()
+            .map(|organisation_id| customer_organisation::ActiveModel {
+                customer_id: Set(customer.id),
+                organisation_id: Set(*organisation_id),
+            });
+        customer_organisation::Entity::insert_many(rows)
+            .exec_without_returning(&**tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn delete_relations(tx: &WriteTx, id: Uuid) -> Result<(), sea_orm::DbErr> {
+    customer_email::Entity::delete_many()
+        .filter(customer_email::Column::CustomerId.eq(id))
+        .exec(&**tx)
+        .await?;
+    customer_organisation::Entity::delete_many()
+        .filter(customer_organisation::Column::CustomerId.eq(id))
+        .exec(&**tx)
+        .await?;
+    Ok(())
+}
+
+/// The name sort key: last name, then first name, case-folded. `\u{1}` sorts before every
+/// printable character, so "Smith" comes before "Smithers".
+fn name_key(customer: &Customer) -> String {
+    fold_case(&format!(
+        "{}\u{1}{}",
+        customer.last_name, customer.first_name
+    ))
+}
+
+fn active_model(customer: &Customer) -> customer::ActiveModel {
+    customer::ActiveModel {
+        id: Set(customer.id),
+        email: Set(customer.email.clone()),
+        email_key: Set(fold_case(&customer.email)),
+        email_domain: Set(email_domain(&customer.email).to_owned()),
+        login: Set(customer.login.clone()),
+        login_key: Set(customer.login.as_deref().map(fold_case)),
+        first_name: Set(customer.first_name.clone()),
+        last_name: Set(customer.last_name.clone()),
+        name_key: Set(name_key(customer)),
+        title: Set(customer.title.clone()),
+        phone: Set(customer.phone.clone()),
+        mobile: Set(customer.mobile.clone()),
+        organisation_id: Set(customer.organisation_id),
+        customer_type: Set(customer.customer_type.clone()),
+        custom_fields: Set(super::encode_json(&customer.custom_fields)),
+        external_id: Set(customer.external_id.clone()),
+        validity: Set(customer.validity.as_str().to_owned()),
+        search: Set(fold_case(&format!(
+            "{} {}\n{} {}\n{}\n{}",
+            customer.first_name,
+            customer.last_name,
+            customer.last_name,
+            customer.first_name,
+            customer.email,
+            customer.login.as_deref().unwrap_or_default()
+        ))),
+        create_time: Set(customer.create_time.as_microsecond()),
+        update_time: Set(customer.update_time.as_microsecond()),
+        version: Set(customer.version),
+    }
+}
+
+fn from_row(
+    row: customer::Model,
+    secondary_emails: Vec<String>,
+    secondary_organisation_ids: Vec<Uuid>,
+) -> Result<Customer> {
+    let custom_fields: BTreeMap<String, String> =
+        super::decode_json(&row.custom_fields, "customer custom_fields")?;
+    Ok(Customer {
+        id: row.id,
+        validity: super::validity(&row.validity)?,
+        email: row.email,
+        secondary_emails,
+        login: row.login,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        title: row.title,
+        phone: row.phone,
+        mobile: row.mobile,
+        organisation_id: row.organisation_id,
+        secondary_organisation_ids,
+        customer_type: row.customer_type,
+        custom_fields,
+        external_id: row.external_id,
+        create_time: timestamp(row.create_time)?,
+        update_time: timestamp(row.update_time)?,
+        version: row.version,
+    })
+}

@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+
+/// The one row of `settings` (id 1).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "settings")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: i32,
+    pub auto_create_organisations: bool,
+    pub auto_create_organisation_country: String,
+    pub update_time: i64,
+    pub version: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,132 @@
+//! MergeCustomers: duplicates become one customer.
+
+use std::collections::HashMap;
+
+use clientele::{model::ResourceType, proto::v1 as pb, store::Table};
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::support::*;
+
+fn merge(source: &str, target: &str) -> pb::MergeCustomersRequest {
+    pb::MergeCustomersRequest {
+        source_id: source.to_owned(),
+        target_id: target.to_owned(),
+        ..Default::default()
+    }
+}
+
+backend_tests! {
+    async fn merging_moves_what_the_source_owns_and_keeps_its_addresses_reachable(server) {
+        let acme = server.organisation("ACME", &[]).await;
+        let globex = server.organisation("GLOBEX", &[]).await;
+        let initech = server.organisation("INITECH", &[]).await;
+        let target = server.customer(pb::Customer {
+            email: "jane@acme.example".into(),
+            first_name: "Jane".into(),
+            organisation_id: acme.id.clone(),
+            custom_fields: HashMap::from([("language".to_owned(), "de".to_owned())]),
+            ..Default::default()
+        }).await;
+        let source = server.customer(pb::Customer {
+            email: "j.doe@old-mail.example".into(),
+            secondary_emails: vec!["jdoe@older.example".into()],
+            first_name: "J.".into(),
+            last_name: "Doe".into(),
+            phone: "+49 30 555".into(),
+            login: "jdoe".into(),
+            organisation_id: globex.id.clone(),
+            secondary_organisation_ids: vec![initech.id.clone()],
+            custom_fields: HashMap::from([
+                ("language".to_owned(), "en".to_owned()),
+                ("shoe_size".to_owned(), "38".to_owned()),
+            ]),
+            ..Default::default()
+        }).await;
+
+        let merged = server
+            .customers()
+            .merge_customers(merge(&source.id, &target.id))
+            .await
+            .expect("merge")
+            .into_inner()
+            .customer
+            .expect("customer");
+        assert_eq!(merged.id, target.id);
+        assert_eq!(merged.email, "jane@acme.example");
+        assert_eq!(merged.first_name, "Jane", "the target keeps its own values");
+        assert_eq!(merged.last_name, "Doe", "and takes the source's where it has none");
+        assert_eq!(merged.phone, "+49 30 555");
+        assert_eq!(merged.login, "jdoe");
+        assert_eq!(merged.organisation_id, acme.id);
+        let mut secondary = vec![globex.id.clone(), initech.id.clone()];
+        secondary.sort();
+        assert_eq!(merged.secondary_organisation_ids, secondary);
+        assert_eq!(merged.custom_fields["language"], "de");
+        assert_eq!(merged.custom_fields["shoe_size"], "38");
+        assert_eq!(merged.secondary_emails, ["j.doe@old-mail.example", "jdoe@older.example"]);
+
+        let mut client = server.customers();
+        let gone = client
+            .get_customer(pb::GetCustomerRequest { key: Some(pb::get_customer_request::Key::Id(source.id.clone())) })
+            .await;
+        expect_code(gone, Code::NotFound);
+        for address in ["J.Doe@old-mail.example", "jdoe@older.example"] {
+            let found = client
+                .get_customer(pb::GetCustomerRequest { key: Some(pb::get_customer_request::Key::Email(address.into())) })
+                .await
+                .expect("found by the source's address")
+                .into_inner()
+                .customer
+                .expect("customer");
+            assert_eq!(found.id, target.id);
+        }
+        assert_eq!(server.count(Table::Customers).await, 1);
+
+        let source_log = server.store.changes_of(ResourceType::Customer, Uuid::parse_str(&source.id).expect("uuid")).await.expect("log");
+        assert_eq!(source_log.last().expect("event").kind, "merged_away");
+        assert_eq!(source_log.last().expect("event").changes[0].new, serde_json::json!(target.id));
+        let target_log = server.store.changes_of(ResourceType::Customer, Uuid::parse_str(&target.id).expect("uuid")).await.expect("log");
+        let merge_event = target_log.last().expect("event");
+        assert_eq!(merge_event.kind, "merged");
+        assert!(merge_event.changes.iter().any(|c| c.field == "merged_from" && c.new == serde_json::json!(source.id)));
+    }
+
+    async fn a_customer_cannot_be_merged_into_itself(server) {
+        let customer = server.customer(pb::Customer { email: "self@example.com".into(), ..Default::default() }).await;
+        let before = server.snapshot().await;
+        let refused = server.customers().merge_customers(merge(&customer.id, &customer.id)).await;
+        expect_invalid(refused, "target_id");
+        assert_eq!(server.snapshot().await, before);
+    }
+
+    async fn a_customer_cannot_be_merged_into_an_invalid_customer(server) {
+        let source = server.customer(pb::Customer { email: "dup@example.com".into(), ..Default::default() }).await;
+        let target = server.customer(pb::Customer { email: "main@example.com".into(), ..Default::default() }).await;
+        server
+            .customers()
+            .deactivate_customer(pb::DeactivateCustomerRequest { id: target.id.clone(), ..Default::default() })
+            .await
+            .expect("deactivate target");
+        let before = server.snapshot().await;
+        let refused = server.customers().merge_customers(merge(&source.id, &target.id)).await;
+        let status = expect_code(refused, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("TARGET_INVALID"));
+        assert_eq!(server.snapshot().await, before);
+        assert_eq!(server.customer_by_id(&source.id).await, source);
+    }
+
+    async fn merging_checks_etags_and_ids(server) {
+        let source = server.customer(pb::Customer { email: "s@example.com".into(), ..Default::default() }).await;
+        let target = server.customer(pb::Customer { email: "t@example.com".into(), ..Default::default() }).await;
+        let mut client = server.customers();
+        let stale = client
+            .merge_customers(pb::MergeCustomersRequest { source_etag: "v7".into(), ..merge(&source.id, &target.id) })
+            .await;
+        expect_code(stale, Code::Aborted);
+        let missing = client.merge_customers(merge(&Uuid::now_v7().to_string(), &target.id)).await;
+        expect_code(missing, Code::NotFound);
+        let status = expect_code(client.merge_customers(merge("x", "y")).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&status), ["source_id", "target_id"]);
+    }
+}
