@@ -3,7 +3,37 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::{Actor, ChangeEvent, ChangeKind, FieldChange, ResourceType};
+use crate::{
+    error::{Error, Result},
+    model::{Actor, ChangeEvent, ChangeKind, FieldChange, ResourceType},
+};
+
+/// Whether a change must name the version it was made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Etag<'a> {
+    /// Updates: the etag is required (lost-update protection is not optional).
+    Required(&'a str),
+    /// State changes such as deactivation: checked when the client sends one.
+    Optional(Option<&'a str>),
+}
+
+/// Refuses a change made from another version than `current` of `resource`.
+pub(crate) fn check_etag(resource: &'static str, current: &str, sent: Etag<'_>) -> Result<()> {
+    let sent = match sent {
+        Etag::Required("") => {
+            return Err(Error::invalid(
+                "etag",
+                format!("is required: send the etag of the {resource} as you read it"),
+            ));
+        }
+        Etag::Required(etag) => Some(etag),
+        Etag::Optional(etag) => etag.filter(|etag| !etag.is_empty()),
+    };
+    match sent {
+        Some(etag) if etag != current => Err(Error::StaleEtag { resource }),
+        _ => Ok(()),
+    }
+}
 
 /// A record's audited fields and their values, in the order of the API.
 pub(crate) type Audit = Vec<(&'static str, Value)>;

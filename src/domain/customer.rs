@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use uuid::Uuid;
 
 use super::{
-    changes,
+    changes::{self, Etag, check_etag},
     customer_fields::{CustomerField, CustomerInput, apply, audit, check_consistency},
     domain_assignment::{self, Assignment},
     fields::{self, Violations, request_hash},
@@ -223,18 +223,8 @@ impl Customers {
         fields: &[CustomerField],
         input: &CustomerInput,
     ) -> Result<Customer> {
-        if etag.is_empty() {
-            return Err(Error::invalid(
-                "etag",
-                "is required: send the etag of the customer as you read it",
-            ));
-        }
         let current = self.get(&CustomerKey::Id(id)).await?;
-        if current.etag() != etag {
-            return Err(Error::StaleEtag {
-                resource: "customer",
-            });
-        }
+        check_etag("customer", &current.etag(), Etag::Required(etag))?;
         self.change(actor, current, fields, input, None, OrganisationFields::API)
             .await
     }
@@ -384,11 +374,7 @@ impl Customers {
     /// The customer `id`, checked against `etag` when one is given.
     pub(crate) async fn current(&self, id: Uuid, etag: Option<&str>) -> Result<Customer> {
         let current = self.get(&CustomerKey::Id(id)).await?;
-        if etag.is_some_and(|etag| etag != current.etag()) {
-            return Err(Error::StaleEtag {
-                resource: "customer",
-            });
-        }
+        check_etag("customer", &current.etag(), Etag::Optional(etag))?;
         Ok(current)
     }
 

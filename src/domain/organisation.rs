@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    changes::{self, Audit},
+    changes::{self, Audit, Etag, check_etag},
     country::normalise_country,
     email_domain::{is_free_mail, normalise_domain},
     fields::{self, Violations, request_hash},
@@ -252,18 +252,8 @@ impl Organisations {
         fields: &[OrganisationField],
         input: &OrganisationInput,
     ) -> Result<Organisation> {
-        if etag.is_empty() {
-            return Err(Error::invalid(
-                "etag",
-                "is required: send the etag of the organisation as you read it",
-            ));
-        }
         let current = self.get(&OrganisationKey::Id(id)).await?;
-        if current.etag() != etag {
-            return Err(Error::StaleEtag {
-                resource: "organisation",
-            });
-        }
+        check_etag("organisation", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {
@@ -391,11 +381,7 @@ impl Organisations {
         kind: ChangeKind,
     ) -> Result<Organisation> {
         let current = self.get(&OrganisationKey::Id(id)).await?;
-        if etag.is_some_and(|etag| etag != current.etag()) {
-            return Err(Error::StaleEtag {
-                resource: "organisation",
-            });
-        }
+        check_etag("organisation", &current.etag(), Etag::Optional(etag))?;
         let mut next = current.clone();
         next.validity = validity;
         self.save(actor, current, next, kind).await

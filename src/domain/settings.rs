@@ -6,13 +6,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    changes::{self, Audit},
+    changes::{self, Audit, Etag, check_etag},
     country::normalise_country,
     fields::{self, Violations},
 };
 use crate::{
     clock::Clock,
-    error::{Error, Result},
+    error::Result,
     model::{Actor, ChangeKind, ResourceType, Settings},
     store::Store,
 };
@@ -86,18 +86,8 @@ impl SettingsRules {
         fields: &[SettingsField],
         input: &SettingsInput,
     ) -> Result<Settings> {
-        if etag.is_empty() {
-            return Err(Error::invalid(
-                "etag",
-                "is required: send the etag of the settings as you read them",
-            ));
-        }
         let current = self.store.settings().await?;
-        if current.etag() != etag {
-            return Err(Error::StaleEtag {
-                resource: "settings",
-            });
-        }
+        check_etag("settings", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {
