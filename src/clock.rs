@@ -25,3 +25,41 @@ impl Clock for SystemClock {
 pub fn truncate_to_micros(time: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(time.as_microsecond()).unwrap_or(time)
 }
+
+/// A clock that stands still until it is moved: for tests of deadlines and expiry.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: std::sync::Mutex<Timestamp>,
+}
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: Timestamp) -> Self {
+        Self {
+            now: std::sync::Mutex::new(truncate_to_micros(start)),
+        }
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: jiff::SignedDuration) {
+        if let Ok(mut now) = self.now.lock() {
+            *now = now.checked_add(by).unwrap_or(*now);
+        }
+    }
+
+    /// Sets the clock to `time`.
+    pub fn set(&self, time: Timestamp) {
+        if let Ok(mut now) = self.now.lock() {
+            *now = truncate_to_micros(time);
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        self.now
+            .lock()
+            .map(|now| *now)
+            .unwrap_or_else(|poisoned| *poisoned.into_inner())
+    }
+}

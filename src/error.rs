@@ -76,6 +76,23 @@ pub enum Error {
         /// What stands in the way.
         violations: Vec<PreconditionViolation>,
     },
+    /// The caller did not prove who it is: no, a malformed, unknown, expired or revoked
+    /// token, or one whose owner has become invalid.
+    #[error("{message}")]
+    Unauthenticated {
+        /// Machine-readable reason for `ErrorInfo`.
+        reason: &'static str,
+        /// A sentence for people.
+        message: String,
+    },
+    /// The caller is known but may not do this.
+    #[error("{message}")]
+    PermissionDenied {
+        /// Machine-readable reason for `ErrorInfo`.
+        reason: &'static str,
+        /// A sentence for people.
+        message: String,
+    },
     /// A dependency (the database) cannot be reached; the request may be retried.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -108,6 +125,14 @@ impl Error {
                 reason: "INVALID_FIELD",
                 violations,
             })
+        }
+    }
+
+    /// The caller may not do this.
+    pub fn denied(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::PermissionDenied {
+            reason,
+            message: message.into(),
         }
     }
 
@@ -225,6 +250,16 @@ impl From<Error> for Status {
                 details.set_error_info(reason, ERROR_DOMAIN, []);
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
+            Error::Unauthenticated { reason, .. } => Status::with_error_details(
+                Code::Unauthenticated,
+                message,
+                ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []),
+            ),
+            Error::PermissionDenied { reason, .. } => Status::with_error_details(
+                Code::PermissionDenied,
+                message,
+                ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []),
+            ),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "request failed: dependency unavailable");
                 Status::with_error_details(

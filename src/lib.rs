@@ -6,6 +6,7 @@
 //! and the tests both use it.
 
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod domain;
 pub mod error;

@@ -5,8 +5,14 @@ mod cli;
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+use std::sync::Arc;
+
 use clientele::{
     Config,
+    auth::Authenticator,
+    clock::{Clock, SystemClock},
+    domain::{Tokens, rights::Administrator},
+    model::TokenOwner,
     server::{DEFAULT_DATABASE_URL, termination_signal},
     store::{Store, StoreOptions},
     telemetry::{self, LogFormat},
@@ -42,6 +48,38 @@ enum Command {
     /// Stream a CSV file of customers or organisations to a running server's import; exit 0
     /// when every row was imported, 1 when some rows failed, 2 when the import could not run.
     Import(ImportArgs),
+    /// Manage API tokens directly in the database (for the first admin token, or when no
+    /// admin token is at hand).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token and print its secret (once) on standard output.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("owner").required(true).args(["admin", "agent", "customer"])))]
+struct TokenCreateArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// An administrator's token.
+    #[arg(long)]
+    admin: bool,
+    /// The token of the agent with this id.
+    #[arg(long, value_name = "ID")]
+    agent: Option<uuid::Uuid>,
+    /// The token of the customer with this id.
+    #[arg(long, value_name = "ID")]
+    customer: Option<uuid::Uuid>,
+    /// What the token is for.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Let the token expire after this long, e.g. `90d` or `12h`.
+    #[arg(long, value_parser = duration)]
+    expires_in: Option<Duration>,
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +96,9 @@ struct ImportArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     server: String,
+    /// An API token of an admin or of an agent with manage_customers.
+    #[arg(long, env = "CLIENTELE_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 #[derive(Args, Debug)]
@@ -83,6 +124,10 @@ struct ServeArgs {
     /// How long in-flight requests may take to finish on SIGTERM/SIGINT, e.g. `25s`.
     #[arg(long, env = "CLIENTELE_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = duration)]
     shutdown_timeout: Duration,
+    /// Registered as the first admin token when no admin token works yet (at least 20
+    /// characters; `openssl rand -hex 32` makes a good one).
+    #[arg(long, env = "CLIENTELE_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    bootstrap_token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -115,8 +160,9 @@ async fn main() -> ExitCode {
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Health(args)) => health(args).await,
         Some(Command::Import(args)) => {
-            ExitCode::from(cli::import::run(args.kind, &args.file, &args.server).await)
+            ExitCode::from(cli::import::run(args.kind, &args.file, &args.server, &args.token).await)
         }
+        Some(Command::Token(TokenCommand::Create(args))) => create_token(args).await,
     }
 }
 
@@ -132,6 +178,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let mut config = Config::new(args.database.database_url.clone());
     config.store = store_options(&args.database);
     config.shutdown_timeout = args.shutdown_timeout;
+    config.bootstrap_token = args.bootstrap_token.filter(|token| !token.is_empty());
     match clientele::run(config, listener, termination_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -156,6 +203,54 @@ async fn migrate(args: DatabaseArgs) -> ExitCode {
         }
         Err(error) => {
             tracing::error!(%error, "migration failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn create_token(args: TokenCreateArgs) -> ExitCode {
+    telemetry::init(LogFormat::Human);
+    let owner = match (args.admin, args.agent, args.customer) {
+        (true, _, _) => TokenOwner::Admin,
+        (_, Some(id), _) => TokenOwner::Agent(id),
+        (_, _, Some(id)) => TokenOwner::Customer(id),
+        _ => unreachable!("clap requires exactly one owner"),
+    };
+    let created = async {
+        let store =
+            Store::connect(&args.database.database_url, &store_options(&args.database)).await?;
+        store.migrate().await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let authenticator = Arc::new(Authenticator::new(store.clone(), clock.clone()));
+        let tokens = Tokens::new(store.clone(), clock.clone(), authenticator);
+        let expire_time = args
+            .expires_in
+            .map(|ttl| {
+                jiff::SignedDuration::try_from(ttl)
+                    .ok()
+                    .and_then(|ttl| clock.now().checked_add(ttl).ok())
+                    .ok_or_else(|| clientele::error::Error::invalid("expires_in", "is too long"))
+            })
+            .transpose()?;
+        let created = tokens
+            .create(
+                &Administrator::operator(),
+                owner,
+                &args.description,
+                expire_time,
+            )
+            .await;
+        store.close().await;
+        created
+    };
+    match created.await {
+        Ok((token, secret)) => {
+            tracing::info!(id = %token.id, owner = owner.kind(), "token created; its secret follows, shown once");
+            println!("{secret}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot create the token");
             ExitCode::FAILURE
         }
     }

@@ -89,7 +89,8 @@ where
                     method = %method,
                     code = Empty,
                     latency_ms = Empty,
-                    message = Empty
+                    message = Empty,
+                    principal = Empty
                 )
             }
             _ => tracing::info_span!(
@@ -97,7 +98,8 @@ where
                 method = %method,
                 code = Empty,
                 latency_ms = Empty,
-                message = Empty
+                message = Empty,
+                principal = Empty
             ),
         };
         let start = Instant::now();

@@ -3,8 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    actor, both, optional, parse_id, parse_ids, parse_optional_id, summary_to_proto, timestamp,
-    validity_from_proto, validity_to_proto,
+    both, optional, parse_id, parse_ids, parse_optional_id, scope, summary_to_proto, timestamp,
+    validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
     domain::{
@@ -39,14 +39,14 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::CreateCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let request_id = fields::request_id(&request.request_id)?;
         let input =
             input(request.customer.unwrap_or_default(), true).map_err(|e| e.within("customer"))?;
         let customer = self
             .customers
-            .create(&actor, input, request_id)
+            .create(&writer, input, request_id)
             .await
             .map_err(|e| e.within("customer"))?;
         Ok(Response::new(pb::CreateCustomerResponse {
@@ -59,13 +59,14 @@ impl CustomerService for CustomerApi {
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::GetCustomerResponse>, Status> {
         use pb::get_customer_request::Key;
+        let scope = scope(&request)?;
         let key = match request.into_inner().key {
             Some(Key::Id(id)) => CustomerKey::Id(parse_id("id", &id)?),
             Some(Key::Email(email)) if !email.is_empty() => CustomerKey::Email(email),
             Some(Key::Login(login)) if !login.is_empty() => CustomerKey::Login(login),
             _ => return Err(Error::invalid("key", "give an id, an email or a login").into()),
         };
-        let customer = self.customers.get(&key).await?;
+        let customer = self.customers.get(&scope, &key).await?;
         Ok(Response::new(pb::GetCustomerResponse {
             customer: Some(to_proto(customer)),
         }))
@@ -75,7 +76,7 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::UpdateCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let fields = CustomerField::from_mask(
             &request
@@ -89,7 +90,7 @@ impl CustomerService for CustomerApi {
         let input = input(customer, false).map_err(|e| e.within("customer"))?;
         let customer = self
             .customers
-            .update(&actor, id, &etag, &fields, &input)
+            .update(&writer, id, &etag, &fields, &input)
             .await
             .map_err(|e| e.within("customer"))?;
         Ok(Response::new(pb::UpdateCustomerResponse {
@@ -101,6 +102,7 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let scope = scope(&request)?;
         let request = request.into_inner();
         let order = match pb::CustomerOrder::try_from(request.order_by) {
             Ok(pb::CustomerOrder::Unspecified | pb::CustomerOrder::Name) => CustomerOrder::Name,
@@ -117,7 +119,7 @@ impl CustomerService for CustomerApi {
         };
         let page = self
             .customers
-            .list(&query, request.page_size, &request.page_token)
+            .list(&scope, &query, request.page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers: page.items.into_iter().map(to_proto).collect(),
@@ -129,14 +131,14 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::DeactivateCustomerRequest>,
     ) -> Result<Response<pb::DeactivateCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let id = parse_id("id", &request.id)?;
         let validity =
             validity_from_proto("validity", request.validity)?.unwrap_or(Validity::Invalid);
         let customer = self
             .customers
-            .deactivate(&actor, id, validity, optional(&request.etag))
+            .deactivate(&writer, id, validity, optional(&request.etag))
             .await?;
         Ok(Response::new(pb::DeactivateCustomerResponse {
             customer: Some(to_proto(customer)),
@@ -147,12 +149,12 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::ReactivateCustomerRequest>,
     ) -> Result<Response<pb::ReactivateCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let id = parse_id("id", &request.id)?;
         let customer = self
             .customers
-            .reactivate(&actor, id, optional(&request.etag))
+            .reactivate(&writer, id, optional(&request.etag))
             .await?;
         Ok(Response::new(pb::ReactivateCustomerResponse {
             customer: Some(to_proto(customer)),
@@ -163,11 +165,11 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let id = parse_id("id", &request.id)?;
         self.customers
-            .delete(&actor, id, optional(&request.etag))
+            .delete(&writer, id, optional(&request.etag))
             .await?;
         Ok(Response::new(pb::DeleteCustomerResponse {}))
     }
@@ -176,7 +178,7 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::MergeCustomersRequest>,
     ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let (source, target) = both(
             parse_id("source_id", &request.source_id),
@@ -185,7 +187,7 @@ impl CustomerService for CustomerApi {
         let customer = self
             .customers
             .merge(
-                &actor,
+                &writer,
                 source,
                 target,
                 optional(&request.source_etag),
@@ -201,9 +203,9 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<tonic::Streaming<pb::ImportCustomersRequest>>,
     ) -> Result<Response<pb::ImportCustomersResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let mut rows = request.into_inner();
-        let mut import = CustomerImport::new(&self.customers, actor);
+        let mut import = CustomerImport::new(&self.customers, writer);
         while let Some(message) = rows.message().await? {
             import.row(row(message.row.unwrap_or_default())).await?;
         }

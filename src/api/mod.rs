@@ -1,11 +1,15 @@
 //! One adapter per gRPC service: decode the request, call the domain, encode the answer.
 //! No SQL and no business rules here; errors become `Status` through `crate::error`.
 
+pub mod agent;
 pub mod customer;
+pub mod group;
 pub mod organisation;
 pub mod permission;
 
+pub use agent::AgentApi;
 pub use customer::CustomerApi;
+pub use group::GroupApi;
 pub use organisation::OrganisationApi;
 pub use permission::PermissionApi;
 
@@ -13,15 +17,42 @@ use tonic::Request;
 use uuid::Uuid;
 
 use crate::{
-    domain::import::ImportSummary,
+    auth::Principal,
+    domain::{
+        import::ImportSummary,
+        rights::{self, Administrator, MasterDataWriter},
+    },
     error::{Error, Result},
-    model::{Actor, Validity},
+    model::Validity,
     proto::v1 as pb,
+    store::Scope,
 };
 
-/// Who is calling, for the change log.
-pub(crate) fn actor<T>(_request: &Request<T>) -> Actor {
-    Actor::anonymous()
+/// Who is calling, as the auth layer established it.
+pub(crate) fn principal<T>(request: &Request<T>) -> Result<Principal> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Error::Unauthenticated {
+            reason: "MISSING_CREDENTIALS",
+            message: "send an API token as `authorization: Bearer <token>`".into(),
+        })
+}
+
+/// The caller's right to write master data.
+pub(crate) fn writer<T>(request: &Request<T>) -> Result<MasterDataWriter> {
+    rights::master_data_writer(&principal(request)?)
+}
+
+/// The caller's right to administer.
+pub(crate) fn admin<T>(request: &Request<T>) -> Result<Administrator> {
+    rights::administrator(&principal(request)?)
+}
+
+/// What the caller may read.
+pub(crate) fn scope<T>(request: &Request<T>) -> Result<Scope> {
+    Ok(principal(request)?.scope())
 }
 
 /// A resource id sent by a client.

@@ -3,7 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    actor, optional, parse_id, summary_to_proto, timestamp, validity_from_proto, validity_to_proto,
+    optional, parse_id, scope, summary_to_proto, timestamp, validity_from_proto, validity_to_proto,
+    writer,
 };
 use crate::{
     domain::{
@@ -40,14 +41,14 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::CreateOrganisationRequest>,
     ) -> Result<Response<pb::CreateOrganisationResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let request_id = fields::request_id(&request.request_id)?;
         let input = input(request.organisation.unwrap_or_default(), true)
             .map_err(|e| e.within("organisation"))?;
         let organisation = self
             .organisations
-            .create(&actor, input, request_id)
+            .create(&writer, input, request_id)
             .await
             .map_err(|e| e.within("organisation"))?;
         Ok(Response::new(pb::CreateOrganisationResponse {
@@ -59,6 +60,7 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::GetOrganisationRequest>,
     ) -> Result<Response<pb::GetOrganisationResponse>, Status> {
+        let scope = scope(&request)?;
         let key = match request.into_inner().key {
             Some(pb::get_organisation_request::Key::Id(id)) => {
                 OrganisationKey::Id(parse_id("id", &id)?)
@@ -70,7 +72,7 @@ impl OrganisationService for OrganisationApi {
             }
             _ => return Err(Error::invalid("key", "give an id or a customer_id").into()),
         };
-        let organisation = self.organisations.get(&key).await?;
+        let organisation = self.organisations.get(&scope, &key).await?;
         Ok(Response::new(pb::GetOrganisationResponse {
             organisation: Some(to_proto(organisation)),
         }))
@@ -80,7 +82,7 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::UpdateOrganisationRequest>,
     ) -> Result<Response<pb::UpdateOrganisationResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let fields = OrganisationField::from_mask(
             &request
@@ -94,7 +96,7 @@ impl OrganisationService for OrganisationApi {
         let input = input(organisation, false).map_err(|e| e.within("organisation"))?;
         let organisation = self
             .organisations
-            .update(&actor, id, &etag, &fields, &input)
+            .update(&writer, id, &etag, &fields, &input)
             .await
             .map_err(|e| e.within("organisation"))?;
         Ok(Response::new(pb::UpdateOrganisationResponse {
@@ -106,6 +108,7 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::ListOrganisationsRequest>,
     ) -> Result<Response<pb::ListOrganisationsResponse>, Status> {
+        let scope = scope(&request)?;
         let request = request.into_inner();
         let order = match pb::OrganisationOrder::try_from(request.order_by) {
             Ok(pb::OrganisationOrder::Unspecified | pb::OrganisationOrder::Name) => {
@@ -123,7 +126,7 @@ impl OrganisationService for OrganisationApi {
         };
         let page = self
             .organisations
-            .list(&query, request.page_size, &request.page_token)
+            .list(&scope, &query, request.page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListOrganisationsResponse {
             organisations: page.items.into_iter().map(to_proto).collect(),
@@ -135,14 +138,14 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::DeactivateOrganisationRequest>,
     ) -> Result<Response<pb::DeactivateOrganisationResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let id = parse_id("id", &request.id)?;
         let validity =
             validity_from_proto("validity", request.validity)?.unwrap_or(Validity::Invalid);
         let organisation = self
             .organisations
-            .deactivate(&actor, id, validity, optional(&request.etag))
+            .deactivate(&writer, id, validity, optional(&request.etag))
             .await?;
         Ok(Response::new(pb::DeactivateOrganisationResponse {
             organisation: Some(to_proto(organisation)),
@@ -153,12 +156,12 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::ReactivateOrganisationRequest>,
     ) -> Result<Response<pb::ReactivateOrganisationResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let request = request.into_inner();
         let id = parse_id("id", &request.id)?;
         let organisation = self
             .organisations
-            .reactivate(&actor, id, optional(&request.etag))
+            .reactivate(&writer, id, optional(&request.etag))
             .await?;
         Ok(Response::new(pb::ReactivateOrganisationResponse {
             organisation: Some(to_proto(organisation)),
@@ -169,9 +172,9 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<pb::ApplyDomainAssignmentRequest>,
     ) -> Result<Response<pb::ApplyDomainAssignmentResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        let assigned = self.customers.apply_domain_assignment(&actor, id).await?;
+        let assigned = self.customers.apply_domain_assignment(&writer, id).await?;
         Ok(Response::new(pb::ApplyDomainAssignmentResponse {
             assigned: i64::try_from(assigned).unwrap_or(i64::MAX),
         }))
@@ -181,9 +184,9 @@ impl OrganisationService for OrganisationApi {
         &self,
         request: Request<tonic::Streaming<pb::ImportOrganisationsRequest>>,
     ) -> Result<Response<pb::ImportOrganisationsResponse>, Status> {
-        let actor = actor(&request);
+        let writer = writer(&request)?;
         let mut rows = request.into_inner();
-        let mut import = OrganisationImport::new(&self.organisations, actor);
+        let mut import = OrganisationImport::new(&self.organisations, writer);
         while let Some(message) = rows.message().await? {
             import
                 .row(input(message.organisation.unwrap_or_default(), true))

@@ -209,8 +209,8 @@ fn read<T>(
 
 /// Runs the import; the exit code is 0 when every row was imported, 1 when some failed, 2
 /// when the import could not run.
-pub async fn run(kind: Kind, file: &Path, server: &str) -> u8 {
-    match import(kind, file, server).await {
+pub async fn run(kind: Kind, file: &Path, server: &str, token: &str) -> u8 {
+    match import(kind, file, server, token).await {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(message) => {
@@ -220,7 +220,16 @@ pub async fn run(kind: Kind, file: &Path, server: &str) -> u8 {
     }
 }
 
-async fn import(kind: Kind, file: &Path, server: &str) -> Result<bool, String> {
+async fn import(kind: Kind, file: &Path, server: &str, token: &str) -> Result<bool, String> {
+    let bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "the token contains characters a header cannot carry".to_owned())?;
+    let authorise = move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", bearer.clone());
+        Ok(request)
+    };
     let channel = tonic::transport::Endpoint::from_shared(server.to_owned())
         .map_err(|e| format!("bad server address {server}: {e}"))?
         .connect_timeout(Duration::from_secs(10))
@@ -233,10 +242,12 @@ async fn import(kind: Kind, file: &Path, server: &str) -> Result<bool, String> {
             send(rows, |stream| {
                 let channel = channel.clone();
                 async move {
-                    pb::customer_service_client::CustomerServiceClient::new(channel)
-                        .import_customers(stream)
-                        .await
-                        .map(|r| r.into_inner().summary)
+                    pb::customer_service_client::CustomerServiceClient::with_interceptor(
+                        channel, authorise,
+                    )
+                    .import_customers(stream)
+                    .await
+                    .map(|r| r.into_inner().summary)
                 }
             })
             .await?
@@ -246,10 +257,12 @@ async fn import(kind: Kind, file: &Path, server: &str) -> Result<bool, String> {
             send(rows, |stream| {
                 let channel = channel.clone();
                 async move {
-                    pb::organisation_service_client::OrganisationServiceClient::new(channel)
-                        .import_organisations(stream)
-                        .await
-                        .map(|r| r.into_inner().summary)
+                    pb::organisation_service_client::OrganisationServiceClient::with_interceptor(
+                        channel, authorise,
+                    )
+                    .import_organisations(stream)
+                    .await
+                    .map(|r| r.into_inner().summary)
                 }
             })
             .await?

@@ -10,13 +10,16 @@ use super::{
     domain_assignment::{self, Assignment},
     fields::{self, Violations, request_hash},
     paging::{self, Page},
+    rights::MasterDataWriter,
 };
 use crate::{
+    auth::Authenticator,
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
     model::{Actor, ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Validity},
     store::{
-        Cursor, CustomerFilter, CustomerOrder, IdempotencyKey, Inserted, Store, ValidityFilter,
+        Cursor, CustomerFilter, CustomerOrder, IdempotencyKey, Inserted, Scope, Store,
+        ValidityFilter,
     },
 };
 
@@ -69,19 +72,25 @@ impl OrganisationFields {
 pub struct Customers {
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
+    authenticator: Arc<Authenticator>,
 }
 
 impl Customers {
-    /// The rules over `store`, reading time from `clock`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    /// The rules over `store`, reading time from `clock`; changes to a customer's validity
+    /// and organisations reach the principals `authenticator` caches at once.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, authenticator: Arc<Authenticator>) -> Self {
+        Self {
+            store,
+            clock,
+            authenticator,
+        }
     }
 
     /// Creates a customer; with `request_id`, a retry returns the first result.
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"))]
     pub async fn create(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         input: CustomerInput,
         request_id: Option<String>,
     ) -> Result<Customer> {
@@ -91,7 +100,7 @@ impl Customers {
             request_hash: request_hash(&input),
         });
         match self
-            .insert(actor, &input, key.as_ref(), OrganisationFields::API)
+            .insert(writer, &input, key.as_ref(), OrganisationFields::API)
             .await?
         {
             Inserted::New(customer) => Ok(customer),
@@ -102,7 +111,8 @@ impl Customers {
                 if key.is_none_or(|key| key.request_hash != request_hash) {
                     return Err(Error::RequestIdReused);
                 }
-                self.get(&CustomerKey::Id(resource_id)).await
+                self.get(&Scope::everything(), &CustomerKey::Id(resource_id))
+                    .await
             }
         }
     }
@@ -111,11 +121,12 @@ impl Customers {
     /// domain when it names none.
     pub(crate) async fn insert(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         input: &CustomerInput,
         key: Option<&IdempotencyKey>,
         names: OrganisationFields,
     ) -> Result<Inserted<Customer>> {
+        let actor = writer.actor();
         let now = self.clock.now();
         let mut violations = Violations::default();
         let mut customer = Customer {
@@ -200,13 +211,13 @@ impl Customers {
         ))
     }
 
-    /// Reads one customer, whatever its validity.
+    /// Reads one customer within `scope`, whatever its validity.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn get(&self, key: &CustomerKey) -> Result<Customer> {
+    pub async fn get(&self, scope: &Scope, key: &CustomerKey) -> Result<Customer> {
         let found = match key {
-            CustomerKey::Id(id) => self.store.customer(*id).await?,
-            CustomerKey::Email(email) => self.store.customer_by_email(email.trim()).await?,
-            CustomerKey::Login(login) => self.store.customer_by_login(login).await?,
+            CustomerKey::Id(id) => self.store.customer(scope, *id).await?,
+            CustomerKey::Email(email) => self.store.customer_by_email(scope, email.trim()).await?,
+            CustomerKey::Login(login) => self.store.customer_by_login(scope, login).await?,
         };
         found.ok_or(Error::NotFound {
             resource: "customer",
@@ -217,16 +228,23 @@ impl Customers {
     #[tracing::instrument(skip(self, input), level = "debug", err(level = "debug"))]
     pub async fn update(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         id: Uuid,
         etag: &str,
         fields: &[CustomerField],
         input: &CustomerInput,
     ) -> Result<Customer> {
-        let current = self.get(&CustomerKey::Id(id)).await?;
+        let current = self.get(&Scope::everything(), &CustomerKey::Id(id)).await?;
         check_etag("customer", &current.etag(), Etag::Required(etag))?;
-        self.change(actor, current, fields, input, None, OrganisationFields::API)
-            .await
+        self.change(
+            writer,
+            current,
+            fields,
+            input,
+            None,
+            OrganisationFields::API,
+        )
+        .await
     }
 
     /// Applies `fields` of `input` to `current`, and `validity` if given (imports set it
@@ -234,13 +252,14 @@ impl Customers {
     /// result.
     pub(crate) async fn change(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         current: Customer,
         fields: &[CustomerField],
         input: &CustomerInput,
         validity: Option<Validity>,
         names: OrganisationFields,
     ) -> Result<Customer> {
+        let actor = writer.actor();
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {
@@ -275,6 +294,7 @@ impl Customers {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn list(
         &self,
+        scope: &Scope,
         query: &CustomerQuery,
         page_size: i32,
         page_token: &str,
@@ -295,7 +315,7 @@ impl Customers {
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;
         let items = self
             .store
-            .list_customers(&filter, query.order, cursor.as_ref(), limit + 1)
+            .list_customers(scope, &filter, query.order, cursor.as_ref(), limit + 1)
             .await?;
         Ok(paging::page(items, limit, &fingerprint, |customer| {
             query.order.cursor_after(customer)
@@ -306,11 +326,12 @@ impl Customers {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn deactivate(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         id: Uuid,
         validity: Validity,
         etag: Option<&str>,
     ) -> Result<Customer> {
+        let actor = writer.actor();
         if validity.is_valid() {
             return Err(Error::invalid(
                 "validity",
@@ -330,10 +351,11 @@ impl Customers {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn reactivate(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         id: Uuid,
         etag: Option<&str>,
     ) -> Result<Customer> {
+        let actor = writer.actor();
         let current = self.current(id, etag).await?;
         let mut next = current.clone();
         next.validity = Validity::Valid;
@@ -346,7 +368,13 @@ impl Customers {
 
     /// Deletes customer `id` for good; the change log keeps its last state.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn delete(&self, actor: &Actor, id: Uuid, etag: Option<&str>) -> Result<()> {
+    pub async fn delete(
+        &self,
+        writer: &MasterDataWriter,
+        id: Uuid,
+        etag: Option<&str>,
+    ) -> Result<()> {
+        let actor = writer.actor();
         let current = self.current(id, etag).await?;
         // Tickets (a later issue) add their precondition here: a customer with tickets is
         // not deleted; TransferTickets is the way out.
@@ -373,7 +401,7 @@ impl Customers {
 
     /// The customer `id`, checked against `etag` when one is given.
     pub(crate) async fn current(&self, id: Uuid, etag: Option<&str>) -> Result<Customer> {
-        let current = self.get(&CustomerKey::Id(id)).await?;
+        let current = self.get(&Scope::everything(), &CustomerKey::Id(id)).await?;
         check_etag("customer", &current.etag(), Etag::Optional(etag))?;
         Ok(current)
     }
@@ -403,6 +431,7 @@ impl Customers {
         self.store
             .update_customers(&[(next.clone(), current.version)], &[event])
             .await?;
+        self.authenticator.forget();
         Ok(next)
     }
 
@@ -436,7 +465,7 @@ impl Customers {
             if known.contains(&id) {
                 continue;
             }
-            match self.store.organisation(id).await? {
+            match self.store.organisation(&Scope::everything(), id).await? {
                 None => violations.add(field, format!("no organisation has the id {id}")),
                 Some(org) if !org.validity.is_valid() => invalid.push(org),
                 Some(_) => {}
@@ -451,7 +480,7 @@ impl Customers {
         let Some(id) = customer.organisation_id else {
             return Ok(());
         };
-        match self.store.organisation(id).await? {
+        match self.store.organisation(&Scope::everything(), id).await? {
             Some(org) if !org.validity.is_valid() => Err(Error::FailedPrecondition {
                 reason: "ORGANISATION_INVALID",
                 message: format!(
@@ -474,7 +503,14 @@ impl Customers {
         changed: Vec<(Customer, i64)>,
         events: Vec<ChangeEvent>,
     ) -> Result<()> {
-        self.store.update_customers(&changed, &events).await
+        self.store.update_customers(&changed, &events).await?;
+        self.authenticator.forget();
+        Ok(())
+    }
+
+    /// Forgets the principals cached by the authenticator (after merges).
+    pub(crate) fn forget_principals(&self) {
+        self.authenticator.forget();
     }
 }
 

@@ -3,10 +3,10 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{changes, customer::Customers, customer_fields::audit};
+use super::{changes, customer::Customers, customer_fields::audit, rights::MasterDataWriter};
 use crate::{
     error::{Error, PreconditionViolation, Result},
-    model::{Actor, ChangeKind, Customer, FieldChange, ResourceType},
+    model::{ChangeKind, Customer, FieldChange, ResourceType},
 };
 
 impl Customers {
@@ -18,12 +18,13 @@ impl Customers {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn merge(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         source_id: Uuid,
         target_id: Uuid,
         source_etag: Option<&str>,
         target_etag: Option<&str>,
     ) -> Result<Customer> {
+        let actor = writer.actor();
         if source_id == target_id {
             return Err(Error::invalid(
                 "target_id",
@@ -75,9 +76,12 @@ impl Customers {
                 }],
             ),
         ];
-        self.store
+        let merged = self
+            .store
             .merge_customers(source.id, source.version, &next, target.version, &events)
-            .await
+            .await?;
+        self.forget_principals();
+        Ok(merged)
     }
 }
 

@@ -12,11 +12,12 @@ use super::{
     customer::{Customers, organisations_valid},
     email_domain::{is_free_mail, self_and_parents},
     organisation::{OrganisationInput, new_organisation},
+    rights::MasterDataWriter,
 };
 use crate::{
     error::{Error, PreconditionViolation, Result},
-    model::{Actor, ChangeKind, Customer, FieldChange, Organisation, ResourceType},
-    store::Store,
+    model::{ChangeKind, Customer, FieldChange, Organisation, ResourceType},
+    store::{Scope, Store},
 };
 
 /// Where domain assignment puts a new customer.
@@ -52,11 +53,14 @@ pub(crate) async fn assignment_for(
     // of the same domain: join it. A claim by an organisation with assignment off, or the
     // business key taken by an organisation that does not claim the domain, means an
     // administrator decided otherwise: stay unassigned.
+    let everything = Scope::everything();
     let claimant = match store.organisation_claiming(domain).await? {
-        Some(id) => store.organisation(id).await?,
+        Some(id) => store.organisation(&everything, id).await?,
         None => None,
     };
-    let namesake = store.organisation_by_customer_id(domain).await?;
+    let namesake = store
+        .organisation_by_customer_id(&everything, domain)
+        .await?;
     if claimant.is_some() || namesake.is_some() {
         let joinable = claimant.into_iter().chain(namesake).find(|org| {
             org.domain_assignment
@@ -87,10 +91,19 @@ impl Customers {
     /// Makes the valid customers without organisation whose email domain organisation `id`
     /// claims (most specifically) its customers; returns how many.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn apply_domain_assignment(&self, actor: &Actor, id: Uuid) -> Result<u64> {
-        let org = self.store.organisation(id).await?.ok_or(Error::NotFound {
-            resource: "organisation",
-        })?;
+    pub async fn apply_domain_assignment(
+        &self,
+        writer: &MasterDataWriter,
+        id: Uuid,
+    ) -> Result<u64> {
+        let actor = writer.actor();
+        let org = self
+            .store
+            .organisation(&Scope::everything(), id)
+            .await?
+            .ok_or(Error::NotFound {
+                resource: "organisation",
+            })?;
         if !org.validity.is_valid() {
             organisations_valid(std::slice::from_ref(&org))?;
         }

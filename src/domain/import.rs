@@ -13,11 +13,12 @@ use super::{
     customer_fields::{CustomerField, CustomerInput},
     fields::Violations,
     organisation::{OrganisationInput, Organisations},
+    rights::MasterDataWriter,
 };
 use crate::{
     error::{Error, FieldViolation, Result},
-    model::{Actor, Organisation, Validity},
-    store::Inserted,
+    model::{Organisation, Validity},
+    store::{Inserted, Scope},
 };
 
 /// The most row errors a summary lists; `failed` counts them all.
@@ -96,6 +97,9 @@ fn row_error(row: u64, error: Error) -> RowError {
         Error::NotFound { .. } => ("NOT_FOUND".into(), Vec::new()),
         Error::RequestIdReused => ("REQUEST_ID_REUSED".into(), Vec::new()),
         Error::Unavailable(_) => ("UNAVAILABLE".into(), Vec::new()),
+        Error::Unauthenticated { reason, .. } | Error::PermissionDenied { reason, .. } => {
+            (reason.to_owned(), Vec::new())
+        }
         Error::Internal(detail) => {
             tracing::error!(row, %detail, "import row failed: internal error");
             return RowError {
@@ -226,17 +230,17 @@ type OrganisationCache = Arc<Mutex<HashMap<String, Option<Organisation>>>>;
 /// A customer import in progress: feed it rows, then take the summary.
 pub struct CustomerImport {
     customers: Customers,
-    actor: Actor,
+    writer: MasterDataWriter,
     organisations: OrganisationCache,
     pipeline: Pipeline,
 }
 
 impl CustomerImport {
-    /// An import by `actor`.
-    pub fn new(customers: &Customers, actor: Actor) -> Self {
+    /// An import by `writer`.
+    pub fn new(customers: &Customers, writer: MasterDataWriter) -> Self {
         Self {
             customers: customers.clone(),
-            actor,
+            writer,
             organisations: OrganisationCache::default(),
             pipeline: Pipeline::new(),
         }
@@ -253,11 +257,11 @@ impl CustomerImport {
             format!("external:{}", row.external_id.trim()),
         ];
         let customers = self.customers.clone();
-        let actor = self.actor.clone();
+        let writer = self.writer.clone();
         let organisations = self.organisations.clone();
         self.pipeline
             .start(keys, async move {
-                upsert_customer(&customers, &actor, &organisations, row).await
+                upsert_customer(&customers, &writer, &organisations, row).await
             })
             .await
     }
@@ -270,7 +274,7 @@ impl CustomerImport {
 
 async fn upsert_customer(
     customers: &Customers,
-    actor: &Actor,
+    writer: &MasterDataWriter,
     organisations: &OrganisationCache,
     row: CustomerRow,
 ) -> Result<Outcome> {
@@ -323,12 +327,17 @@ async fn upsert_customer(
     };
     let store = &customers.store;
     let (existing, by_external_id) = if external_id.is_empty() {
-        (store.customer_by_email(input.email.trim()).await?, false)
+        (
+            store
+                .customer_by_email(&Scope::everything(), input.email.trim())
+                .await?,
+            false,
+        )
     } else {
         (store.customer_by_external_id(&external_id).await?, true)
     };
     let Some(current) = existing else {
-        return match customers.insert(actor, &input, None, ROW_FIELDS).await? {
+        return match customers.insert(writer, &input, None, ROW_FIELDS).await? {
             Inserted::New(_) => Ok(Outcome::Created),
             Inserted::Replay { .. } => Ok(Outcome::Unchanged),
         };
@@ -353,7 +362,7 @@ async fn upsert_customer(
     let before = current.version;
     let after = customers
         .change(
-            actor,
+            writer,
             current,
             &fields,
             &input,
@@ -383,7 +392,7 @@ async fn resolve(
         None => {
             let found = customers
                 .store
-                .organisation_by_customer_id(customer_id)
+                .organisation_by_customer_id(&Scope::everything(), customer_id)
                 .await?;
             if let Ok(mut cache) = cache.lock() {
                 cache.insert(key, found.clone());
@@ -403,16 +412,16 @@ async fn resolve(
 /// An organisation import in progress: feed it rows, then take the summary.
 pub struct OrganisationImport {
     organisations: Organisations,
-    actor: Actor,
+    writer: MasterDataWriter,
     pipeline: Pipeline,
 }
 
 impl OrganisationImport {
-    /// An import by `actor`.
-    pub fn new(organisations: &Organisations, actor: Actor) -> Self {
+    /// An import by `writer`.
+    pub fn new(organisations: &Organisations, writer: MasterDataWriter) -> Self {
         Self {
             organisations: organisations.clone(),
-            actor,
+            writer,
             pipeline: Pipeline::new(),
         }
     }
@@ -432,10 +441,10 @@ impl OrganisationImport {
         );
         keys.push(format!("external:{}", input.external_id.trim()));
         let organisations = self.organisations.clone();
-        let actor = self.actor.clone();
+        let writer = self.writer.clone();
         self.pipeline
             .start(keys, async move {
-                upsert_organisation(&organisations, &actor, input).await
+                upsert_organisation(&organisations, &writer, input).await
             })
             .await
     }
@@ -448,7 +457,7 @@ impl OrganisationImport {
 
 async fn upsert_organisation(
     organisations: &Organisations,
-    actor: &Actor,
+    writer: &MasterDataWriter,
     input: OrganisationInput,
 ) -> Result<Outcome> {
     let external_id = input.external_id.trim();
@@ -460,11 +469,11 @@ async fn upsert_organisation(
         organisations.find_by_external_id(external_id).await?
     };
     let Some(current) = existing else {
-        organisations.create(actor, input, None).await?;
+        organisations.create(writer, input, None).await?;
         return Ok(Outcome::Created);
     };
     let before = current.version;
-    let after = organisations.replace(actor, current, &input).await?;
+    let after = organisations.replace(writer, current, &input).await?;
     Ok(if after.version == before {
         Outcome::Unchanged
     } else {

@@ -1,6 +1,7 @@
 //! The rules of the helpdesk's customer master: validation, normalisation, what may change
 //! and how, and which change-log event each change writes. No proto or tonic types here.
 
+pub mod agent;
 pub(crate) mod changes;
 pub mod country;
 pub mod customer;
@@ -10,11 +11,19 @@ pub(crate) mod domain_assignment;
 pub mod email;
 pub mod email_domain;
 pub mod fields;
+pub mod group;
 pub mod import;
 pub mod organisation;
 pub mod paging;
+pub mod permission;
+pub mod rights;
 pub mod settings;
+pub mod token;
 
+pub use agent::Agents;
 pub use customer::Customers;
+pub use group::Groups;
 pub use organisation::Organisations;
+pub use permission::Permissions;
 pub use settings::SettingsRules;
+pub use token::Tokens;

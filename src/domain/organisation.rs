@@ -13,14 +13,16 @@ use super::{
     email_domain::{is_free_mail, normalise_domain},
     fields::{self, Violations, request_hash},
     paging::{self, Page},
+    rights::MasterDataWriter,
 };
 use crate::{
+    auth::Authenticator,
     clock::Clock,
     error::{Error, Result},
     model::{Actor, ChangeKind, FieldChange, Organisation, ResourceType, Validity},
     store::{
         Cursor, CustomerCascade, IdempotencyKey, Inserted, OrganisationFilter, OrganisationOrder,
-        Store, ValidityFilter,
+        Scope, Store, ValidityFilter,
     },
 };
 
@@ -161,22 +163,29 @@ pub enum OrganisationKey {
 pub struct Organisations {
     store: Store,
     clock: Arc<dyn Clock>,
+    authenticator: Arc<Authenticator>,
 }
 
 impl Organisations {
-    /// The rules over `store`, reading time from `clock`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    /// The rules over `store`, reading time from `clock`; deactivations (which deactivate
+    /// customers) reach the principals `authenticator` caches at once.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, authenticator: Arc<Authenticator>) -> Self {
+        Self {
+            store,
+            clock,
+            authenticator,
+        }
     }
 
     /// Creates an organisation; with `request_id`, a retry returns the first result.
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"))]
     pub async fn create(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         input: OrganisationInput,
         request_id: Option<String>,
     ) -> Result<Organisation> {
+        let actor = writer.actor();
         let now = self.clock.now();
         let org = new_organisation(&input, now)?;
         let key = request_id.map(|request_id| IdempotencyKey {
@@ -206,18 +215,21 @@ impl Organisations {
                 if key.is_none_or(|key| key.request_hash != request_hash) {
                     return Err(Error::RequestIdReused);
                 }
-                self.get(&OrganisationKey::Id(resource_id)).await
+                self.get(&Scope::everything(), &OrganisationKey::Id(resource_id))
+                    .await
             }
         }
     }
 
-    /// Reads one organisation, whatever its validity.
+    /// Reads one organisation within `scope`, whatever its validity.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn get(&self, key: &OrganisationKey) -> Result<Organisation> {
+    pub async fn get(&self, scope: &Scope, key: &OrganisationKey) -> Result<Organisation> {
         let found = match key {
-            OrganisationKey::Id(id) => self.store.organisation(*id).await?,
+            OrganisationKey::Id(id) => self.store.organisation(scope, *id).await?,
             OrganisationKey::CustomerId(customer_id) => {
-                self.store.organisation_by_customer_id(customer_id).await?
+                self.store
+                    .organisation_by_customer_id(scope, customer_id)
+                    .await?
             }
         };
         found.ok_or(Error::NotFound {
@@ -230,7 +242,9 @@ impl Organisations {
         &self,
         customer_id: &str,
     ) -> Result<Option<Organisation>> {
-        self.store.organisation_by_customer_id(customer_id).await
+        self.store
+            .organisation_by_customer_id(&Scope::everything(), customer_id)
+            .await
     }
 
     /// The organisation with this external id, if there is one.
@@ -246,13 +260,16 @@ impl Organisations {
     #[tracing::instrument(skip(self, input), level = "debug", err(level = "debug"))]
     pub async fn update(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         id: Uuid,
         etag: &str,
         fields: &[OrganisationField],
         input: &OrganisationInput,
     ) -> Result<Organisation> {
-        let current = self.get(&OrganisationKey::Id(id)).await?;
+        let actor = writer.actor();
+        let current = self
+            .get(&Scope::everything(), &OrganisationKey::Id(id))
+            .await?;
         check_etag("organisation", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
         let mut violations = Violations::default();
@@ -270,10 +287,11 @@ impl Organisations {
     /// the source system is the master). `customer_id` may differ only in case.
     pub(crate) async fn replace(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         current: Organisation,
         input: &OrganisationInput,
     ) -> Result<Organisation> {
+        let actor = writer.actor();
         if fold(&input.customer_id) != fold(&current.customer_id) {
             return Err(Error::invalid(
                 "customer_id",
@@ -306,11 +324,12 @@ impl Organisations {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn deactivate(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         id: Uuid,
         validity: Validity,
         etag: Option<&str>,
     ) -> Result<Organisation> {
+        let actor = writer.actor();
         if validity.is_valid() {
             return Err(Error::invalid(
                 "validity",
@@ -327,10 +346,11 @@ impl Organisations {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn reactivate(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         id: Uuid,
         etag: Option<&str>,
     ) -> Result<Organisation> {
+        let actor = writer.actor();
         self.set_validity(actor, id, Validity::Valid, etag, ChangeKind::Reactivated)
             .await
     }
@@ -339,6 +359,7 @@ impl Organisations {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn list(
         &self,
+        scope: &Scope,
         query: &OrganisationQuery,
         page_size: i32,
         page_token: &str,
@@ -365,7 +386,7 @@ impl Organisations {
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;
         let items = self
             .store
-            .list_organisations(&filter, query.order, cursor.as_ref(), limit + 1)
+            .list_organisations(scope, &filter, query.order, cursor.as_ref(), limit + 1)
             .await?;
         Ok(paging::page(items, limit, &fingerprint, |org| {
             query.order.cursor_after(org)
@@ -380,7 +401,9 @@ impl Organisations {
         etag: Option<&str>,
         kind: ChangeKind,
     ) -> Result<Organisation> {
-        let current = self.get(&OrganisationKey::Id(id)).await?;
+        let current = self
+            .get(&Scope::everything(), &OrganisationKey::Id(id))
+            .await?;
         check_etag("organisation", &current.etag(), Etag::Optional(etag))?;
         let mut next = current.clone();
         next.validity = validity;
@@ -426,9 +449,14 @@ impl Organisations {
                     }],
                 ),
             });
-        self.store
+        let saved = self
+            .store
             .update_organisation(&next, current.version, &event, cascade.as_ref())
-            .await
+            .await?;
+        if cascade.is_some() {
+            self.authenticator.forget();
+        }
+        Ok(saved)
     }
 }
 

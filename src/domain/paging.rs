@@ -22,11 +22,11 @@ pub struct Page<T> {
 
 /// Turns `items` (fetched with one more than `limit` rows) into a page whose token resumes
 /// after the last item shown.
-pub fn page<T>(
+pub fn page<T, C: Serialize>(
     mut items: Vec<T>,
     limit: u64,
     fingerprint: &str,
-    cursor_after: impl Fn(&T) -> crate::store::Cursor,
+    cursor_after: impl Fn(&T) -> C,
 ) -> Page<T> {
     let next_page_token = if items.len() as u64 > limit {
         items.truncate(limit as usize);

@@ -9,11 +9,12 @@ use super::{
     changes::{self, Audit, Etag, check_etag},
     country::normalise_country,
     fields::{self, Violations},
+    rights::Administrator,
 };
 use crate::{
     clock::Clock,
     error::Result,
-    model::{Actor, ChangeKind, ResourceType, Settings},
+    model::{ChangeKind, ResourceType, Settings},
     store::Store,
 };
 
@@ -24,6 +25,12 @@ pub struct SettingsInput {
     pub auto_create_organisations: bool,
     /// Their country.
     pub auto_create_organisation_country: String,
+    /// Customers use groups by grants.
+    pub customer_group_support: bool,
+    /// Groups every customer has RW on for its own tickets.
+    pub always_groups: Vec<Uuid>,
+    /// Groups every organisation has RW on in SAME_ORGANISATION context.
+    pub company_always_groups: Vec<Uuid>,
 }
 
 /// The settings an update may change.
@@ -33,13 +40,22 @@ pub enum SettingsField {
     AutoCreateOrganisations,
     /// `auto_create_organisation_country`
     AutoCreateOrganisationCountry,
+    /// `customer_group_support`
+    CustomerGroupSupport,
+    /// `always_groups`
+    AlwaysGroups,
+    /// `company_always_groups`
+    CompanyAlwaysGroups,
 }
 
 impl SettingsField {
     /// Every setting, in the order of the API.
-    pub const ALL: [Self; 2] = [
+    pub const ALL: [Self; 5] = [
         Self::AutoCreateOrganisations,
         Self::AutoCreateOrganisationCountry,
+        Self::CustomerGroupSupport,
+        Self::AlwaysGroups,
+        Self::CompanyAlwaysGroups,
     ];
 
     /// The setting's name in the API.
@@ -47,6 +63,9 @@ impl SettingsField {
         match self {
             Self::AutoCreateOrganisations => "auto_create_organisations",
             Self::AutoCreateOrganisationCountry => "auto_create_organisation_country",
+            Self::CustomerGroupSupport => "customer_group_support",
+            Self::AlwaysGroups => "always_groups",
+            Self::CompanyAlwaysGroups => "company_always_groups",
         }
     }
 
@@ -73,7 +92,7 @@ impl SettingsRules {
     }
 
     /// The settings.
-    pub async fn get(&self) -> Result<Settings> {
+    pub async fn get(&self, _admin: &Administrator) -> Result<Settings> {
         self.store.settings().await
     }
 
@@ -81,7 +100,7 @@ impl SettingsRules {
     #[tracing::instrument(skip(self, input), level = "debug", err(level = "debug"))]
     pub async fn update(
         &self,
-        actor: &Actor,
+        admin: &Administrator,
         etag: &str,
         fields: &[SettingsField],
         input: &SettingsInput,
@@ -106,6 +125,19 @@ impl SettingsRules {
                         String::new()
                     };
                 }
+                SettingsField::CustomerGroupSupport => {
+                    next.customer_group_support = input.customer_group_support
+                }
+                SettingsField::AlwaysGroups => {
+                    next.always_groups = self
+                        .groups(&mut violations, field.name(), &input.always_groups)
+                        .await?
+                }
+                SettingsField::CompanyAlwaysGroups => {
+                    next.company_always_groups = self
+                        .groups(&mut violations, field.name(), &input.company_always_groups)
+                        .await?
+                }
             }
         }
         if next.auto_create_organisations && next.auto_create_organisation_country.is_empty() {
@@ -122,7 +154,7 @@ impl SettingsRules {
         next.version = current.version + 1;
         next.update_time = self.clock.now();
         let event = changes::event(
-            actor,
+            admin.actor(),
             next.update_time,
             ResourceType::Settings,
             Uuid::nil(),
@@ -135,6 +167,35 @@ impl SettingsRules {
     }
 }
 
+impl SettingsRules {
+    /// Groups named in a setting: each must exist and be valid; stored sorted, once each.
+    async fn groups(
+        &self,
+        violations: &mut Violations,
+        field: &str,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>> {
+        let found = self.store.groups(ids).await?;
+        for (index, id) in ids.iter().enumerate() {
+            match found.iter().find(|group| group.id == *id) {
+                None => violations.add(
+                    format!("{field}[{index}]"),
+                    format!("no group has the id {id}"),
+                ),
+                Some(group) if !group.validity.is_valid() => violations.add(
+                    format!("{field}[{index}]"),
+                    format!("group {} is invalid", group.name),
+                ),
+                Some(_) => {}
+            }
+        }
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
 fn audit(settings: &Settings) -> Audit {
     vec![
         (
@@ -144,6 +205,15 @@ fn audit(settings: &Settings) -> Audit {
         (
             "auto_create_organisation_country",
             json!(settings.auto_create_organisation_country),
+        ),
+        (
+            "customer_group_support",
+            json!(settings.customer_group_support),
+        ),
+        ("always_groups", json!(settings.always_groups)),
+        (
+            "company_always_groups",
+            json!(settings.company_always_groups),
         ),
     ]
 }

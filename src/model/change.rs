@@ -12,6 +12,14 @@ pub enum ResourceType {
     Customer,
     /// The settings record (its id is the nil UUID).
     Settings,
+    /// An agent.
+    Agent,
+    /// A group.
+    Group,
+    /// A grant.
+    Grant,
+    /// An API token.
+    Token,
 }
 
 impl ResourceType {
@@ -21,6 +29,10 @@ impl ResourceType {
             Self::Organisation => "organisation",
             Self::Customer => "customer",
             Self::Settings => "settings",
+            Self::Agent => "agent",
+            Self::Group => "group",
+            Self::Grant => "grant",
+            Self::Token => "token",
         }
     }
 }

@@ -1,15 +1,23 @@
 //! The resources as plain data: what the store persists and the domain's rules act on.
 //! Neither proto nor database types appear here, so every layer can share these.
 
+mod agent;
 mod change;
 mod customer;
+mod grant;
+mod group;
 mod organisation;
 mod settings;
+mod token;
 
+pub use agent::Agent;
 pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
 pub use customer::{Customer, email_domain};
+pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};
+pub use group::Group;
 pub use organisation::Organisation;
 pub use settings::Settings;
+pub use token::{Token, TokenOwner};
 
 use std::fmt;
 
@@ -56,9 +64,9 @@ impl Validity {
 pub struct Actor(String);
 
 impl Actor {
-    /// A caller that presented no credentials (before authentication exists).
-    pub fn anonymous() -> Self {
-        Self("anonymous".to_owned())
+    /// An actor named by its kind and id, e.g. `agent:0190…`.
+    pub fn named(kind: &str, id: impl fmt::Display) -> Self {
+        Self(format!("{kind}:{id}"))
     }
 
     /// The service itself (start-up tasks, scheduled work).

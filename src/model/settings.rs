@@ -1,4 +1,5 @@
 use jiff::Timestamp;
+use uuid::Uuid;
 
 use super::organisation::etag_of;
 
@@ -9,6 +10,12 @@ pub struct Settings {
     pub auto_create_organisations: bool,
     /// The country of organisations created that way.
     pub auto_create_organisation_country: String,
+    /// When off, every customer may use every valid group for its own tickets.
+    pub customer_group_support: bool,
+    /// Groups on which every customer has RW for its own tickets.
+    pub always_groups: Vec<Uuid>,
+    /// Groups on which every organisation has RW in SAME_ORGANISATION context.
+    pub company_always_groups: Vec<Uuid>,
     /// Time of the last change.
     pub update_time: Timestamp,
     /// Counts the changes; the etag is derived from it.

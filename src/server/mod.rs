@@ -10,14 +10,17 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
-    api::{CustomerApi, OrganisationApi, PermissionApi},
+    api::{AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi},
+    auth::{AuthLayer, Authenticator},
     clock::{Clock, SystemClock},
-    domain::{Customers, Organisations, SettingsRules},
+    domain::{Agents, Customers, Groups, Organisations, Permissions, SettingsRules, Tokens},
     error::Error,
     proto::{
         self,
         v1::{
+            agent_service_server::AgentServiceServer,
             customer_service_server::CustomerServiceServer,
+            group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
             permission_service_server::PermissionServiceServer,
         },
@@ -35,6 +38,8 @@ pub const SERVICE_NAMES: &[&str] = &[
     <OrganisationServiceServer<OrganisationApi> as NamedService>::NAME,
     <CustomerServiceServer<CustomerApi> as NamedService>::NAME,
     <PermissionServiceServer<PermissionApi> as NamedService>::NAME,
+    <GroupServiceServer<GroupApi> as NamedService>::NAME,
+    <AgentServiceServer<AgentApi> as NamedService>::NAME,
 ];
 
 /// Everything [`run`] needs besides the listener.
@@ -50,6 +55,9 @@ pub struct Config {
     pub health_interval: Duration,
     /// The source of time.
     pub clock: Arc<dyn Clock>,
+    /// Registered as the first admin token when no admin token works yet
+    /// (`CLIENTELE_BOOTSTRAP_TOKEN`).
+    pub bootstrap_token: Option<String>,
 }
 
 impl Config {
@@ -61,6 +69,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(25),
             health_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
+            bootstrap_token: None,
         }
     }
 }
@@ -113,12 +122,28 @@ pub async fn run(
                 tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
             )
     };
-    let organisations = Organisations::new(store.clone(), config.clock.clone());
-    let customers = Customers::new(store.clone(), config.clock.clone());
-    let settings = SettingsRules::new(store.clone(), config.clock.clone());
+    let clock = config.clock.clone();
+    let authenticator = Arc::new(Authenticator::new(store.clone(), clock.clone()));
+    let tokens = Tokens::new(store.clone(), clock.clone(), authenticator.clone());
+    if let Some(secret) = &config.bootstrap_token {
+        if tokens.bootstrap(secret).await? {
+            tracing::info!("registered CLIENTELE_BOOTSTRAP_TOKEN as the first admin token");
+        } else {
+            tracing::info!(
+                "an admin token exists already; CLIENTELE_BOOTSTRAP_TOKEN is not needed"
+            );
+        }
+    }
+    let organisations = Organisations::new(store.clone(), clock.clone(), authenticator.clone());
+    let customers = Customers::new(store.clone(), clock.clone(), authenticator.clone());
+    let settings = SettingsRules::new(store.clone(), clock.clone());
+    let permissions = Permissions::new(store.clone(), clock.clone());
+    let groups = Groups::new(store.clone(), clock.clone());
+    let agents = Agents::new(store.clone(), clock.clone(), authenticator.clone());
 
     let router = Server::builder()
         .layer(RpcTraceLayer)
+        .layer(AuthLayer::new(authenticator.clone()))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -127,7 +152,12 @@ pub async fn run(
             customers.clone(),
         )))
         .add_service(CustomerServiceServer::new(CustomerApi::new(customers)))
-        .add_service(PermissionServiceServer::new(PermissionApi::new(settings)));
+        .add_service(PermissionServiceServer::new(PermissionApi::new(
+            settings,
+            permissions,
+        )))
+        .add_service(GroupServiceServer::new(GroupApi::new(groups)))
+        .add_service(AgentServiceServer::new(AgentApi::new(agents, tokens)));
 
     tracing::info!(addr = %address, "listening");
     let (stop, stopped) = oneshot::channel::<()>();

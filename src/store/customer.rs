@@ -10,14 +10,17 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, ValidityFilter, WriteTx,
-    after, change_log, contains,
+    Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, UniqueKey, ValidityFilter,
+    WriteTx, after, change_log, contains,
     entities::{customer, customer_email, customer_organisation},
-    finish, fold_case, idempotency, organisation, timestamp,
+    finish, fold_case, grant, idempotency, organisation, timestamp,
 };
 use crate::{
     error::{Error, Result},
-    model::{ChangeEvent, Customer, Organisation, Validity, email_domain},
+    model::{
+        ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Subject, Validity,
+        email_domain,
+    },
 };
 
 /// Which customers a list shows.
@@ -145,29 +148,35 @@ impl Store {
         self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
     }
 
-    /// The customer with `id`, whatever its validity.
+    /// The customer with `id` within `scope`, whatever its validity.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn customer(&self, id: Uuid) -> Result<Option<Customer>> {
-        let row = customer::Entity::find_by_id(id).one(self.reader()).await?;
+    pub async fn customer(&self, scope: &Scope, id: Uuid) -> Result<Option<Customer>> {
+        let row = customer::Entity::find_by_id(id)
+            .filter(scope.customers(customer::Column::Id))
+            .one(self.reader())
+            .await?;
         Ok(self.with_relations(row.into_iter().collect()).await?.pop())
     }
 
-    /// The customer with this primary or secondary email address (case-insensitive).
+    /// The customer within `scope` with this primary or secondary email address
+    /// (case-insensitive).
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn customer_by_email(&self, email: &str) -> Result<Option<Customer>> {
+    pub async fn customer_by_email(&self, scope: &Scope, email: &str) -> Result<Option<Customer>> {
         let address = customer_email::Entity::find_by_id(fold_case(email))
+            .filter(scope.customers(customer_email::Column::CustomerId))
             .one(self.reader())
             .await?;
         match address {
-            Some(address) => self.customer(address.customer_id).await,
+            Some(address) => self.customer(scope, address.customer_id).await,
             None => Ok(None),
         }
     }
 
-    /// The customer with this login (case-insensitive).
+    /// The customer within `scope` with this login (case-insensitive).
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn customer_by_login(&self, login: &str) -> Result<Option<Customer>> {
+    pub async fn customer_by_login(&self, scope: &Scope, login: &str) -> Result<Option<Customer>> {
         let row = customer::Entity::find()
+            .filter(scope.customers(customer::Column::Id))
             .filter(customer::Column::LoginKey.eq(fold_case(login)))
             .one(self.reader())
             .await?;
@@ -223,6 +232,13 @@ impl Store {
         let outcome = async {
             delete_customer(&tx, id, expected_version).await?;
             change_log::append(&*tx, event).await?;
+            let mut deleted = event.clone();
+            deleted.resource_type = ResourceType::Grant;
+            deleted.changes.clear();
+            for grant in grant::delete_grants_of(&tx, Subject::Customer(id)).await? {
+                deleted.resource_id = grant;
+                change_log::append(&*tx, &deleted).await?;
+            }
             Ok(())
         }
         .await;
@@ -244,10 +260,28 @@ impl Store {
         // source's until the transaction deletes it. The unique indexes still guard them.
         let tx = self.begin_write().await?;
         let outcome = async {
-            // The source goes first: its addresses become the target's.
+            // The grants move first, then the source goes: its addresses become the target's.
+            let mut moved = events
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::Internal("a merge without events".into()))?;
+            moved.resource_type = ResourceType::Grant;
+            moved.kind = ChangeKind::Updated;
+            moved.changes = vec![crate::model::FieldChange {
+                field: "subject".into(),
+                old: serde_json::json!(Subject::Customer(source)),
+                new: serde_json::json!(Subject::Customer(target.id)),
+            }];
+            let grant_events = grant::move_grants(
+                &tx,
+                Subject::Customer(source),
+                Subject::Customer(target.id),
+                &moved,
+            )
+            .await?;
             delete_customer(&tx, source, source_version).await?;
             update_customer(&tx, target, target_version).await?;
-            for event in events {
+            for event in events.iter().chain(&grant_events) {
                 change_log::append(&*tx, event).await?;
             }
             Ok(target.clone())
@@ -256,17 +290,21 @@ impl Store {
         finish(tx, outcome, &UNIQUE_KEYS).await
     }
 
-    /// Up to `limit` customers matching `filter` in `order`, after `cursor`.
+    /// Up to `limit` customers within `scope` matching `filter` in `order`, after `cursor`.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn list_customers(
         &self,
+        scope: &Scope,
         filter: &CustomerFilter,
         order: CustomerOrder,
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Vec<Customer>> {
         let key = order.key_column();
-        let mut condition = filter.validity.condition(customer::Column::Validity);
+        let mut condition = filter
+            .validity
+            .condition(customer::Column::Validity)
+            .add(scope.customers(customer::Column::Id));
         if let Some(organisation_id) = filter.organisation_id {
             condition = condition.add(
                 Condition::any()

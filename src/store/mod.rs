@@ -5,17 +5,27 @@
 //! failures into [`Error`]s: unreachable → `Unavailable`, a violated unique key → the
 //! `AlreadyExists` of the field it guards, anything else → `Internal`.
 
+mod agent;
 mod change_log;
 mod customer;
 mod entities;
+mod grant;
+mod group;
 mod idempotency;
 mod organisation;
+mod scope;
 mod settings;
+mod token;
 
+pub use agent::agent_cursor;
 pub use change_log::StoredChange;
 pub use customer::{CustomerCascade, CustomerFilter, CustomerOrder};
+pub use grant::GrantFilter;
+pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
 pub use organisation::{OrganisationFilter, OrganisationOrder};
+pub use scope::Scope;
+pub use token::TokenHolder;
 
 use std::{ops::Deref, sync::Arc, time::Duration};
 
@@ -365,6 +375,10 @@ pub enum Table {
     CustomerEmails,
     /// `customer_organisations`
     CustomerOrganisations,
+    /// `grants`
+    Grants,
+    /// `tokens`
+    Tokens,
 }
 
 impl Table {
@@ -377,6 +391,8 @@ impl Table {
             Self::Customers => "customers",
             Self::CustomerEmails => "customer_emails",
             Self::CustomerOrganisations => "customer_organisations",
+            Self::Grants => "grants",
+            Self::Tokens => "tokens",
         }
     }
 }

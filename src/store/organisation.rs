@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Cursor, CustomerCascade, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey,
+    Cursor, CustomerCascade, IdempotencyKey, Inserted, Scope, Store, StoreFailure, UniqueKey,
     ValidityFilter, WriteTx, after, change_log, contains, customer,
     entities::{organisation, organisation_domain},
     finish, fold_case, idempotency, timestamp,
@@ -113,22 +113,26 @@ impl Store {
         self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
     }
 
-    /// The organisation with `id`, whatever its validity.
+    /// The organisation with `id` within `scope`, whatever its validity.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn organisation(&self, id: Uuid) -> Result<Option<Organisation>> {
+    pub async fn organisation(&self, scope: &Scope, id: Uuid) -> Result<Option<Organisation>> {
         let row = organisation::Entity::find_by_id(id)
+            .filter(scope.organisations(organisation::Column::Id))
             .one(self.reader())
             .await?;
         Ok(self.with_domains(row.into_iter().collect()).await?.pop())
     }
 
-    /// The organisation whose customer_id matches `customer_id` case-insensitively.
+    /// The organisation within `scope` whose customer_id matches `customer_id`
+    /// case-insensitively.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn organisation_by_customer_id(
         &self,
+        scope: &Scope,
         customer_id: &str,
     ) -> Result<Option<Organisation>> {
         let row = organisation::Entity::find()
+            .filter(scope.organisations(organisation::Column::Id))
             .filter(organisation::Column::CustomerIdKey.eq(fold_case(customer_id)))
             .one(self.reader())
             .await?;
@@ -185,17 +189,22 @@ impl Store {
         finish(tx, outcome, &UNIQUE_KEYS).await
     }
 
-    /// Up to `limit` organisations matching `filter` in `order`, after `cursor`.
+    /// Up to `limit` organisations within `scope` matching `filter` in `order`, after
+    /// `cursor`.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn list_organisations(
         &self,
+        scope: &Scope,
         filter: &OrganisationFilter,
         order: OrganisationOrder,
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Vec<Organisation>> {
         let key = order.key_column();
-        let mut condition = filter.validity.condition(organisation::Column::Validity);
+        let mut condition = filter
+            .validity
+            .condition(organisation::Column::Validity)
+            .add(scope.organisations(organisation::Column::Id));
         if let Some(country) = &filter.country {
             condition = condition.add(organisation::Column::Country.eq(country.as_str()));
         }
@@ -230,7 +239,9 @@ impl Store {
             let Some(claim) = claims.iter().find(|c| c.domain == *candidate) else {
                 continue;
             };
-            if let Some(org) = self.organisation(claim.organisation_id).await?
+            if let Some(org) = self
+                .organisation(&Scope::everything(), claim.organisation_id)
+                .await?
                 && org.domain_assignment
                 && org.validity.is_valid()
             {

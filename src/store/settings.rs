@@ -22,6 +22,12 @@ impl Store {
         Ok(Settings {
             auto_create_organisations: row.auto_create_organisations,
             auto_create_organisation_country: row.auto_create_organisation_country,
+            customer_group_support: row.customer_group_support,
+            always_groups: super::decode_json(&row.always_groups, "always_groups")?,
+            company_always_groups: super::decode_json(
+                &row.company_always_groups,
+                "company_always_groups",
+            )?,
             update_time: timestamp(row.update_time)?,
             version: row.version,
         })
@@ -44,6 +50,9 @@ impl Store {
                     auto_create_organisation_country: Set(settings
                         .auto_create_organisation_country
                         .clone()),
+                    customer_group_support: Set(settings.customer_group_support),
+                    always_groups: Set(super::encode_json(&settings.always_groups)),
+                    company_always_groups: Set(super::encode_json(&settings.company_always_groups)),
                     update_time: Set(settings.update_time.as_microsecond()),
                     version: Set(settings.version),
                 })

@@ -1,6 +1,6 @@
 """A Python client generated from proto/ with grpcio-tools: creates and reads an organisation.
 
-Usage: python_client.py PROTO_DIR OUT_DIR ADDRESS
+Usage: python_client.py PROTO_DIR OUT_DIR ADDRESS TOKEN
 """
 
 import glob
@@ -25,11 +25,21 @@ def generate(proto_dir: str, out_dir: str) -> None:
 
 
 def main() -> None:
-    proto_dir, out_dir, address = sys.argv[1:4]
+    proto_dir, out_dir, address, token = sys.argv[1:5]
     generate(proto_dir, out_dir)
     from clientele.v1 import common_pb2, organisation_pb2, organisation_pb2_grpc
 
+    metadata = (("authorization", f"Bearer {token}"),)
     with grpc.insecure_channel(address) as channel:
+        try:
+            organisation_pb2_grpc.OrganisationServiceStub(channel).ListOrganisations(
+                organisation_pb2.ListOrganisationsRequest()
+            )
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error
+        else:
+            raise AssertionError("a call without a token was answered")
+
         stub = organisation_pb2_grpc.OrganisationServiceStub(channel)
         created = stub.CreateOrganisation(
             organisation_pb2.CreateOrganisationRequest(
@@ -41,7 +51,8 @@ def main() -> None:
                     custom_fields={"source": "python"},
                 ),
                 request_id="python-1",
-            )
+            ),
+            metadata=metadata,
         ).organisation
         assert created.id, created
         assert created.country == "FR", created.country
@@ -49,7 +60,7 @@ def main() -> None:
         assert created.validity == common_pb2.VALIDITY_VALID
 
         found = stub.GetOrganisation(
-            organisation_pb2.GetOrganisationRequest(customer_id="py-1")
+            organisation_pb2.GetOrganisationRequest(customer_id="py-1"), metadata=metadata
         ).organisation
         assert found == created, (found, created)
 
@@ -57,7 +68,8 @@ def main() -> None:
             stub.CreateOrganisation(
                 organisation_pb2.CreateOrganisationRequest(
                     organisation=organisation_pb2.Organisation(customer_id="PY-2", name="x")
-                )
+                ),
+                metadata=metadata,
             )
         except grpc.RpcError as error:
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error

@@ -13,6 +13,13 @@ use crate::support::*;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_clientele");
 
+/// The bootstrap token README.md starts the server with, so its examples run as written.
+const TOKEN: &str = "clientele-dev-admin-token";
+
+fn authorization() -> String {
+    format!("authorization: Bearer {TOKEN}")
+}
+
 /// The built `clientele` binary, serving on an ephemeral port.
 struct RunningBinary {
     child: Child,
@@ -26,6 +33,7 @@ impl RunningBinary {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("DATABASE_URL", database_url)
+            .env("CLIENTELE_BOOTSTRAP_TOKEN", TOKEN)
             .env_remove("CLIENTELE_LISTEN")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -115,6 +123,16 @@ fn grpcurl(args: &[&str]) -> Output {
         .expect("run grpcurl")
 }
 
+/// grpcurl with the admin token.
+fn grpcurl_authed(args: &[&str]) -> Output {
+    let header = authorization();
+    Command::new("grpcurl")
+        .args(["-H", &header])
+        .args(args)
+        .output()
+        .expect("run grpcurl")
+}
+
 fn stdout_of(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -168,7 +186,17 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
         let message = stdout_of(&grpcurl(&["-plaintext", addr, "describe", "clientele.v1.Organisation"]));
         assert!(message.contains("customer_id"), "{message}");
 
-        let created = stdout_of(&grpcurl(&[
+        let unauthenticated = grpcurl(&[
+            "-plaintext",
+            "-d",
+            "{}",
+            addr,
+            "clientele.v1.OrganisationService/ListOrganisations",
+        ]);
+        assert!(!unauthenticated.status.success());
+        assert!(String::from_utf8_lossy(&unauthenticated.stderr).contains("Unauthenticated"));
+
+        let created = stdout_of(&grpcurl_authed(&[
             "-plaintext",
             "-d",
             r#"{"organisation": {"customer_id": "GRPCURL", "name": "Made by grpcurl", "country": "se"}}"#,
@@ -179,7 +207,7 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
         let id = created["organisation"]["id"].as_str().expect("id").to_owned();
         assert_eq!(created["organisation"]["country"], "SE");
 
-        let found = stdout_of(&grpcurl(&[
+        let found = stdout_of(&grpcurl_authed(&[
             "-plaintext",
             "-d",
             r#"{"customer_id": "grpcurl"}"#,
@@ -192,7 +220,7 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
         let health = stdout_of(&grpcurl(&["-plaintext", addr, "grpc.health.v1.Health/Check"]));
         assert!(health.contains("SERVING"), "{health}");
 
-        let refused = grpcurl(&[
+        let refused = grpcurl_authed(&[
             "-plaintext",
             "-d",
             r#"{"organisation": {"customer_id": "X", "name": "X", "country": "XX"}}"#,
@@ -228,6 +256,7 @@ async fn a_python_client_generated_from_the_protos_creates_and_reads_an_organisa
             .arg(repository().join("proto"))
             .arg(generated.path())
             .arg(&binary.addr)
+            .arg(TOKEN)
             .output()
             .expect("run python");
         let stdout = stdout_of(&output);
@@ -248,6 +277,10 @@ async fn the_readme_grpcurl_examples_work_as_written() {
     assert!(script.contains("grpcurl"), "README has grpcurl examples");
     on_each_backend(|binary, _| {
         let script = script.replace("localhost:50051", &binary.addr);
+        assert!(
+            script.contains(TOKEN),
+            "the examples use the README's bootstrap token"
+        );
         let output = Command::new("sh")
             .args(["-eu", "-c", &script])
             .output()
@@ -317,7 +350,10 @@ async fn json_logs_carry_one_span_per_rpc_with_method_code_and_latency() {
         .await
         .expect("connect");
     let mut client =
-        clientele::proto::v1::organisation_service_client::OrganisationServiceClient::new(channel);
+        clientele::proto::v1::organisation_service_client::OrganisationServiceClient::with_interceptor(
+            channel,
+            crate::support::Bearer::new(Some(TOKEN)),
+        );
     let _ = client
         .get_organisation(clientele::proto::v1::GetOrganisationRequest {
             key: Some(
@@ -334,6 +370,12 @@ async fn json_logs_carry_one_span_per_rpc_with_method_code_and_latency() {
         "/clientele.v1.OrganisationService/GetOrganisation"
     );
     assert_eq!(span["code"], "NotFound");
+    assert!(
+        span["principal"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("admin:")),
+        "{line}"
+    );
     assert!(span["latency_ms"].as_f64().is_some(), "{line}");
     binary.terminate();
 }
@@ -343,6 +385,7 @@ fn import(kind: &str, file: &std::path::Path, addr: &str) -> Output {
         .args(["import", kind])
         .arg(file)
         .args(["--server", &format!("http://{addr}")])
+        .args(["--token", TOKEN])
         .output()
         .expect("clientele import")
 }

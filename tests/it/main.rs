@@ -5,6 +5,7 @@
 #[macro_use]
 mod support;
 
+mod auth;
 mod clients;
 mod customers;
 mod domain_assignment;

@@ -8,6 +8,11 @@ pub struct Model {
     pub id: i32,
     pub auto_create_organisations: bool,
     pub auto_create_organisation_country: String,
+    pub customer_group_support: bool,
+    /// JSON array of group ids.
+    pub always_groups: String,
+    /// JSON array of group ids.
+    pub company_always_groups: String,
     pub update_time: i64,
     pub version: i64,
 }

@@ -12,7 +12,8 @@ use std::{
 use clientele::{
     Config,
     proto::v1::{
-        self as pb, customer_service_client::CustomerServiceClient,
+        self as pb, agent_service_client::AgentServiceClient,
+        customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
         permission_service_client::PermissionServiceClient,
     },
@@ -21,6 +22,10 @@ use clientele::{
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Code, Status, transport::Channel};
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+};
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
@@ -196,10 +201,50 @@ pub fn init_logging() {
     });
 }
 
+/// Adds `authorization: Bearer <secret>` to every call (nothing for `None`).
+#[derive(Clone, Debug)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    pub fn new(secret: Option<&str>) -> Self {
+        Self(secret.map(|s| format!("Bearer {s}").parse().expect("header value")))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel that authenticates every call.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Clients of every service, all calling as one principal.
+pub struct Clients {
+    pub organisations: OrganisationServiceClient<Authed>,
+    pub customers: CustomerServiceClient<Authed>,
+    pub permissions: PermissionServiceClient<Authed>,
+    pub groups: GroupServiceClient<Authed>,
+    pub agents: AgentServiceClient<Authed>,
+}
+
+/// The secret of every test server's first admin token.
+pub fn bootstrap_secret() -> String {
+    format!("test-admin-{}", uuid::Uuid::now_v7().simple())
+}
+
 /// A running server and what a test needs to talk to it.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub database: TestDatabase,
+    /// The secret of the admin token the server was started with.
+    pub admin_secret: String,
     /// A store on the same database, for looking at what was written.
     pub store: Store,
     channel: Channel,
@@ -217,9 +262,11 @@ impl TestServer {
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         init_logging();
         let database = TestDatabase::create(backend).await?;
+        let admin_secret = bootstrap_secret();
         let mut config = Config::new(database.url.clone());
         config.shutdown_timeout = std::time::Duration::from_secs(10);
         config.health_interval = std::time::Duration::from_millis(200);
+        config.bootstrap_token = Some(admin_secret.clone());
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -234,6 +281,7 @@ impl TestServer {
         wait_until_serving(&channel, &mut task).await;
         Some(Self {
             addr,
+            admin_secret,
             store: Store::connect(&database.url, &StoreOptions::default())
                 .await
                 .expect("inspection store"),
@@ -252,20 +300,132 @@ impl TestServer {
         self.channel.clone()
     }
 
-    pub fn organisations(&self) -> OrganisationServiceClient<Channel> {
-        OrganisationServiceClient::new(self.channel())
+    /// A channel calling as the holder of `secret` (no token for `None`).
+    pub fn authed(&self, secret: Option<&str>) -> Authed {
+        InterceptedService::new(self.channel(), Bearer::new(secret))
+    }
+
+    /// Clients of every service calling as the holder of `secret`.
+    pub fn as_token(&self, secret: &str) -> Clients {
+        let channel = || self.authed(Some(secret));
+        Clients {
+            organisations: OrganisationServiceClient::new(channel()),
+            customers: CustomerServiceClient::new(channel()),
+            permissions: PermissionServiceClient::new(channel()),
+            groups: GroupServiceClient::new(channel()),
+            agents: AgentServiceClient::new(channel()),
+        }
+    }
+
+    fn admin(&self) -> Authed {
+        self.authed(Some(&self.admin_secret))
+    }
+
+    pub fn organisations(&self) -> OrganisationServiceClient<Authed> {
+        OrganisationServiceClient::new(self.admin())
     }
 
     pub fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel())
     }
 
-    pub fn customers(&self) -> CustomerServiceClient<Channel> {
-        CustomerServiceClient::new(self.channel())
+    pub fn customers(&self) -> CustomerServiceClient<Authed> {
+        CustomerServiceClient::new(self.admin())
     }
 
-    pub fn permissions(&self) -> PermissionServiceClient<Channel> {
-        PermissionServiceClient::new(self.channel())
+    pub fn permissions(&self) -> PermissionServiceClient<Authed> {
+        PermissionServiceClient::new(self.admin())
+    }
+
+    pub fn groups(&self) -> GroupServiceClient<Authed> {
+        GroupServiceClient::new(self.admin())
+    }
+
+    pub fn agents(&self) -> AgentServiceClient<Authed> {
+        AgentServiceClient::new(self.admin())
+    }
+
+    /// Creates a valid agent.
+    pub async fn agent(&self, login: &str, manage_customers: bool) -> pb::Agent {
+        self.agents()
+            .create_agent(pb::CreateAgentRequest {
+                agent: Some(pb::Agent {
+                    login: login.to_owned(),
+                    manage_customers,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("create agent")
+            .into_inner()
+            .agent
+            .expect("agent")
+    }
+
+    /// Creates a token for `owner` and returns its secret.
+    pub async fn token(&self, owner: pb::token_owner::Owner) -> String {
+        self.token_expiring(owner, None).await
+    }
+
+    /// Creates a token for `owner` expiring at `expire_time` and returns its secret.
+    pub async fn token_expiring(
+        &self,
+        owner: pb::token_owner::Owner,
+        expire_time: Option<prost_types::Timestamp>,
+    ) -> String {
+        self.agents()
+            .create_token(pb::CreateTokenRequest {
+                owner: Some(pb::TokenOwner { owner: Some(owner) }),
+                description: "test".into(),
+                expire_time,
+            })
+            .await
+            .expect("create token")
+            .into_inner()
+            .secret
+    }
+
+    /// Creates a valid group.
+    pub async fn group(&self, name: &str) -> pb::Group {
+        self.groups()
+            .create_group(pb::CreateGroupRequest {
+                group: Some(pb::Group {
+                    name: name.to_owned(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("create group")
+            .into_inner()
+            .group
+            .expect("group")
+    }
+
+    /// Grants `subject` `level` on `group_id` in `context`.
+    pub async fn grant(
+        &self,
+        subject: pb::subject::Subject,
+        group_id: &str,
+        level: pb::PermissionLevel,
+        context: pb::GrantContext,
+    ) -> pb::Grant {
+        self.permissions()
+            .grant_permission(pb::GrantPermissionRequest {
+                grant: Some(pb::Grant {
+                    subject: Some(pb::Subject {
+                        subject: Some(subject),
+                    }),
+                    group_id: group_id.to_owned(),
+                    level: level as i32,
+                    context: context as i32,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("grant")
+            .into_inner()
+            .grant
+            .expect("grant")
     }
 
     /// Creates a valid organisation with this business key and these email domains
@@ -368,6 +528,28 @@ impl TestServer {
         counts
     }
 
+    /// A second server (a replica) on the same database.
+    pub async fn replica(&self) -> Replica {
+        let mut config = Config::new(self.database.url.clone());
+        config.health_interval = std::time::Duration::from_millis(200);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(clientele::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect_lazy();
+        let mut task = Some(task);
+        wait_until_serving(&channel, &mut task).await;
+        Replica {
+            channel,
+            shutdown: Some(shutdown),
+            task,
+        }
+    }
+
     /// Begins shutdown, as SIGTERM would.
     pub fn begin_shutdown(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -410,6 +592,32 @@ async fn wait_until_serving(
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("the server did not start serving");
+}
+
+/// Another server process on a test server's database.
+pub struct Replica {
+    channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), clientele::server::ServeError>>>,
+}
+
+impl Replica {
+    /// A channel to the replica calling as the holder of `secret`.
+    pub fn authed(&self, secret: &str) -> Authed {
+        InterceptedService::new(self.channel.clone(), Bearer::new(Some(secret)))
+    }
+
+    /// Stops the replica.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("replica task")
+                .expect("replica stopped cleanly");
+        }
+    }
 }
 
 /// Asserts that `result` failed with `code`; returns the status.

@@ -1,0 +1,804 @@
+//! Grants and the rights that follow from them (DESIGN §2 "Grants and permissions").
+
+use std::{collections::HashMap, sync::Arc};
+
+use uuid::Uuid;
+
+use super::{
+    changes,
+    fields::Violations,
+    paging::{self, Page},
+    rights::Administrator,
+};
+use crate::{
+    clock::Clock,
+    error::{Error, PreconditionViolation, Result},
+    model::{
+        ChangeKind, Customer, FieldChange, Grant, GrantContext, Group, Level, ResourceType,
+        Subject, SubjectKind, Validity,
+    },
+    store::{GrantFilter, Scope, Store},
+};
+
+/// Why access was given or refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Admins may do everything.
+    Admin,
+    /// Agents read all organisations and customers.
+    AgentReadsMasterData,
+    /// The agent has the manage_customers flag.
+    ManageCustomers,
+    /// The agent lacks the manage_customers flag.
+    NoManageCustomers,
+    /// A grant of the principal itself.
+    OwnGrant,
+    /// A grant of one of the customer's organisations.
+    OrganisationGrant,
+    /// The group is an always-group.
+    AlwaysGroups,
+    /// The group is a company-always-group.
+    CompanyAlwaysGroups,
+    /// customer_group_support is off.
+    CustomerGroupSupportOff,
+    /// The customer is the resource.
+    SelfRecord,
+    /// The organisation is the customer's.
+    OwnOrganisation,
+    /// Customers may not change the customer master.
+    CustomersReadOnly,
+    /// Nothing gives this access.
+    NoGrant,
+    /// The principal is invalid.
+    PrincipalInvalid,
+    /// The group is invalid.
+    GroupInvalid,
+    /// Not the customer's own record or organisation.
+    NotOwn,
+}
+
+/// Whose tickets of a group a right covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TicketScope {
+    /// A customer's own tickets.
+    Own,
+    /// The tickets of the customer's organisations.
+    Organisation,
+    /// Every ticket of the group.
+    All,
+}
+
+/// One thing that gives a level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Basis {
+    /// The level given.
+    pub level: Level,
+    /// What gives it.
+    pub reason: Reason,
+    /// The grant, when a grant gives it.
+    pub grant: Option<Grant>,
+}
+
+impl Basis {
+    /// Which of several bases names the cause best: a grant of one's own before an
+    /// organisation's, grants before settings.
+    fn priority(&self) -> u8 {
+        match self.reason {
+            Reason::OwnGrant => 0,
+            Reason::OrganisationGrant => 1,
+            Reason::AlwaysGroups => 2,
+            Reason::CompanyAlwaysGroups => 3,
+            _ => 4,
+        }
+    }
+}
+
+/// The answer to "may P do L on R".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether it may.
+    pub allowed: bool,
+    /// Why.
+    pub reason: Reason,
+    /// The grant that decided, if one did.
+    pub grant: Option<Grant>,
+}
+
+impl Decision {
+    fn rule(allowed: bool, reason: Reason) -> Self {
+        Self {
+            allowed,
+            reason,
+            grant: None,
+        }
+    }
+}
+
+/// A principal whose rights are asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// An administrator.
+    Admin,
+    /// An agent.
+    Agent(Uuid),
+    /// A customer.
+    Customer(Uuid),
+}
+
+/// A resource rights are asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// An organisation.
+    Organisation(Uuid),
+    /// A customer.
+    Customer(Uuid),
+    /// A group: all its tickets for agents, own tickets for customers.
+    Group(Uuid),
+}
+
+/// What a subject may do on the tickets of one group, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Effective {
+    /// The group.
+    pub group_id: Uuid,
+    /// Whose tickets.
+    pub scope: TicketScope,
+    /// The best basis.
+    pub basis: Basis,
+}
+
+/// Every basis a subject has, by group and ticket scope.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Rights {
+    bases: HashMap<(Uuid, TicketScope), Vec<Basis>>,
+}
+
+impl Rights {
+    fn add(&mut self, group_id: Uuid, scope: TicketScope, basis: Basis) {
+        self.bases.entry((group_id, scope)).or_default().push(basis);
+    }
+
+    /// The basis that gives `wanted` on `group_id` for `scope`, preferring the clearest cause.
+    pub(crate) fn decide(
+        &self,
+        group_id: Uuid,
+        scope: TicketScope,
+        wanted: Level,
+    ) -> Option<&Basis> {
+        self.bases
+            .get(&(group_id, scope))?
+            .iter()
+            .filter(|basis| basis.level.covers(wanted))
+            .min_by_key(|basis| basis.priority())
+    }
+
+    /// The best level per group and scope, ordered by group then scope.
+    fn effective(&self) -> Vec<Effective> {
+        let mut all: Vec<Effective> = self
+            .bases
+            .iter()
+            .filter_map(|((group_id, scope), bases)| {
+                let best = bases
+                    .iter()
+                    .max_by(|a, b| a.level.cmp(&b.level).then(b.priority().cmp(&a.priority())))?;
+                Some(Effective {
+                    group_id: *group_id,
+                    scope: *scope,
+                    basis: best.clone(),
+                })
+            })
+            .collect();
+        all.sort_by_key(|e| (e.group_id, e.scope));
+        all
+    }
+}
+
+/// The grant rules and the rights engine, over the store.
+#[derive(Clone, Debug)]
+pub struct Permissions {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Permissions {
+    /// The rules over `store`, reading time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Grants `subject` `level` on `group_id` (in `context`, for organisations), or changes the
+    /// level of its grant.
+    #[tracing::instrument(skip(self, admin), level = "debug", err(level = "debug"))]
+    pub async fn grant(
+        &self,
+        admin: &Administrator,
+        subject: Subject,
+        group_id: Uuid,
+        level: Level,
+        context: GrantContext,
+    ) -> Result<Grant> {
+        check_context(subject.kind(), context)?;
+        self.usable_group(group_id).await?;
+        self.valid_subjects(&[subject]).await?;
+        let now = self.clock.now();
+        let existing = self.store.grant(subject, group_id, context).await?;
+        let (grant, kind, changes) = match existing {
+            Some(grant) if grant.level == level => return Ok(grant),
+            Some(grant) => (
+                Grant {
+                    level,
+                    update_time: now,
+                    ..grant.clone()
+                },
+                ChangeKind::Updated,
+                vec![level_change(Some(grant.level), Some(level))],
+            ),
+            None => (
+                Grant {
+                    id: Uuid::now_v7(),
+                    subject,
+                    group_id,
+                    context,
+                    level,
+                    create_time: now,
+                    update_time: now,
+                },
+                ChangeKind::Created,
+                grant_fields(subject, group_id, context, level),
+            ),
+        };
+        let event = changes::event(
+            admin.actor(),
+            now,
+            ResourceType::Grant,
+            grant.id,
+            kind,
+            changes,
+        );
+        self.store
+            .write_grants(std::slice::from_ref(&grant), &[], &[event])
+            .await?;
+        Ok(grant)
+    }
+
+    /// Takes away the grant of `subject` on `group_id` in `context`; false if there was none.
+    #[tracing::instrument(skip(self, admin), level = "debug", err(level = "debug"))]
+    pub async fn revoke(
+        &self,
+        admin: &Administrator,
+        subject: Subject,
+        group_id: Uuid,
+        context: GrantContext,
+    ) -> Result<bool> {
+        check_context(subject.kind(), context)?;
+        let Some(grant) = self.store.grant(subject, group_id, context).await? else {
+            return Ok(false);
+        };
+        let event = changes::event(
+            admin.actor(),
+            self.clock.now(),
+            ResourceType::Grant,
+            grant.id,
+            ChangeKind::Deleted,
+            vec![level_change(Some(grant.level), None)],
+        );
+        self.store.write_grants(&[], &[grant.id], &[event]).await?;
+        Ok(true)
+    }
+
+    /// One page of the grants of a subject or of a group.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn list(
+        &self,
+        filter: GrantFilter,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<Grant>> {
+        let limit = paging::page_size(page_size)?;
+        let fingerprint = paging::fingerprint(&filter);
+        let after: Option<Uuid> = paging::decode_token(page_token, &fingerprint)?;
+        let items = self.store.list_grants(filter, after, limit + 1).await?;
+        Ok(paging::page(items, limit, &fingerprint, |grant| grant.id))
+    }
+
+    /// Sets `level` (or none) for subjects of `kind` on `group_id` in one transaction: for
+    /// `subject_ids`, or every valid subject of the kind when none are given. Returns how many
+    /// grants changed.
+    #[tracing::instrument(skip(self, admin, subject_ids), level = "debug", err(level = "debug"))]
+    pub async fn set_group(
+        &self,
+        admin: &Administrator,
+        group_id: Uuid,
+        kind: SubjectKind,
+        level: Option<Level>,
+        context: GrantContext,
+        subject_ids: Vec<Uuid>,
+    ) -> Result<u64> {
+        check_context(kind, context)?;
+        self.usable_group(group_id).await?;
+        let subjects: Vec<Uuid> = if subject_ids.is_empty() {
+            self.store.valid_subjects(kind).await?
+        } else {
+            let subjects: Vec<Subject> = subject_ids
+                .iter()
+                .map(|id| Subject::of(kind, *id))
+                .collect();
+            self.valid_subjects(&subjects).await?;
+            subject_ids
+        };
+        let existing: HashMap<Uuid, Grant> = self
+            .store
+            .grants_on(group_id, kind, context)
+            .await?
+            .into_iter()
+            .map(|grant| (grant.subject.id(), grant))
+            .collect();
+        let now = self.clock.now();
+        let actor = admin.actor();
+        let mut puts = Vec::new();
+        let mut deletes = Vec::new();
+        let mut events = Vec::new();
+        for id in subjects {
+            let subject = Subject::of(kind, id);
+            match (existing.get(&id), level) {
+                (Some(grant), None) => {
+                    deletes.push(grant.id);
+                    events.push(changes::event(
+                        actor,
+                        now,
+                        ResourceType::Grant,
+                        grant.id,
+                        ChangeKind::Deleted,
+                        vec![level_change(Some(grant.level), None)],
+                    ));
+                }
+                (Some(grant), Some(level)) if grant.level != level => {
+                    events.push(changes::event(
+                        actor,
+                        now,
+                        ResourceType::Grant,
+                        grant.id,
+                        ChangeKind::Updated,
+                        vec![level_change(Some(grant.level), Some(level))],
+                    ));
+                    puts.push(Grant {
+                        level,
+                        update_time: now,
+                        ..grant.clone()
+                    });
+                }
+                (None, Some(level)) => {
+                    let grant = Grant {
+                        id: Uuid::now_v7(),
+                        subject,
+                        group_id,
+                        context,
+                        level,
+                        create_time: now,
+                        update_time: now,
+                    };
+                    events.push(changes::event(
+                        actor,
+                        now,
+                        ResourceType::Grant,
+                        grant.id,
+                        ChangeKind::Created,
+                        grant_fields(subject, group_id, context, level),
+                    ));
+                    puts.push(grant);
+                }
+                _ => {}
+            }
+        }
+        let changed = events.len() as u64;
+        if changed > 0 {
+            self.store.write_grants(&puts, &deletes, &events).await?;
+        }
+        Ok(changed)
+    }
+
+    /// May `who` have `wanted` on `resource`, and why.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn check(&self, who: Asked, wanted: Level, resource: Resource) -> Result<Decision> {
+        let everything = Scope::everything();
+        // The resource must exist, whoever asks.
+        match resource {
+            Resource::Organisation(id) => {
+                self.store
+                    .organisation(&everything, id)
+                    .await?
+                    .ok_or(Error::NotFound {
+                        resource: "organisation",
+                    })?;
+            }
+            Resource::Customer(id) => {
+                self.store
+                    .customer(&everything, id)
+                    .await?
+                    .ok_or(Error::NotFound {
+                        resource: "customer",
+                    })?;
+            }
+            Resource::Group(id) => {
+                self.store
+                    .group(id)
+                    .await?
+                    .ok_or(Error::NotFound { resource: "group" })?;
+            }
+        }
+        match who {
+            Asked::Admin => Ok(Decision::rule(true, Reason::Admin)),
+            Asked::Agent(id) => {
+                let agent = self
+                    .store
+                    .agent(id)
+                    .await?
+                    .ok_or(Error::NotFound { resource: "agent" })?;
+                if !agent.validity.is_valid() {
+                    return Ok(Decision::rule(false, Reason::PrincipalInvalid));
+                }
+                Ok(match (resource, wanted) {
+                    (Resource::Organisation(_) | Resource::Customer(_), Level::Ro) => {
+                        Decision::rule(true, Reason::AgentReadsMasterData)
+                    }
+                    (Resource::Organisation(_) | Resource::Customer(_), Level::Rw) => {
+                        if agent.manage_customers {
+                            Decision::rule(true, Reason::ManageCustomers)
+                        } else {
+                            Decision::rule(false, Reason::NoManageCustomers)
+                        }
+                    }
+                    (Resource::Group(group_id), _) => {
+                        let rights = self.rights_of(Subject::Agent(id)).await?;
+                        self.group_decision(&rights, group_id, TicketScope::All, wanted)
+                            .await?
+                    }
+                })
+            }
+            Asked::Customer(id) => {
+                let customer =
+                    self.store
+                        .customer(&everything, id)
+                        .await?
+                        .ok_or(Error::NotFound {
+                            resource: "customer",
+                        })?;
+                if !customer.validity.is_valid() {
+                    return Ok(Decision::rule(false, Reason::PrincipalInvalid));
+                }
+                Ok(match resource {
+                    Resource::Customer(_) | Resource::Organisation(_) if wanted == Level::Rw => {
+                        Decision::rule(false, Reason::CustomersReadOnly)
+                    }
+                    Resource::Customer(other) if other == id => {
+                        Decision::rule(true, Reason::SelfRecord)
+                    }
+                    Resource::Organisation(org)
+                        if customer.organisation_ids().any(|o| o == org) =>
+                    {
+                        Decision::rule(true, Reason::OwnOrganisation)
+                    }
+                    Resource::Customer(_) | Resource::Organisation(_) => {
+                        Decision::rule(false, Reason::NotOwn)
+                    }
+                    Resource::Group(group_id) => {
+                        let rights = self.customer_rights(&customer).await?;
+                        self.group_decision(&rights, group_id, TicketScope::Own, wanted)
+                            .await?
+                    }
+                })
+            }
+        }
+    }
+
+    /// What `subject` may do on every group, and why.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn effective(&self, subject: Subject) -> Result<Vec<Effective>> {
+        self.valid_subjects(&[subject])
+            .await
+            .or_else(|error| match error {
+                // An invalid subject has no rights at all; that is an answer, not an error.
+                Error::FailedPrecondition { .. } => Ok(()),
+                other => Err(other),
+            })?;
+        let rights = match subject {
+            Subject::Customer(id) => {
+                let customer = self.store.customer(&Scope::everything(), id).await?.ok_or(
+                    Error::NotFound {
+                        resource: "customer",
+                    },
+                )?;
+                if !customer.validity.is_valid() {
+                    return Ok(Vec::new());
+                }
+                self.customer_rights(&customer).await?
+            }
+            other => self.rights_of(other).await?,
+        };
+        let mut effective = rights.effective();
+        let groups = self
+            .valid_groups(effective.iter().map(|e| e.group_id))
+            .await?;
+        effective.retain(|e| groups.contains_key(&e.group_id));
+        Ok(effective)
+    }
+
+    /// The bases of an agent or organisation: its grants (only valid organisations have any).
+    async fn rights_of(&self, subject: Subject) -> Result<Rights> {
+        let mut rights = Rights::default();
+        if let Subject::Organisation(id) = subject {
+            let Some(org) = self.store.organisation(&Scope::everything(), id).await? else {
+                return Err(Error::NotFound {
+                    resource: "organisation",
+                });
+            };
+            if !org.validity.is_valid() {
+                return Ok(rights);
+            }
+            let settings = self.store.settings().await?;
+            for group_id in &settings.company_always_groups {
+                rights.add(*group_id, TicketScope::Organisation, company_always());
+            }
+        }
+        for grant in self.store.grants_of(&[subject]).await? {
+            let scope = match grant.context {
+                GrantContext::OtherOrganisations => TicketScope::All,
+                GrantContext::SameOrganisation => TicketScope::Organisation,
+                GrantContext::None => TicketScope::All,
+            };
+            rights.add(grant.group_id, scope, granted(Reason::OwnGrant, grant));
+        }
+        Ok(rights)
+    }
+
+    /// The bases of a valid customer (DESIGN §2, paths a, b and c).
+    pub(crate) async fn customer_rights(&self, customer: &Customer) -> Result<Rights> {
+        let settings = self.store.settings().await?;
+        let mut organisations = Vec::new();
+        for id in customer.organisation_ids() {
+            if let Some(org) = self.store.organisation(&Scope::everything(), id).await?
+                && org.validity.is_valid()
+            {
+                organisations.push(org.id);
+            }
+        }
+        let mut subjects = vec![Subject::Customer(customer.id)];
+        subjects.extend(organisations.iter().map(|id| Subject::Organisation(*id)));
+        let mut rights = Rights::default();
+        for grant in self.store.grants_of(&subjects).await? {
+            match (grant.subject, grant.context) {
+                (Subject::Customer(_), _) => {
+                    rights.add(
+                        grant.group_id,
+                        TicketScope::Own,
+                        granted(Reason::OwnGrant, grant),
+                    );
+                }
+                (_, context) => {
+                    let wider = match context {
+                        GrantContext::OtherOrganisations => TicketScope::All,
+                        _ => TicketScope::Organisation,
+                    };
+                    rights.add(
+                        grant.group_id,
+                        TicketScope::Own,
+                        granted(Reason::OrganisationGrant, grant.clone()),
+                    );
+                    rights.add(
+                        grant.group_id,
+                        wider,
+                        granted(Reason::OrganisationGrant, grant),
+                    );
+                }
+            }
+        }
+        for group_id in &settings.always_groups {
+            rights.add(
+                *group_id,
+                TicketScope::Own,
+                rule(Level::Rw, Reason::AlwaysGroups),
+            );
+        }
+        if !organisations.is_empty() {
+            for group_id in &settings.company_always_groups {
+                rights.add(*group_id, TicketScope::Own, company_always());
+                rights.add(*group_id, TicketScope::Organisation, company_always());
+            }
+        }
+        if !settings.customer_group_support {
+            for group in self.all_valid_groups().await? {
+                rights.add(
+                    group.id,
+                    TicketScope::Own,
+                    rule(Level::Rw, Reason::CustomerGroupSupportOff),
+                );
+            }
+        }
+        Ok(rights)
+    }
+
+    async fn group_decision(
+        &self,
+        rights: &Rights,
+        group_id: Uuid,
+        scope: TicketScope,
+        wanted: Level,
+    ) -> Result<Decision> {
+        let valid = self
+            .store
+            .group(group_id)
+            .await?
+            .is_some_and(|group| group.validity.is_valid());
+        if !valid {
+            return Ok(Decision::rule(false, Reason::GroupInvalid));
+        }
+        Ok(match rights.decide(group_id, scope, wanted) {
+            Some(basis) => Decision {
+                allowed: true,
+                reason: basis.reason,
+                grant: basis.grant.clone(),
+            },
+            None => Decision::rule(false, Reason::NoGrant),
+        })
+    }
+
+    /// The group must exist (INVALID_ARGUMENT) and be valid (FAILED_PRECONDITION).
+    async fn usable_group(&self, group_id: Uuid) -> Result<Group> {
+        let group =
+            self.store.group(group_id).await?.ok_or_else(|| {
+                Error::invalid("group_id", format!("no group has the id {group_id}"))
+            })?;
+        if !group.validity.is_valid() {
+            return Err(Error::FailedPrecondition {
+                reason: "GROUP_INVALID",
+                message: format!("group {} is invalid and takes no grants", group.name),
+                violations: vec![PreconditionViolation {
+                    kind: "GROUP_INVALID".into(),
+                    subject: group.id.to_string(),
+                    description: "reactivate the group first".into(),
+                }],
+            });
+        }
+        Ok(group)
+    }
+
+    /// Every subject must exist (INVALID_ARGUMENT) and be valid (FAILED_PRECONDITION).
+    async fn valid_subjects(&self, subjects: &[Subject]) -> Result<()> {
+        let everything = Scope::everything();
+        let mut violations = Violations::default();
+        let mut invalid = Vec::new();
+        for (index, subject) in subjects.iter().enumerate() {
+            let validity = match subject {
+                Subject::Agent(id) => self.store.agent(*id).await?.map(|a| a.validity),
+                Subject::Customer(id) => self
+                    .store
+                    .customer(&everything, *id)
+                    .await?
+                    .map(|c| c.validity),
+                Subject::Organisation(id) => self
+                    .store
+                    .organisation(&everything, *id)
+                    .await?
+                    .map(|o| o.validity),
+            };
+            let field = if subjects.len() == 1 {
+                "subject".to_owned()
+            } else {
+                format!("subject_ids[{index}]")
+            };
+            match validity {
+                None => violations.add(
+                    field,
+                    format!("no {} has the id {}", subject.kind().as_str(), subject.id()),
+                ),
+                Some(Validity::Valid) => {}
+                Some(_) => invalid.push(*subject),
+            }
+        }
+        violations.finish()?;
+        if invalid.is_empty() {
+            return Ok(());
+        }
+        Err(Error::FailedPrecondition {
+            reason: "SUBJECT_INVALID",
+            message: "an invalid agent, customer or organisation takes no grants".into(),
+            violations: invalid
+                .iter()
+                .map(|subject| PreconditionViolation {
+                    kind: "SUBJECT_INVALID".into(),
+                    subject: subject.id().to_string(),
+                    description: format!("the {} is invalid", subject.kind().as_str()),
+                })
+                .collect(),
+        })
+    }
+
+    async fn valid_groups(&self, ids: impl Iterator<Item = Uuid>) -> Result<HashMap<Uuid, Group>> {
+        let ids: Vec<Uuid> = ids.collect();
+        Ok(self
+            .store
+            .groups(&ids)
+            .await?
+            .into_iter()
+            .filter(|group| group.validity.is_valid())
+            .map(|group| (group.id, group))
+            .collect())
+    }
+
+    async fn all_valid_groups(&self) -> Result<Vec<Group>> {
+        let mut groups = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.store.list_groups(false, cursor.as_ref(), 1000).await?;
+            let done = page.len() < 1000;
+            cursor = page.last().map(crate::store::group_cursor);
+            groups.extend(page);
+            if done {
+                return Ok(groups);
+            }
+        }
+    }
+}
+
+fn granted(reason: Reason, grant: Grant) -> Basis {
+    Basis {
+        level: grant.level,
+        reason,
+        grant: Some(grant),
+    }
+}
+
+fn rule(level: Level, reason: Reason) -> Basis {
+    Basis {
+        level,
+        reason,
+        grant: None,
+    }
+}
+
+fn company_always() -> Basis {
+    rule(Level::Rw, Reason::CompanyAlwaysGroups)
+}
+
+/// Organisations' grants name a context; agents' and customers' grants none.
+fn check_context(kind: SubjectKind, context: GrantContext) -> Result<()> {
+    match (kind, context) {
+        (SubjectKind::Organisation, GrantContext::None) => Err(Error::invalid(
+            "context",
+            "an organisation's grant needs SAME_ORGANISATION or OTHER_ORGANISATIONS",
+        )),
+        (SubjectKind::Agent | SubjectKind::Customer, GrantContext::None)
+        | (SubjectKind::Organisation, _) => Ok(()),
+        _ => Err(Error::invalid(
+            "context",
+            "only organisations' grants have a context",
+        )),
+    }
+}
+
+fn level_change(old: Option<Level>, new: Option<Level>) -> FieldChange {
+    FieldChange {
+        field: "level".into(),
+        old: serde_json::json!(old),
+        new: serde_json::json!(new),
+    }
+}
+
+fn grant_fields(
+    subject: Subject,
+    group_id: Uuid,
+    context: GrantContext,
+    level: Level,
+) -> Vec<FieldChange> {
+    let set = |field: &str, value: serde_json::Value| FieldChange {
+        field: field.into(),
+        old: serde_json::Value::Null,
+        new: value,
+    };
+    vec![
+        set("subject", serde_json::json!(subject)),
+        set("group_id", serde_json::json!(group_id)),
+        set("context", serde_json::json!(context)),
+        set("level", serde_json::json!(level)),
+    ]
+}

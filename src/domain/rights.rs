@@ -1,0 +1,66 @@
+//! Rights as values: a domain operation that changes master data or administers the service
+//! takes a capability that only a principal with that right can obtain, so that no handler
+//! can forget the check.
+
+use crate::{auth::Principal, error::Error, error::Result, model::Actor};
+
+/// The right to create and edit organisations and customers: admins, and agents with the
+/// `manage_customers` flag ("customer administrators").
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct MasterDataWriter(Actor);
+
+impl MasterDataWriter {
+    /// Who writes, for the change log.
+    pub fn actor(&self) -> &Actor {
+        &self.0
+    }
+}
+
+/// The right to administer the service: settings, grants, agents, groups, tokens.
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct Administrator(Actor);
+
+impl Administrator {
+    /// Who administers, for the change log.
+    pub fn actor(&self) -> &Actor {
+        &self.0
+    }
+
+    /// The administrator of work the service does by itself on start-up (the bootstrap
+    /// token, the `clientele token` command run on the database).
+    pub fn operator() -> Self {
+        Self(Actor::system())
+    }
+}
+
+/// `principal`'s right to write master data, if it has it.
+pub fn master_data_writer(principal: &Principal) -> Result<MasterDataWriter> {
+    match principal {
+        Principal::Admin { .. }
+        | Principal::Agent {
+            manage_customers: true,
+            ..
+        } => Ok(MasterDataWriter(principal.actor())),
+        Principal::Agent { .. } => Err(Error::denied(
+            "NO_MANAGE_CUSTOMERS",
+            "creating and editing organisations and customers needs the manage_customers flag",
+        )),
+        Principal::Customer { .. } => Err(Error::denied(
+            "CUSTOMERS_READ_ONLY",
+            "customers may not change the customer master",
+        )),
+    }
+}
+
+/// `principal`'s right to administer, if it has it.
+pub fn administrator(principal: &Principal) -> Result<Administrator> {
+    match principal {
+        Principal::Admin { .. } => Ok(Administrator(principal.actor())),
+        _ => Err(Error::denied(
+            "ADMINS_ONLY",
+            "only administrators may do this",
+        )),
+    }
+}
