@@ -15,7 +15,7 @@ use clientele::{
     model::TokenOwner,
     server::{DEFAULT_DATABASE_URL, termination_signal},
     store::{Store, StoreOptions},
-    telemetry::{self, LogFormat},
+    telemetry::{self, LogFormat, LogTarget},
 };
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
@@ -167,7 +167,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    telemetry::init(args.log_format);
+    telemetry::init(args.log_format, LogTarget::Stdout);
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -189,7 +189,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn migrate(args: DatabaseArgs) -> ExitCode {
-    telemetry::init(LogFormat::Human);
+    telemetry::init(LogFormat::Human, LogTarget::Stderr);
     let migrated = async {
         let store = Store::connect(&args.database_url, &store_options(&args)).await?;
         store.migrate().await?;
@@ -209,7 +209,7 @@ async fn migrate(args: DatabaseArgs) -> ExitCode {
 }
 
 async fn create_token(args: TokenCreateArgs) -> ExitCode {
-    telemetry::init(LogFormat::Human);
+    telemetry::init(LogFormat::Human, LogTarget::Stderr);
     let owner = match (args.admin, args.agent, args.customer) {
         (true, _, _) => TokenOwner::Admin,
         (_, Some(id), _) => TokenOwner::Agent(id),

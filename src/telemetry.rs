@@ -22,12 +22,32 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where log lines go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard output: the server, as containers expect.
+    Stdout,
+    /// Standard error: commands whose standard output is their result.
+    Stderr,
+}
+
 /// Installs the global subscriber. The filter comes from `RUST_LOG`, `info` by default.
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat, target: LogTarget) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = match target {
+        LogTarget::Stdout => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        LogTarget::Stderr => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let writer = move || -> Box<dyn std::io::Write> {
+        match target {
+            LogTarget::Stdout => Box::new(std::io::stdout()),
+            LogTarget::Stderr => Box::new(std::io::stderr()),
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        .with_writer(writer)
+        .with_ansi(terminal);
     let installed = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder

@@ -5,6 +5,7 @@
 #[macro_use]
 mod support;
 
+mod access;
 mod auth;
 mod clients;
 mod customers;
@@ -12,5 +13,6 @@ mod domain_assignment;
 mod imports;
 mod merge;
 mod organisations;
+mod permissions;
 mod server;
 mod settings;

@@ -1,0 +1,737 @@
+//! Rights: the permission matrix of DESIGN §2, checked through the API and CheckPermission.
+
+use clientele::proto::v1::{self as pb, PermissionLevel as L, PermissionReason as R};
+use prost_types::FieldMask;
+use tonic::Code;
+
+use crate::support::*;
+
+/// Who asks, and what gives a customer rights on the group.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Admin,
+    Agent {
+        grant: Option<L>,
+        manage_customers: bool,
+    },
+    Customer(Via),
+    InvalidCustomer,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    Grant(L),
+    SameOrganisation(L),
+    OtherOrganisations(L),
+    AlwaysGroups,
+    CompanyAlwaysGroups,
+    AnotherOrganisationsGrant,
+    GroupSupportOff,
+}
+
+/// The resources of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Res {
+    OwnOrganisation,
+    OtherOrganisation,
+    OwnRecord,
+    OtherCustomer,
+    Group,
+}
+
+const RESOURCES: [Res; 5] = [
+    Res::OwnOrganisation,
+    Res::OtherOrganisation,
+    Res::OwnRecord,
+    Res::OtherCustomer,
+    Res::Group,
+];
+
+/// The expected answer for reading (RO) and writing (RW) each resource.
+fn expected(who: Who, resource: Res, level: L) -> (bool, R) {
+    use Res::*;
+    match who {
+        Who::Admin => (true, R::Admin),
+        Who::InvalidCustomer => (false, R::PrincipalInvalid),
+        Who::Agent {
+            grant,
+            manage_customers,
+        } => match (resource, level) {
+            (Group, wanted) => match grant {
+                Some(held) if held as i32 >= wanted as i32 => (true, R::OwnGrant),
+                _ => (false, R::NoGrant),
+            },
+            (_, L::Ro) => (true, R::AgentReadsMasterData),
+            _ if manage_customers => (true, R::ManageCustomers),
+            _ => (false, R::NoManageCustomers),
+        },
+        Who::Customer(via) => match (resource, level) {
+            (Group, wanted) => match via {
+                Via::Grant(held) if held as i32 >= wanted as i32 => (true, R::OwnGrant),
+                Via::SameOrganisation(held) | Via::OtherOrganisations(held)
+                    if held as i32 >= wanted as i32 =>
+                {
+                    (true, R::OrganisationGrant)
+                }
+                Via::AlwaysGroups => (true, R::AlwaysGroups),
+                Via::CompanyAlwaysGroups => (true, R::CompanyAlwaysGroups),
+                Via::GroupSupportOff => (true, R::CustomerGroupSupportOff),
+                _ => (false, R::NoGrant),
+            },
+            (_, L::Rw) => (false, R::CustomersReadOnly),
+            (OwnOrganisation, _) => (true, R::OwnOrganisation),
+            (OwnRecord, _) => (true, R::Self_),
+            _ => (false, R::NotOwn),
+        },
+    }
+}
+
+/// The world one row of the matrix runs in.
+struct World {
+    group: pb::Group,
+    own_organisation: pb::Organisation,
+    other_organisation: pb::Organisation,
+    own_record: pb::Customer,
+    other_customer: pb::Customer,
+}
+
+/// Puts the settings back to their defaults.
+async fn reset_settings(server: &TestServer) {
+    let mut client = server.permissions();
+    let current = client
+        .get_settings(pb::GetSettingsRequest {})
+        .await
+        .expect("get")
+        .into_inner()
+        .settings
+        .expect("settings");
+    client
+        .update_settings(pb::UpdateSettingsRequest {
+            settings: Some(pb::Settings {
+                customer_group_support: true,
+                etag: current.etag,
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec![
+                    "customer_group_support".into(),
+                    "always_groups".into(),
+                    "company_always_groups".into(),
+                ],
+            }),
+        })
+        .await
+        .expect("reset settings");
+}
+
+async fn set_groups(server: &TestServer, path: &str, group: &pb::Group, support: bool) {
+    let mut client = server.permissions();
+    let current = client
+        .get_settings(pb::GetSettingsRequest {})
+        .await
+        .expect("get")
+        .into_inner()
+        .settings
+        .expect("settings");
+    let mut settings = pb::Settings {
+        etag: current.etag,
+        customer_group_support: support,
+        ..Default::default()
+    };
+    match path {
+        "always_groups" => settings.always_groups = vec![group.id.clone()],
+        "company_always_groups" => settings.company_always_groups = vec![group.id.clone()],
+        _ => {}
+    }
+    let mut paths = vec!["customer_group_support".to_owned()];
+    if !path.is_empty() {
+        paths.push(path.to_owned());
+    }
+    client
+        .update_settings(pb::UpdateSettingsRequest {
+            settings: Some(settings),
+            update_mask: Some(FieldMask { paths }),
+        })
+        .await
+        .expect("update settings");
+}
+
+/// Makes the principal of a row: its token (if it can have one) and the CheckPermission form.
+async fn principal(
+    server: &TestServer,
+    world: &World,
+    who: Who,
+    row: usize,
+) -> (Option<String>, pb::Principal) {
+    use pb::principal::Principal as P;
+    use pb::subject::Subject as S;
+    let org_subject = || S::OrganisationId(world.own_organisation.id.clone());
+    match who {
+        Who::Admin => (
+            Some(server.admin_secret.clone()),
+            pb::Principal {
+                principal: Some(P::Admin(true)),
+            },
+        ),
+        Who::Agent {
+            grant,
+            manage_customers,
+        } => {
+            let agent = server
+                .agent(&format!("agent-{row}"), manage_customers)
+                .await;
+            if let Some(level) = grant {
+                server
+                    .grant(
+                        S::AgentId(agent.id.clone()),
+                        &world.group.id,
+                        level,
+                        pb::GrantContext::Unspecified,
+                    )
+                    .await;
+            }
+            let secret = server
+                .token(pb::token_owner::Owner::AgentId(agent.id.clone()))
+                .await;
+            (
+                Some(secret),
+                pb::Principal {
+                    principal: Some(P::AgentId(agent.id)),
+                },
+            )
+        }
+        Who::Customer(via) => {
+            let customer = &world.own_record;
+            match via {
+                Via::Grant(level) => {
+                    server
+                        .grant(
+                            S::CustomerId(customer.id.clone()),
+                            &world.group.id,
+                            level,
+                            pb::GrantContext::Unspecified,
+                        )
+                        .await;
+                }
+                Via::SameOrganisation(level) => {
+                    server
+                        .grant(
+                            org_subject(),
+                            &world.group.id,
+                            level,
+                            pb::GrantContext::SameOrganisation,
+                        )
+                        .await;
+                }
+                Via::OtherOrganisations(level) => {
+                    server
+                        .grant(
+                            org_subject(),
+                            &world.group.id,
+                            level,
+                            pb::GrantContext::OtherOrganisations,
+                        )
+                        .await;
+                }
+                Via::AnotherOrganisationsGrant => {
+                    server
+                        .grant(
+                            S::OrganisationId(world.other_organisation.id.clone()),
+                            &world.group.id,
+                            L::Rw,
+                            pb::GrantContext::OtherOrganisations,
+                        )
+                        .await;
+                }
+                Via::AlwaysGroups => set_groups(server, "always_groups", &world.group, true).await,
+                Via::CompanyAlwaysGroups => {
+                    set_groups(server, "company_always_groups", &world.group, true).await
+                }
+                Via::GroupSupportOff => set_groups(server, "", &world.group, false).await,
+            }
+            let secret = server
+                .token(pb::token_owner::Owner::CustomerId(customer.id.clone()))
+                .await;
+            (
+                Some(secret),
+                pb::Principal {
+                    principal: Some(P::CustomerId(customer.id.clone())),
+                },
+            )
+        }
+        Who::InvalidCustomer => {
+            let customer = &world.own_record;
+            let secret = server
+                .token(pb::token_owner::Owner::CustomerId(customer.id.clone()))
+                .await;
+            server
+                .customers()
+                .deactivate_customer(pb::DeactivateCustomerRequest {
+                    id: customer.id.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("deactivate");
+            (
+                Some(secret),
+                pb::Principal {
+                    principal: Some(P::CustomerId(customer.id.clone())),
+                },
+            )
+        }
+    }
+}
+
+fn resource(world: &World, res: Res) -> pb::Resource {
+    use pb::resource::Resource as X;
+    pb::Resource {
+        resource: Some(match res {
+            Res::OwnOrganisation => X::OrganisationId(world.own_organisation.id.clone()),
+            Res::OtherOrganisation => X::OrganisationId(world.other_organisation.id.clone()),
+            Res::OwnRecord => X::CustomerId(world.own_record.id.clone()),
+            Res::OtherCustomer => X::CustomerId(world.other_customer.id.clone()),
+            Res::Group => X::GroupId(world.group.id.clone()),
+        }),
+    }
+}
+
+/// Reads or writes `res` through the API as `secret`; `None` for the group, which has no
+/// ticket API yet.
+async fn through_the_api(
+    server: &TestServer,
+    world: &World,
+    secret: &str,
+    res: Res,
+    level: L,
+) -> Option<Result<(), tonic::Status>> {
+    let mut clients = server.as_token(secret);
+    let organisation = |org: &pb::Organisation| org.clone();
+    let outcome = match (res, level) {
+        (Res::OwnOrganisation | Res::OtherOrganisation, L::Ro) => {
+            let org = if res == Res::OwnOrganisation {
+                &world.own_organisation
+            } else {
+                &world.other_organisation
+            };
+            clients
+                .organisations
+                .get_organisation(pb::GetOrganisationRequest {
+                    key: Some(pb::get_organisation_request::Key::Id(org.id.clone())),
+                })
+                .await
+                .map(|_| ())
+        }
+        (Res::OwnOrganisation | Res::OtherOrganisation, _) => {
+            let org = if res == Res::OwnOrganisation {
+                &world.own_organisation
+            } else {
+                &world.other_organisation
+            };
+            let current = server
+                .organisations()
+                .get_organisation(pb::GetOrganisationRequest {
+                    key: Some(pb::get_organisation_request::Key::Id(org.id.clone())),
+                })
+                .await
+                .expect("current")
+                .into_inner()
+                .organisation
+                .expect("org");
+            clients
+                .organisations
+                .update_organisation(pb::UpdateOrganisationRequest {
+                    organisation: Some(pb::Organisation {
+                        comment: format!("{} by test", organisation(&current).comment),
+                        ..current
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["comment".into()],
+                    }),
+                })
+                .await
+                .map(|_| ())
+        }
+        (Res::OwnRecord | Res::OtherCustomer, L::Ro) => {
+            let customer = if res == Res::OwnRecord {
+                &world.own_record
+            } else {
+                &world.other_customer
+            };
+            clients
+                .customers
+                .get_customer(pb::GetCustomerRequest {
+                    key: Some(pb::get_customer_request::Key::Email(customer.email.clone())),
+                })
+                .await
+                .map(|_| ())
+        }
+        (Res::OwnRecord | Res::OtherCustomer, _) => {
+            let customer = if res == Res::OwnRecord {
+                &world.own_record
+            } else {
+                &world.other_customer
+            };
+            let current = server.customer_by_id(&customer.id).await;
+            clients
+                .customers
+                .update_customer(pb::UpdateCustomerRequest {
+                    customer: Some(pb::Customer {
+                        title: format!("{}.", current.title),
+                        ..current
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["title".into()],
+                    }),
+                })
+                .await
+                .map(|_| ())
+        }
+        (Res::Group, _) => return None,
+    };
+    Some(outcome)
+}
+
+backend_tests! {
+    async fn the_permission_matrix_holds_through_the_api_and_check_permission(server) {
+        use Via::*;
+        let rows: Vec<(&str, Who)> = vec![
+            ("admin", Who::Admin),
+            ("agent with rw", Who::Agent { grant: Some(L::Rw), manage_customers: false }),
+            ("agent with ro", Who::Agent { grant: Some(L::Ro), manage_customers: false }),
+            ("agent without grant", Who::Agent { grant: None, manage_customers: false }),
+            ("customer administrator", Who::Agent { grant: None, manage_customers: true }),
+            ("customer with a direct grant", Who::Customer(Grant(L::Rw))),
+            ("customer via SAME_ORGANISATION", Who::Customer(SameOrganisation(L::Ro))),
+            ("customer via OTHER_ORGANISATIONS", Who::Customer(OtherOrganisations(L::Rw))),
+            ("customer via always_groups", Who::Customer(AlwaysGroups)),
+            ("organisation via company_always_groups", Who::Customer(CompanyAlwaysGroups)),
+            ("customer of another organisation", Who::Customer(AnotherOrganisationsGrant)),
+            ("invalid customer", Who::InvalidCustomer),
+            ("customer_group_support off", Who::Customer(GroupSupportOff)),
+        ];
+        for (row, (name, who)) in rows.into_iter().enumerate() {
+            reset_settings(&server).await;
+            let world = World {
+                group: server.group(&format!("G{row}")).await,
+                own_organisation: server.organisation(&format!("OWN-{row}"), &[]).await,
+                other_organisation: server.organisation(&format!("OTHER-{row}"), &[]).await,
+                own_record: Default::default(),
+                other_customer: Default::default(),
+            };
+            let world = World {
+                own_record: server
+                    .customer(pb::Customer { email: format!("me{row}@example.com"), organisation_id: world.own_organisation.id.clone(), ..Default::default() })
+                    .await,
+                other_customer: server
+                    .customer(pb::Customer { email: format!("them{row}@example.com"), organisation_id: world.other_organisation.id.clone(), ..Default::default() })
+                    .await,
+                ..world
+            };
+            let (secret, asked) = principal(&server, &world, who, row).await;
+            for res in RESOURCES {
+                for level in [L::Ro, L::Rw] {
+                    let (allowed, reason) = expected(who, res, level);
+                    let answer = server
+                        .permissions()
+                        .check_permission(pb::CheckPermissionRequest {
+                            principal: Some(asked.clone()),
+                            level: level as i32,
+                            resource: Some(resource(&world, res)),
+                        })
+                        .await
+                        .expect("check permission")
+                        .into_inner();
+                    assert_eq!(
+                        (answer.allowed, answer.reason()),
+                        (allowed, reason),
+                        "CheckPermission: {name}, {res:?}, {level:?}"
+                    );
+                    if matches!(reason, R::OwnGrant | R::OrganisationGrant) {
+                        assert!(answer.grant.is_some(), "{name}: the deciding grant is named");
+                    }
+                    let Some(secret) = &secret else { continue };
+                    let Some(outcome) = through_the_api(&server, &world, secret, res, level).await else { continue };
+                    match (&outcome, matches!(who, Who::InvalidCustomer)) {
+                        (Err(status), true) => assert_eq!(status.code(), Code::Unauthenticated, "{name}"),
+                        (Ok(()), false) => assert!(allowed, "the API allowed what CheckPermission refuses: {name}, {res:?}, {level:?}"),
+                        (Err(status), false) => {
+                            assert!(!allowed, "the API refused what CheckPermission allows: {name}, {res:?}, {level:?}: {status:?}");
+                            let code = if level == L::Ro { Code::NotFound } else { Code::PermissionDenied };
+                            assert_eq!(status.code(), code, "{name}, {res:?}, {level:?}: unreadable is NOT_FOUND, unwritable PERMISSION_DENIED");
+                        }
+                        (Ok(()), true) => panic!("an invalid customer's token worked"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn company_always_groups_apply_in_the_same_organisation_context_only(server) {
+        let group = server.group("Support").await;
+        let org = server.organisation("ACME", &[]).await;
+        let customer = server.customer(pb::Customer { email: "jane@example.com".into(), organisation_id: org.id.clone(), ..Default::default() }).await;
+        set_groups(&server, "company_always_groups", &group, true).await;
+        let effective = |subject: pb::subject::Subject| {
+            let mut client = server.permissions();
+            async move {
+                client
+                    .get_effective_permissions(pb::GetEffectivePermissionsRequest { subject: Some(pb::Subject { subject: Some(subject) }) })
+                    .await
+                    .expect("effective")
+                    .into_inner()
+                    .permissions
+            }
+        };
+        let of_org = effective(pb::subject::Subject::OrganisationId(org.id.clone())).await;
+        let scopes: Vec<(pb::TicketScope, pb::PermissionLevel, pb::PermissionReason)> =
+            of_org.iter().map(|p| (p.scope(), p.level(), p.reason())).collect();
+        assert_eq!(scopes, [(pb::TicketScope::Organisation, L::Rw, R::CompanyAlwaysGroups)]);
+        let of_customer = effective(pb::subject::Subject::CustomerId(customer.id.clone())).await;
+        let scopes: Vec<pb::TicketScope> = of_customer.iter().map(|p| p.scope()).collect();
+        assert_eq!(scopes, [pb::TicketScope::Own, pb::TicketScope::Organisation], "never all tickets of the group");
+    }
+
+    async fn other_organisations_grants_reach_every_ticket_of_the_group(server) {
+        let group = server.group("Partners").await;
+        let org = server.organisation("PARTNER", &[]).await;
+        let customer = server.customer(pb::Customer { email: "pat@example.com".into(), organisation_id: org.id.clone(), ..Default::default() }).await;
+        server.grant(pb::subject::Subject::OrganisationId(org.id.clone()), &group.id, L::Ro, pb::GrantContext::OtherOrganisations).await;
+        let permissions = server
+            .permissions()
+            .get_effective_permissions(pb::GetEffectivePermissionsRequest {
+                subject: Some(pb::Subject { subject: Some(pb::subject::Subject::CustomerId(customer.id.clone())) }),
+            })
+            .await
+            .expect("effective")
+            .into_inner()
+            .permissions;
+        let scopes: Vec<(pb::TicketScope, pb::PermissionLevel)> = permissions.iter().map(|p| (p.scope(), p.level())).collect();
+        assert_eq!(scopes, [(pb::TicketScope::Own, L::Ro), (pb::TicketScope::All, L::Ro)]);
+    }
+
+    async fn granting_on_an_invalid_group_or_to_an_invalid_subject_is_refused(server) {
+        use pb::subject::Subject as S;
+        let group = server.group("Closed").await;
+        let agent = server.agent("temp", false).await;
+        let org = server.organisation("ORG", &[]).await;
+        let mut client = server.permissions();
+        let grant = |subject: S, group_id: &str, level: L, context: pb::GrantContext| pb::GrantPermissionRequest {
+            grant: Some(pb::Grant {
+                subject: Some(pb::Subject { subject: Some(subject) }),
+                group_id: group_id.to_owned(),
+                level: level as i32,
+                context: context as i32,
+                ..Default::default()
+            }),
+        };
+        let before = server.count(clientele::store::Table::Grants).await;
+        let unknown_group = client.grant_permission(grant(S::AgentId(agent.id.clone()), &uuid::Uuid::now_v7().to_string(), L::Ro, pb::GrantContext::Unspecified)).await;
+        expect_invalid(unknown_group, "grant.group_id");
+        let unknown_agent = client.grant_permission(grant(S::AgentId(uuid::Uuid::now_v7().to_string()), &group.id, L::Ro, pb::GrantContext::Unspecified)).await;
+        expect_invalid(unknown_agent, "grant.subject");
+        let no_context = client.grant_permission(grant(S::OrganisationId(org.id.clone()), &group.id, L::Ro, pb::GrantContext::Unspecified)).await;
+        expect_invalid(no_context, "grant.context");
+        let agent_context = client.grant_permission(grant(S::AgentId(agent.id.clone()), &group.id, L::Ro, pb::GrantContext::SameOrganisation)).await;
+        expect_invalid(agent_context, "grant.context");
+        let no_level = client.grant_permission(grant(S::AgentId(agent.id.clone()), &group.id, L::Unspecified, pb::GrantContext::Unspecified)).await;
+        expect_invalid(no_level, "grant.level");
+
+        server
+            .agents()
+            .update_agent(pb::UpdateAgentRequest {
+                agent: Some(pb::Agent { validity: pb::Validity::Invalid as i32, ..agent.clone() }),
+                update_mask: Some(FieldMask { paths: vec!["validity".into()] }),
+            })
+            .await
+            .expect("deactivate agent");
+        let invalid_subject = client.grant_permission(grant(S::AgentId(agent.id.clone()), &group.id, L::Ro, pb::GrantContext::Unspecified)).await;
+        let status = expect_code(invalid_subject, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("SUBJECT_INVALID"));
+
+        server
+            .groups()
+            .update_group(pb::UpdateGroupRequest {
+                group: Some(pb::Group { validity: pb::Validity::Invalid as i32, ..group.clone() }),
+                update_mask: Some(FieldMask { paths: vec!["validity".into()] }),
+            })
+            .await
+            .expect("deactivate group");
+        let invalid_group = client.grant_permission(grant(S::OrganisationId(org.id.clone()), &group.id, L::Ro, pb::GrantContext::SameOrganisation)).await;
+        let status = expect_code(invalid_group, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("GROUP_INVALID"));
+        assert_eq!(server.count(clientele::store::Table::Grants).await, before, "nothing was granted");
+    }
+
+    async fn grants_are_changed_revoked_and_listed_by_subject_and_by_group(server) {
+        use pb::subject::Subject as S;
+        let first = server.group("First").await;
+        let second = server.group("Second").await;
+        let agent = server.agent("lister", false).await;
+        let org = server.organisation("LISTED", &[]).await;
+        server.grant(S::AgentId(agent.id.clone()), &first.id, L::Ro, pb::GrantContext::Unspecified).await;
+        let raised = server.grant(S::AgentId(agent.id.clone()), &first.id, L::Rw, pb::GrantContext::Unspecified).await;
+        assert_eq!(raised.level(), L::Rw, "granting again changes the level");
+        server.grant(S::AgentId(agent.id.clone()), &second.id, L::Ro, pb::GrantContext::Unspecified).await;
+        server.grant(S::OrganisationId(org.id.clone()), &first.id, L::Ro, pb::GrantContext::SameOrganisation).await;
+        server.grant(S::OrganisationId(org.id.clone()), &first.id, L::Rw, pb::GrantContext::OtherOrganisations).await;
+
+        let mut client = server.permissions();
+        let by_subject = client
+            .list_grants(pb::ListGrantsRequest {
+                of: Some(pb::list_grants_request::Of::Subject(pb::Subject { subject: Some(S::AgentId(agent.id.clone())) })),
+                ..Default::default()
+            })
+            .await
+            .expect("by subject")
+            .into_inner()
+            .grants;
+        assert_eq!(by_subject.len(), 2);
+        let mut paged = Vec::new();
+        let mut request = pb::ListGrantsRequest { page_size: 2, of: Some(pb::list_grants_request::Of::GroupId(first.id.clone())), ..Default::default() };
+        loop {
+            let page = client.list_grants(request.clone()).await.expect("by group").into_inner();
+            paged.extend(page.grants);
+            if page.next_page_token.is_empty() { break; }
+            request.page_token = page.next_page_token;
+        }
+        assert_eq!(paged.len(), 3, "the agent and the organisation in two contexts");
+
+        let revoked = client
+            .revoke_permission(pb::RevokePermissionRequest {
+                subject: Some(pb::Subject { subject: Some(S::OrganisationId(org.id.clone())) }),
+                group_id: first.id.clone(),
+                context: pb::GrantContext::OtherOrganisations as i32,
+            })
+            .await
+            .expect("revoke")
+            .into_inner()
+            .revoked;
+        assert!(revoked);
+        let again = client
+            .revoke_permission(pb::RevokePermissionRequest {
+                subject: Some(pb::Subject { subject: Some(S::OrganisationId(org.id.clone())) }),
+                group_id: first.id.clone(),
+                context: pb::GrantContext::OtherOrganisations as i32,
+            })
+            .await
+            .expect("revoke again")
+            .into_inner()
+            .revoked;
+        assert!(!again, "there was nothing left to revoke");
+    }
+
+    async fn one_level_is_set_for_every_subject_of_a_group_in_one_call(server) {
+        let group = server.group("Column").await;
+        let agents = [
+            server.agent("a1", false).await,
+            server.agent("a2", false).await,
+            server.agent("a3", false).await,
+        ];
+        server
+            .agents()
+            .update_agent(pb::UpdateAgentRequest {
+                agent: Some(pb::Agent { validity: pb::Validity::Invalid as i32, ..agents[2].clone() }),
+                update_mask: Some(FieldMask { paths: vec!["validity".into()] }),
+            })
+            .await
+            .expect("deactivate a3");
+        let mut client = server.permissions();
+        let set = |level: L, ids: Vec<String>| pb::SetGroupPermissionsRequest {
+            group_id: group.id.clone(),
+            kind: pb::SubjectKind::Agent as i32,
+            level: level as i32,
+            context: 0,
+            subject_ids: ids,
+        };
+        let changed = client.set_group_permissions(set(L::Ro, vec![])).await.expect("all ro").into_inner().changed;
+        assert_eq!(changed, 2, "every valid agent");
+        let unchanged = client.set_group_permissions(set(L::Ro, vec![])).await.expect("all ro again").into_inner().changed;
+        assert_eq!(unchanged, 0);
+        let one = client.set_group_permissions(set(L::Rw, vec![agents[0].id.clone()])).await.expect("one rw").into_inner().changed;
+        assert_eq!(one, 1);
+        let refused = client.set_group_permissions(set(L::Rw, vec![agents[2].id.clone()])).await;
+        expect_code(refused, Code::FailedPrecondition);
+        let removed = client.set_group_permissions(set(L::None, vec![])).await.expect("none").into_inner().changed;
+        assert_eq!(removed, 2);
+        assert_eq!(server.count(clientele::store::Table::Grants).await, 0);
+    }
+
+    async fn a_customers_grants_move_with_a_merge_and_go_with_a_delete(server) {
+        use pb::subject::Subject as S;
+        let group = server.group("Moved").await;
+        let other = server.group("Kept").await;
+        let source = server.customer(pb::Customer { email: "dup@example.com".into(), ..Default::default() }).await;
+        let target = server.customer(pb::Customer { email: "main@example.com".into(), ..Default::default() }).await;
+        server.grant(S::CustomerId(source.id.clone()), &group.id, L::Rw, pb::GrantContext::Unspecified).await;
+        server.grant(S::CustomerId(source.id.clone()), &other.id, L::Rw, pb::GrantContext::Unspecified).await;
+        server.grant(S::CustomerId(target.id.clone()), &other.id, L::Ro, pb::GrantContext::Unspecified).await;
+        server
+            .customers()
+            .merge_customers(pb::MergeCustomersRequest { source_id: source.id.clone(), target_id: target.id.clone(), ..Default::default() })
+            .await
+            .expect("merge");
+        let grants = server
+            .permissions()
+            .list_grants(pb::ListGrantsRequest {
+                of: Some(pb::list_grants_request::Of::Subject(pb::Subject { subject: Some(S::CustomerId(target.id.clone())) })),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner()
+            .grants;
+        let mut levels: Vec<(String, pb::PermissionLevel)> = grants.iter().map(|g| (g.group_id.clone(), g.level())).collect();
+        levels.sort();
+        let mut expected = vec![(group.id.clone(), L::Rw), (other.id.clone(), L::Rw)];
+        expected.sort();
+        assert_eq!(levels, expected, "moved, and the higher level kept");
+        server
+            .customers()
+            .delete_customer(pb::DeleteCustomerRequest { id: target.id.clone(), etag: String::new() })
+            .await
+            .expect("delete");
+        assert_eq!(server.count(clientele::store::Table::Grants).await, 0);
+    }
+
+    async fn a_customer_reads_itself_and_its_organisations_and_nothing_else(server) {
+        let own = server.organisation("MINE", &[]).await;
+        let second = server.organisation("ALSO-MINE", &[]).await;
+        let foreign = server.organisation("FOREIGN", &[]).await;
+        let me = server
+            .customer(pb::Customer { email: "me@example.com".into(), organisation_id: own.id.clone(), secondary_organisation_ids: vec![second.id.clone()], ..Default::default() })
+            .await;
+        server.customer(pb::Customer { email: "colleague@example.com".into(), organisation_id: own.id.clone(), ..Default::default() }).await;
+        let secret = server.token(pb::token_owner::Owner::CustomerId(me.id.clone())).await;
+        let mut clients = server.as_token(&secret);
+        let organisations: Vec<String> = clients
+            .organisations
+            .list_organisations(pb::ListOrganisationsRequest::default())
+            .await
+            .expect("list organisations")
+            .into_inner()
+            .organisations
+            .into_iter()
+            .map(|o| o.customer_id)
+            .collect();
+        assert_eq!(organisations, ["ALSO-MINE", "MINE"]);
+        let customers: Vec<String> = clients
+            .customers
+            .list_customers(pb::ListCustomersRequest { organisation_id: own.id.clone(), ..Default::default() })
+            .await
+            .expect("list customers")
+            .into_inner()
+            .customers
+            .into_iter()
+            .map(|c| c.email)
+            .collect();
+        assert_eq!(customers, ["me@example.com"], "not even colleagues");
+        let foreign_by_key = clients
+            .organisations
+            .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::CustomerId(foreign.customer_id.clone())) })
+            .await;
+        expect_code(foreign_by_key, Code::NotFound);
+        let whoami = clients.agents.who_am_i(pb::WhoAmIRequest {}).await.expect("whoami").into_inner();
+        assert_eq!(whoami.customer_id, me.id);
+        assert_eq!(whoami.organisation_ids.len(), 2);
+    }
+}
