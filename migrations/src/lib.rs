@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_foundation;
 mod m20261123_000002_customers;
 mod m20261123_000003_access;
+mod m20261123_000004_tickets;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_customers::Migration),
             Box::new(m20261123_000003_access::Migration),
+            Box::new(m20261123_000004_tickets::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! and how, and which change-log event each change writes. No proto or tonic types here.
 
 pub mod agent;
+pub mod business_time;
 pub(crate) mod changes;
 pub mod country;
 pub mod customer;
@@ -10,6 +11,7 @@ mod customer_merge;
 pub(crate) mod domain_assignment;
 pub mod email;
 pub mod email_domain;
+pub mod escalation;
 pub mod fields;
 pub mod group;
 pub mod import;

@@ -20,6 +20,12 @@ pub enum ResourceType {
     Grant,
     /// An API token.
     Token,
+    /// An SLA calendar.
+    Calendar,
+    /// An SLA policy.
+    SlaPolicy,
+    /// A ticket.
+    Ticket,
 }
 
 impl ResourceType {
@@ -33,6 +39,9 @@ impl ResourceType {
             Self::Group => "group",
             Self::Grant => "grant",
             Self::Token => "token",
+            Self::Calendar => "calendar",
+            Self::SlaPolicy => "sla_policy",
+            Self::Ticket => "ticket",
         }
     }
 }
@@ -54,6 +63,16 @@ pub enum ChangeKind {
     Merged,
     /// It was merged into another record and is gone (`merged_into` names the survivor).
     MergedAway,
+    /// A deadline's warning share was reached (the changes name the deadline).
+    Warning,
+    /// A deadline passed (the changes name the deadline).
+    Escalated,
+    /// A pending reminder became due.
+    ReminderDue,
+    /// A ticket no longer calls for attention.
+    Cleared,
+    /// Its customers were replaced by another (TransferTickets).
+    Transferred,
 }
 
 impl ChangeKind {
@@ -67,6 +86,11 @@ impl ChangeKind {
             Self::Deleted => "deleted",
             Self::Merged => "merged",
             Self::MergedAway => "merged_away",
+            Self::Warning => "warning",
+            Self::Escalated => "escalated",
+            Self::ReminderDue => "reminder_due",
+            Self::Cleared => "cleared",
+            Self::Transferred => "transferred",
         }
     }
 }

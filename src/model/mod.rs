@@ -8,6 +8,8 @@ mod grant;
 mod group;
 mod organisation;
 mod settings;
+mod sla;
+mod ticket;
 mod token;
 
 pub use agent::Agent;
@@ -17,6 +19,8 @@ pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};
 pub use group::Group;
 pub use organisation::Organisation;
 pub use settings::Settings;
+pub use sla::{Calendar, Deadline, Minute, PriorityTarget, SlaPolicy};
+pub use ticket::{Alert, Alerts, SlaClocks, Ticket, TicketState};
 pub use token::{Token, TokenOwner};
 
 use std::fmt;
