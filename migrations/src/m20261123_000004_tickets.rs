@@ -38,7 +38,6 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(SlaPolicies::SolutionSeconds))
                     .col(integer(SlaPolicies::WarningPercent))
                     .col(uuid_null(SlaPolicies::CalendarId))
-                    .col(text(SlaPolicies::PriorityTargets))
                     .col(big_integer(SlaPolicies::CreateTime))
                     .col(big_integer(SlaPolicies::UpdateTime))
                     .col(big_integer(SlaPolicies::Version))
@@ -263,7 +262,6 @@ enum SlaPolicies {
     SolutionSeconds,
     WarningPercent,
     CalendarId,
-    PriorityTargets,
     CreateTime,
     UpdateTime,
     Version,

@@ -3,7 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    admin, parse_id, parse_optional_id, timestamp, validity_from_proto, validity_to_proto,
+    admin, both, optional_id, parse_id, parse_optional_id, timestamp, validity_from_proto,
+    validity_to_proto,
 };
 use crate::{
     domain::{
@@ -107,12 +108,14 @@ impl GroupService for GroupApi {
 }
 
 fn input(group: pb::Group) -> Result<GroupInput> {
+    let (responsible_agent_id, default_sla_policy_id) = both(
+        parse_optional_id("responsible_agent_id", &group.responsible_agent_id),
+        parse_optional_id("default_sla_policy_id", &group.default_sla_policy_id),
+    )?;
     Ok(GroupInput {
         validity: validity_from_proto("validity", group.validity)?,
-        responsible_agent_id: parse_optional_id(
-            "responsible_agent_id",
-            &group.responsible_agent_id,
-        )?,
+        responsible_agent_id,
+        default_sla_policy_id,
         name: group.name,
         comment: group.comment,
     })
@@ -129,6 +132,7 @@ fn to_proto(group: Group) -> pb::Group {
             .responsible_agent_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
+        default_sla_policy_id: optional_id(group.default_sla_policy_id),
         create_time: Some(timestamp(group.create_time)),
         update_time: Some(timestamp(group.update_time)),
     }

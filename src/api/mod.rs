@@ -6,12 +6,14 @@ pub mod customer;
 pub mod group;
 pub mod organisation;
 pub mod permission;
+pub mod sla;
 
 pub use agent::AgentApi;
 pub use customer::CustomerApi;
 pub use group::GroupApi;
 pub use organisation::OrganisationApi;
 pub use permission::PermissionApi;
+pub use sla::SlaApi;
 
 use tonic::Request;
 use uuid::Uuid;
@@ -134,6 +136,11 @@ pub(crate) fn parse_optional_id(field: &str, raw: &str) -> Result<Option<Uuid>> 
     } else {
         parse_id(field, raw).map(Some)
     }
+}
+
+/// An optional id for the API: empty means none.
+pub(crate) fn optional_id(id: Option<Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
 }
 
 /// An optional etag: empty means none.

@@ -3,8 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    optional, parse_id, scope, summary_to_proto, timestamp, validity_from_proto, validity_to_proto,
-    writer,
+    both, optional, optional_id, parse_id, parse_optional_id, scope, summary_to_proto, timestamp,
+    validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
     domain::{
@@ -205,7 +205,13 @@ fn input(organisation: pb::Organisation, with_validity: bool) -> Result<Organisa
     } else {
         None
     };
+    let (sla_policy_id, default_assignee_id) = both(
+        parse_optional_id("sla_policy_id", &organisation.sla_policy_id),
+        parse_optional_id("default_assignee_id", &organisation.default_assignee_id),
+    )?;
     Ok(OrganisationInput {
+        sla_policy_id,
+        default_assignee_id,
         customer_id: organisation.customer_id,
         name: organisation.name,
         street: organisation.street,
@@ -239,6 +245,8 @@ fn to_proto(organisation: Organisation) -> pb::Organisation {
         domain_assignment: organisation.domain_assignment,
         external_id: organisation.external_id.unwrap_or_default(),
         custom_fields: organisation.custom_fields.into_iter().collect(),
+        sla_policy_id: optional_id(organisation.sla_policy_id),
+        default_assignee_id: optional_id(organisation.default_assignee_id),
         create_time: Some(timestamp(organisation.create_time)),
         update_time: Some(timestamp(organisation.update_time)),
     }

@@ -7,7 +7,7 @@ use super::{admin, parse_id, parse_ids, timestamp};
 use crate::{
     domain::{
         Permissions, SettingsRules,
-        permission::{Asked, Decision, Effective, Reason, Resource, TicketScope},
+        permission::{Asked, Decision, Effective, Reason, Resource, Whose},
         settings::{SettingsField, SettingsInput},
     },
     error::{Error, Result},
@@ -212,6 +212,9 @@ impl PermissionService for PermissionApi {
             Some(pb::resource::Resource::CustomerId(id)) => {
                 Resource::Customer(parse_id("resource.customer_id", &id)?)
             }
+            Some(pb::resource::Resource::TicketId(id)) => {
+                Resource::Ticket(parse_id("resource.ticket_id", &id)?)
+            }
             Some(pb::resource::Resource::GroupId(id)) => {
                 Resource::Group(parse_id("resource.group_id", &id)?)
             }
@@ -227,11 +230,13 @@ impl PermissionService for PermissionApi {
             allowed,
             reason,
             grant,
+            whose,
         } = self.permissions.check(asked, level, resource).await?;
         Ok(Response::new(pb::CheckPermissionResponse {
             allowed,
             reason: reason_to_proto(reason),
             grant: grant.map(grant_to_proto),
+            scope: whose.map_or(pb::TicketScope::Unspecified, whose_to_proto).into(),
         }))
     }
 
@@ -352,15 +357,18 @@ fn reason_to_proto(reason: Reason) -> i32 {
     .into()
 }
 
+fn whose_to_proto(whose: Whose) -> pb::TicketScope {
+    match whose {
+        Whose::Own => pb::TicketScope::Own,
+        Whose::Organisation => pb::TicketScope::Organisation,
+        Whose::All => pb::TicketScope::All,
+    }
+}
+
 fn effective_to_proto(effective: Effective) -> pb::EffectivePermission {
     pb::EffectivePermission {
         group_id: effective.group_id.to_string(),
-        scope: match effective.scope {
-            TicketScope::Own => pb::TicketScope::Own,
-            TicketScope::Organisation => pb::TicketScope::Organisation,
-            TicketScope::All => pb::TicketScope::All,
-        }
-        .into(),
+        scope: whose_to_proto(effective.scope).into(),
         level: level_to_proto(effective.basis.level),
         reason: reason_to_proto(effective.basis.reason),
         grant: effective.basis.grant.map(grant_to_proto),

@@ -93,6 +93,14 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.AgentService/ListTokens", ADMINS),
     ("/clientele.v1.AgentService/RevokeToken", ANYONE),
     ("/clientele.v1.AgentService/WhoAmI", ANYONE),
+    ("/clientele.v1.SlaService/CreateCalendar", ADMINS),
+    ("/clientele.v1.SlaService/GetCalendar", STAFF),
+    ("/clientele.v1.SlaService/UpdateCalendar", ADMINS),
+    ("/clientele.v1.SlaService/ListCalendars", STAFF),
+    ("/clientele.v1.SlaService/CreateSlaPolicy", ADMINS),
+    ("/clientele.v1.SlaService/GetSlaPolicy", STAFF),
+    ("/clientele.v1.SlaService/UpdateSlaPolicy", ADMINS),
+    ("/clientele.v1.SlaService/ListSlaPolicies", STAFF),
 ];
 
 /// Who may call the method at `path` (`/package.Service/Method`), if it is in the table.

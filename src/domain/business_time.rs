@@ -15,8 +15,7 @@ use jiff::{
     tz::TimeZone,
 };
 
-/// Minutes since midnight; 1440 is the end of the day.
-pub type Minute = u16;
+use crate::model::Minute;
 
 /// Business hours in a time zone.
 #[derive(Clone, Debug)]

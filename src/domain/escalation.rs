@@ -57,7 +57,7 @@ pub fn schedule(ticket: &mut Ticket, sla: &Sla) {
         let budget = sla
             .policy
             .as_ref()
-            .and_then(|policy| policy.budget(deadline, ticket.priority));
+            .and_then(|policy| policy.budget(deadline));
         let running = ticket.pending_since.is_none() && open(ticket, deadline);
         let (due, warn) = match budget {
             Some(budget) if running => {
@@ -187,7 +187,6 @@ mod tests {
                 solution: Some(SignedDuration::from_hours(16)),
                 warning_percent,
                 calendar_id: None,
-                priority_targets: Vec::new(),
                 create_time: Timestamp::UNIX_EPOCH,
                 update_time: Timestamp::UNIX_EPOCH,
                 version: 1,

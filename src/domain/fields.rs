@@ -19,6 +19,11 @@ impl Violations {
         });
     }
 
+    /// Whether anything was recorded.
+    pub fn has_any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
     /// `Ok` if nothing was recorded, else `InvalidArgument` with every violation.
     pub fn finish(self) -> Result<()> {
         Error::check(self.0)

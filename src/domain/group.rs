@@ -9,11 +9,12 @@ use super::{
     changes::{self, Audit, Etag, check_etag},
     fields::{self, Violations},
     paging::{self, Page},
+    references,
     rights::Administrator,
 };
 use crate::{
     clock::Clock,
-    error::{Error, PreconditionViolation, Result},
+    error::{Error, Result},
     model::{ChangeKind, Group, ResourceType, Validity},
     store::{Cursor, Store, group_cursor},
 };
@@ -29,6 +30,8 @@ pub struct GroupInput {
     pub validity: Option<Validity>,
     /// The agent tickets are routed to.
     pub responsible_agent_id: Option<Uuid>,
+    /// The SLA policy of its tickets.
+    pub default_sla_policy_id: Option<Uuid>,
 }
 
 /// The fields an update may change.
@@ -42,15 +45,18 @@ pub enum GroupField {
     Validity,
     /// `responsible_agent_id`
     ResponsibleAgentId,
+    /// `default_sla_policy_id`
+    DefaultSlaPolicyId,
 }
 
 impl GroupField {
     /// Every updatable field.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Name,
         Self::Comment,
         Self::Validity,
         Self::ResponsibleAgentId,
+        Self::DefaultSlaPolicyId,
     ];
 
     /// The field's name in the API.
@@ -60,6 +66,7 @@ impl GroupField {
             Self::Comment => "comment",
             Self::Validity => "validity",
             Self::ResponsibleAgentId => "responsible_agent_id",
+            Self::DefaultSlaPolicyId => "default_sla_policy_id",
         }
     }
 
@@ -104,6 +111,7 @@ impl Groups {
             comment: String::new(),
             validity: Validity::Valid,
             responsible_agent_id: None,
+            default_sla_policy_id: None,
             create_time: now,
             update_time: now,
             version: 1,
@@ -113,7 +121,7 @@ impl Groups {
             apply(&mut violations, &mut group, field, input);
         }
         violations.finish()?;
-        self.check_agent(group.responsible_agent_id, None).await?;
+        self.check_references(&group, None).await?;
         let event = changes::event(
             admin.actor(),
             now,
@@ -152,8 +160,7 @@ impl Groups {
             apply(&mut violations, &mut next, *field, input);
         }
         violations.finish()?;
-        self.check_agent(next.responsible_agent_id, current.responsible_agent_id)
-            .await?;
+        self.check_references(&next, Some(&current)).await?;
         let changes = changes::diff(Some(&audit(&current)), &audit(&next));
         if changes.is_empty() {
             return Ok(current);
@@ -190,27 +197,22 @@ impl Groups {
         Ok(paging::page(items, limit, &fingerprint, group_cursor))
     }
 
-    /// A newly named responsible agent must exist and be valid.
-    async fn check_agent(&self, agent: Option<Uuid>, before: Option<Uuid>) -> Result<()> {
-        let Some(id) = agent.filter(|id| Some(*id) != before) else {
-            return Ok(());
-        };
-        match self.store.agent(id).await? {
-            None => Err(Error::invalid(
+    /// A newly named responsible agent must be valid, a newly named SLA policy must exist.
+    async fn check_references(&self, next: &Group, current: Option<&Group>) -> Result<()> {
+        references::check_changed(
+            &self.store,
+            (
                 "responsible_agent_id",
-                format!("no agent has the id {id}"),
-            )),
-            Some(agent) if !agent.validity.is_valid() => Err(Error::FailedPrecondition {
-                reason: "AGENT_INVALID",
-                message: format!("agent {} is invalid", agent.login),
-                violations: vec![PreconditionViolation {
-                    kind: "AGENT_INVALID".into(),
-                    subject: id.to_string(),
-                    description: "an invalid agent cannot be responsible for a group".into(),
-                }],
-            }),
-            Some(_) => Ok(()),
-        }
+                current.and_then(|c| c.responsible_agent_id),
+                next.responsible_agent_id,
+            ),
+            (
+                "default_sla_policy_id",
+                current.and_then(|c| c.default_sla_policy_id),
+                next.default_sla_policy_id,
+            ),
+        )
+        .await
     }
 }
 
@@ -225,6 +227,9 @@ fn apply(violations: &mut Violations, group: &mut Group, field: GroupField, inpu
         }
         GroupField::Validity => group.validity = input.validity.unwrap_or(Validity::Valid),
         GroupField::ResponsibleAgentId => group.responsible_agent_id = input.responsible_agent_id,
+        GroupField::DefaultSlaPolicyId => {
+            group.default_sla_policy_id = input.default_sla_policy_id
+        }
     }
 }
 
@@ -234,5 +239,6 @@ fn audit(group: &Group) -> Audit {
         ("comment", json!(group.comment)),
         ("validity", json!(group.validity)),
         ("responsible_agent_id", json!(group.responsible_agent_id)),
+        ("default_sla_policy_id", json!(group.default_sla_policy_id)),
     ]
 }

@@ -17,9 +17,11 @@ pub mod group;
 pub mod import;
 pub mod organisation;
 pub mod paging;
+pub(crate) mod references;
 pub mod permission;
 pub mod rights;
 pub mod settings;
+pub mod sla;
 pub mod token;
 
 pub use agent::Agents;
@@ -28,4 +30,5 @@ pub use group::Groups;
 pub use organisation::Organisations;
 pub use permission::Permissions;
 pub use settings::SettingsRules;
+pub use sla::Slas;
 pub use token::Tokens;

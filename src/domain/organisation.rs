@@ -13,6 +13,7 @@ use super::{
     email_domain::{is_free_mail, normalise_domain},
     fields::{self, Violations, request_hash},
     paging::{self, Page},
+    references,
     rights::MasterDataWriter,
 };
 use crate::{
@@ -58,6 +59,10 @@ pub struct OrganisationInput {
     pub external_id: String,
     /// Site-specific attributes.
     pub custom_fields: BTreeMap<String, String>,
+    /// The SLA policy of its tickets.
+    pub sla_policy_id: Option<Uuid>,
+    /// The agent its tickets are routed to.
+    pub default_assignee_id: Option<Uuid>,
 }
 
 /// The fields an update may change.
@@ -85,11 +90,33 @@ pub enum OrganisationField {
     ExternalId,
     /// `custom_fields`
     CustomFields,
+    /// `sla_policy_id`
+    SlaPolicyId,
+    /// `default_assignee_id`
+    DefaultAssigneeId,
 }
 
 impl OrganisationField {
     /// Every field an update may change, in the order of the API.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
+        Self::Name,
+        Self::Street,
+        Self::Zip,
+        Self::City,
+        Self::Country,
+        Self::Url,
+        Self::Comment,
+        Self::EmailDomains,
+        Self::DomainAssignment,
+        Self::ExternalId,
+        Self::CustomFields,
+        Self::SlaPolicyId,
+        Self::DefaultAssigneeId,
+    ];
+
+    /// The fields an import row replaces: the master data of the source system, not the
+    /// helpdesk's own settings (SLA policy, default assignee), which an import leaves alone.
+    pub const IMPORTED: [Self; 11] = [
         Self::Name,
         Self::Street,
         Self::Zip,
@@ -117,6 +144,8 @@ impl OrganisationField {
             Self::DomainAssignment => "domain_assignment",
             Self::ExternalId => "external_id",
             Self::CustomFields => "custom_fields",
+            Self::SlaPolicyId => "sla_policy_id",
+            Self::DefaultAssigneeId => "default_assignee_id",
         }
     }
 
@@ -188,6 +217,7 @@ impl Organisations {
         let actor = writer.actor();
         let now = self.clock.now();
         let org = new_organisation(&input, now)?;
+        self.check_references(&org, None).await?;
         let key = request_id.map(|request_id| IdempotencyKey {
             operation: "CreateOrganisation",
             request_id,
@@ -277,14 +307,15 @@ impl Organisations {
             apply(&mut violations, &mut next, *field, input);
         }
         violations.finish()?;
+        self.check_references(&next, Some(&current)).await?;
         let domains = next.email_domains.clone();
         self.save(actor, current, next, ChangeKind::Updated)
             .await
             .map_err(|e| in_request_order(e, &domains, input))
     }
 
-    /// Makes `current` what `input` says, every field and the validity (for imports, where
-    /// the source system is the master). `customer_id` may differ only in case.
+    /// Makes `current` what `input` says, every imported field and the validity (for
+    /// imports, where the source system is the master). `customer_id` may differ only in case.
     pub(crate) async fn replace(
         &self,
         writer: &MasterDataWriter,
@@ -303,7 +334,7 @@ impl Organisations {
         }
         let mut next = current.clone();
         let mut violations = Violations::default();
-        for field in OrganisationField::ALL {
+        for field in OrganisationField::IMPORTED {
             apply(&mut violations, &mut next, field, input);
         }
         violations.finish()?;
@@ -391,6 +422,29 @@ impl Organisations {
         Ok(paging::page(items, limit, &fingerprint, |org| {
             query.order.cursor_after(org)
         }))
+    }
+
+    /// A newly named default assignee must be a valid agent, a newly named SLA policy must
+    /// exist.
+    async fn check_references(
+        &self,
+        next: &Organisation,
+        current: Option<&Organisation>,
+    ) -> Result<()> {
+        references::check_changed(
+            &self.store,
+            (
+                "default_assignee_id",
+                current.and_then(|c| c.default_assignee_id),
+                next.default_assignee_id,
+            ),
+            (
+                "sla_policy_id",
+                current.and_then(|c| c.sla_policy_id),
+                next.sla_policy_id,
+            ),
+        )
+        .await
     }
 
     async fn set_validity(
@@ -482,6 +536,8 @@ pub(crate) fn new_organisation(
         domain_assignment: false,
         external_id: None,
         custom_fields: BTreeMap::new(),
+        sla_policy_id: None,
+        default_assignee_id: None,
         create_time: now,
         update_time: now,
         version: 1,
@@ -509,6 +565,8 @@ pub(crate) fn audit(org: &Organisation) -> Audit {
         ("domain_assignment", json!(org.domain_assignment)),
         ("external_id", json!(org.external_id)),
         ("custom_fields", json!(org.custom_fields)),
+        ("sla_policy_id", json!(org.sla_policy_id)),
+        ("default_assignee_id", json!(org.default_assignee_id)),
     ]
 }
 
@@ -546,6 +604,8 @@ fn apply(
         F::CustomFields => {
             org.custom_fields = fields::custom_fields(violations, name, &input.custom_fields)
         }
+        F::SlaPolicyId => org.sla_policy_id = input.sla_policy_id,
+        F::DefaultAssigneeId => org.default_assignee_id = input.default_assignee_id,
     }
 }
 

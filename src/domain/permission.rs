@@ -13,11 +13,12 @@ use super::{
 use crate::{
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
+    auth::Principal,
     model::{
         ChangeKind, Customer, FieldChange, Grant, GrantContext, Group, Level, ResourceType,
-        Subject, SubjectKind, Validity,
+        Subject, SubjectKind, Ticket, Validity,
     },
-    store::{GrantFilter, Scope, Store},
+    store::{GrantFilter, Scope, Store, TicketPaths, TicketScope},
 };
 
 /// Why access was given or refused.
@@ -59,7 +60,7 @@ pub enum Reason {
 
 /// Whose tickets of a group a right covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TicketScope {
+pub enum Whose {
     /// A customer's own tickets.
     Own,
     /// The tickets of the customer's organisations.
@@ -102,6 +103,8 @@ pub struct Decision {
     pub reason: Reason,
     /// The grant that decided, if one did.
     pub grant: Option<Grant>,
+    /// For a ticket: the path that reached it.
+    pub whose: Option<Whose>,
 }
 
 impl Decision {
@@ -110,6 +113,7 @@ impl Decision {
             allowed,
             reason,
             grant: None,
+            whose: None,
         }
     }
 }
@@ -134,6 +138,8 @@ pub enum Resource {
     Customer(Uuid),
     /// A group: all its tickets for agents, own tickets for customers.
     Group(Uuid),
+    /// A ticket, through whichever path reaches it.
+    Ticket(Uuid),
 }
 
 /// What a subject may do on the tickets of one group, and why.
@@ -142,7 +148,7 @@ pub struct Effective {
     /// The group.
     pub group_id: Uuid,
     /// Whose tickets.
-    pub scope: TicketScope,
+    pub scope: Whose,
     /// The best basis.
     pub basis: Basis,
 }
@@ -150,11 +156,11 @@ pub struct Effective {
 /// Every basis a subject has, by group and ticket scope.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Rights {
-    bases: HashMap<(Uuid, TicketScope), Vec<Basis>>,
+    bases: HashMap<(Uuid, Whose), Vec<Basis>>,
 }
 
 impl Rights {
-    fn add(&mut self, group_id: Uuid, scope: TicketScope, basis: Basis) {
+    fn add(&mut self, group_id: Uuid, scope: Whose, basis: Basis) {
         self.bases.entry((group_id, scope)).or_default().push(basis);
     }
 
@@ -162,7 +168,7 @@ impl Rights {
     pub(crate) fn decide(
         &self,
         group_id: Uuid,
-        scope: TicketScope,
+        scope: Whose,
         wanted: Level,
     ) -> Option<&Basis> {
         self.bases
@@ -170,6 +176,17 @@ impl Rights {
             .iter()
             .filter(|basis| basis.level.covers(wanted))
             .min_by_key(|basis| basis.priority())
+    }
+
+    /// The groups on which `whose` tickets are reached at `wanted` or better.
+    fn groups(&self, whose: Whose, wanted: Level) -> Vec<Uuid> {
+        self.bases
+            .iter()
+            .filter(|((_, w), bases)| {
+                *w == whose && bases.iter().any(|basis| basis.level.covers(wanted))
+            })
+            .map(|((group, _), _)| *group)
+            .collect()
     }
 
     /// The best level per group and scope, ordered by group then scope.
@@ -425,7 +442,17 @@ impl Permissions {
                     .await?
                     .ok_or(Error::NotFound { resource: "group" })?;
             }
+            Resource::Ticket(_) => {}
         }
+        let ticket = match resource {
+            Resource::Ticket(id) => Some(
+                self.store
+                    .ticket(&TicketScope::everything(), id)
+                    .await?
+                    .ok_or(Error::NotFound { resource: "ticket" })?,
+            ),
+            _ => None,
+        };
         match who {
             Asked::Admin => Ok(Decision::rule(true, Reason::Admin)),
             Asked::Agent(id) => {
@@ -450,8 +477,17 @@ impl Permissions {
                     }
                     (Resource::Group(group_id), _) => {
                         let rights = self.rights_of(Subject::Agent(id)).await?;
-                        self.group_decision(&rights, group_id, TicketScope::All, wanted)
+                        self.group_decision(&rights, group_id, Whose::All, wanted)
                             .await?
+                    }
+                    (Resource::Ticket(_), _) => {
+                        let group_id = ticket.as_ref().map_or(Uuid::nil(), |t| t.group_id);
+                        let rights = self.rights_of(Subject::Agent(id)).await?;
+                        let mut decision = self
+                            .group_decision(&rights, group_id, Whose::All, wanted)
+                            .await?;
+                        decision.whose = decision.allowed.then_some(Whose::All);
+                        decision
                     }
                 })
             }
@@ -483,9 +519,13 @@ impl Permissions {
                     }
                     Resource::Group(group_id) => {
                         let rights = self.customer_rights(&customer).await?;
-                        self.group_decision(&rights, group_id, TicketScope::Own, wanted)
+                        self.group_decision(&rights, group_id, Whose::Own, wanted)
                             .await?
                     }
+                    Resource::Ticket(_) => match &ticket {
+                        Some(ticket) => self.customer_ticket_decision(&customer, ticket, wanted).await?,
+                        None => Decision::rule(false, Reason::NoGrant),
+                    },
                 })
             }
         }
@@ -523,9 +563,113 @@ impl Permissions {
         Ok(effective)
     }
 
-    /// The bases of an agent or organisation: its grants (only valid organisations have any).
+    /// Which path, if any, gives customer `customer` `wanted` on `ticket`: its own ticket,
+    /// its organisation's, or any ticket of the group.
+    async fn customer_ticket_decision(
+        &self,
+        customer: &Customer,
+        ticket: &Ticket,
+        wanted: Level,
+    ) -> Result<Decision> {
+        let (rights, organisations) = self.customer_rights_and_organisations(customer).await?;
+        let mut paths = Vec::new();
+        if ticket.has_customer(customer.id) {
+            paths.push(Whose::Own);
+        }
+        if ticket
+            .organisation_id
+            .is_some_and(|org| organisations.contains(&org))
+        {
+            paths.push(Whose::Organisation);
+        }
+        paths.push(Whose::All);
+        let mut refusal = None;
+        for whose in paths {
+            let mut decision = self
+                .group_decision(&rights, ticket.group_id, whose, wanted)
+                .await?;
+            if decision.allowed {
+                decision.whose = Some(whose);
+                return Ok(decision);
+            }
+            refusal.get_or_insert(decision);
+        }
+        Ok(refusal.unwrap_or_else(|| Decision::rule(false, Reason::NoGrant)))
+    }
+
+    /// The tickets `principal` may read (`Level::Ro`) or work on (`Level::Rw`): the scope
+    /// every ticket query of theirs is filtered by.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn ticket_scope(&self, principal: &Principal, level: Level) -> Result<TicketScope> {
+        let mut paths = TicketPaths::default();
+        match principal {
+            Principal::Admin { .. } => return Ok(TicketScope::everything()),
+            Principal::Agent { agent_id, .. } => {
+                let rights = self.rights_of(Subject::Agent(*agent_id)).await?;
+                paths.all_groups = rights.groups(Whose::All, level);
+            }
+            Principal::Customer { customer_id, .. } => {
+                let Some(customer) = self
+                    .store
+                    .customer(&Scope::everything(), *customer_id)
+                    .await?
+                    .filter(|c| c.validity.is_valid())
+                else {
+                    return Ok(TicketScope::paths(paths));
+                };
+                let (rights, organisations) =
+                    self.customer_rights_and_organisations(&customer).await?;
+                paths.own_groups = rights.groups(Whose::Own, level);
+                paths.organisation_groups = rights.groups(Whose::Organisation, level);
+                paths.all_groups = rights.groups(Whose::All, level);
+                paths.organisations = organisations;
+                paths.customer = Some(customer.id);
+            }
+        }
+        let mentioned = paths
+            .all_groups
+            .iter()
+            .chain(&paths.organisation_groups)
+            .chain(&paths.own_groups)
+            .copied();
+        let valid = self.valid_groups(mentioned).await?;
+        for groups in [
+            &mut paths.all_groups,
+            &mut paths.organisation_groups,
+            &mut paths.own_groups,
+        ] {
+            groups.retain(|group| valid.contains_key(group));
+        }
+        Ok(TicketScope::paths(paths))
+    }
+
+    /// Whether customer `customer` may use group `group_id` for its own tickets at `level`.
+    pub(crate) async fn customer_may_use(
+        &self,
+        customer: &Customer,
+        group_id: Uuid,
+        level: Level,
+    ) -> Result<bool> {
+        let rights = self.customer_rights(customer).await?;
+        Ok(self
+            .group_decision(&rights, group_id, Whose::Own, level)
+            .await?
+            .allowed)
+    }
+
+    /// The bases of an agent or organisation: its grants (only valid agents and organisations
+    /// have any).
     async fn rights_of(&self, subject: Subject) -> Result<Rights> {
         let mut rights = Rights::default();
+        if let Subject::Agent(id) = subject
+            && !self
+                .store
+                .agent(id)
+                .await?
+                .is_some_and(|agent| agent.validity.is_valid())
+        {
+            return Ok(rights);
+        }
         if let Subject::Organisation(id) = subject {
             let Some(org) = self.store.organisation(&Scope::everything(), id).await? else {
                 return Err(Error::NotFound {
@@ -537,14 +681,14 @@ impl Permissions {
             }
             let settings = self.store.settings().await?;
             for group_id in &settings.company_always_groups {
-                rights.add(*group_id, TicketScope::Organisation, company_always());
+                rights.add(*group_id, Whose::Organisation, company_always());
             }
         }
         for grant in self.store.grants_of(&[subject]).await? {
             let scope = match grant.context {
-                GrantContext::OtherOrganisations => TicketScope::All,
-                GrantContext::SameOrganisation => TicketScope::Organisation,
-                GrantContext::None => TicketScope::All,
+                GrantContext::OtherOrganisations => Whose::All,
+                GrantContext::SameOrganisation => Whose::Organisation,
+                GrantContext::None => Whose::All,
             };
             rights.add(grant.group_id, scope, granted(Reason::OwnGrant, grant));
         }
@@ -553,6 +697,14 @@ impl Permissions {
 
     /// The bases of a valid customer (DESIGN §2, paths a, b and c).
     pub(crate) async fn customer_rights(&self, customer: &Customer) -> Result<Rights> {
+        Ok(self.customer_rights_and_organisations(customer).await?.0)
+    }
+
+    /// The bases of a valid customer and its valid organisations.
+    async fn customer_rights_and_organisations(
+        &self,
+        customer: &Customer,
+    ) -> Result<(Rights, Vec<Uuid>)> {
         let settings = self.store.settings().await?;
         let mut organisations = Vec::new();
         for id in customer.organisation_ids() {
@@ -570,18 +722,18 @@ impl Permissions {
                 (Subject::Customer(_), _) => {
                     rights.add(
                         grant.group_id,
-                        TicketScope::Own,
+                        Whose::Own,
                         granted(Reason::OwnGrant, grant),
                     );
                 }
                 (_, context) => {
                     let wider = match context {
-                        GrantContext::OtherOrganisations => TicketScope::All,
-                        _ => TicketScope::Organisation,
+                        GrantContext::OtherOrganisations => Whose::All,
+                        _ => Whose::Organisation,
                     };
                     rights.add(
                         grant.group_id,
-                        TicketScope::Own,
+                        Whose::Own,
                         granted(Reason::OrganisationGrant, grant.clone()),
                     );
                     rights.add(
@@ -595,33 +747,33 @@ impl Permissions {
         for group_id in &settings.always_groups {
             rights.add(
                 *group_id,
-                TicketScope::Own,
+                Whose::Own,
                 rule(Level::Rw, Reason::AlwaysGroups),
             );
         }
         if !organisations.is_empty() {
             for group_id in &settings.company_always_groups {
-                rights.add(*group_id, TicketScope::Own, company_always());
-                rights.add(*group_id, TicketScope::Organisation, company_always());
+                rights.add(*group_id, Whose::Own, company_always());
+                rights.add(*group_id, Whose::Organisation, company_always());
             }
         }
         if !settings.customer_group_support {
             for group in self.all_valid_groups().await? {
                 rights.add(
                     group.id,
-                    TicketScope::Own,
+                    Whose::Own,
                     rule(Level::Rw, Reason::CustomerGroupSupportOff),
                 );
             }
         }
-        Ok(rights)
+        Ok((rights, organisations))
     }
 
     async fn group_decision(
         &self,
         rights: &Rights,
         group_id: Uuid,
-        scope: TicketScope,
+        scope: Whose,
         wanted: Level,
     ) -> Result<Decision> {
         let valid = self
@@ -637,6 +789,7 @@ impl Permissions {
                 allowed: true,
                 reason: basis.reason,
                 grant: basis.grant.clone(),
+                whose: None,
             },
             None => Decision::rule(false, Reason::NoGrant),
         })

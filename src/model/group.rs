@@ -16,6 +16,8 @@ pub struct Group {
     pub validity: Validity,
     /// The agent tickets of this group's customers are routed to.
     pub responsible_agent_id: Option<Uuid>,
+    /// The SLA policy of its tickets when neither ticket nor organisation names one.
+    pub default_sla_policy_id: Option<Uuid>,
     /// Creation time.
     pub create_time: Timestamp,
     /// Time of the last change.

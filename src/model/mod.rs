@@ -19,7 +19,7 @@ pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};
 pub use group::Group;
 pub use organisation::Organisation;
 pub use settings::Settings;
-pub use sla::{Calendar, Deadline, Minute, PriorityTarget, SlaPolicy};
+pub use sla::{Calendar, Deadline, Minute, SlaPolicy};
 pub use ticket::{Alert, Alerts, SlaClocks, Ticket, TicketState};
 pub use token::{Token, TokenOwner};
 

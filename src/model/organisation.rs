@@ -36,6 +36,10 @@ pub struct Organisation {
     pub external_id: Option<String>,
     /// Site-specific attributes.
     pub custom_fields: BTreeMap<String, String>,
+    /// The SLA policy of its tickets, overriding the group's.
+    pub sla_policy_id: Option<Uuid>,
+    /// The agent its tickets are routed to.
+    pub default_assignee_id: Option<Uuid>,
     /// Creation time.
     pub create_time: Timestamp,
     /// Time of the last change.

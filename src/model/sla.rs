@@ -62,19 +62,6 @@ impl Deadline {
     }
 }
 
-/// Budgets that apply to tickets of one priority instead of the policy's own.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PriorityTarget {
-    /// The priority (1 low to 5 critical).
-    pub priority: u8,
-    /// Budget of the first response, in business seconds.
-    pub first_response: Option<i64>,
-    /// Budget of an update, in business seconds.
-    pub update: Option<i64>,
-    /// Budget of the solution, in business seconds.
-    pub solution: Option<i64>,
-}
-
 /// Service-level targets: how much business time a ticket's first response, updates and
 /// solution may take.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,8 +80,6 @@ pub struct SlaPolicy {
     pub warning_percent: u8,
     /// Whose business hours count; none means 24×7.
     pub calendar_id: Option<Uuid>,
-    /// Budgets by priority, overriding the ones above.
-    pub priority_targets: Vec<PriorityTarget>,
     /// Creation time.
     pub create_time: Timestamp,
     /// Time of the last change.
@@ -109,23 +94,12 @@ impl SlaPolicy {
         etag_of(self.version)
     }
 
-    /// The budget of `deadline` for a ticket of `priority`.
-    pub fn budget(&self, deadline: Deadline, priority: u8) -> Option<SignedDuration> {
-        let target = self
-            .priority_targets
-            .iter()
-            .find(|t| t.priority == priority);
-        let overridden = target.and_then(|t| match deadline {
-            Deadline::FirstResponse => t.first_response,
-            Deadline::Update => t.update,
-            Deadline::Solution => t.solution,
-        });
-        overridden
-            .map(SignedDuration::from_secs)
-            .or(match deadline {
-                Deadline::FirstResponse => self.first_response,
-                Deadline::Update => self.update,
-                Deadline::Solution => self.solution,
-            })
+    /// The budget of `deadline`, if the policy sets one.
+    pub fn budget(&self, deadline: Deadline) -> Option<SignedDuration> {
+        match deadline {
+            Deadline::FirstResponse => self.first_response,
+            Deadline::Update => self.update,
+            Deadline::Solution => self.solution,
+        }
     }
 }

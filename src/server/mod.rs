@@ -10,10 +10,12 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
-    api::{AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi},
+    api::{AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi},
     auth::{AuthLayer, Authenticator},
     clock::{Clock, SystemClock},
-    domain::{Agents, Customers, Groups, Organisations, Permissions, SettingsRules, Tokens},
+    domain::{
+        Agents, Customers, Groups, Organisations, Permissions, SettingsRules, Slas, Tokens,
+    },
     error::Error,
     proto::{
         self,
@@ -23,6 +25,7 @@ use crate::{
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
             permission_service_server::PermissionServiceServer,
+            sla_service_server::SlaServiceServer,
         },
     },
     store::{Store, StoreOptions},
@@ -40,6 +43,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <PermissionServiceServer<PermissionApi> as NamedService>::NAME,
     <GroupServiceServer<GroupApi> as NamedService>::NAME,
     <AgentServiceServer<AgentApi> as NamedService>::NAME,
+    <SlaServiceServer<SlaApi> as NamedService>::NAME,
 ];
 
 /// Everything [`run`] needs besides the listener.
@@ -140,6 +144,7 @@ pub async fn run(
     let permissions = Permissions::new(store.clone(), clock.clone());
     let groups = Groups::new(store.clone(), clock.clone());
     let agents = Agents::new(store.clone(), clock.clone(), authenticator.clone());
+    let slas = Slas::new(store.clone(), clock.clone());
 
     let router = Server::builder()
         .layer(RpcTraceLayer)
@@ -157,7 +162,8 @@ pub async fn run(
             permissions,
         )))
         .add_service(GroupServiceServer::new(GroupApi::new(groups)))
-        .add_service(AgentServiceServer::new(AgentApi::new(agents, tokens)));
+        .add_service(AgentServiceServer::new(AgentApi::new(agents, tokens)))
+        .add_service(SlaServiceServer::new(SlaApi::new(slas)));
 
     tracing::info!(addr = %address, "listening");
     let (stop, stopped) = oneshot::channel::<()>();

@@ -9,22 +9,27 @@ mod agent;
 mod change_log;
 mod customer;
 mod entities;
+mod feed;
 mod grant;
 mod group;
 mod idempotency;
 mod organisation;
 mod scope;
 mod settings;
+mod sla;
+mod ticket;
 mod token;
 
 pub use agent::agent_cursor;
 pub use change_log::StoredChange;
 pub use customer::{CustomerCascade, CustomerFilter, CustomerOrder};
+pub use feed::FeedMessage;
 pub use grant::GrantFilter;
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
 pub use organisation::{OrganisationFilter, OrganisationOrder};
-pub use scope::Scope;
+pub use scope::{Scope, TicketPaths, TicketScope};
+pub use sla::name_cursor;
 pub use token::TokenHolder;
 
 use std::{ops::Deref, sync::Arc, time::Duration};
@@ -51,6 +56,8 @@ pub struct Store {
     /// SQLite allows one writer at a time; queuing writers here, in order, is fairer and
     /// cheaper than letting them spin on SQLite's busy handler.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Committed ticket changes, for the escalation scheduler and watchers.
+    feed: feed::TicketFeed,
 }
 
 /// Options for [`Store::connect`].
@@ -90,7 +97,11 @@ impl Store {
             .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
         let sqlite_writer =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { db, sqlite_writer })
+        Ok(Self {
+            db,
+            sqlite_writer,
+            feed: feed::TicketFeed::new(),
+        })
     }
 
     fn connect_options(url: &str, options: &StoreOptions) -> ConnectOptions {

@@ -402,6 +402,8 @@ fn active_model(org: &Organisation) -> organisation::ActiveModel {
         domain_assignment: Set(org.domain_assignment),
         external_id: Set(org.external_id.clone()),
         custom_fields: Set(super::encode_json(&org.custom_fields)),
+        sla_policy_id: Set(org.sla_policy_id),
+        default_assignee_id: Set(org.default_assignee_id),
         search: Set(fold_case(&format!(
             "{}\n{}\n{}",
             org.customer_id, org.name, org.city
@@ -430,6 +432,8 @@ fn from_row(row: organisation::Model, email_domains: Vec<String>) -> Result<Orga
         domain_assignment: row.domain_assignment,
         external_id: row.external_id,
         custom_fields,
+        sla_policy_id: row.sla_policy_id,
+        default_assignee_id: row.default_assignee_id,
         create_time: timestamp(row.create_time)?,
         update_time: timestamp(row.update_time)?,
         version: row.version,

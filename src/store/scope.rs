@@ -52,3 +52,125 @@ impl Scope {
         }
     }
 }
+
+/// The tickets a caller may read (or write: a scope is built for one level). Every ticket
+/// query of the store takes one, so that a ticket outside it is never loaded; it is derived
+/// from the caller's grants by the domain (`Permissions::ticket_scope`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketScope(TicketReach);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TicketReach {
+    /// Admins, and the service's own work (the escalation scheduler).
+    Everything,
+    /// The paths of DESIGN §2: every ticket of some groups; the tickets of some
+    /// organisations in some groups; a customer's own tickets in some groups.
+    Paths(TicketPaths),
+}
+
+/// The ways to a ticket that a caller's grants open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TicketPaths {
+    /// Groups every ticket of which is in reach (agents' grants, OTHER_ORGANISATIONS).
+    pub all_groups: Vec<Uuid>,
+    /// Groups whose tickets of [`TicketPaths::organisations`] are in reach
+    /// (SAME_ORGANISATION).
+    pub organisation_groups: Vec<Uuid>,
+    /// The caller's organisations.
+    pub organisations: Vec<Uuid>,
+    /// Groups whose tickets of [`TicketPaths::customer`] (as main or additional customer)
+    /// are in reach.
+    pub own_groups: Vec<Uuid>,
+    /// The calling customer.
+    pub customer: Option<Uuid>,
+}
+
+impl TicketScope {
+    /// Every ticket: admins, and work the service does by itself.
+    pub fn everything() -> Self {
+        Self(TicketReach::Everything)
+    }
+
+    /// The tickets `paths` lead to.
+    pub fn paths(mut paths: TicketPaths) -> Self {
+        for ids in [
+            &mut paths.all_groups,
+            &mut paths.organisation_groups,
+            &mut paths.organisations,
+            &mut paths.own_groups,
+        ] {
+            ids.sort();
+            ids.dedup();
+        }
+        Self(TicketReach::Paths(paths))
+    }
+
+    /// Whether the scope reaches every ticket.
+    pub fn is_everything(&self) -> bool {
+        self.0 == TicketReach::Everything
+    }
+
+    /// The condition on the `tickets` table (and its additional customers) that keeps the
+    /// rows in reach.
+    pub(crate) fn condition(&self) -> Condition {
+        use super::entities::{ticket, ticket_customer};
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+
+        let TicketReach::Paths(paths) = &self.0 else {
+            return Condition::all();
+        };
+        let mut any = Condition::any();
+        if !paths.all_groups.is_empty() {
+            any = any.add(ticket::Column::GroupId.is_in(paths.all_groups.clone()));
+        }
+        if !paths.organisation_groups.is_empty() && !paths.organisations.is_empty() {
+            any = any.add(
+                Condition::all()
+                    .add(ticket::Column::GroupId.is_in(paths.organisation_groups.clone()))
+                    .add(ticket::Column::OrganisationId.is_in(paths.organisations.clone())),
+            );
+        }
+        if let Some(customer) = paths.customer
+            && !paths.own_groups.is_empty()
+        {
+            let additional = Query::select()
+                .column(ticket_customer::Column::TicketId)
+                .from(ticket_customer::Entity)
+                .and_where(Expr::col(ticket_customer::Column::CustomerId).eq(customer))
+                .to_owned();
+            any = any.add(
+                Condition::all()
+                    .add(ticket::Column::GroupId.is_in(paths.own_groups.clone()))
+                    .add(
+                        Condition::any()
+                            .add(ticket::Column::CustomerId.eq(customer))
+                            .add(ticket::Column::Id.in_subquery(additional)),
+                    ),
+            );
+        }
+        if any.is_empty() {
+            // No path at all: nothing is in reach.
+            return Condition::all().add(Expr::cust("1 = 0"));
+        }
+        any
+    }
+
+    /// Whether a ticket of `group_id` and `organisation_id` whose customers are `customers`
+    /// is in reach: the same test as [`TicketScope::condition`], on a ticket already loaded
+    /// (for events pushed to watchers).
+    pub fn admits(
+        &self,
+        group_id: Uuid,
+        organisation_id: Option<Uuid>,
+        mut customers: impl Iterator<Item = Uuid>,
+    ) -> bool {
+        let TicketReach::Paths(paths) = &self.0 else {
+            return true;
+        };
+        paths.all_groups.binary_search(&group_id).is_ok()
+            || (paths.organisation_groups.binary_search(&group_id).is_ok()
+                && organisation_id.is_some_and(|org| paths.organisations.binary_search(&org).is_ok()))
+            || (paths.own_groups.binary_search(&group_id).is_ok()
+                && paths.customer.is_some_and(|me| customers.any(|c| c == me)))
+    }
+}

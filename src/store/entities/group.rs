@@ -12,6 +12,7 @@ pub struct Model {
     pub comment: String,
     pub validity: String,
     pub responsible_agent_id: Option<Uuid>,
+    pub default_sla_policy_id: Option<Uuid>,
     pub create_time: i64,
     pub update_time: i64,
     pub version: i64,

@@ -25,6 +25,8 @@ pub struct Model {
     pub custom_fields: String,
     /// customer_id, name and city lower-cased, for substring search.
     pub search: String,
+    pub sla_policy_id: Option<Uuid>,
+    pub default_assignee_id: Option<Uuid>,
     pub create_time: i64,
     pub update_time: i64,
     pub version: i64,

@@ -1,0 +1,181 @@
+//! The ticket feed: which change-log entries about tickets have just been committed, on this
+//! replica or (through PostgreSQL `LISTEN`/`NOTIFY`) on any other. It is what wakes the
+//! escalation scheduler and what the escalation watch is fed from (DESIGN §3: the change log
+//! is the wake-up signal across replicas).
+//!
+//! A write names its entries to the feed after it commits; on PostgreSQL it also sends a
+//! `NOTIFY` inside its transaction, which PostgreSQL delivers only if the transaction commits.
+//! The payload names the sending replica, so a replica skips its own notifications.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::Store;
+
+/// The PostgreSQL channel of the feed.
+pub const CHANNEL: &str = "clientele_tickets";
+/// How many feed messages a slow subscriber may fall behind before it is told it lagged.
+const CAPACITY: usize = 4096;
+/// A `NOTIFY` payload must stay below 8000 bytes.
+const MAX_PAYLOAD: usize = 7000;
+
+/// What the feed says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedMessage {
+    /// These change-log entries (sequence numbers) about tickets were committed.
+    Committed(Vec<i64>),
+    /// Notifications from other replicas may have been missed (the listening connection was
+    /// lost); whoever keeps state derived from the feed must rebuild it.
+    Lost,
+}
+
+/// The sending side of the feed, shared by every clone of a [`Store`].
+#[derive(Clone, Debug)]
+pub(crate) struct TicketFeed {
+    replica: Uuid,
+    sender: broadcast::Sender<FeedMessage>,
+}
+
+impl TicketFeed {
+    pub(crate) fn new() -> Self {
+        Self {
+            replica: Uuid::now_v7(),
+            sender: broadcast::Sender::new(CAPACITY),
+        }
+    }
+
+    /// Tells this replica's subscribers about `seqs`, committed just now.
+    pub(crate) fn publish(&self, seqs: Vec<i64>) {
+        if !seqs.is_empty() {
+            // No subscriber is no error: nobody is waiting.
+            let _ = self.sender.send(FeedMessage::Committed(seqs));
+        }
+    }
+}
+
+/// Sends the `NOTIFY` of `seqs` inside the transaction `conn`, on PostgreSQL.
+pub(crate) async fn notify(
+    conn: &impl ConnectionTrait,
+    feed: &TicketFeed,
+    seqs: &[i64],
+) -> Result<(), DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres || seqs.is_empty() {
+        return Ok(());
+    }
+    let head = format!("{}:", feed.replica);
+    let mut payload = head.clone();
+    for seq in seqs {
+        if payload.len() > MAX_PAYLOAD {
+            send(conn, &payload).await?;
+            payload.clone_from(&head);
+        }
+        if payload.len() > head.len() {
+            payload.push(',');
+        }
+        payload.push_str(&seq.to_string());
+    }
+    send(conn, &payload).await
+}
+
+async fn send(conn: &impl ConnectionTrait, payload: &str) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), payload.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// The sequence numbers of a payload from another replica; `None` for this replica's own.
+fn parse_payload(own: Uuid, payload: &str) -> Option<Vec<i64>> {
+    let (replica, seqs) = payload.split_once(':')?;
+    if Uuid::parse_str(replica).ok()? == own {
+        return None;
+    }
+    Some(seqs.split(',').filter_map(|s| s.parse().ok()).collect())
+}
+
+impl Store {
+    /// Subscribes to the ticket feed.
+    pub fn subscribe_tickets(&self) -> broadcast::Receiver<FeedMessage> {
+        self.feed.sender.subscribe()
+    }
+
+    /// On PostgreSQL, forwards other replicas' notifications to this replica's feed until the
+    /// store is closed; on SQLite (one process) there is nothing to listen to.
+    pub async fn listen_to_other_replicas(&self) {
+        let Some(pool) = self
+            .reader()
+            .get_database_backend()
+            .eq(&DbBackend::Postgres)
+            .then(|| self.reader().get_postgres_connection_pool().clone())
+        else {
+            return;
+        };
+        loop {
+            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
+            {
+                Ok(listener) => listener,
+                Err(error) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(%error, "cannot listen for other replicas' ticket changes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen(CHANNEL).await {
+                tracing::warn!(%error, "LISTEN failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            // Whatever happened while nobody listened is unknown.
+            let _ = self.feed.sender.send(FeedMessage::Lost);
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        if let Some(seqs) = parse_payload(self.feed.replica, notification.payload())
+                        {
+                            self.feed.publish(seqs);
+                        }
+                    }
+                    Ok(None) => {
+                        tracing::warn!("lost the connection listening for other replicas");
+                        let _ = self.feed.sender.send(FeedMessage::Lost);
+                    }
+                    Err(error) => {
+                        if pool.is_closed() {
+                            return;
+                        }
+                        tracing::warn!(%error, "listening for other replicas failed; reconnecting");
+                        let _ = self.feed.sender.send(FeedMessage::Lost);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_skips_its_own_notifications() {
+        let own = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        assert_eq!(parse_payload(own, &format!("{own}:1,2")), None);
+        assert_eq!(
+            parse_payload(own, &format!("{other}:1,2,30")),
+            Some(vec![1, 2, 30])
+        );
+        assert_eq!(parse_payload(own, "garbage"), None);
+    }
+}
