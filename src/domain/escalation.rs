@@ -8,8 +8,12 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use serde_json::json;
+
 use super::business_time::Hours;
-use crate::model::{Alert, Alerts, Deadline, SlaPolicy, Ticket, TicketState};
+use crate::model::{
+    Alert, Alerts, ChangeKind, Deadline, FieldChange, SlaPolicy, Ticket, TicketState,
+};
 
 /// The SLA a ticket runs under: its policy (if any) and the hours that count.
 #[derive(Clone, Debug)]
@@ -134,26 +138,143 @@ pub fn next_event(ticket: &Ticket, now: Timestamp) -> Option<Timestamp> {
         .min()
 }
 
-/// The instants at which `before` turned into `after`: one entry per deadline whose alert
-/// rose, with the instant it rose at (the deadline or warning instant).
-pub fn raised(
-    before: &Alerts,
-    after: &Alerts,
-    ticket: &Ticket,
-) -> Vec<(Deadline, Alert, Timestamp)> {
-    Deadline::ALL
-        .into_iter()
-        .filter(|deadline| after.of(*deadline) > before.of(*deadline))
-        .filter_map(|deadline| {
-            let alert = after.of(deadline);
-            let at = match alert {
-                Alert::Escalated => ticket.due(deadline),
-                Alert::Warning => ticket.clocks.warn(deadline),
-                Alert::None => None,
-            }?;
-            Some((deadline, alert, at))
-        })
-        .collect()
+/// Recomputes the ticket's deadlines under `sla`, its alerts at `now` and its next event.
+pub fn refresh(ticket: &mut Ticket, sla: &Sla, now: Timestamp) {
+    schedule(ticket, sla);
+    ticket.alerts = alerts_at(ticket, now);
+    ticket.next_event_time = next_event(ticket, now);
+}
+
+/// One change of what a ticket calls attention for, as the change log and the escalation
+/// watch name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertChange {
+    /// A deadline's warning share was used up at `at`.
+    Warning {
+        /// Which deadline.
+        deadline: Deadline,
+        /// The warning instant.
+        at: Timestamp,
+    },
+    /// A deadline passed at `at`.
+    Escalated {
+        /// Which deadline.
+        deadline: Deadline,
+        /// The deadline.
+        at: Timestamp,
+    },
+    /// The pending reminder became due at `at`.
+    ReminderDue {
+        /// The reminder time.
+        at: Timestamp,
+    },
+    /// A deadline's alert went away (met, paused, or moved by a changed SLA).
+    Cleared {
+        /// Which deadline; none for the reminder.
+        deadline: Option<Deadline>,
+    },
+}
+
+impl AlertChange {
+    /// The change-log kind of this change.
+    pub fn kind(self) -> ChangeKind {
+        match self {
+            Self::Warning { .. } => ChangeKind::Warning,
+            Self::Escalated { .. } => ChangeKind::Escalated,
+            Self::ReminderDue { .. } => ChangeKind::ReminderDue,
+            Self::Cleared { .. } => ChangeKind::Cleared,
+        }
+    }
+
+    /// The change-log fields of this change: the deadline and the instant.
+    pub fn fields(self) -> Vec<FieldChange> {
+        let set = |field: &str, value: serde_json::Value| FieldChange {
+            field: field.to_owned(),
+            old: serde_json::Value::Null,
+            new: value,
+        };
+        match self {
+            Self::Warning { deadline, at } | Self::Escalated { deadline, at } => vec![
+                set("deadline", json!(deadline.as_str())),
+                set("at", json!(at.to_string())),
+            ],
+            Self::ReminderDue { at } => vec![
+                set("deadline", json!("reminder")),
+                set("at", json!(at.to_string())),
+            ],
+            Self::Cleared { deadline } => vec![set(
+                "deadline",
+                json!(deadline.map_or("reminder", Deadline::as_str)),
+            )],
+        }
+    }
+
+    /// Reads a change back from the change log.
+    pub fn from_log(kind: &str, changes: &[FieldChange]) -> Option<Self> {
+        let field = |name: &str| {
+            changes
+                .iter()
+                .find(|c| c.field == name)
+                .and_then(|c| c.new.as_str())
+        };
+        let deadline = field("deadline").and_then(Deadline::parse);
+        let at = field("at").and_then(|at| at.parse::<Timestamp>().ok());
+        match kind {
+            "warning" => Some(Self::Warning {
+                deadline: deadline?,
+                at: at?,
+            }),
+            "escalated" => Some(Self::Escalated {
+                deadline: deadline?,
+                at: at?,
+            }),
+            "reminder_due" => Some(Self::ReminderDue { at: at? }),
+            "cleared" => Some(Self::Cleared { deadline }),
+            _ => None,
+        }
+    }
+}
+
+/// What changed between the alerts `before` and the ticket's alerts now: every deadline whose
+/// alert fell (cleared, then a warning if it fell to one) or rose, and the reminder.
+pub fn alert_changes(before: &Alerts, ticket: &Ticket) -> Vec<AlertChange> {
+    let after = &ticket.alerts;
+    let mut changes = Vec::new();
+    for deadline in Deadline::ALL {
+        let (was, is) = (before.of(deadline), after.of(deadline));
+        if is == was {
+            continue;
+        }
+        if is < was {
+            changes.push(AlertChange::Cleared {
+                deadline: Some(deadline),
+            });
+        }
+        match is {
+            Alert::Escalated => changes.extend(
+                ticket
+                    .due(deadline)
+                    .map(|at| AlertChange::Escalated { deadline, at }),
+            ),
+            Alert::Warning => changes.extend(
+                ticket
+                    .clocks
+                    .warn(deadline)
+                    .map(|at| AlertChange::Warning { deadline, at }),
+            ),
+            Alert::None => {}
+        }
+    }
+    match (before.reminder_due, after.reminder_due) {
+        (false, true) => changes.extend(
+            ticket
+                .pending_until
+                .map(|at| AlertChange::ReminderDue { at }),
+        ),
+        (true, false) => changes.push(AlertChange::Cleared { deadline: None }),
+        _ => {}
+    }
+    changes
 }
 
 #[cfg(test)]

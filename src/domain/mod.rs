@@ -22,6 +22,7 @@ pub mod permission;
 pub mod rights;
 pub mod settings;
 pub mod sla;
+pub mod ticket;
 pub mod token;
 
 pub use agent::Agents;
@@ -31,4 +32,5 @@ pub use organisation::Organisations;
 pub use permission::Permissions;
 pub use settings::SettingsRules;
 pub use sla::Slas;
+pub use ticket::Tickets;
 pub use token::Tokens;

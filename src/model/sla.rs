@@ -60,6 +60,11 @@ impl Deadline {
             Self::Solution => "solution",
         }
     }
+
+    /// Reads a deadline's name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
 }
 
 /// Service-level targets: how much business time a ticket's first response, updates and

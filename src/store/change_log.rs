@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -51,6 +51,50 @@ pub(crate) async fn append(conn: &impl ConnectionTrait, event: &ChangeEvent) -> 
 }
 
 impl Store {
+    /// Up to `limit` entries of the change log of one resource after `after_seq`, oldest
+    /// first.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn changes_after(
+        &self,
+        resource_type: ResourceType,
+        resource_id: Uuid,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredChange>> {
+        let rows = change_event::Entity::find()
+            .filter(change_event::Column::ResourceType.eq(resource_type.as_str()))
+            .filter(change_event::Column::ResourceId.eq(resource_id))
+            .filter(change_event::Column::Seq.gt(after_seq))
+            .order_by_asc(change_event::Column::Seq)
+            .limit(limit)
+            .all(self.reader())
+            .await?;
+        rows.into_iter().map(stored).collect()
+    }
+
+    /// The change-log entries with these sequence numbers about resources of
+    /// `resource_type`, oldest first.
+    #[tracing::instrument(skip(self, seqs), level = "debug", err(level = "debug"))]
+    pub async fn changes_by_seq(
+        &self,
+        resource_type: ResourceType,
+        seqs: &[i64],
+    ) -> Result<Vec<StoredChange>> {
+        let mut found = Vec::with_capacity(seqs.len());
+        for chunk in seqs.chunks(1000) {
+            let rows = change_event::Entity::find()
+                .filter(change_event::Column::Seq.is_in(chunk.iter().copied()))
+                .filter(change_event::Column::ResourceType.eq(resource_type.as_str()))
+                .order_by_asc(change_event::Column::Seq)
+                .all(self.reader())
+                .await?;
+            for row in rows {
+                found.push(stored(row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// The change log of one resource, oldest first.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn changes_of(
@@ -64,20 +108,20 @@ impl Store {
             .order_by_asc(change_event::Column::Seq)
             .all(self.reader())
             .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(StoredChange {
-                    seq: row.seq,
-                    time: super::timestamp(row.occur_time)?,
-                    actor: row.actor,
-                    resource_type: row.resource_type,
-                    resource_id: row.resource_id,
-                    kind: row.kind,
-                    changes: serde_json::from_str(&row.changes).map_err(|e| {
-                        Error::Internal(format!("change event {} is unreadable: {e}", row.seq))
-                    })?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(stored).collect()
     }
+}
+
+fn stored(row: change_event::Model) -> Result<StoredChange> {
+    Ok(StoredChange {
+        seq: row.seq,
+        time: super::timestamp(row.occur_time)?,
+        actor: row.actor,
+        resource_type: row.resource_type,
+        resource_id: row.resource_id,
+        kind: row.kind,
+        changes: serde_json::from_str(&row.changes).map_err(|e| {
+            Error::Internal(format!("change event {} is unreadable: {e}", row.seq))
+        })?,
+    })
 }
