@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod proto;
 pub mod server;

@@ -265,7 +265,7 @@ fn row(row: pb::CustomerImportRow) -> Result<CustomerRow> {
     })
 }
 
-fn to_proto(customer: Customer) -> pb::Customer {
+pub(crate) fn to_proto(customer: Customer) -> pb::Customer {
     pb::Customer {
         etag: customer.etag(),
         id: customer.id.to_string(),

@@ -7,6 +7,7 @@ pub mod group;
 pub mod organisation;
 pub mod permission;
 pub mod sla;
+pub mod ticket;
 
 pub use agent::AgentApi;
 pub use customer::CustomerApi;
@@ -14,6 +15,7 @@ pub use group::GroupApi;
 pub use organisation::OrganisationApi;
 pub use permission::PermissionApi;
 pub use sla::SlaApi;
+pub use ticket::TicketApi;
 
 use tonic::Request;
 use uuid::Uuid;

@@ -228,7 +228,7 @@ fn input(organisation: pb::Organisation, with_validity: bool) -> Result<Organisa
     })
 }
 
-fn to_proto(organisation: Organisation) -> pb::Organisation {
+pub(crate) fn to_proto(organisation: Organisation) -> pb::Organisation {
     pb::Organisation {
         etag: organisation.etag(),
         id: organisation.id.to_string(),

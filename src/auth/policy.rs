@@ -101,6 +101,15 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.SlaService/GetSlaPolicy", STAFF),
     ("/clientele.v1.SlaService/UpdateSlaPolicy", ADMINS),
     ("/clientele.v1.SlaService/ListSlaPolicies", STAFF),
+    ("/clientele.v1.TicketService/CreateTicket", ANYONE),
+    ("/clientele.v1.TicketService/GetTicket", ANYONE),
+    ("/clientele.v1.TicketService/UpdateTicket", ANYONE),
+    ("/clientele.v1.TicketService/ListTickets", ANYONE),
+    ("/clientele.v1.TicketService/TransferTickets", STAFF),
+    ("/clientele.v1.TicketService/GetTicketHistory", ANYONE),
+    ("/clientele.v1.TicketService/GetOrganisationOverview", ANYONE),
+    ("/clientele.v1.TicketService/GetCustomerOverview", ANYONE),
+    ("/clientele.v1.TicketService/WatchEscalations", ANYONE),
 ];
 
 /// Who may call the method at `path` (`/package.Service/Method`), if it is in the table.

@@ -23,7 +23,9 @@ pub mod rights;
 pub mod settings;
 pub mod sla;
 pub mod ticket;
+pub mod ticket_list;
 pub mod token;
+pub mod watch;
 
 pub use agent::Agents;
 pub use customer::Customers;
@@ -33,4 +35,5 @@ pub use permission::Permissions;
 pub use settings::SettingsRules;
 pub use sla::Slas;
 pub use ticket::Tickets;
+pub use watch::Escalations;
 pub use token::Tokens;

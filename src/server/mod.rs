@@ -10,13 +10,17 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
-    api::{AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi},
+    api::{
+        AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi, TicketApi,
+    },
     auth::{AuthLayer, Authenticator},
     clock::{Clock, SystemClock},
     domain::{
-        Agents, Customers, Groups, Organisations, Permissions, SettingsRules, Slas, Tokens,
+        Agents, Customers, Escalations, Groups, Organisations, Permissions, SettingsRules, Slas,
+        Tickets, Tokens,
     },
     error::Error,
+    metrics::Metrics,
     proto::{
         self,
         v1::{
@@ -26,6 +30,7 @@ use crate::{
             organisation_service_server::OrganisationServiceServer,
             permission_service_server::PermissionServiceServer,
             sla_service_server::SlaServiceServer,
+            ticket_service_server::TicketServiceServer,
         },
     },
     store::{Store, StoreOptions},
@@ -44,6 +49,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <GroupServiceServer<GroupApi> as NamedService>::NAME,
     <AgentServiceServer<AgentApi> as NamedService>::NAME,
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
+    <TicketServiceServer<TicketApi> as NamedService>::NAME,
 ];
 
 /// Everything [`run`] needs besides the listener.
@@ -62,6 +68,8 @@ pub struct Config {
     /// Registered as the first admin token when no admin token works yet
     /// (`CLIENTELE_BOOTSTRAP_TOKEN`).
     pub bootstrap_token: Option<String>,
+    /// Counters of the server's streams, readable by whoever holds a clone.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Config {
@@ -74,6 +82,7 @@ impl Config {
             health_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             bootstrap_token: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -145,6 +154,16 @@ pub async fn run(
     let groups = Groups::new(store.clone(), clock.clone());
     let agents = Agents::new(store.clone(), clock.clone(), authenticator.clone());
     let slas = Slas::new(store.clone(), clock.clone());
+    let tickets = Tickets::new(store.clone(), clock.clone(), permissions.clone(), slas.clone());
+    let escalations = Escalations::new(tickets.clone());
+    // The escalation scheduler and hub, and the wake-ups from other replicas.
+    let background = [
+        tokio::spawn(escalations.clone().run()),
+        tokio::spawn({
+            let store = store.clone();
+            async move { store.listen_to_other_replicas().await }
+        }),
+    ];
 
     let router = Server::builder()
         .layer(RpcTraceLayer)
@@ -163,7 +182,12 @@ pub async fn run(
         )))
         .add_service(GroupServiceServer::new(GroupApi::new(groups)))
         .add_service(AgentServiceServer::new(AgentApi::new(agents, tokens)))
-        .add_service(SlaServiceServer::new(SlaApi::new(slas)));
+        .add_service(SlaServiceServer::new(SlaApi::new(slas)))
+        .add_service(TicketServiceServer::new(TicketApi::new(
+            tickets,
+            escalations,
+            config.metrics.clone(),
+        )));
 
     tracing::info!(addr = %address, "listening");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -175,6 +199,7 @@ pub async fn run(
     tokio::select! {
         result = &mut serve => {
             watchdog.abort();
+            background.iter().for_each(|task| task.abort());
             return result.map_err(ServeError::from);
         }
         () = shutdown => {}
@@ -183,6 +208,8 @@ pub async fn run(
     tracing::info!("shutting down: health is NOT_SERVING, in-flight requests may finish");
     watchdog.abort();
     health::set_all(&reporter, ServingStatus::NotServing).await;
+    // Open watch streams would keep the server from draining; the scheduler stops too.
+    background.iter().for_each(|task| task.abort());
     let _ = stop.send(());
     match tokio::time::timeout(config.shutdown_timeout, &mut serve).await {
         Ok(result) => {

@@ -24,6 +24,9 @@ pub use agent::agent_cursor;
 pub use change_log::StoredChange;
 pub use customer::{CustomerCascade, CustomerFilter, CustomerOrder};
 pub use feed::FeedMessage;
+pub use ticket::{
+    TicketChange, TicketCounts, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey,
+};
 pub use grant::GrantFilter;
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};

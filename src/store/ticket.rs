@@ -51,6 +51,8 @@ pub struct TicketFilter {
     pub updated_until: Option<i64>,
     /// Case-insensitive substring of the title.
     pub text: Option<String>,
+    /// Only tickets that call for attention: in warning, escalated or with a due reminder.
+    pub attention: bool,
 }
 
 /// The orders tickets can be listed in; ties are broken by id.
@@ -573,6 +575,13 @@ fn filter_condition(filter: &TicketFilter) -> Condition {
     }
     if let Some(text) = &filter.text {
         condition = condition.add(ticket::Column::Search.like(contains(text)));
+    }
+    if filter.attention {
+        condition = condition.add(
+            Condition::any()
+                .add(ticket::Column::Escalation.ne(Alert::None.as_str()))
+                .add(ticket::Column::ReminderDue.eq(true)),
+        );
     }
     condition
 }

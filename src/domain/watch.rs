@@ -1,0 +1,359 @@
+//! Escalation, live: the scheduler that turns passing deadlines into alerts at the instant
+//! they pass, and the hub that tells watchers about every alert change.
+//!
+//! The scheduler sleeps until the earliest `next_event_time` of any ticket and is woken
+//! earlier by the ticket feed (any committed ticket change, on this replica or another), so
+//! events fire at the deadline without periodic scans. Each alert change is written once,
+//! with its change-log event, guarded by the ticket's version: when several replicas wake for
+//! the same deadline, one of them records it.
+//!
+//! The hub reads the alert events named by the ticket feed from the change log and broadcasts
+//! them; each watcher filters them by its filters and by what it may read. A watcher that
+//! falls behind, or a feed that lost track of other replicas, is told to resync and gets a
+//! fresh snapshot: nothing is dropped silently.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::{
+    Tickets,
+    changes,
+    escalation::{self, AlertChange},
+    ticket::{alert_events, audit},
+};
+use crate::{
+    auth::Principal,
+    error::Result,
+    model::{Actor, ChangeKind, Level, ResourceType, Ticket, TicketState},
+    store::{FeedMessage, TicketChange, TicketFilter, TicketOrder, TicketScope},
+};
+
+/// How many due tickets one scheduler transaction handles.
+const DUE_BATCH: u64 = 500;
+/// How many hub messages a watcher may fall behind before it must resync.
+const HUB_CAPACITY: usize = 16_384;
+/// How many snapshot tickets are read at a time.
+const SNAPSHOT_CHUNK: u64 = 500;
+
+/// What the hub broadcasts.
+#[derive(Clone, Debug)]
+enum HubMessage {
+    /// An alert change of a ticket, recorded at `time`.
+    Change {
+        change: AlertChange,
+        ticket: Arc<Ticket>,
+        time: Timestamp,
+    },
+    /// The hub may have missed changes: every watcher must resync.
+    Lost,
+}
+
+/// The escalation hub of this replica: watchers subscribe to it.
+#[derive(Clone, Debug)]
+pub struct Escalations {
+    tickets: Tickets,
+    sender: broadcast::Sender<HubMessage>,
+}
+
+/// What a watcher is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchMessage {
+    /// A ticket that calls for attention now: part of a snapshot.
+    Snapshot(Ticket),
+    /// The snapshot is complete; live events follow.
+    SnapshotComplete,
+    /// An alert change, recorded at `time`.
+    Event {
+        /// What changed.
+        change: AlertChange,
+        /// The ticket as it is after the change.
+        ticket: Ticket,
+        /// When the change was recorded.
+        time: Timestamp,
+    },
+    /// The watcher fell behind; a fresh snapshot follows.
+    Resync,
+}
+
+/// Which tickets a watcher wants to hear about. Empty lists mean any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchFilter {
+    /// Tickets of these groups.
+    pub group_ids: Vec<Uuid>,
+    /// Tickets of these organisations.
+    pub organisation_ids: Vec<Uuid>,
+}
+
+impl WatchFilter {
+    fn admits(&self, ticket: &Ticket) -> bool {
+        (self.group_ids.is_empty() || self.group_ids.contains(&ticket.group_id))
+            && (self.organisation_ids.is_empty()
+                || ticket
+                    .organisation_id
+                    .is_some_and(|org| self.organisation_ids.contains(&org)))
+    }
+}
+
+/// One watcher's view of the hub.
+#[derive(Debug)]
+pub struct Watch {
+    tickets: Tickets,
+    principal: Principal,
+    filter: WatchFilter,
+    scope: TicketScope,
+    receiver: broadcast::Receiver<HubMessage>,
+    snapshot_cursor: Option<Option<crate::store::TicketCursor>>,
+}
+
+impl Escalations {
+    /// The hub of `tickets`; [`Escalations::run`] must run for it to say anything.
+    pub fn new(tickets: Tickets) -> Self {
+        Self {
+            tickets,
+            sender: broadcast::Sender::new(HUB_CAPACITY),
+        }
+    }
+
+    /// Runs the scheduler and the hub, in the calling task (aborting it stops both).
+    pub async fn run(self) {
+        tokio::join!(schedule(self.tickets.clone()), self.relay());
+    }
+
+    /// Starts a watch for `principal`: a snapshot comes first ([`Watch::next_snapshot`]),
+    /// then live events ([`Watch::next_event`]).
+    pub async fn watch(&self, principal: &Principal, filter: WatchFilter) -> Result<Watch> {
+        // Subscribe before the snapshot is read, so that nothing falls between the two.
+        let receiver = self.sender.subscribe();
+        let scope = self.tickets.scope(principal, Level::Ro).await?;
+        Ok(Watch {
+            tickets: self.tickets.clone(),
+            principal: principal.clone(),
+            filter,
+            scope,
+            receiver,
+            snapshot_cursor: Some(None),
+        })
+    }
+
+    /// Forwards the alert events named by the ticket feed to the watchers.
+    async fn relay(&self) {
+        let mut feed = self.tickets.store.subscribe_tickets();
+        loop {
+            let seqs = match feed.recv().await {
+                Ok(FeedMessage::Committed(seqs)) => seqs,
+                Ok(FeedMessage::Lost) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = self.sender.send(HubMessage::Lost);
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if self.sender.receiver_count() == 0 {
+                continue;
+            }
+            if let Err(error) = self.forward(&seqs).await {
+                tracing::warn!(%error, "cannot read alert events; watchers must resync");
+                let _ = self.sender.send(HubMessage::Lost);
+            }
+        }
+    }
+
+    async fn forward(&self, seqs: &[i64]) -> Result<()> {
+        let store = &self.tickets.store;
+        let entries = store.changes_by_seq(ResourceType::Ticket, seqs).await?;
+        let alerts: Vec<(AlertChange, Uuid, Timestamp)> = entries
+            .iter()
+            .filter_map(|entry| {
+                AlertChange::from_log(&entry.kind, &entry.changes)
+                    .map(|change| (change, entry.resource_id, entry.time))
+            })
+            .collect();
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<Uuid> = alerts.iter().map(|(_, id, _)| *id).collect();
+        ids.sort();
+        ids.dedup();
+        let tickets: HashMap<Uuid, Arc<Ticket>> = store
+            .tickets(&TicketScope::everything(), &ids)
+            .await?
+            .into_iter()
+            .map(|ticket| (ticket.id, Arc::new(ticket)))
+            .collect();
+        for (change, id, time) in alerts {
+            if let Some(ticket) = tickets.get(&id) {
+                let _ = self.sender.send(HubMessage::Change {
+                    change,
+                    ticket: ticket.clone(),
+                    time,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Watch {
+    /// The next tickets of the snapshot, or `None` once it is complete.
+    pub async fn next_snapshot(&mut self) -> Result<Option<Vec<Ticket>>> {
+        let Some(cursor) = self.snapshot_cursor else {
+            return Ok(None);
+        };
+        let filter = TicketFilter {
+            attention: true,
+            group_ids: self.filter.group_ids.clone(),
+            organisation_ids: self.filter.organisation_ids.clone(),
+            ..TicketFilter::default()
+        };
+        let order = TicketOrder::default();
+        let chunk = self
+            .tickets
+            .store
+            .list_tickets(&self.scope, &filter, order, cursor.as_ref(), SNAPSHOT_CHUNK)
+            .await?;
+        self.snapshot_cursor = match chunk.last() {
+            Some(last) if chunk.len() as u64 == SNAPSHOT_CHUNK => {
+                Some(Some(order.cursor_after(last)))
+            }
+            _ => None,
+        };
+        Ok(Some(chunk))
+    }
+
+    /// The next live message for this watcher: an event it may see, or a resync (after
+    /// which [`Watch::next_snapshot`] yields a fresh snapshot). `None` when the hub is gone.
+    pub async fn next_event(&mut self) -> Result<Option<WatchMessage>> {
+        loop {
+            match self.receiver.recv().await {
+                Ok(HubMessage::Change {
+                    change,
+                    ticket,
+                    time,
+                }) => {
+                    let customers = std::iter::once(ticket.customer_id)
+                        .chain(ticket.additional_customer_ids.iter().copied());
+                    if self.filter.admits(&ticket)
+                        && self
+                            .scope
+                            .admits(ticket.group_id, ticket.organisation_id, customers)
+                    {
+                        return Ok(Some(WatchMessage::Event {
+                            change,
+                            ticket: Ticket::clone(&ticket),
+                            time,
+                        }));
+                    }
+                }
+                Ok(HubMessage::Lost) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Skip what is still queued: the snapshot supersedes it.
+                    self.receiver = self.receiver.resubscribe();
+                    self.scope = self.tickets.scope(&self.principal, Level::Ro).await?;
+                    self.snapshot_cursor = Some(None);
+                    return Ok(Some(WatchMessage::Resync));
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(None),
+            }
+        }
+    }
+}
+
+/// The scheduler: sleeps until the next ticket event, handles what is due, and starts over
+/// whenever the feed reports a committed ticket change.
+async fn schedule(tickets: Tickets) {
+    let mut feed = tickets.store.subscribe_tickets();
+    loop {
+        let next = match tickets.store.next_ticket_event().await {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the next ticket deadline; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let clock = tickets.clock.clone();
+        let sleep = async move {
+            match next {
+                Some(at) => clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => {
+                if let Err(error) = process_due(&tickets).await {
+                    tracing::warn!(%error, "escalation run failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            message = feed.recv() => {
+                if matches!(message, Err(broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+                // One look at the deadlines serves every change that came in meanwhile.
+                while feed.try_recv().is_ok() {}
+            }
+        }
+    }
+}
+
+/// Records every alert change and automatic close that is due now.
+async fn process_due(tickets: &Tickets) -> Result<()> {
+    let now = tickets.clock.now();
+    let actor = Actor::system();
+    // Bounded, so that a ticket that keeps being skipped (changed by a client meanwhile)
+    // cannot keep this run going.
+    for _ in 0..1000 {
+        let due = tickets.store.due_tickets(now, DUE_BATCH).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let full = due.len() as u64 == DUE_BATCH;
+        let changes: Vec<TicketChange> = due
+            .into_iter()
+            .map(|ticket| due_change(&actor, ticket, now))
+            .collect();
+        let written = tickets.store.apply_ticket_changes(&changes).await?;
+        if !full || written.is_empty() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// What becomes of `ticket` at `now`: alerts that rose or fell, a pending close that is due.
+fn due_change(actor: &Actor, ticket: Ticket, now: Timestamp) -> TicketChange {
+    let mut next = ticket.clone();
+    let closing = ticket.state == TicketState::PendingClose
+        && ticket.pending_until.is_some_and(|until| until <= now);
+    if closing {
+        next.state = TicketState::Closed;
+        next.close_time = ticket.pending_until;
+        next.pending_until = None;
+        // Closed: no deadline runs any more.
+        escalation::schedule(&mut next, &escalation::Sla::none());
+    }
+    next.alerts = escalation::alerts_at(&next, now);
+    next.next_event_time = escalation::next_event(&next, now);
+    let mut events = Vec::new();
+    if closing {
+        events.push(changes::event(
+            actor,
+            now,
+            ResourceType::Ticket,
+            ticket.id,
+            ChangeKind::Updated,
+            changes::diff(Some(&audit(&ticket)), &audit(&next)),
+        ));
+    }
+    events.extend(alert_events(actor, now, &ticket.alerts, &next));
+    if !events.is_empty() {
+        next.version = ticket.version + 1;
+        next.update_time = now;
+    }
+    TicketChange {
+        expected_version: ticket.version,
+        ticket: next,
+        events,
+    }
+}
