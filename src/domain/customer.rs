@@ -339,8 +339,8 @@ impl Customers {
             ));
         }
         let current = self.current(id, etag).await?;
-        // Tickets (a later issue) add their precondition here: no open ticket with the
-        // customer as main or additional customer.
+        // The store refuses, inside the write, while an open ticket has the customer as main
+        // or additional customer.
         let mut next = current.clone();
         next.validity = validity;
         self.save(actor, current, next, ChangeKind::Deactivated)
@@ -376,8 +376,8 @@ impl Customers {
     ) -> Result<()> {
         let actor = writer.actor();
         let current = self.current(id, etag).await?;
-        // Tickets (a later issue) add their precondition here: a customer with tickets is
-        // not deleted; TransferTickets is the way out.
+        // The store refuses, inside the write, while the customer has any ticket:
+        // TransferTickets is the way out.
         let changes = audit(&current)
             .into_iter()
             .map(|(field, old)| crate::model::FieldChange {

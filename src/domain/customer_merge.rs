@@ -3,7 +3,10 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{changes, customer::Customers, customer_fields::audit, rights::MasterDataWriter};
+use super::{
+    changes, customer::Customers, customer_fields::audit, rights::MasterDataWriter,
+    ticket::transfer_event,
+};
 use crate::{
     error::{Error, PreconditionViolation, Result},
     model::{ChangeKind, Customer, FieldChange, ResourceType},
@@ -13,8 +16,8 @@ impl Customers {
     /// Merges `source_id` into `target_id`: what the source owns moves to the target, its
     /// addresses become the target's secondary addresses, and the source is gone.
     ///
-    /// Today a customer owns organisation memberships and custom data; tickets, comments and
-    /// grants join this move as those features land.
+    /// A customer owns organisation memberships, custom data, grants and tickets (as main or
+    /// additional customer); all of them move, in one transaction.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn merge(
         &self,
@@ -76,9 +79,17 @@ impl Customers {
                 }],
             ),
         ];
+        let ticket_actor = actor.clone();
         let merged = self
             .store
-            .merge_customers(source.id, source.version, &next, target.version, &events)
+            .merge_customers(
+                source.id,
+                source.version,
+                &next,
+                target.version,
+                &events,
+                &move |before, after| transfer_event(&ticket_actor, now, before, after),
+            )
             .await?;
         self.forget_principals();
         Ok(merged)

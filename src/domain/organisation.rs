@@ -367,8 +367,8 @@ impl Organisations {
                 "must be VALIDITY_INVALID or VALIDITY_INVALID_TEMPORARILY",
             ));
         }
-        // Tickets (a later issue) add their precondition here: no open ticket of the
-        // organisation or of its customers.
+        // The store refuses, inside the write, while an open ticket has the organisation, or
+        // one of the customers deactivated with it, as main or additional customer.
         self.set_validity(actor, id, validity, etag, ChangeKind::Deactivated)
             .await
     }

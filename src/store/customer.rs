@@ -10,15 +10,15 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, UniqueKey, ValidityFilter,
-    WriteTx, after, change_log, contains,
+    Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, TicketScope, UniqueKey,
+    ValidityFilter, WriteTx, after, change_log, contains,
     entities::{customer, customer_email, customer_organisation},
-    finish, fold_case, grant, idempotency, organisation, timestamp,
+    finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
 };
 use crate::{
     error::{Error, Result},
     model::{
-        ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Subject, Validity,
+        ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Subject, Ticket, Validity,
         email_domain,
     },
 };
@@ -208,9 +208,17 @@ impl Store {
         }
         let tx = self.begin_write().await?;
         let outcome = async {
+            let leaving: Vec<Uuid> = customers
+                .iter()
+                .filter(|(customer, _)| !customer.validity.is_valid())
+                .map(|(customer, _)| customer.id)
+                .collect();
+            // Only those valid until now leave validity (and lock their rows first).
+            let leaving = valid_among(&tx, &leaving).await?;
             for (customer, expected_version) in customers {
                 update_customer(&tx, customer, *expected_version).await?;
             }
+            refuse_open_tickets(&tx, &leaving, &[]).await?;
             for event in events {
                 change_log::append(&*tx, event).await?;
             }
@@ -230,6 +238,15 @@ impl Store {
     ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            let numbers = ticket::ticket_numbers_of_customer(&*tx, id, MAX_LISTED).await?;
+            if !numbers.is_empty() {
+                return Err(StoreFailure::Domain(ticket::tickets_in_the_way(
+                    "HAS_TICKETS",
+                    "a customer with tickets is not deleted: move them to another customer with TransferTickets first".into(),
+                    &numbers,
+                    "a ticket of the customer (open or closed)",
+                )));
+            }
             delete_customer(&tx, id, expected_version).await?;
             change_log::append(&*tx, event).await?;
             let mut deleted = event.clone();
@@ -255,6 +272,7 @@ impl Store {
         target: &Customer,
         target_version: i64,
         events: &[ChangeEvent],
+        ticket_event: &(dyn Fn(&Ticket, &Ticket) -> ChangeEvent + Send + Sync),
     ) -> Result<Customer> {
         // No checks ahead: the target takes over the source's unique values, which are the
         // source's until the transaction deletes it. The unique indexes still guard them.
@@ -279,15 +297,29 @@ impl Store {
                 &moved,
             )
             .await?;
+            let now = target.update_time;
+            let (_, ticket_events) = ticket::transfer_in(
+                &tx,
+                &TicketScope::everything(),
+                source,
+                target.id,
+                false,
+                now,
+                ticket_event,
+            )
+            .await?;
             delete_customer(&tx, source, source_version).await?;
             update_customer(&tx, target, target_version).await?;
             for event in events.iter().chain(&grant_events) {
                 change_log::append(&*tx, event).await?;
             }
-            Ok(target.clone())
+            let seqs = self.append_ticket_events(&tx, &ticket_events).await?;
+            Ok((target.clone(), seqs))
         }
         .await;
-        finish(tx, outcome, &UNIQUE_KEYS).await
+        let (merged, seqs) = finish(tx, outcome, &UNIQUE_KEYS).await?;
+        self.published(seqs);
+        Ok(merged)
     }
 
     /// Up to `limit` customers within `scope` matching `filter` in `order`, after `cursor`.
@@ -458,6 +490,54 @@ async fn delete_customer(
     Ok(())
 }
 
+/// The most ticket numbers an error lists.
+const MAX_LISTED: u64 = 100;
+
+/// Those of `ids` that are valid, their rows locked: a ticket being created for one of them
+/// waits for this transaction (or this one for it), so a check for open tickets made after
+/// this cannot miss one.
+async fn valid_among(tx: &WriteTx, ids: &[Uuid]) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(customer::Column::Id.is_in(ids.to_vec()))
+        .filter(customer::Column::Validity.eq(Validity::Valid.as_str()))
+        .lock_exclusive()
+        .into_tuple()
+        .all(&**tx)
+        .await
+}
+
+/// FAILED_PRECONDITION listing the open tickets of `customers` (as main or additional
+/// customer) or of `organisations`, if there are any.
+pub(crate) async fn refuse_open_tickets(
+    tx: &WriteTx,
+    customers: &[Uuid],
+    organisations: &[Uuid],
+) -> Result<(), StoreFailure> {
+    let numbers =
+        ticket::open_ticket_numbers(&**tx, customers, organisations, MAX_LISTED).await?;
+    if numbers.is_empty() {
+        return Ok(());
+    }
+    Err(StoreFailure::Domain(ticket::tickets_in_the_way(
+        "OPEN_TICKETS",
+        format!(
+            "open tickets stand in the way: {} (close them or move them with TransferTickets first)",
+            numbers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        &numbers,
+        "an open ticket with this customer or organisation as main or additional customer",
+    )))
+}
+
 /// Sets the valid customers whose primary organisation is `organisation_id` to the
 /// cascade's validity, with an event each.
 pub(crate) async fn deactivate_customers_of(
@@ -478,6 +558,7 @@ pub(crate) async fn deactivate_customers_of(
         .into_tuple()
         .all(&**tx)
         .await?;
+    refuse_open_tickets(tx, &ids, &[organisation_id]).await?;
     if ids.is_empty() {
         return Ok(());
     }

@@ -393,6 +393,10 @@ pub enum Table {
     Grants,
     /// `tokens`
     Tokens,
+    /// `tickets`
+    Tickets,
+    /// `ticket_customers`
+    TicketCustomers,
 }
 
 impl Table {
@@ -407,6 +411,8 @@ impl Table {
             Self::CustomerOrganisations => "customer_organisations",
             Self::Grants => "grants",
             Self::Tokens => "tokens",
+            Self::Tickets => "tickets",
+            Self::TicketCustomers => "ticket_customers",
         }
     }
 }

@@ -16,3 +16,4 @@ mod organisations;
 mod permissions;
 mod server;
 mod settings;
+mod tickets;

@@ -16,6 +16,7 @@ use clientele::{
         customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
         permission_service_client::PermissionServiceClient,
+        sla_service_client::SlaServiceClient, ticket_service_client::TicketServiceClient,
     },
     store::{Store, StoreOptions, Table},
 };
@@ -59,6 +60,41 @@ macro_rules! backend_tests {
         }
     )*};
 }
+
+/// Like `backend_tests!`, with a manual clock the test moves:
+/// `clock_tests! { async fn name(server, clock) { … } }`.
+macro_rules! clock_tests {
+    ($( $(#[$meta:meta])* async fn $name:ident($server:ident, $clock:ident) $body:block )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::support::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::support::Backend::Postgres).await;
+            }
+
+            #[allow(unused_mut, unused_variables)]
+            async fn run(backend: $crate::support::Backend) {
+                let Some((mut $server, $clock)) =
+                    $crate::support::desk::start_with_clock(backend).await
+                else {
+                    return;
+                };
+                $body
+                $server.stop().await;
+            }
+        }
+    )*};
+}
+
+pub mod desk;
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +268,8 @@ pub struct Clients {
     pub permissions: PermissionServiceClient<Authed>,
     pub groups: GroupServiceClient<Authed>,
     pub agents: AgentServiceClient<Authed>,
+    pub tickets: TicketServiceClient<Authed>,
+    pub slas: SlaServiceClient<Authed>,
 }
 
 /// The secret of every test server's first admin token.
@@ -247,6 +285,10 @@ pub struct TestServer {
     pub admin_secret: String,
     /// A store on the same database, for looking at what was written.
     pub store: Store,
+    /// The server's stream counters.
+    pub metrics: std::sync::Arc<clientele::metrics::Metrics>,
+    /// The configuration the server was started with (its clock, for replicas).
+    pub config: Config,
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), clientele::server::ServeError>>>,
@@ -268,6 +310,8 @@ impl TestServer {
         config.health_interval = std::time::Duration::from_millis(200);
         config.bootstrap_token = Some(admin_secret.clone());
         adjust(&mut config);
+        let metrics = config.metrics.clone();
+        let started = config.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -286,6 +330,8 @@ impl TestServer {
                 .await
                 .expect("inspection store"),
             database,
+            metrics,
+            config: started,
             channel,
             shutdown: Some(shutdown),
             task,
@@ -314,6 +360,8 @@ impl TestServer {
             permissions: PermissionServiceClient::new(channel()),
             groups: GroupServiceClient::new(channel()),
             agents: AgentServiceClient::new(channel()),
+            tickets: TicketServiceClient::new(channel()),
+            slas: SlaServiceClient::new(channel()),
         }
     }
 
@@ -343,6 +391,14 @@ impl TestServer {
 
     pub fn agents(&self) -> AgentServiceClient<Authed> {
         AgentServiceClient::new(self.admin())
+    }
+
+    pub fn tickets(&self) -> TicketServiceClient<Authed> {
+        TicketServiceClient::new(self.admin())
+    }
+
+    pub fn slas(&self) -> SlaServiceClient<Authed> {
+        SlaServiceClient::new(self.admin())
     }
 
     /// Creates a valid agent.
@@ -522,6 +578,8 @@ impl TestServer {
             Table::Customers,
             Table::CustomerEmails,
             Table::CustomerOrganisations,
+            Table::Tickets,
+            Table::TicketCustomers,
         ] {
             counts.push(self.count(table).await);
         }
@@ -530,8 +588,16 @@ impl TestServer {
 
     /// A second server (a replica) on the same database.
     pub async fn replica(&self) -> Replica {
+        self.replica_with(|_| {}).await
+    }
+
+    /// A second server on the same database with the same clock, whose configuration
+    /// `adjust` may change first.
+    pub async fn replica_with(&self, adjust: impl FnOnce(&mut Config)) -> Replica {
         let mut config = Config::new(self.database.url.clone());
         config.health_interval = std::time::Duration::from_millis(200);
+        config.clock = self.config.clock.clone();
+        adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (shutdown, stopped) = oneshot::channel::<()>();
