@@ -167,3 +167,162 @@ clock_tests! {
         assert_eq!(reason(&status).as_deref(), Some("CUSTOMER_INVALID"));
     }
 }
+
+/// The ticket numbers a FAILED_PRECONDITION names in its PreconditionFailure details.
+fn blocking_numbers(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .precondition_failure()
+        .map(|failure| failure.violations.iter().map(|v| v.subject.clone()).collect())
+        .unwrap_or_default()
+}
+
+clock_tests! {
+    async fn open_tickets_block_deactivating_their_customer_and_organisation_and_name_the_tickets(server, clock) {
+        let desk = server.desk("acme").await;
+        let colleague = server.customer(pb::Customer { email: "colleague@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        // The colleague is only an additional customer of the open ticket.
+        let open = desk.create(pb::Ticket { additional_customer_ids: vec![colleague.id.clone()], ..desk.ticket("Open") }).await;
+        let closed = desk.create(desk.ticket("Closed")).await;
+        update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..closed }, &["state"]).await.expect("close");
+        let before = server.snapshot().await;
+        for id in [&desk.customer.id, &colleague.id] {
+            let status = expect_code(
+                server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: id.clone(), ..Default::default() }).await,
+                Code::FailedPrecondition,
+            );
+            assert_eq!(reason(&status).as_deref(), Some("OPEN_TICKETS"));
+            assert_eq!(blocking_numbers(&status), [open.number.to_string()], "only the open ticket is in the way");
+        }
+        let status = expect_code(
+            server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: desk.organisation.id.clone(), ..Default::default() }).await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(blocking_numbers(&status), [open.number.to_string()]);
+        assert_eq!(server.snapshot().await, before, "nothing changed");
+        // Closed, the ticket is in nobody's way.
+        update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..open }, &["state"]).await.expect("close");
+        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: desk.organisation.id.clone(), ..Default::default() }).await.expect("deactivate");
+        let status = expect_code(desk.try_create(desk.ticket("After")).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("CUSTOMER_INVALID"), "the cascade took the customer out of use too");
+    }
+
+    async fn a_customer_with_any_ticket_is_not_deleted_until_its_tickets_are_transferred(server, clock) {
+        let desk = server.desk("acme").await;
+        let successor = server.customer(pb::Customer { email: "successor@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let open = desk.create(desk.ticket("Open")).await;
+        let closed = desk.create(desk.ticket("Closed")).await;
+        let closed = update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..closed }, &["state"]).await.expect("close");
+        let status = expect_code(
+            server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(reason(&status).as_deref(), Some("HAS_TICKETS"));
+        assert!(status.message().contains("TransferTickets"), "{}", status.message());
+        assert_eq!(blocking_numbers(&status), [open.number.to_string(), closed.number.to_string()]);
+        // Open ones only: the closed ticket stays.
+        let moved = server.tickets().transfer_tickets(pb::TransferTicketsRequest {
+            from_customer_id: desk.customer.id.clone(), to_customer_id: successor.id.clone(), open_only: true,
+        }).await.expect("transfer").into_inner();
+        assert_eq!((moved.transferred, moved.ticket_numbers.clone()), (1, vec![open.number]));
+        assert_eq!(desk::ticket(&server, &closed.id).await.customer_id, desk.customer.id);
+        let moved = server.tickets().transfer_tickets(pb::TransferTicketsRequest {
+            from_customer_id: desk.customer.id.clone(), to_customer_id: successor.id.clone(), open_only: false,
+        }).await.expect("transfer").into_inner();
+        assert_eq!(moved.ticket_numbers, vec![closed.number]);
+        let history = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: open.id.clone(), ..Default::default() }).await.expect("history").into_inner();
+        let kinds: Vec<&str> = history.entries.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["created", "transferred"], "one history entry per transferred ticket");
+        let transfer = &history.entries[1];
+        let customer = transfer.changes.iter().find(|c| c.field == "customer_id").expect("customer_id change");
+        assert_eq!(customer.old_value, format!("\"{}\"", desk.customer.id));
+        assert_eq!(customer.new_value, format!("\"{}\"", successor.id));
+        server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await.expect("delete");
+        // A transfer to an invalid customer is refused.
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await.expect_err("gone");
+        let third = server.customer(pb::Customer { email: "third@acme.example".into(), ..Default::default() }).await;
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: third.id.clone(), ..Default::default() }).await.expect("deactivate");
+        let status = expect_code(server.tickets().transfer_tickets(pb::TransferTicketsRequest {
+            from_customer_id: successor.id.clone(), to_customer_id: third.id.clone(), open_only: false,
+        }).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("CUSTOMER_INVALID"));
+    }
+
+    async fn merging_customers_moves_their_tickets_as_main_and_additional_customer(server, clock) {
+        let desk = server.desk("acme").await;
+        let duplicate = server.customer(pb::Customer { email: "some.one@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let main = desk.create(pb::Ticket { customer_id: duplicate.id.clone(), ..desk.ticket("Main") }).await;
+        let both = desk.create(pb::Ticket { additional_customer_ids: vec![duplicate.id.clone()], ..desk.ticket("Both") }).await;
+        server.customers().merge_customers(pb::MergeCustomersRequest {
+            source_id: duplicate.id.clone(), target_id: desk.customer.id.clone(), ..Default::default()
+        }).await.expect("merge");
+        let main = desk::ticket(&server, &main.id).await;
+        assert_eq!(main.customer_id, desk.customer.id);
+        let both = desk::ticket(&server, &both.id).await;
+        assert_eq!(both.customer_id, desk.customer.id);
+        assert!(both.additional_customer_ids.is_empty(), "the target is main customer once, not also additional");
+        let history = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: main.id.clone(), ..Default::default() }).await.expect("history").into_inner();
+        assert_eq!(history.entries.last().map(|e| e.kind.as_str()), Some("transferred"));
+    }
+
+    async fn a_retried_create_with_the_same_request_id_returns_the_first_ticket(server, clock) {
+        let desk = server.desk("acme").await;
+        let request = pb::CreateTicketRequest { ticket: Some(desk.ticket("Once")), request_id: "ticket-once".into() };
+        let mut tickets = desk.as_agent.tickets.clone();
+        let first = tickets.create_ticket(request.clone()).await.expect("first").into_inner().ticket.expect("ticket");
+        let again = tickets.create_ticket(request.clone()).await.expect("retry").into_inner().ticket.expect("ticket");
+        assert_eq!(first.id, again.id);
+        assert_eq!(first.number, again.number);
+        let other = pb::CreateTicketRequest { ticket: Some(desk.ticket("Twice")), request_id: "ticket-once".into() };
+        expect_invalid(tickets.create_ticket(other).await, "request_id");
+        assert_eq!(server.count(clientele::store::Table::Tickets).await, 1);
+    }
+
+    async fn the_history_names_who_changed_what_from_what_to_what(server, clock) {
+        let desk = server.desk("acme").await;
+        let ticket = desk.create(desk.ticket("Old title")).await;
+        let changed = update(&desk.as_agent, pb::Ticket { title: "New title".into(), priority: 5, ..ticket.clone() }, &["title", "priority"]).await.expect("update");
+        let page = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), page_size: 1, ..Default::default() }).await.expect("history").into_inner();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].kind, "created");
+        let next = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), page_size: 1, page_token: page.next_page_token }).await.expect("history").into_inner();
+        let entry = &next.entries[0];
+        assert_eq!(entry.kind, "updated");
+        assert_eq!(entry.actor, format!("agent:{}", desk.agent.id));
+        let fields: Vec<(&str, &str, &str)> = entry.changes.iter().map(|c| (c.field.as_str(), c.old_value.as_str(), c.new_value.as_str())).collect();
+        assert_eq!(fields, [("title", "\"Old title\"", "\"New title\""), ("priority", "3", "5")]);
+        assert!(next.next_page_token.is_empty());
+        assert_ne!(changed.etag, ticket.etag);
+    }
+
+    async fn overviews_count_and_list_an_organisations_and_a_customers_tickets(server, clock) {
+        let desk = server.desk("acme").await;
+        let colleague = server.customer(pb::Customer { email: "colleague@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let first = desk.create(desk.ticket("First")).await;
+        let second = desk.create(pb::Ticket { customer_id: colleague.id.clone(), additional_customer_ids: vec![desk.customer.id.clone()], ..desk.ticket("Second") }).await;
+        let third = desk.create(pb::Ticket { customer_id: colleague.id.clone(), ..desk.ticket("Third") }).await;
+        update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..third }, &["state"]).await.expect("close");
+        let overview = desk.as_agent.tickets.clone().get_organisation_overview(pb::GetOrganisationOverviewRequest {
+            key: Some(pb::get_organisation_overview_request::Key::CustomerId("ACME".into())), limit: 0,
+        }).await.expect("overview").into_inner();
+        assert_eq!(overview.organisation.map(|o| o.id), Some(desk.organisation.id.clone()));
+        assert_eq!(overview.counts.map(|c| (c.open, c.closed)), Some((2, 1)));
+        let open: Vec<i64> = overview.open_tickets.iter().map(|t| t.number).collect();
+        assert_eq!(open, [first.number, second.number]);
+        let mut customers: Vec<String> = overview.customers.iter().map(|c| c.email.clone()).collect();
+        customers.sort();
+        assert_eq!(customers, ["colleague@acme.example", "someone@acme.example"]);
+        let mine = desk.as_customer.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
+            key: Some(pb::get_customer_overview_request::Key::Id(desk.customer.id.clone())), limit: 0,
+        }).await.expect("own overview").into_inner();
+        assert_eq!(mine.counts.map(|c| (c.open, c.closed)), Some((2, 0)), "main or additional customer");
+        // A customer reads its own overview, not a colleague's.
+        expect_code(desk.as_customer.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
+            key: Some(pb::get_customer_overview_request::Key::Id(colleague.id.clone())), limit: 0,
+        }).await, Code::NotFound);
+        expect_invalid(desk.as_agent.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
+            key: Some(pb::get_customer_overview_request::Key::Id(colleague.id.clone())), limit: -1,
+        }).await, "limit");
+    }
+}

@@ -34,9 +34,9 @@ pub struct Desk {
 }
 
 impl TestServer {
-    /// A desk named `name`: group `name`, organisation `name` with customer
-    /// `someone@name.example` (RW on the group by a grant of its own) and agent `name-agent`
-    /// (RW on the group).
+    /// A desk named `name`: group `name`, organisation `name` (RW on the group in
+    /// SAME_ORGANISATION context, so its customers use the group and work each other's
+    /// tickets) with customer `someone@name.example`, and agent `name-agent` (RW on the group).
     pub async fn desk(&self, name: &str) -> Desk {
         let group = self.group(name).await;
         let organisation = self.organisation(name, &[]).await;
@@ -58,10 +58,10 @@ impl TestServer {
         )
         .await;
         self.grant(
-            pb::subject::Subject::CustomerId(customer.id.clone()),
+            pb::subject::Subject::OrganisationId(organisation.id.clone()),
             &group.id,
             pb::PermissionLevel::Rw,
-            pb::GrantContext::Unspecified,
+            pb::GrantContext::SameOrganisation,
         )
         .await;
         let as_customer = self.as_token(
