@@ -37,8 +37,6 @@ use crate::{
 const LIST_BUFFER: usize = 128;
 /// How many tickets a list stream reads from the database at a time.
 const LIST_CHUNK: u64 = 256;
-/// How many watch messages wait for a slow watcher before it falls behind.
-const WATCH_BUFFER: usize = 256;
 
 /// The gRPC face of [`Tickets`] and [`Escalations`].
 #[derive(Clone, Debug)]
@@ -46,15 +44,23 @@ pub struct TicketApi {
     tickets: Tickets,
     escalations: Escalations,
     metrics: Arc<Metrics>,
+    watch_buffer: usize,
 }
 
 impl TicketApi {
-    /// Serves `tickets` and the watch of `escalations`, counting streams in `metrics`.
-    pub fn new(tickets: Tickets, escalations: Escalations, metrics: Arc<Metrics>) -> Self {
+    /// Serves `tickets` and the watch of `escalations`, counting streams in `metrics`; up to
+    /// `watch_buffer` messages wait for a slow watcher.
+    pub fn new(
+        tickets: Tickets,
+        escalations: Escalations,
+        metrics: Arc<Metrics>,
+        watch_buffer: usize,
+    ) -> Self {
         Self {
             tickets,
             escalations,
             metrics,
+            watch_buffer,
         }
     }
 }
@@ -309,7 +315,7 @@ impl TicketService for TicketApi {
                 },
             )
             .await?;
-        let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
+        let (sender, receiver) = mpsc::channel(self.watch_buffer.max(1));
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let _running = metrics.watcher();

@@ -33,8 +33,6 @@ use crate::{
 
 /// How many due tickets one scheduler transaction handles.
 const DUE_BATCH: u64 = 500;
-/// How many hub messages a watcher may fall behind before it must resync.
-const HUB_CAPACITY: usize = 16_384;
 /// How many snapshot tickets are read at a time.
 const SNAPSHOT_CHUNK: u64 = 500;
 
@@ -109,11 +107,12 @@ pub struct Watch {
 }
 
 impl Escalations {
-    /// The hub of `tickets`; [`Escalations::run`] must run for it to say anything.
-    pub fn new(tickets: Tickets) -> Self {
+    /// The hub of `tickets`, keeping `backlog` messages for watchers that fall behind;
+    /// [`Escalations::run`] must run for it to say anything.
+    pub fn new(tickets: Tickets, backlog: usize) -> Self {
         Self {
             tickets,
-            sender: broadcast::Sender::new(HUB_CAPACITY),
+            sender: broadcast::Sender::new(backlog.max(1)),
         }
     }
 

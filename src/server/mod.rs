@@ -70,6 +70,10 @@ pub struct Config {
     pub bootstrap_token: Option<String>,
     /// Counters of the server's streams, readable by whoever holds a clone.
     pub metrics: Arc<Metrics>,
+    /// How many escalation events a watcher may fall behind before it must resync.
+    pub watch_backlog: usize,
+    /// How many messages wait for a slow watcher before the server stops sending to it.
+    pub watch_buffer: usize,
 }
 
 impl Config {
@@ -83,6 +87,8 @@ impl Config {
             clock: Arc::new(SystemClock),
             bootstrap_token: None,
             metrics: Arc::default(),
+            watch_backlog: 16_384,
+            watch_buffer: 256,
         }
     }
 }
@@ -155,7 +161,7 @@ pub async fn run(
     let agents = Agents::new(store.clone(), clock.clone(), authenticator.clone());
     let slas = Slas::new(store.clone(), clock.clone());
     let tickets = Tickets::new(store.clone(), clock.clone(), permissions.clone(), slas.clone());
-    let escalations = Escalations::new(tickets.clone());
+    let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
     // The escalation scheduler and hub, and the wake-ups from other replicas.
     let background = [
         tokio::spawn(escalations.clone().run()),
@@ -187,6 +193,7 @@ pub async fn run(
             tickets,
             escalations,
             config.metrics.clone(),
+            config.watch_buffer,
         )));
 
     tracing::info!(addr = %address, "listening");

@@ -10,6 +10,7 @@ mod auth;
 mod clients;
 mod customers;
 mod domain_assignment;
+mod escalation;
 mod imports;
 mod merge;
 mod organisations;
