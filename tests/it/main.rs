@@ -17,4 +17,5 @@ mod organisations;
 mod permissions;
 mod server;
 mod settings;
+mod ticket_list;
 mod tickets;

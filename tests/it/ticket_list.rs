@@ -1,0 +1,195 @@
+//! ListTickets: ten thousand tickets streamed with every item checked against what the
+//! caller may read, resuming from a cursor without gap or duplicate, filters and orders, and
+//! a server that reads ahead only a little for a slow client and stops for a gone one.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use clientele::proto::v1 as pb;
+use tonic::Code;
+
+use crate::support::{Clients, TestServer, concurrently, desk, expect_code, expect_invalid};
+
+/// Streams `request` as `clients`; returns the tickets and the last resume token.
+async fn stream(clients: &Clients, request: pb::ListTicketsRequest) -> (Vec<pb::Ticket>, String) {
+    let mut stream = clients.tickets.clone().list_tickets(request).await.expect("list").into_inner();
+    let mut tickets = Vec::new();
+    let mut token = String::new();
+    while let Some(item) = stream.message().await.expect("stream") {
+        token = item.resume_token;
+        tickets.push(item.ticket.expect("ticket"));
+    }
+    (tickets, token)
+}
+
+/// Creates `count` tickets as the admin, cycling through `shapes` (group, customer), eight
+/// at a time.
+async fn seed(server: &TestServer, shapes: &[(String, String)], count: usize) -> Vec<pb::Ticket> {
+    let mut created = Vec::with_capacity(count);
+    let mut index = 0;
+    while index < count {
+        let batch: Vec<_> = (index..(index + 8).min(count))
+            .map(|i| {
+                let (group, customer) = shapes[i % shapes.len()].clone();
+                let mut tickets = server.tickets();
+                async move {
+                    tickets
+                        .create_ticket(pb::CreateTicketRequest {
+                            ticket: Some(pb::Ticket { title: format!("Ticket {i}"), group_id: group, customer_id: customer, ..Default::default() }),
+                            request_id: String::new(),
+                        })
+                        .await
+                        .expect("create")
+                        .into_inner()
+                        .ticket
+                        .expect("ticket")
+                }
+            })
+            .collect();
+        index += batch.len();
+        created.extend(concurrently(batch).await);
+    }
+    created
+}
+
+backend_tests! {
+    async fn ten_thousand_tickets_stream_to_each_caller_exactly_as_far_as_it_may_read(server) {
+        let g1 = server.group("first-line").await;
+        let g2 = server.group("second-line").await;
+        let org_a = server.organisation("A", &[]).await;
+        let org_b = server.organisation("B", &[]).await;
+        let customer = |email: &str, org: &str| pb::Customer { email: email.into(), organisation_id: org.into(), ..Default::default() };
+        let a1 = server.customer(customer("a1@a.example", &org_a.id)).await;
+        let a2 = server.customer(customer("a2@a.example", &org_a.id)).await;
+        let b1 = server.customer(customer("b1@b.example", &org_b.id)).await;
+        use pb::subject::Subject as S;
+        use pb::{GrantContext as C, PermissionLevel as L};
+        server.grant(S::OrganisationId(org_a.id.clone()), &g1.id, L::Rw, C::SameOrganisation).await;
+        server.grant(S::CustomerId(a1.id.clone()), &g2.id, L::Rw, C::Unspecified).await;
+        server.grant(S::OrganisationId(org_b.id.clone()), &g1.id, L::Rw, C::SameOrganisation).await;
+        server.grant(S::OrganisationId(org_b.id.clone()), &g2.id, L::Rw, C::SameOrganisation).await;
+        let agent = server.agent("first-line-agent", false).await;
+        server.grant(S::AgentId(agent.id.clone()), &g1.id, L::Ro, C::Unspecified).await;
+        let shapes = [
+            (g1.id.clone(), a1.id.clone()),
+            (g2.id.clone(), a1.id.clone()),
+            (g1.id.clone(), a2.id.clone()),
+            (g1.id.clone(), b1.id.clone()),
+            (g2.id.clone(), b1.id.clone()),
+        ];
+        let created = seed(&server, &shapes, 10_000).await;
+        let as_a1 = server.as_token(&server.token(pb::token_owner::Owner::CustomerId(a1.id.clone())).await);
+        let as_a2 = server.as_token(&server.token(pb::token_owner::Owner::CustomerId(a2.id.clone())).await);
+        let as_agent = server.as_token(&server.token(pb::token_owner::Owner::AgentId(agent.id.clone())).await);
+        let admin = server.as_token(&server.admin_secret);
+        type Rule = Box<dyn Fn(&pb::Ticket) -> bool>;
+        let (g1_id, g2_id, a_id, a1_id, a2_id) = (g1.id.clone(), g2.id.clone(), org_a.id.clone(), a1.id.clone(), a2.id.clone());
+        let may_read: Vec<(&str, &Clients, Rule)> = vec![
+            ("admin", &admin, Box::new(|_| true)),
+            // SAME_ORGANISATION on the first line; its own grant on the second line.
+            ("a1", &as_a1, Box::new({ let (g1, g2, a, me) = (g1_id.clone(), g2_id.clone(), a_id.clone(), a1_id.clone()); move |t| (t.group_id == g1 && t.organisation_id == a) || (t.group_id == g2 && t.customer_id == me) })),
+            // SAME_ORGANISATION on the first line only.
+            ("a2", &as_a2, Box::new({ let (g1, a, _me) = (g1_id.clone(), a_id.clone(), a2_id.clone()); move |t| t.group_id == g1 && t.organisation_id == a })),
+            ("agent", &as_agent, Box::new({ let g1 = g1_id.clone(); move |t| t.group_id == g1 })),
+        ];
+        for (who, clients, rule) in &may_read {
+            let (tickets, _) = stream(clients, pb::ListTicketsRequest::default()).await;
+            for ticket in &tickets {
+                assert!(rule(ticket), "{who} was sent ticket {} it may not read", ticket.number);
+            }
+            let expected = created.iter().filter(|t| rule(t)).count();
+            assert_eq!(tickets.len(), expected, "{who} gets every ticket it may read");
+            let numbers: Vec<i64> = tickets.iter().map(|t| t.number).collect();
+            assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{who}: ordered by number, no duplicates");
+        }
+        // Resume in pieces of 3,000 while more tickets arrive: no gap, no duplicate.
+        let (first, mut token) = stream(&admin, pb::ListTicketsRequest { limit: 3_000, ..Default::default() }).await;
+        assert_eq!(first.len(), 3_000);
+        let mut seen: Vec<i64> = first.iter().map(|t| t.number).collect();
+        let later = seed(&server, &shapes, 40).await;
+        loop {
+            let (more, next) = stream(&admin, pb::ListTicketsRequest { limit: 3_000, resume_token: token.clone(), ..Default::default() }).await;
+            if more.is_empty() {
+                break;
+            }
+            seen.extend(more.iter().map(|t| t.number));
+            token = next;
+        }
+        let expected: Vec<i64> = created.iter().chain(&later).map(|t| t.number).collect::<BTreeSet<_>>().into_iter().collect();
+        assert_eq!(seen, expected);
+        // A token resumes only the list it came from.
+        expect_invalid(
+            admin.tickets.clone().list_tickets(pb::ListTicketsRequest { resume_token: token, descending: true, ..Default::default() }).await,
+            "resume_token",
+        );
+    }
+
+    async fn filters_and_orders_narrow_and_sort_the_stream(server) {
+        let desk = server.desk("acme").await;
+        let colleague = server.customer(pb::Customer { email: "colleague@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let first = desk.create(pb::Ticket { priority: 1, ..desk.ticket("Printer broken") }).await;
+        let second = desk.create(pb::Ticket { priority: 5, customer_id: colleague.id.clone(), additional_customer_ids: vec![desk.customer.id.clone()], ..desk.ticket("Mail down") }).await;
+        let third = desk.create(pb::Ticket { priority: 3, customer_id: colleague.id.clone(), assignee_id: desk.agent.id.clone(), ..desk.ticket("PRINTER jammed") }).await;
+        desk::update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..third.clone() }, &["state"]).await.expect("close");
+        let numbers = |tickets: Vec<pb::Ticket>| tickets.iter().map(|t| t.number).collect::<Vec<_>>();
+        let admin = server.as_token(&server.admin_secret);
+        let (found, _) = stream(&admin, pb::ListTicketsRequest { text: "printer".into(), ..Default::default() }).await;
+        assert_eq!(numbers(found), [first.number, third.number]);
+        let (found, _) = stream(&admin, pb::ListTicketsRequest { customer_id: desk.customer.id.clone(), ..Default::default() }).await;
+        assert_eq!(numbers(found), [first.number, second.number], "main or additional customer");
+        let (found, _) = stream(&admin, pb::ListTicketsRequest { states: vec![pb::TicketState::Closed.into()], ..Default::default() }).await;
+        assert_eq!(numbers(found), [third.number]);
+        let (found, _) = stream(&admin, pb::ListTicketsRequest { assignee_id: desk.agent.id.clone(), ..Default::default() }).await;
+        assert_eq!(numbers(found), [third.number]);
+        let (found, _) = stream(&admin, pb::ListTicketsRequest { order_by: pb::TicketOrder::Priority.into(), descending: true, ..Default::default() }).await;
+        assert_eq!(numbers(found), [second.number, third.number, first.number]);
+        let (found, _) = stream(&admin, pb::ListTicketsRequest { order_by: pb::TicketOrder::UpdateTime.into(), ..Default::default() }).await;
+        assert_eq!(found.len(), 3);
+        let (found, _) = stream(&admin, pb::ListTicketsRequest { organisation_ids: vec![uuid::Uuid::now_v7().to_string()], ..Default::default() }).await;
+        assert!(found.is_empty());
+        let mut tickets = admin.tickets.clone();
+        expect_invalid(tickets.list_tickets(pb::ListTicketsRequest { states: vec![0], ..Default::default() }).await, "states[0]");
+        expect_invalid(tickets.list_tickets(pb::ListTicketsRequest { limit: -1, ..Default::default() }).await, "limit");
+        expect_invalid(tickets.list_tickets(pb::ListTicketsRequest { group_ids: vec!["nope".into()], ..Default::default() }).await, "group_ids[0]");
+        expect_invalid(tickets.list_tickets(pb::ListTicketsRequest { resume_token: "garbage".into(), ..Default::default() }).await, "resume_token");
+        expect_code(
+            server.as_token("not-a-token").tickets.list_tickets(pb::ListTicketsRequest::default()).await,
+            Code::Unauthenticated,
+        );
+    }
+
+    async fn a_slow_reader_holds_the_servers_read_ahead_bounded_and_a_gone_one_stops_it(server) {
+        let desk = server.desk("acme").await;
+        let shapes = [(desk.group.id.clone(), desk.customer.id.clone())];
+        seed(&server, &shapes, 3_000).await;
+        let admin = server.as_token(&server.admin_secret);
+        // A client with HTTP/2's smallest usual window (64 KiB), so that what the server has
+        // read ahead is not hidden in a large client-side buffer.
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+            .expect("uri")
+            .initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
+            .connect()
+            .await
+            .expect("connect");
+        let mut small_window = pb::ticket_service_client::TicketServiceClient::with_interceptor(
+            channel,
+            crate::support::Bearer::new(Some(&server.admin_secret)),
+        );
+        let mut slow = small_window.list_tickets(pb::ListTicketsRequest::default()).await.expect("list").into_inner();
+        slow.message().await.expect("first").expect("item");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let read = server.metrics.tickets_read();
+        assert!(read < 1_000, "the server read {read} of 3,000 tickets ahead of a reader that took one");
+        assert_eq!(server.metrics.list_streams(), 1);
+        // The reader goes away: the server stops reading.
+        drop(slow);
+        desk::eventually("the stream's task ends", || async { server.metrics.list_streams() == 0 }).await;
+        let after = server.metrics.tickets_read();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.metrics.tickets_read(), after, "nothing more is read");
+        assert!(after < 1_000, "{after}");
+        // A reader that keeps up gets everything.
+        let (all, _) = stream(&admin, pb::ListTicketsRequest::default()).await;
+        assert_eq!(all.len(), 3_000);
+    }
+}
