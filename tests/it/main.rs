@@ -18,4 +18,5 @@ mod permissions;
 mod server;
 mod settings;
 mod ticket_list;
+mod ticket_rights;
 mod tickets;

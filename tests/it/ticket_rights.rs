@@ -1,0 +1,241 @@
+//! The permission matrix of the rights issue, extended to tickets: for every kind of
+//! principal, which of three tickets of one group it may read and work on — its own (or a
+//! colleague's own), one of its organisation's, and one of another organisation — through
+//! GetTicket, UpdateTicket and ListTickets, with CheckPermission giving the same answers and
+//! the path that decided.
+
+use clientele::proto::v1 as pb;
+use prost_types::FieldMask;
+use tonic::Code;
+
+use crate::support::{Clients, TestServer, desk, expect_code};
+
+use pb::subject::Subject as S;
+use pb::{GrantContext as C, PermissionLevel as L};
+
+/// Three tickets of one group: the principal's own (for customers), its organisation's, and
+/// another organisation's.
+struct World {
+    group: pb::Group,
+    own_org: pb::Organisation,
+    me: pb::Customer,
+    own: pb::Ticket,
+    colleagues: pb::Ticket,
+    others: pb::Ticket,
+}
+
+async fn world(server: &TestServer, name: &str) -> World {
+    let group = server.group(name).await;
+    let own_org = server.organisation(&format!("{name}-own"), &[]).await;
+    let other_org = server.organisation(&format!("{name}-other"), &[]).await;
+    let customer = |email: String, org: &pb::Organisation| pb::Customer {
+        email,
+        organisation_id: org.id.clone(),
+        ..Default::default()
+    };
+    let me = server.customer(customer(format!("me@{name}.example"), &own_org)).await;
+    let colleague = server.customer(customer(format!("colleague@{name}.example"), &own_org)).await;
+    let stranger = server.customer(customer(format!("stranger@{name}-other.example"), &other_org)).await;
+    // Direct grants only make the tickets creatable; a direct grant reaches its holder's own
+    // tickets only, so the colleague's and the stranger's do not widen what `me` sees.
+    let mut made = Vec::new();
+    for holder in [&me, &colleague, &stranger] {
+        made.push(server.grant(S::CustomerId(holder.id.clone()), &group.id, L::Rw, C::Unspecified).await);
+    }
+    let create = |customer: &pb::Customer, title: &str| {
+        let mut tickets = server.tickets();
+        let ticket = pb::Ticket { title: title.into(), group_id: group.id.clone(), customer_id: customer.id.clone(), ..Default::default() };
+        async move {
+            tickets.create_ticket(pb::CreateTicketRequest { ticket: Some(ticket), request_id: String::new() })
+                .await.expect("create").into_inner().ticket.expect("ticket")
+        }
+    };
+    let own = create(&me, "own").await;
+    let colleagues = create(&colleague, "colleague's").await;
+    let others = create(&stranger, "other organisation's").await;
+    // `me` keeps no grant of its own unless its row gives it one.
+    server.permissions().revoke_permission(pb::RevokePermissionRequest {
+        subject: made[0].subject.clone(), group_id: group.id.clone(), context: C::Unspecified.into(),
+    }).await.expect("revoke");
+    World { group, own_org, me, own, colleagues, others }
+}
+
+/// What a principal may do with a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum May {
+    Nothing,
+    Read,
+    Work,
+}
+
+/// How a principal comes by its rights.
+#[derive(Clone, Copy, Debug)]
+enum Row {
+    Admin,
+    Agent(Option<L>),
+    DirectGrant,
+    SameOrganisation,
+    OtherOrganisationsReadOnly,
+    AlwaysGroups,
+    CompanyAlwaysGroups,
+    CustomerGroupSupportOff,
+}
+
+async fn settings(server: &TestServer, support: bool, always: Vec<String>, company: Vec<String>) {
+    let mut client = server.permissions();
+    let current = client.get_settings(pb::GetSettingsRequest {}).await.expect("get").into_inner().settings.expect("settings");
+    client.update_settings(pb::UpdateSettingsRequest {
+        settings: Some(pb::Settings { etag: current.etag, customer_group_support: support, always_groups: always, company_always_groups: company, ..Default::default() }),
+        update_mask: Some(FieldMask { paths: vec!["customer_group_support".into(), "always_groups".into(), "company_always_groups".into()] }),
+    }).await.expect("settings");
+}
+
+/// Sets the row up; returns the principal's clients and its CheckPermission form.
+async fn principal(server: &TestServer, world: &World, row: Row) -> (Clients, pb::Principal) {
+    use pb::principal::Principal as P;
+    let customer = || (P::CustomerId(world.me.id.clone()), pb::token_owner::Owner::CustomerId(world.me.id.clone()));
+    let (asked, owner) = match row {
+        Row::Admin => return (server.as_token(&server.admin_secret), pb::Principal { principal: Some(P::Admin(true)) }),
+        Row::Agent(level) => {
+            let agent = server.agent(&format!("{}-agent", world.group.name), false).await;
+            if let Some(level) = level {
+                server.grant(S::AgentId(agent.id.clone()), &world.group.id, level, C::Unspecified).await;
+            }
+            (P::AgentId(agent.id.clone()), pb::token_owner::Owner::AgentId(agent.id))
+        }
+        Row::DirectGrant => {
+            server.grant(S::CustomerId(world.me.id.clone()), &world.group.id, L::Rw, C::Unspecified).await;
+            customer()
+        }
+        Row::SameOrganisation => {
+            server.grant(S::OrganisationId(world.own_org.id.clone()), &world.group.id, L::Rw, C::SameOrganisation).await;
+            customer()
+        }
+        Row::OtherOrganisationsReadOnly => {
+            server.grant(S::OrganisationId(world.own_org.id.clone()), &world.group.id, L::Ro, C::OtherOrganisations).await;
+            customer()
+        }
+        Row::AlwaysGroups => {
+            settings(server, true, vec![world.group.id.clone()], vec![]).await;
+            customer()
+        }
+        Row::CompanyAlwaysGroups => {
+            settings(server, true, vec![], vec![world.group.id.clone()]).await;
+            customer()
+        }
+        Row::CustomerGroupSupportOff => {
+            settings(server, false, vec![], vec![]).await;
+            customer()
+        }
+    };
+    (server.as_token(&server.token(owner).await), pb::Principal { principal: Some(asked) })
+}
+
+/// What `clients` may do with `ticket`, found through the API: GetTicket, then an update.
+async fn through_the_api(server: &TestServer, clients: &Clients, ticket: &pb::Ticket) -> May {
+    let read = clients.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Id(ticket.id.clone())) }).await;
+    match read {
+        Err(status) => {
+            assert_eq!(status.code(), Code::NotFound, "an unreadable ticket is NOT_FOUND: {status:?}");
+            return May::Nothing;
+        }
+        Ok(_) => {}
+    }
+    let current = desk::ticket(server, &ticket.id).await;
+    let title = format!("{} (edited)", current.title);
+    match desk::update(clients, pb::Ticket { title, ..current }, &["title"]).await {
+        Ok(_) => May::Work,
+        Err(status) => {
+            assert_eq!(status.code(), Code::PermissionDenied, "a readable ticket is PERMISSION_DENIED to write: {status:?}");
+            May::Read
+        }
+    }
+}
+
+/// What CheckPermission says `asked` may do with `ticket`, with the path for reads.
+async fn through_check(server: &TestServer, asked: &pb::Principal, ticket: &pb::Ticket) -> (May, pb::TicketScope) {
+    let check = |level: L| {
+        let mut permissions = server.permissions();
+        let request = pb::CheckPermissionRequest {
+            principal: Some(asked.clone()),
+            level: level.into(),
+            resource: Some(pb::Resource { resource: Some(pb::resource::Resource::TicketId(ticket.id.clone())) }),
+        };
+        async move { permissions.check_permission(request).await.expect("check").into_inner() }
+    };
+    let read = check(L::Ro).await;
+    let write = check(L::Rw).await;
+    let may = match (read.allowed, write.allowed) {
+        (_, true) => May::Work,
+        (true, false) => May::Read,
+        (false, false) => May::Nothing,
+    };
+    (may, read.scope())
+}
+
+backend_tests! {
+    async fn every_principal_reads_and_works_on_exactly_the_tickets_its_rights_reach(server) {
+        use May::*;
+        use pb::TicketScope as Path;
+        let u = Path::Unspecified;
+        // (row, [own, colleague's, other organisation's], read paths)
+        let rows: Vec<(&str, Row, [May; 3], [Path; 3])> = vec![
+            ("admin", Row::Admin, [Work, Work, Work], [u, u, u]),
+            ("agent with rw", Row::Agent(Some(L::Rw)), [Work, Work, Work], [Path::All, Path::All, Path::All]),
+            ("agent with ro", Row::Agent(Some(L::Ro)), [Read, Read, Read], [Path::All, Path::All, Path::All]),
+            ("agent without grant", Row::Agent(None), [Nothing, Nothing, Nothing], [u, u, u]),
+            ("customer with a direct grant", Row::DirectGrant, [Work, Nothing, Nothing], [Path::Own, u, u]),
+            ("customer via its organisation, SAME_ORGANISATION", Row::SameOrganisation, [Work, Work, Nothing], [Path::Own, Path::Organisation, u]),
+            ("customer via its organisation, OTHER_ORGANISATIONS ro", Row::OtherOrganisationsReadOnly, [Read, Read, Read], [Path::Own, Path::All, Path::All]),
+            ("customer via always_groups", Row::AlwaysGroups, [Work, Nothing, Nothing], [Path::Own, u, u]),
+            ("organisation via company_always_groups", Row::CompanyAlwaysGroups, [Work, Work, Nothing], [Path::Own, Path::Organisation, u]),
+            ("customer_group_support off", Row::CustomerGroupSupportOff, [Work, Nothing, Nothing], [Path::Own, u, u]),
+        ];
+        for (index, (name, row, expected, paths)) in rows.into_iter().enumerate() {
+            let world = world(&server, &format!("w{index}")).await;
+            let (clients, asked) = principal(&server, &world, row).await;
+            let tickets = [&world.own, &world.colleagues, &world.others];
+            let mut api = Vec::new();
+            let mut checked = Vec::new();
+            let mut checked_paths = Vec::new();
+            for ticket in tickets {
+                let (may, path) = through_check(&server, &asked, ticket).await;
+                checked.push(may);
+                checked_paths.push(path);
+                api.push(through_the_api(&server, &clients, ticket).await);
+            }
+            assert_eq!(api, expected, "{name}: through the API");
+            assert_eq!(checked, expected, "{name}: through CheckPermission");
+            if !matches!(row, Row::Admin) {
+                assert_eq!(checked_paths, paths, "{name}: the path CheckPermission names");
+            }
+            // ListTickets streams exactly the readable ones.
+            let mut listed: Vec<i64> = Vec::new();
+            let mut stream = clients.tickets.clone().list_tickets(pb::ListTicketsRequest { group_ids: vec![world.group.id.clone()], ..Default::default() }).await.expect("list").into_inner();
+            while let Some(item) = stream.message().await.expect("stream") {
+                listed.push(item.ticket.expect("ticket").number);
+            }
+            let readable: Vec<i64> = tickets.iter().zip(expected).filter(|(_, may)| *may != Nothing).map(|(t, _)| t.number).collect();
+            assert_eq!(listed, readable, "{name}: ListTickets");
+            settings(&server, true, vec![], vec![]).await;
+        }
+    }
+
+    async fn an_invalid_customer_has_no_rights_on_tickets_and_its_token_stops_working(server) {
+        let world = world(&server, "invalid").await;
+        let (clients, asked) = principal(&server, &world, Row::DirectGrant).await;
+        assert_eq!(through_the_api(&server, &clients, &world.own).await, May::Work);
+        server.tickets().update_ticket(pb::UpdateTicketRequest {
+            ticket: Some(pb::Ticket { state: pb::TicketState::Closed.into(), ..desk::ticket(&server, &world.own.id).await }),
+            update_mask: Some(FieldMask { paths: vec!["state".into()] }),
+        }).await.expect("close its ticket");
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: world.me.id.clone(), ..Default::default() }).await.expect("deactivate");
+        expect_code(clients.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Id(world.own.id.clone())) }).await, Code::Unauthenticated);
+        let check = server.permissions().check_permission(pb::CheckPermissionRequest {
+            principal: Some(asked), level: L::Ro.into(),
+            resource: Some(pb::Resource { resource: Some(pb::resource::Resource::TicketId(world.own.id.clone())) }),
+        }).await.expect("check").into_inner();
+        assert!(!check.allowed);
+        assert_eq!(check.reason(), pb::PermissionReason::PrincipalInvalid);
+    }
+}
