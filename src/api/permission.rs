@@ -236,7 +236,9 @@ impl PermissionService for PermissionApi {
             allowed,
             reason: reason_to_proto(reason),
             grant: grant.map(grant_to_proto),
-            scope: whose.map_or(pb::TicketScope::Unspecified, whose_to_proto).into(),
+            scope: whose
+                .map_or(pb::TicketScope::Unspecified, whose_to_proto)
+                .into(),
         }))
     }
 

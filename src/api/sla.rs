@@ -225,7 +225,10 @@ pub(crate) fn duration(
 ) -> Result<Option<SignedDuration>> {
     let Some(raw) = raw else { return Ok(None) };
     if (raw.seconds > 0 && raw.nanos < 0) || (raw.seconds < 0 && raw.nanos > 0) {
-        return Err(Error::invalid(field, "seconds and nanos must have the same sign"));
+        return Err(Error::invalid(
+            field,
+            "seconds and nanos must have the same sign",
+        ));
     }
     if raw.nanos.abs() >= 1_000_000_000 {
         return Err(Error::invalid(field, "nanos must be less than one second"));

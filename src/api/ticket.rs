@@ -11,9 +11,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    customer::to_proto as customer_to_proto, optional_id, organisation::to_proto as
-    organisation_to_proto, parse_id, parse_ids, parse_optional_id, principal, timestamp,
-    writer,
+    customer::to_proto as customer_to_proto, optional_id,
+    organisation::to_proto as organisation_to_proto, parse_id, parse_ids, parse_optional_id,
+    principal, timestamp, writer,
 };
 use crate::{
     domain::{
@@ -77,8 +77,7 @@ impl TicketService for TicketApi {
         let principal = principal(&request)?;
         let request = request.into_inner();
         let request_id = fields::request_id(&request.request_id)?;
-        let input =
-            input(request.ticket.unwrap_or_default()).map_err(|e| e.within("ticket"))?;
+        let input = input(request.ticket.unwrap_or_default()).map_err(|e| e.within("ticket"))?;
         let ticket = self
             .tickets
             .create(&principal, input, request_id)
@@ -587,9 +586,7 @@ fn watch_to_proto(message: WatchMessage) -> pb::WatchEscalationsResponse {
         } => {
             let (kind, deadline, at) = match change {
                 AlertChange::Warning { deadline, at } => (K::Warning, Some(deadline), Some(at)),
-                AlertChange::Escalated { deadline, at } => {
-                    (K::Escalated, Some(deadline), Some(at))
-                }
+                AlertChange::Escalated { deadline, at } => (K::Escalated, Some(deadline), Some(at)),
                 AlertChange::ReminderDue { at } => (K::ReminderDue, None, Some(at)),
                 AlertChange::Cleared { deadline } => (K::Cleared, deadline, None),
             };

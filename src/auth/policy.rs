@@ -107,7 +107,10 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.TicketService/ListTickets", ANYONE),
     ("/clientele.v1.TicketService/TransferTickets", STAFF),
     ("/clientele.v1.TicketService/GetTicketHistory", ANYONE),
-    ("/clientele.v1.TicketService/GetOrganisationOverview", ANYONE),
+    (
+        "/clientele.v1.TicketService/GetOrganisationOverview",
+        ANYONE,
+    ),
     ("/clientele.v1.TicketService/GetCustomerOverview", ANYONE),
     ("/clientele.v1.TicketService/WatchEscalations", ANYONE),
 ];

@@ -227,9 +227,7 @@ fn apply(violations: &mut Violations, group: &mut Group, field: GroupField, inpu
         }
         GroupField::Validity => group.validity = input.validity.unwrap_or(Validity::Valid),
         GroupField::ResponsibleAgentId => group.responsible_agent_id = input.responsible_agent_id,
-        GroupField::DefaultSlaPolicyId => {
-            group.default_sla_policy_id = input.default_sla_policy_id
-        }
+        GroupField::DefaultSlaPolicyId => group.default_sla_policy_id = input.default_sla_policy_id,
     }
 }
 

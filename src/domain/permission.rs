@@ -11,9 +11,9 @@ use super::{
     rights::Administrator,
 };
 use crate::{
+    auth::Principal,
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
-    auth::Principal,
     model::{
         ChangeKind, Customer, FieldChange, Grant, GrantContext, Group, Level, ResourceType,
         Subject, SubjectKind, Ticket, Validity,
@@ -165,12 +165,7 @@ impl Rights {
     }
 
     /// The basis that gives `wanted` on `group_id` for `scope`, preferring the clearest cause.
-    pub(crate) fn decide(
-        &self,
-        group_id: Uuid,
-        scope: Whose,
-        wanted: Level,
-    ) -> Option<&Basis> {
+    pub(crate) fn decide(&self, group_id: Uuid, scope: Whose, wanted: Level) -> Option<&Basis> {
         self.bases
             .get(&(group_id, scope))?
             .iter()
@@ -523,7 +518,10 @@ impl Permissions {
                             .await?
                     }
                     Resource::Ticket(_) => match &ticket {
-                        Some(ticket) => self.customer_ticket_decision(&customer, ticket, wanted).await?,
+                        Some(ticket) => {
+                            self.customer_ticket_decision(&customer, ticket, wanted)
+                                .await?
+                        }
                         None => Decision::rule(false, Reason::NoGrant),
                     },
                 })
@@ -720,11 +718,7 @@ impl Permissions {
         for grant in self.store.grants_of(&subjects).await? {
             match (grant.subject, grant.context) {
                 (Subject::Customer(_), _) => {
-                    rights.add(
-                        grant.group_id,
-                        Whose::Own,
-                        granted(Reason::OwnGrant, grant),
-                    );
+                    rights.add(grant.group_id, Whose::Own, granted(Reason::OwnGrant, grant));
                 }
                 (_, context) => {
                     let wider = match context {
@@ -745,11 +739,7 @@ impl Permissions {
             }
         }
         for group_id in &settings.always_groups {
-            rights.add(
-                *group_id,
-                Whose::Own,
-                rule(Level::Rw, Reason::AlwaysGroups),
-            );
+            rights.add(*group_id, Whose::Own, rule(Level::Rw, Reason::AlwaysGroups));
         }
         if !organisations.is_empty() {
             for group_id in &settings.company_always_groups {

@@ -510,7 +510,11 @@ fn minute(violations: &mut Violations, field: &str, raw: &str, end_of_day: bool)
         (valid && m < 60 && (h < 24 || (end_of_day && h == 24 && m == 0))).then_some(h * 60 + m)
     });
     if parsed.is_none() {
-        let range = if end_of_day { "00:01 to 24:00" } else { "00:00 to 23:59" };
+        let range = if end_of_day {
+            "00:01 to 24:00"
+        } else {
+            "00:00 to 23:59"
+        };
         violations.add(field, format!("must be a time HH:MM from {range}"));
     }
     parsed
@@ -518,7 +522,10 @@ fn minute(violations: &mut Violations, field: &str, raw: &str, end_of_day: bool)
 
 fn holidays(violations: &mut Violations, raw: &[String]) -> Vec<Date> {
     if raw.len() > MAX_HOLIDAYS {
-        violations.add("holidays", format!("must list at most {MAX_HOLIDAYS} dates"));
+        violations.add(
+            "holidays",
+            format!("must list at most {MAX_HOLIDAYS} dates"),
+        );
         return Vec::new();
     }
     let mut days = BTreeSet::new();
@@ -528,10 +535,7 @@ fn holidays(violations: &mut Violations, raw: &[String]) -> Vec<Date> {
             Ok(date) if text.len() == 10 => {
                 days.insert(date);
             }
-            _ => violations.add(
-                format!("holidays[{index}]"),
-                "must be a date YYYY-MM-DD",
-            ),
+            _ => violations.add(format!("holidays[{index}]"), "must be a date YYYY-MM-DD"),
         }
     }
     days.into_iter().collect()

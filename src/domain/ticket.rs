@@ -23,10 +23,10 @@ use crate::{
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
     model::{
-        Actor, Alerts, ChangeEvent, ChangeKind, Customer, FieldChange, Group, Level,
-        ResourceType, SlaClocks, Ticket, TicketState,
+        Actor, Alerts, ChangeEvent, ChangeKind, Customer, FieldChange, Group, Level, ResourceType,
+        SlaClocks, Ticket, TicketState,
     },
-    store::{IdempotencyKey, Inserted, Scope, StoredChange, Store, TicketScope},
+    store::{IdempotencyKey, Inserted, Scope, Store, StoredChange, TicketScope},
 };
 
 /// The priority of a ticket created without one.
@@ -114,11 +114,19 @@ impl TicketField {
         fields::fields_of_mask(paths, &Self::ALL, Self::name, |path| match path {
             "customer_id" => Some("customer_id is changed by TransferTickets".into()),
             "organisation_id" => Some("organisation_id is set when the ticket is created".into()),
-            "id" | "number" | "create_time" | "update_time" | "etag" | "first_response_time"
-            | "close_time" | "first_response_due" | "update_due" | "solution_due"
-            | "escalation" | "reminder_due" | "applied_sla_policy_id" => {
-                Some(format!("{path} is output only"))
-            }
+            "id"
+            | "number"
+            | "create_time"
+            | "update_time"
+            | "etag"
+            | "first_response_time"
+            | "close_time"
+            | "first_response_due"
+            | "update_due"
+            | "solution_due"
+            | "escalation"
+            | "reminder_due"
+            | "applied_sla_policy_id" => Some(format!("{path} is output only")),
             _ => None,
         })
     }
@@ -213,7 +221,12 @@ impl Tickets {
     }
 
     /// The checked new ticket of a create request.
-    async fn draft(&self, principal: &Principal, input: &TicketInput, now: Timestamp) -> Result<Draft> {
+    async fn draft(
+        &self,
+        principal: &Principal,
+        input: &TicketInput,
+        now: Timestamp,
+    ) -> Result<Draft> {
         let staff = !matches!(principal, Principal::Customer { .. });
         let mut violations = Violations::default();
         let title = fields::single_line(&mut violations, "title", &input.title, MAX_TITLE, true);
@@ -255,11 +268,8 @@ impl Tickets {
                 "assignee_id, sla_policy_id and additional_customer_ids are set by agents",
             ));
         }
-        let additional = additional_customers(
-            &mut violations,
-            &input.additional_customer_ids,
-            customer_id,
-        );
+        let additional =
+            additional_customers(&mut violations, &input.additional_customer_ids, customer_id);
         violations.finish()?;
         let (Some(customer_id), Some(group_id)) = (customer_id, input.group_id) else {
             return Err(Error::invalid("customer_id", "is required"));
@@ -288,7 +298,10 @@ impl Tickets {
         if let Some(org) = organisation.as_ref().filter(|o| !o.validity.is_valid()) {
             return Err(precondition(
                 "ORGANISATION_INVALID",
-                format!("organisation {} is invalid and gets no new tickets", org.customer_id),
+                format!(
+                    "organisation {} is invalid and gets no new tickets",
+                    org.customer_id
+                ),
                 org.id,
             ));
         }
@@ -324,8 +337,18 @@ impl Tickets {
             references::sla_policy(&self.store, "sla_policy_id", policy).await?;
         }
         let assignee_id = match input.assignee_id {
-            Some(agent) => Some(references::valid_agent(&self.store, "assignee_id", agent).await?.id),
-            None => self.route(organisation.as_ref().and_then(|o| o.default_assignee_id), &group).await?,
+            Some(agent) => Some(
+                references::valid_agent(&self.store, "assignee_id", agent)
+                    .await?
+                    .id,
+            ),
+            None => {
+                self.route(
+                    organisation.as_ref().and_then(|o| o.default_assignee_id),
+                    &group,
+                )
+                .await?
+            }
         };
 
         let mut ticket = Ticket {
@@ -358,7 +381,11 @@ impl Tickets {
             version: 1,
         };
         let (policy_id, sla) = self
-            .applicable_sla(&ticket, organisation.as_ref().and_then(|o| o.sla_policy_id), &group)
+            .applicable_sla(
+                &ticket,
+                organisation.as_ref().and_then(|o| o.sla_policy_id),
+                &group,
+            )
             .await?;
         ticket.applied_sla_policy_id = policy_id;
         escalation::refresh(&mut ticket, &sla, now);
@@ -414,7 +441,10 @@ impl Tickets {
         if customer && let Some(field) = fields.iter().find(|f| !f.open_to_customers()) {
             return Err(Error::denied(
                 "STAFF_ONLY_FIELDS",
-                format!("customers may change title and state only, not {}", field.name()),
+                format!(
+                    "customers may change title and state only, not {}",
+                    field.name()
+                ),
             ));
         }
         let now = self.clock.now();
@@ -424,8 +454,13 @@ impl Tickets {
         for field in fields {
             match field {
                 TicketField::Title => {
-                    next.title =
-                        fields::single_line(&mut violations, "title", &input.title, MAX_TITLE, true);
+                    next.title = fields::single_line(
+                        &mut violations,
+                        "title",
+                        &input.title,
+                        MAX_TITLE,
+                        true,
+                    );
                 }
                 TicketField::Priority => next.priority = priority(&mut violations, input.priority),
                 TicketField::GroupId => match input.group_id {
@@ -454,7 +489,14 @@ impl Tickets {
         let pending_until = fields
             .contains(&TicketField::PendingUntil)
             .then_some(input.pending_until);
-        transition(&mut violations, &mut next, state, pending_until, now, customer);
+        transition(
+            &mut violations,
+            &mut next,
+            state,
+            pending_until,
+            now,
+            customer,
+        );
         violations.finish()?;
 
         if let Some(group) = new_group.filter(|g| *g != current.group_id) {
@@ -489,9 +531,11 @@ impl Tickets {
             (true, false) => escalation::resume(&mut next, now, &before_sla),
             _ => {}
         }
-        let group = self.store.group(next.group_id).await?.ok_or(Error::NotFound {
-            resource: "group",
-        })?;
+        let group = self
+            .store
+            .group(next.group_id)
+            .await?
+            .ok_or(Error::NotFound { resource: "group" })?;
         let organisation_policy = match next.organisation_id {
             Some(id) => self
                 .store
@@ -500,7 +544,9 @@ impl Tickets {
                 .and_then(|o| o.sla_policy_id),
             None => None,
         };
-        let (policy_id, sla) = self.applicable_sla(&next, organisation_policy, &group).await?;
+        let (policy_id, sla) = self
+            .applicable_sla(&next, organisation_policy, &group)
+            .await?;
         next.applied_sla_policy_id = policy_id;
         escalation::refresh(&mut next, &sla, now);
 
@@ -578,9 +624,16 @@ impl Tickets {
         let after: Option<i64> = paging::decode_token(page_token, &fingerprint)?;
         let items = self
             .store
-            .changes_after(ResourceType::Ticket, ticket.id, after.unwrap_or(0), limit + 1)
+            .changes_after(
+                ResourceType::Ticket,
+                ticket.id,
+                after.unwrap_or(0),
+                limit + 1,
+            )
             .await?;
-        Ok(paging::page(items, limit, &fingerprint, |change| change.seq))
+        Ok(paging::page(items, limit, &fingerprint, |change| {
+            change.seq
+        }))
     }
 
     /// The SLA that applies to `ticket`: its own policy, else its organisation's, else its
@@ -599,7 +652,11 @@ impl Tickets {
     }
 
     /// The organisation's default assignee, else the group's responsible agent, if valid.
-    async fn route(&self, organisation_default: Option<Uuid>, group: &Group) -> Result<Option<Uuid>> {
+    async fn route(
+        &self,
+        organisation_default: Option<Uuid>,
+        group: &Group,
+    ) -> Result<Option<Uuid>> {
         for candidate in [organisation_default, group.responsible_agent_id]
             .into_iter()
             .flatten()
@@ -639,7 +696,10 @@ impl Tickets {
         if !customer.validity.is_valid() {
             return Err(precondition(
                 "CUSTOMER_INVALID",
-                format!("customer {} is invalid and gets no new tickets", customer.email),
+                format!(
+                    "customer {} is invalid and gets no new tickets",
+                    customer.email
+                ),
                 customer.id,
             ));
         }
@@ -750,7 +810,10 @@ fn additional_customers(
                 "is the main customer",
             );
         } else if ids.contains(id) {
-            violations.add(format!("additional_customer_ids[{index}]"), "is listed twice");
+            violations.add(
+                format!("additional_customer_ids[{index}]"),
+                "is listed twice",
+            );
         } else {
             ids.push(*id);
         }

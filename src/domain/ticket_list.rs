@@ -194,7 +194,9 @@ impl Tickets {
         let limit = match limit {
             ..0 => return Err(Error::invalid("limit", "must not be negative")),
             0 => DEFAULT_OVERVIEW_LIMIT,
-            n => u64::try_from(n).unwrap_or(MAX_OVERVIEW_LIMIT).min(MAX_OVERVIEW_LIMIT),
+            n => u64::try_from(n)
+                .unwrap_or(MAX_OVERVIEW_LIMIT)
+                .min(MAX_OVERVIEW_LIMIT),
         };
         let master = principal.scope();
         let (organisation, customer, base) = match of {

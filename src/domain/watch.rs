@@ -19,8 +19,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    Tickets,
-    changes,
+    Tickets, changes,
     escalation::{self, AlertChange},
     ticket::{alert_events, audit},
 };

@@ -10,9 +10,7 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
-    api::{
-        AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi, TicketApi,
-    },
+    api::{AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi, TicketApi},
     auth::{AuthLayer, Authenticator},
     clock::{Clock, SystemClock},
     domain::{
@@ -29,8 +27,7 @@ use crate::{
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
             permission_service_server::PermissionServiceServer,
-            sla_service_server::SlaServiceServer,
-            ticket_service_server::TicketServiceServer,
+            sla_service_server::SlaServiceServer, ticket_service_server::TicketServiceServer,
         },
     },
     store::{Store, StoreOptions},
@@ -160,7 +157,12 @@ pub async fn run(
     let groups = Groups::new(store.clone(), clock.clone());
     let agents = Agents::new(store.clone(), clock.clone(), authenticator.clone());
     let slas = Slas::new(store.clone(), clock.clone());
-    let tickets = Tickets::new(store.clone(), clock.clone(), permissions.clone(), slas.clone());
+    let tickets = Tickets::new(
+        store.clone(),
+        clock.clone(),
+        permissions.clone(),
+        slas.clone(),
+    );
     let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
     // The escalation scheduler and hub, and the wake-ups from other replicas.
     let background = [

@@ -120,8 +120,7 @@ fn stored(row: change_event::Model) -> Result<StoredChange> {
         resource_type: row.resource_type,
         resource_id: row.resource_id,
         kind: row.kind,
-        changes: serde_json::from_str(&row.changes).map_err(|e| {
-            Error::Internal(format!("change event {} is unreadable: {e}", row.seq))
-        })?,
+        changes: serde_json::from_str(&row.changes)
+            .map_err(|e| Error::Internal(format!("change event {} is unreadable: {e}", row.seq)))?,
     })
 }

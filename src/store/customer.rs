@@ -518,8 +518,7 @@ pub(crate) async fn refuse_open_tickets(
     customers: &[Uuid],
     organisations: &[Uuid],
 ) -> Result<(), StoreFailure> {
-    let numbers =
-        ticket::open_ticket_numbers(&**tx, customers, organisations, MAX_LISTED).await?;
+    let numbers = ticket::open_ticket_numbers(&**tx, customers, organisations, MAX_LISTED).await?;
     if numbers.is_empty() {
         return Ok(());
     }

@@ -24,15 +24,15 @@ pub use agent::agent_cursor;
 pub use change_log::StoredChange;
 pub use customer::{CustomerCascade, CustomerFilter, CustomerOrder};
 pub use feed::FeedMessage;
-pub use ticket::{
-    TicketChange, TicketCounts, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey,
-};
 pub use grant::GrantFilter;
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
 pub use organisation::{OrganisationFilter, OrganisationOrder};
 pub use scope::{Scope, TicketPaths, TicketScope};
 pub use sla::name_cursor;
+pub use ticket::{
+    TicketChange, TicketCounts, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey,
+};
 pub use token::TokenHolder;
 
 use std::{ops::Deref, sync::Arc, time::Duration};

@@ -169,7 +169,8 @@ impl TicketScope {
         };
         paths.all_groups.binary_search(&group_id).is_ok()
             || (paths.organisation_groups.binary_search(&group_id).is_ok()
-                && organisation_id.is_some_and(|org| paths.organisations.binary_search(&org).is_ok()))
+                && organisation_id
+                    .is_some_and(|org| paths.organisations.binary_search(&org).is_ok()))
             || (paths.own_groups.binary_search(&group_id).is_ok()
                 && paths.customer.is_some_and(|me| customers.any(|c| c == me)))
     }

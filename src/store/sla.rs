@@ -97,7 +97,11 @@ impl Store {
 
     /// Up to `limit` calendars by name after `cursor`.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn list_calendars(&self, cursor: Option<&Cursor>, limit: u64) -> Result<Vec<Calendar>> {
+    pub async fn list_calendars(
+        &self,
+        cursor: Option<&Cursor>,
+        limit: u64,
+    ) -> Result<Vec<Calendar>> {
         let mut query = sla_calendar::Entity::find();
         if let Some(cursor) = cursor {
             query = query.filter(after(
@@ -269,7 +273,10 @@ fn policy_from_row(row: sla_policy::Model) -> Result<SlaPolicy> {
         update: budget(row.update_seconds),
         solution: budget(row.solution_seconds),
         warning_percent: u8::try_from(row.warning_percent).map_err(|_| {
-            Error::Internal(format!("stored warning_percent {} unreadable", row.warning_percent))
+            Error::Internal(format!(
+                "stored warning_percent {} unreadable",
+                row.warning_percent
+            ))
         })?,
         calendar_id: row.calendar_id,
         create_time: timestamp(row.create_time)?,

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -229,7 +228,9 @@ impl Store {
         let tx = self.begin_write().await?;
         let outcome = async {
             if !write_ticket(&tx, ticket, expected_version).await? {
-                return Err(StoreFailure::Domain(Error::StaleEtag { resource: RESOURCE }));
+                return Err(StoreFailure::Domain(Error::StaleEtag {
+                    resource: RESOURCE,
+                }));
             }
             self.append_ticket_events(&tx, events).await
         }
@@ -439,7 +440,9 @@ pub(crate) async fn transfer_in(
         after.version = before.version + 1;
         after.update_time = now;
         if !write_ticket(tx, &after, before.version).await? {
-            return Err(StoreFailure::Domain(Error::StaleEtag { resource: RESOURCE }));
+            return Err(StoreFailure::Domain(Error::StaleEtag {
+                resource: RESOURCE,
+            }));
         }
         events.push(event_of(&before, &after));
         moved.push(after);
@@ -551,9 +554,8 @@ fn filter_condition(filter: &TicketFilter) -> Condition {
             condition.add(ticket::Column::State.is_in(filter.states.iter().map(|s| s.as_str())));
     }
     if !filter.escalations.is_empty() {
-        condition = condition.add(
-            ticket::Column::Escalation.is_in(filter.escalations.iter().map(|a| a.as_str())),
-        );
+        condition = condition
+            .add(ticket::Column::Escalation.is_in(filter.escalations.iter().map(|a| a.as_str())));
     }
     if let Some(due) = filter.reminder_due {
         condition = condition.add(ticket::Column::ReminderDue.eq(due));
@@ -592,11 +594,9 @@ fn after(column: ticket::Column, cursor: &TicketCursor, descending: bool) -> Con
     } else {
         (column.gt(cursor.key), ticket::Column::Id.gt(cursor.id))
     };
-    Condition::any().add(beyond).add(
-        Condition::all()
-            .add(column.eq(cursor.key))
-            .add(id_beyond),
-    )
+    Condition::any()
+        .add(beyond)
+        .add(Condition::all().add(column.eq(cursor.key)).add(id_beyond))
 }
 
 /// The next number of the day `time` falls on (UTC): the date and a counter of that day,
@@ -605,7 +605,8 @@ async fn next_number(tx: &WriteTx, time: Timestamp) -> Result<i64, StoreFailure>
     use super::entities::ticket_counter;
 
     let date = jiff::tz::TimeZone::UTC.to_datetime(time).date();
-    let day = i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day());
+    let day =
+        i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day());
     let upsert = Query::insert()
         .into_table(ticket_counter::Entity)
         .columns([ticket_counter::Column::Day, ticket_counter::Column::Last])
@@ -658,7 +659,11 @@ async fn check_parties(tx: &WriteTx, ticket: &Ticket) -> Result<(), StoreFailure
     let invalid: Vec<Uuid> = ids
         .iter()
         .copied()
-        .filter(|id| validity.get(id).is_none_or(|v| v != Validity::Valid.as_str()))
+        .filter(|id| {
+            validity
+                .get(id)
+                .is_none_or(|v| v != Validity::Valid.as_str())
+        })
         .collect();
     if !invalid.is_empty() {
         return Err(StoreFailure::Domain(Error::FailedPrecondition {
@@ -750,13 +755,14 @@ async fn insert_additional(tx: &WriteTx, ticket: &Ticket) -> Result<(), sea_orm:
     if ticket.additional_customer_ids.is_empty() {
         return Ok(());
     }
-    let rows = ticket
-        .additional_customer_ids
-        .iter()
-        .map(|customer_id| ticket_customer::ActiveModel {
-            ticket_id: Set(ticket.id),
-            customer_id: Set(*customer_id),
-        });
+    let rows =
+        ticket
+            .additional_customer_ids
+            .iter()
+            .map(|customer_id| ticket_customer::ActiveModel {
+                ticket_id: Set(ticket.id),
+                customer_id: Set(*customer_id),
+            });
     ticket_customer::Entity::insert_many(rows)
         .exec_without_returning(&**tx)
         .await?;

@@ -45,7 +45,9 @@ async fn read_snapshot(stream: &mut Streaming<pb::WatchEscalationsResponse>) -> 
 }
 
 /// The next message, within five seconds.
-async fn next(stream: &mut Streaming<pb::WatchEscalationsResponse>) -> pb::WatchEscalationsResponse {
+async fn next(
+    stream: &mut Streaming<pb::WatchEscalationsResponse>,
+) -> pb::WatchEscalationsResponse {
     tokio::time::timeout(Duration::from_secs(5), stream.message())
         .await
         .expect("a watch message within five seconds")
@@ -269,7 +271,11 @@ mod a_watcher_that_cannot_keep_up_is_told_to_resync {
         let start = clock.now();
         let mut numbers = Vec::new();
         for i in 0..400 {
-            numbers.push(desk.create(desk.ticket(&format!("Ticket {i}"))).await.number);
+            numbers.push(
+                desk.create(desk.ticket(&format!("Ticket {i}")))
+                    .await
+                    .number,
+            );
         }
         let (mut stream, _) = watch(&desk.as_agent, pb::WatchEscalationsRequest::default()).await;
         // Every ticket escalates at once; the watcher reads nothing meanwhile.
@@ -280,7 +286,9 @@ mod a_watcher_that_cannot_keep_up_is_told_to_resync {
                 server
                     .tickets()
                     .get_organisation_overview(pb::GetOrganisationOverviewRequest {
-                        key: Some(pb::get_organisation_overview_request::Key::CustomerId("acme".into())),
+                        key: Some(pb::get_organisation_overview_request::Key::CustomerId(
+                            "acme".into(),
+                        )),
                         limit: 1000,
                     })
                     .await
@@ -303,9 +311,15 @@ mod a_watcher_that_cannot_keep_up_is_told_to_resync {
                 other => panic!("unexpected {other:?} before the resync"),
             }
         }
-        assert!(seen_before.len() < 400, "the watcher fell behind before it heard of every ticket");
+        assert!(
+            seen_before.len() < 400,
+            "the watcher fell behind before it heard of every ticket"
+        );
         let snapshot = read_snapshot(&mut stream).await;
-        assert_eq!(snapshot, numbers, "the fresh snapshot has every escalated ticket");
+        assert_eq!(
+            snapshot, numbers,
+            "the fresh snapshot has every escalated ticket"
+        );
         server.stop().await;
     }
 }
@@ -324,10 +338,16 @@ mod a_watcher_on_one_replica_sees_escalations_of_tickets_changed_through_another
         round_the_clock(&server, &desk, 1).await;
         let (mut stream, _) = watch(&desk.as_agent, pb::WatchEscalationsRequest::default()).await;
         // Created and later closed through the replica.
-        let agent_secret = server.token(pb::token_owner::Owner::AgentId(desk.agent.id.clone())).await;
-        let mut through_replica = pb::ticket_service_client::TicketServiceClient::new(replica.authed(&agent_secret));
+        let agent_secret = server
+            .token(pb::token_owner::Owner::AgentId(desk.agent.id.clone()))
+            .await;
+        let mut through_replica =
+            pb::ticket_service_client::TicketServiceClient::new(replica.authed(&agent_secret));
         let ticket = through_replica
-            .create_ticket(pb::CreateTicketRequest { ticket: Some(desk.ticket("Across")), request_id: String::new() })
+            .create_ticket(pb::CreateTicketRequest {
+                ticket: Some(desk.ticket("Across")),
+                request_id: String::new(),
+            })
             .await
             .expect("create through the replica")
             .into_inner()
@@ -340,10 +360,18 @@ mod a_watcher_on_one_replica_sees_escalations_of_tickets_changed_through_another
         assert_eq!(warning.kind(), Kind::Warning);
         clock.set(start + SignedDuration::from_hours(1));
         let escalated = next(&mut stream).await;
-        assert_eq!((escalated.kind(), escalated.deadline()), (Kind::Escalated, pb::Deadline::FirstResponse));
-        assert_eq!(escalated.ticket.as_ref().map(|t| t.number), Some(ticket.number));
+        assert_eq!(
+            (escalated.kind(), escalated.deadline()),
+            (Kind::Escalated, pb::Deadline::FirstResponse)
+        );
+        assert_eq!(
+            escalated.ticket.as_ref().map(|t| t.number),
+            Some(ticket.number)
+        );
         let current = through_replica
-            .get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Id(ticket.id.clone())) })
+            .get_ticket(pb::GetTicketRequest {
+                key: Some(pb::get_ticket_request::Key::Id(ticket.id.clone())),
+            })
             .await
             .expect("get")
             .into_inner()
@@ -351,22 +379,46 @@ mod a_watcher_on_one_replica_sees_escalations_of_tickets_changed_through_another
             .expect("ticket");
         through_replica
             .update_ticket(pb::UpdateTicketRequest {
-                ticket: Some(pb::Ticket { state: pb::TicketState::Closed.into(), ..current }),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["state".into()] }),
+                ticket: Some(pb::Ticket {
+                    state: pb::TicketState::Closed.into(),
+                    ..current
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["state".into()],
+                }),
             })
             .await
             .expect("close through the replica");
         let cleared = next(&mut stream).await;
-        assert_eq!(cleared.kind(), Kind::Cleared, "the change on the replica reached this watcher");
+        assert_eq!(
+            cleared.kind(),
+            Kind::Cleared,
+            "the change on the replica reached this watcher"
+        );
         let history = server
             .tickets()
-            .get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), ..Default::default() })
+            .get_ticket_history(pb::GetTicketHistoryRequest {
+                id: ticket.id.clone(),
+                ..Default::default()
+            })
             .await
             .expect("history")
             .into_inner();
-        let escalations = history.entries.iter().filter(|e| e.kind == "escalated").count();
-        let warnings = history.entries.iter().filter(|e| e.kind == "warning").count();
-        assert_eq!((warnings, escalations), (1, 1), "each alert recorded once, however many replicas ran");
+        let escalations = history
+            .entries
+            .iter()
+            .filter(|e| e.kind == "escalated")
+            .count();
+        let warnings = history
+            .entries
+            .iter()
+            .filter(|e| e.kind == "warning")
+            .count();
+        assert_eq!(
+            (warnings, escalations),
+            (1, 1),
+            "each alert recorded once, however many replicas ran"
+        );
         replica.stop().await;
         server.stop().await;
     }

@@ -17,6 +17,7 @@ mod organisations;
 mod permissions;
 mod server;
 mod settings;
+mod sla;
 mod ticket_list;
 mod ticket_rights;
 mod tickets;

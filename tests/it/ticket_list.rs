@@ -11,7 +11,13 @@ use crate::support::{Clients, TestServer, concurrently, desk, expect_code, expec
 
 /// Streams `request` as `clients`; returns the tickets and the last resume token.
 async fn stream(clients: &Clients, request: pb::ListTicketsRequest) -> (Vec<pb::Ticket>, String) {
-    let mut stream = clients.tickets.clone().list_tickets(request).await.expect("list").into_inner();
+    let mut stream = clients
+        .tickets
+        .clone()
+        .list_tickets(request)
+        .await
+        .expect("list")
+        .into_inner();
     let mut tickets = Vec::new();
     let mut token = String::new();
     while let Some(item) = stream.message().await.expect("stream") {
@@ -34,7 +40,12 @@ async fn seed(server: &TestServer, shapes: &[(String, String)], count: usize) ->
                 async move {
                     tickets
                         .create_ticket(pb::CreateTicketRequest {
-                            ticket: Some(pb::Ticket { title: format!("Ticket {i}"), group_id: group, customer_id: customer, ..Default::default() }),
+                            ticket: Some(pb::Ticket {
+                                title: format!("Ticket {i}"),
+                                group_id: group,
+                                customer_id: customer,
+                                ..Default::default()
+                            }),
                             request_id: String::new(),
                         })
                         .await

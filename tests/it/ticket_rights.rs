@@ -33,31 +33,75 @@ async fn world(server: &TestServer, name: &str) -> World {
         organisation_id: org.id.clone(),
         ..Default::default()
     };
-    let me = server.customer(customer(format!("me@{name}.example"), &own_org)).await;
-    let colleague = server.customer(customer(format!("colleague@{name}.example"), &own_org)).await;
-    let stranger = server.customer(customer(format!("stranger@{name}-other.example"), &other_org)).await;
+    let me = server
+        .customer(customer(format!("me@{name}.example"), &own_org))
+        .await;
+    let colleague = server
+        .customer(customer(format!("colleague@{name}.example"), &own_org))
+        .await;
+    let stranger = server
+        .customer(customer(
+            format!("stranger@{name}-other.example"),
+            &other_org,
+        ))
+        .await;
     // Direct grants only make the tickets creatable; a direct grant reaches its holder's own
     // tickets only, so the colleague's and the stranger's do not widen what `me` sees.
     let mut made = Vec::new();
     for holder in [&me, &colleague, &stranger] {
-        made.push(server.grant(S::CustomerId(holder.id.clone()), &group.id, L::Rw, C::Unspecified).await);
+        made.push(
+            server
+                .grant(
+                    S::CustomerId(holder.id.clone()),
+                    &group.id,
+                    L::Rw,
+                    C::Unspecified,
+                )
+                .await,
+        );
     }
     let create = |customer: &pb::Customer, title: &str| {
         let mut tickets = server.tickets();
-        let ticket = pb::Ticket { title: title.into(), group_id: group.id.clone(), customer_id: customer.id.clone(), ..Default::default() };
+        let ticket = pb::Ticket {
+            title: title.into(),
+            group_id: group.id.clone(),
+            customer_id: customer.id.clone(),
+            ..Default::default()
+        };
         async move {
-            tickets.create_ticket(pb::CreateTicketRequest { ticket: Some(ticket), request_id: String::new() })
-                .await.expect("create").into_inner().ticket.expect("ticket")
+            tickets
+                .create_ticket(pb::CreateTicketRequest {
+                    ticket: Some(ticket),
+                    request_id: String::new(),
+                })
+                .await
+                .expect("create")
+                .into_inner()
+                .ticket
+                .expect("ticket")
         }
     };
     let own = create(&me, "own").await;
     let colleagues = create(&colleague, "colleague's").await;
     let others = create(&stranger, "other organisation's").await;
     // `me` keeps no grant of its own unless its row gives it one.
-    server.permissions().revoke_permission(pb::RevokePermissionRequest {
-        subject: made[0].subject.clone(), group_id: group.id.clone(), context: C::Unspecified.into(),
-    }).await.expect("revoke");
-    World { group, own_org, me, own, colleagues, others }
+    server
+        .permissions()
+        .revoke_permission(pb::RevokePermissionRequest {
+            subject: made[0].subject.clone(),
+            group_id: group.id.clone(),
+            context: C::Unspecified.into(),
+        })
+        .await
+        .expect("revoke");
+    World {
+        group,
+        own_org,
+        me,
+        own,
+        colleagues,
+        others,
+    }
 }
 
 /// What a principal may do with a ticket.
@@ -83,36 +127,102 @@ enum Row {
 
 async fn settings(server: &TestServer, support: bool, always: Vec<String>, company: Vec<String>) {
     let mut client = server.permissions();
-    let current = client.get_settings(pb::GetSettingsRequest {}).await.expect("get").into_inner().settings.expect("settings");
-    client.update_settings(pb::UpdateSettingsRequest {
-        settings: Some(pb::Settings { etag: current.etag, customer_group_support: support, always_groups: always, company_always_groups: company, ..Default::default() }),
-        update_mask: Some(FieldMask { paths: vec!["customer_group_support".into(), "always_groups".into(), "company_always_groups".into()] }),
-    }).await.expect("settings");
+    let current = client
+        .get_settings(pb::GetSettingsRequest {})
+        .await
+        .expect("get")
+        .into_inner()
+        .settings
+        .expect("settings");
+    client
+        .update_settings(pb::UpdateSettingsRequest {
+            settings: Some(pb::Settings {
+                etag: current.etag,
+                customer_group_support: support,
+                always_groups: always,
+                company_always_groups: company,
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec![
+                    "customer_group_support".into(),
+                    "always_groups".into(),
+                    "company_always_groups".into(),
+                ],
+            }),
+        })
+        .await
+        .expect("settings");
 }
 
 /// Sets the row up; returns the principal's clients and its CheckPermission form.
 async fn principal(server: &TestServer, world: &World, row: Row) -> (Clients, pb::Principal) {
     use pb::principal::Principal as P;
-    let customer = || (P::CustomerId(world.me.id.clone()), pb::token_owner::Owner::CustomerId(world.me.id.clone()));
+    let customer = || {
+        (
+            P::CustomerId(world.me.id.clone()),
+            pb::token_owner::Owner::CustomerId(world.me.id.clone()),
+        )
+    };
     let (asked, owner) = match row {
-        Row::Admin => return (server.as_token(&server.admin_secret), pb::Principal { principal: Some(P::Admin(true)) }),
+        Row::Admin => {
+            return (
+                server.as_token(&server.admin_secret),
+                pb::Principal {
+                    principal: Some(P::Admin(true)),
+                },
+            );
+        }
         Row::Agent(level) => {
-            let agent = server.agent(&format!("{}-agent", world.group.name), false).await;
+            let agent = server
+                .agent(&format!("{}-agent", world.group.name), false)
+                .await;
             if let Some(level) = level {
-                server.grant(S::AgentId(agent.id.clone()), &world.group.id, level, C::Unspecified).await;
+                server
+                    .grant(
+                        S::AgentId(agent.id.clone()),
+                        &world.group.id,
+                        level,
+                        C::Unspecified,
+                    )
+                    .await;
             }
-            (P::AgentId(agent.id.clone()), pb::token_owner::Owner::AgentId(agent.id))
+            (
+                P::AgentId(agent.id.clone()),
+                pb::token_owner::Owner::AgentId(agent.id),
+            )
         }
         Row::DirectGrant => {
-            server.grant(S::CustomerId(world.me.id.clone()), &world.group.id, L::Rw, C::Unspecified).await;
+            server
+                .grant(
+                    S::CustomerId(world.me.id.clone()),
+                    &world.group.id,
+                    L::Rw,
+                    C::Unspecified,
+                )
+                .await;
             customer()
         }
         Row::SameOrganisation => {
-            server.grant(S::OrganisationId(world.own_org.id.clone()), &world.group.id, L::Rw, C::SameOrganisation).await;
+            server
+                .grant(
+                    S::OrganisationId(world.own_org.id.clone()),
+                    &world.group.id,
+                    L::Rw,
+                    C::SameOrganisation,
+                )
+                .await;
             customer()
         }
         Row::OtherOrganisationsReadOnly => {
-            server.grant(S::OrganisationId(world.own_org.id.clone()), &world.group.id, L::Ro, C::OtherOrganisations).await;
+            server
+                .grant(
+                    S::OrganisationId(world.own_org.id.clone()),
+                    &world.group.id,
+                    L::Ro,
+                    C::OtherOrganisations,
+                )
+                .await;
             customer()
         }
         Row::AlwaysGroups => {
@@ -128,40 +238,68 @@ async fn principal(server: &TestServer, world: &World, row: Row) -> (Clients, pb
             customer()
         }
     };
-    (server.as_token(&server.token(owner).await), pb::Principal { principal: Some(asked) })
+    (
+        server.as_token(&server.token(owner).await),
+        pb::Principal {
+            principal: Some(asked),
+        },
+    )
 }
 
 /// What `clients` may do with `ticket`, found through the API: GetTicket, then an update.
 async fn through_the_api(server: &TestServer, clients: &Clients, ticket: &pb::Ticket) -> May {
-    let read = clients.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Id(ticket.id.clone())) }).await;
-    match read {
-        Err(status) => {
-            assert_eq!(status.code(), Code::NotFound, "an unreadable ticket is NOT_FOUND: {status:?}");
-            return May::Nothing;
-        }
-        Ok(_) => {}
+    let read = clients
+        .tickets
+        .clone()
+        .get_ticket(pb::GetTicketRequest {
+            key: Some(pb::get_ticket_request::Key::Id(ticket.id.clone())),
+        })
+        .await;
+    if let Err(status) = read {
+        assert_eq!(
+            status.code(),
+            Code::NotFound,
+            "an unreadable ticket is NOT_FOUND: {status:?}"
+        );
+        return May::Nothing;
     }
     let current = desk::ticket(server, &ticket.id).await;
     let title = format!("{} (edited)", current.title);
     match desk::update(clients, pb::Ticket { title, ..current }, &["title"]).await {
         Ok(_) => May::Work,
         Err(status) => {
-            assert_eq!(status.code(), Code::PermissionDenied, "a readable ticket is PERMISSION_DENIED to write: {status:?}");
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "a readable ticket is PERMISSION_DENIED to write: {status:?}"
+            );
             May::Read
         }
     }
 }
 
 /// What CheckPermission says `asked` may do with `ticket`, with the path for reads.
-async fn through_check(server: &TestServer, asked: &pb::Principal, ticket: &pb::Ticket) -> (May, pb::TicketScope) {
+async fn through_check(
+    server: &TestServer,
+    asked: &pb::Principal,
+    ticket: &pb::Ticket,
+) -> (May, pb::TicketScope) {
     let check = |level: L| {
         let mut permissions = server.permissions();
         let request = pb::CheckPermissionRequest {
             principal: Some(asked.clone()),
             level: level.into(),
-            resource: Some(pb::Resource { resource: Some(pb::resource::Resource::TicketId(ticket.id.clone())) }),
+            resource: Some(pb::Resource {
+                resource: Some(pb::resource::Resource::TicketId(ticket.id.clone())),
+            }),
         };
-        async move { permissions.check_permission(request).await.expect("check").into_inner() }
+        async move {
+            permissions
+                .check_permission(request)
+                .await
+                .expect("check")
+                .into_inner()
+        }
     };
     let read = check(L::Ro).await;
     let write = check(L::Rw).await;

@@ -174,7 +174,13 @@ fn blocking_numbers(status: &tonic::Status) -> Vec<String> {
     status
         .get_error_details()
         .precondition_failure()
-        .map(|failure| failure.violations.iter().map(|v| v.subject.clone()).collect())
+        .map(|failure| {
+            failure
+                .violations
+                .iter()
+                .map(|v| v.subject.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -15,8 +15,8 @@ use clientele::{
         self as pb, agent_service_client::AgentServiceClient,
         customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
-        permission_service_client::PermissionServiceClient,
-        sla_service_client::SlaServiceClient, ticket_service_client::TicketServiceClient,
+        permission_service_client::PermissionServiceClient, sla_service_client::SlaServiceClient,
+        ticket_service_client::TicketServiceClient,
     },
     store::{Store, StoreOptions, Table},
 };

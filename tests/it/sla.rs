@@ -1,0 +1,128 @@
+//! SlaService: calendars and policies, their validation, updates with etags, and lists.
+
+use clientele::proto::v1 as pb;
+use jiff::SignedDuration;
+use prost_types::FieldMask;
+use tonic::Code;
+
+use crate::support::{desk::duration, expect_code, expect_invalid};
+
+fn range(start: &str, end: &str) -> pb::TimeRange {
+    pb::TimeRange {
+        start: start.into(),
+        end: end.into(),
+    }
+}
+
+fn day(weekday: pb::Weekday, ranges: Vec<pb::TimeRange>) -> pb::DayHours {
+    pb::DayHours {
+        weekday: weekday.into(),
+        ranges,
+    }
+}
+
+fn calendar(hours: Vec<pb::DayHours>) -> pb::Calendar {
+    pb::Calendar {
+        name: "Office".into(),
+        time_zone: "Europe/Berlin".into(),
+        hours,
+        ..Default::default()
+    }
+}
+
+backend_tests! {
+    async fn a_calendar_keeps_several_ranges_a_day_and_sorted_holidays(server) {
+        let created = server.slas().create_calendar(pb::CreateCalendarRequest {
+            calendar: Some(pb::Calendar {
+                holidays: vec!["2026-12-25".into(), "2026-12-24".into(), "2026-12-25".into()],
+                ..calendar(vec![
+                    day(pb::Weekday::Monday, vec![range("13:00", "17:00"), range("08:00", "12:00")]),
+                    day(pb::Weekday::Saturday, vec![range("22:00", "24:00")]),
+                ])
+            }),
+        }).await.expect("create").into_inner().calendar.expect("calendar");
+        assert_eq!(created.holidays, ["2026-12-24", "2026-12-25"]);
+        let monday = &created.hours[0];
+        assert_eq!(monday.weekday(), pb::Weekday::Monday);
+        assert_eq!(monday.ranges, [range("08:00", "12:00"), range("13:00", "17:00")], "ranges are kept sorted");
+        assert_eq!(created.hours[1].ranges, [range("22:00", "24:00")]);
+        let read = server.slas().get_calendar(pb::GetCalendarRequest { id: created.id.clone() }).await.expect("get").into_inner().calendar.expect("calendar");
+        assert_eq!(read, created);
+        let updated = server.slas().update_calendar(pb::UpdateCalendarRequest {
+            calendar: Some(pb::Calendar { id: created.id.clone(), etag: created.etag.clone(), time_zone: "America/New_York".into(), ..Default::default() }),
+            update_mask: Some(FieldMask { paths: vec!["time_zone".into()] }),
+        }).await.expect("update").into_inner().calendar.expect("calendar");
+        assert_eq!(updated.time_zone, "America/New_York");
+        assert_eq!(updated.hours, created.hours);
+        expect_code(server.slas().update_calendar(pb::UpdateCalendarRequest {
+            calendar: Some(pb::Calendar { id: created.id.clone(), etag: created.etag.clone(), name: "Stale".into(), ..Default::default() }),
+            update_mask: Some(FieldMask { paths: vec!["name".into()] }),
+        }).await, Code::Aborted);
+        let listed = server.slas().list_calendars(pb::ListCalendarsRequest::default()).await.expect("list").into_inner();
+        assert_eq!(listed.calendars.len(), 1);
+    }
+
+    async fn bad_calendars_are_refused_naming_the_field_and_nothing_is_written(server) {
+        let before = server.slas().list_calendars(pb::ListCalendarsRequest::default()).await.expect("list").into_inner().calendars.len();
+        let monday = |ranges| vec![day(pb::Weekday::Monday, ranges)];
+        let cases: Vec<(pb::Calendar, &str)> = vec![
+            (pb::Calendar { time_zone: "Mars/Olympus_Mons".into(), ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.time_zone"),
+            (pb::Calendar { time_zone: String::new(), ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.time_zone"),
+            (pb::Calendar { name: String::new(), ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.name"),
+            (calendar(monday(vec![range("09:00", "13:00"), range("12:00", "17:00")])), "calendar.hours[0].ranges[1]"),
+            (calendar(monday(vec![range("17:00", "09:00")])), "calendar.hours[0].ranges[0].end"),
+            (calendar(monday(vec![range("9:00", "17:00")])), "calendar.hours[0].ranges[0].start"),
+            (calendar(monday(vec![range("09:00", "24:30")])), "calendar.hours[0].ranges[0].end"),
+            (calendar(monday(vec![range("24:00", "24:00")])), "calendar.hours[0].ranges[0].start"),
+            (calendar(vec![day(pb::Weekday::Unspecified, vec![range("09:00", "17:00")])]), "calendar.hours[0].weekday"),
+            (calendar(vec![day(pb::Weekday::Monday, vec![range("09:00", "12:00")]), day(pb::Weekday::Monday, vec![range("13:00", "17:00")])]), "calendar.hours[1].weekday"),
+            (calendar(vec![]), "calendar.hours"),
+            (pb::Calendar { holidays: vec!["24.12.2026".into()], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
+            (pb::Calendar { holidays: vec!["2026-02-30".into()], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
+        ];
+        for (calendar, field) in cases {
+            expect_invalid(server.slas().create_calendar(pb::CreateCalendarRequest { calendar: Some(calendar) }).await, field);
+        }
+        let after = server.slas().list_calendars(pb::ListCalendarsRequest::default()).await.expect("list").into_inner().calendars.len();
+        assert_eq!(after, before);
+    }
+
+    async fn policies_need_positive_budgets_a_warning_share_and_a_known_calendar(server) {
+        let policy = |name: &str| pb::SlaPolicy { name: name.into(), first_response_time: Some(duration(SignedDuration::from_hours(2))), warning_percent: 80, ..Default::default() };
+        let cases: Vec<(pb::SlaPolicy, &str)> = vec![
+            (pb::SlaPolicy { first_response_time: Some(duration(SignedDuration::ZERO)), ..policy("zero") }, "sla_policy.first_response_time"),
+            (pb::SlaPolicy { update_time: Some(duration(SignedDuration::from_secs(-60))), ..policy("negative") }, "sla_policy.update_time"),
+            (pb::SlaPolicy { solution_time: Some(prost_types::Duration { seconds: 60, nanos: 5 }), ..policy("fractional") }, "sla_policy.solution_time"),
+            (pb::SlaPolicy { solution_time: Some(prost_types::Duration { seconds: 60, nanos: -5 }), ..policy("mixed signs") }, "sla_policy.solution_time"),
+            (pb::SlaPolicy { warning_percent: 100, ..policy("full") }, "sla_policy.warning_percent"),
+            (pb::SlaPolicy { warning_percent: -1, ..policy("less") }, "sla_policy.warning_percent"),
+            (pb::SlaPolicy { calendar_id: uuid::Uuid::now_v7().to_string(), ..policy("unknown calendar") }, "sla_policy.calendar_id"),
+            (pb::SlaPolicy { calendar_id: "office".into(), ..policy("bad id") }, "sla_policy.calendar_id"),
+            (pb::SlaPolicy { name: String::new(), ..policy("") }, "sla_policy.name"),
+        ];
+        for (policy, field) in cases {
+            expect_invalid(server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy) }).await, field);
+        }
+        assert!(server.slas().list_sla_policies(pb::ListSlaPoliciesRequest::default()).await.expect("list").into_inner().sla_policies.is_empty());
+        let created = server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("Gold")) }).await.expect("create").into_inner().sla_policy.expect("policy");
+        assert_eq!(created.first_response_time, Some(duration(SignedDuration::from_hours(2))));
+        assert_eq!(created.update_time, None);
+        expect_code(server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("gold")) }).await, Code::AlreadyExists);
+        let updated = server.slas().update_sla_policy(pb::UpdateSlaPolicyRequest {
+            sla_policy: Some(pb::SlaPolicy { id: created.id.clone(), etag: created.etag.clone(), update_time: Some(duration(SignedDuration::from_hours(8))), ..Default::default() }),
+            update_mask: Some(FieldMask { paths: vec!["update_time".into()] }),
+        }).await.expect("update").into_inner().sla_policy.expect("policy");
+        assert_eq!(updated.update_time, Some(duration(SignedDuration::from_hours(8))));
+        assert_eq!(updated.first_response_time, created.first_response_time);
+    }
+
+    async fn only_admins_change_sla_settings_and_staff_read_them(server) {
+        let agent = server.agent("reader", false).await;
+        let agent = server.as_token(&server.token(pb::token_owner::Owner::AgentId(agent.id)).await);
+        expect_code(agent.slas.clone().create_sla_policy(pb::CreateSlaPolicyRequest {
+            sla_policy: Some(pb::SlaPolicy { name: "Nope".into(), ..Default::default() }),
+        }).await, Code::PermissionDenied);
+        agent.slas.clone().list_sla_policies(pb::ListSlaPoliciesRequest::default()).await.expect("agents read policies");
+        expect_code(agent.slas.clone().get_calendar(pb::GetCalendarRequest { id: uuid::Uuid::now_v7().to_string() }).await, Code::NotFound);
+    }
+}
