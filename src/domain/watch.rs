@@ -53,6 +53,8 @@ enum HubMessage {
 pub struct Escalations {
     tickets: Tickets,
     sender: broadcast::Sender<HubMessage>,
+    /// Turns true when the server shuts down: every watch ends.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// What a watcher is told.
@@ -103,6 +105,7 @@ pub struct Watch {
     scope: TicketScope,
     receiver: broadcast::Receiver<HubMessage>,
     snapshot_cursor: Option<Option<crate::store::TicketCursor>>,
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Escalations {
@@ -112,7 +115,13 @@ impl Escalations {
         Self {
             tickets,
             sender: broadcast::Sender::new(backlog.max(1)),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
+    }
+
+    /// Ends every watch, so that a shutting-down server does not wait for them.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Runs the scheduler and the hub, in the calling task (aborting it stops both).
@@ -133,6 +142,7 @@ impl Escalations {
             scope,
             receiver,
             snapshot_cursor: Some(None),
+            closing: self.closing.subscribe(),
         })
     }
 
@@ -221,10 +231,15 @@ impl Watch {
     }
 
     /// The next live message for this watcher: an event it may see, or a resync (after
-    /// which [`Watch::next_snapshot`] yields a fresh snapshot). `None` when the hub is gone.
+    /// which [`Watch::next_snapshot`] yields a fresh snapshot). `None` when the server shuts
+    /// down.
     pub async fn next_event(&mut self) -> Result<Option<WatchMessage>> {
         loop {
-            match self.receiver.recv().await {
+            let received = tokio::select! {
+                received = self.receiver.recv() => received,
+                _ = self.closing.wait_for(|closing| *closing) => return Ok(None),
+            };
+            match received {
                 Ok(HubMessage::Change {
                     change,
                     ticket,

@@ -164,6 +164,7 @@ pub async fn run(
         slas.clone(),
     );
     let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
+    let closing_watches = escalations.clone();
     // The escalation scheduler and hub, and the wake-ups from other replicas.
     let background = [
         tokio::spawn(escalations.clone().run()),
@@ -218,6 +219,7 @@ pub async fn run(
     watchdog.abort();
     health::set_all(&reporter, ServingStatus::NotServing).await;
     // Open watch streams would keep the server from draining; the scheduler stops too.
+    closing_watches.close();
     background.iter().for_each(|task| task.abort());
     let _ = stop.send(());
     match tokio::time::timeout(config.shutdown_timeout, &mut serve).await {

@@ -460,3 +460,130 @@ fn the_health_command_fails_when_nothing_serves() {
         .expect("clientele health");
     assert_eq!(status.code(), Some(1));
 }
+
+/// Two `clientele serve` processes on one PostgreSQL database, with the real clock: a
+/// watcher on one hears of the escalation of a ticket created through the other, and the
+/// escalation is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_share_escalations_through_postgres() {
+    use clientele::proto::v1 as pb;
+
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let first = RunningBinary::start(&database.url, &[]);
+    let second = RunningBinary::start(&database.url, &[]);
+    let channel = |binary: &RunningBinary| {
+        tonic::service::interceptor::InterceptedService::new(
+            tonic::transport::Channel::from_shared(format!("http://{}", binary.addr))
+                .expect("uri")
+                .connect_lazy(),
+            Bearer::new(Some(TOKEN)),
+        )
+    };
+    let mut on_first = pb::ticket_service_client::TicketServiceClient::new(channel(&first));
+    let mut on_second = pb::ticket_service_client::TicketServiceClient::new(channel(&second));
+    let admin = channel(&second);
+    let policy = pb::sla_service_client::SlaServiceClient::new(admin.clone())
+        .create_sla_policy(pb::CreateSlaPolicyRequest {
+            sla_policy: Some(pb::SlaPolicy {
+                name: "Two seconds".into(),
+                first_response_time: Some(prost_types::Duration {
+                    seconds: 2,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("policy")
+        .into_inner()
+        .sla_policy
+        .expect("policy");
+    let group = pb::group_service_client::GroupServiceClient::new(admin.clone())
+        .create_group(pb::CreateGroupRequest {
+            group: Some(pb::Group {
+                name: "Support".into(),
+                default_sla_policy_id: policy.id,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("group")
+        .into_inner()
+        .group
+        .expect("group");
+    let customer = pb::customer_service_client::CustomerServiceClient::new(admin.clone())
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                email: "jane@example.org".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("customer")
+        .into_inner()
+        .customer
+        .expect("customer");
+    pb::permission_service_client::PermissionServiceClient::new(admin)
+        .grant_permission(pb::GrantPermissionRequest {
+            grant: Some(pb::Grant {
+                subject: Some(pb::Subject {
+                    subject: Some(pb::subject::Subject::CustomerId(customer.id.clone())),
+                }),
+                group_id: group.id.clone(),
+                level: pb::PermissionLevel::Rw.into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("grant");
+    let mut watch = on_first
+        .watch_escalations(pb::WatchEscalationsRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    let complete = watch.message().await.expect("watch").expect("message");
+    assert_eq!(complete.kind(), pb::WatchEventKind::SnapshotComplete);
+    let ticket = on_second
+        .create_ticket(pb::CreateTicketRequest {
+            ticket: Some(pb::Ticket {
+                title: "Across processes".into(),
+                group_id: group.id,
+                customer_id: customer.id,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create through the second process")
+        .into_inner()
+        .ticket
+        .expect("ticket");
+    let escalated = tokio::time::timeout(Duration::from_secs(20), watch.message())
+        .await
+        .expect("the escalation reaches the first process's watcher")
+        .expect("watch")
+        .expect("message");
+    assert_eq!(escalated.kind(), pb::WatchEventKind::Escalated);
+    assert_eq!(escalated.ticket.map(|t| t.number), Some(ticket.number));
+    let history = on_first
+        .get_ticket_history(pb::GetTicketHistoryRequest {
+            id: ticket.id,
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    let escalations = history
+        .entries
+        .iter()
+        .filter(|e| e.kind == "escalated")
+        .count();
+    assert_eq!(escalations, 1, "recorded once by the two schedulers");
+    // Close the connections first: a graceful shutdown waits for its clients to go.
+    drop((watch, on_first, on_second));
+    first.terminate();
+    second.terminate();
+}

@@ -423,3 +423,19 @@ mod a_watcher_on_one_replica_sees_escalations_of_tickets_changed_through_another
         server.stop().await;
     }
 }
+
+clock_tests! {
+    async fn shutting_down_ends_open_watches_instead_of_waiting_for_them(server, clock) {
+        let desk = server.desk("acme").await;
+        let (mut stream, _) = watch(&desk.as_agent, pb::WatchEscalationsRequest::default()).await;
+        server.begin_shutdown();
+        let ended = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .expect("the watch ends well before the shutdown timeout");
+        assert!(matches!(ended, Ok(None)), "the watch ends cleanly: {ended:?}");
+        drop(stream);
+        drop(desk);
+        let stopped = tokio::time::timeout(Duration::from_secs(5), server.join()).await;
+        assert!(matches!(stopped, Ok(Ok(()))), "the server stops at once: {stopped:?}");
+    }
+}
