@@ -1,6 +1,6 @@
 //! Clientele: the customer master of a helpdesk as one gRPC service.
 //!
-//! A request travels: the server's layers (tracing, later authentication) → an [`api`]
+//! A request travels: the server's layers (tracing, then authentication) → an [`api`]
 //! adapter (decode, convert) → the [`domain`] (rules) → the [`store`] (one transaction with
 //! its change-log event) → back. [`run`] starts the whole service on a listener; `main.rs`
 //! and the tests both use it.

@@ -221,7 +221,11 @@ async fn create_token(args: TokenCreateArgs) -> ExitCode {
             Store::connect(&args.database.database_url, &store_options(&args.database)).await?;
         store.migrate().await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let authenticator = Arc::new(Authenticator::new(store.clone(), clock.clone()));
+        let authenticator = Arc::new(Authenticator::new(
+            store.clone(),
+            clock.clone(),
+            Arc::default(),
+        ));
         let tokens = Tokens::new(store.clone(), clock.clone(), authenticator);
         let expire_time = args
             .expires_in

@@ -11,6 +11,7 @@ pub struct Metrics {
     tickets_read: AtomicU64,
     tickets_sent: AtomicU64,
     watchers: AtomicI64,
+    token_lookups: AtomicU64,
 }
 
 impl Metrics {
@@ -32,6 +33,15 @@ impl Metrics {
     /// WatchEscalations streams running now.
     pub fn watchers(&self) -> i64 {
         self.watchers.load(Ordering::Relaxed)
+    }
+
+    /// Database lookups of API tokens so far (calls answered from the cache do none).
+    pub fn token_lookups(&self) -> u64 {
+        self.token_lookups.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn token_looked_up(&self) {
+        self.token_lookups.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn read(&self, tickets: usize) {

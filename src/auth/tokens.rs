@@ -15,6 +15,7 @@ use super::Principal;
 use crate::{
     clock::Clock,
     error::{Error, Result},
+    metrics::Metrics,
     model::{Token, Validity},
     store::{Store, TokenHolder},
 };
@@ -56,15 +57,18 @@ pub struct Authenticator {
     store: Store,
     clock: Arc<dyn Clock>,
     cache: Arc<Mutex<HashMap<String, Verdict>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Authenticator {
-    /// Verifies secrets against `store`, reading time (for expiry) from `clock`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+    /// Verifies secrets against `store`, reading time (for expiry) from `clock`; counts its
+    /// database lookups in `metrics`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
         Self {
             store,
             clock,
             cache: Arc::default(),
+            metrics,
         }
     }
 
@@ -80,6 +84,7 @@ impl Authenticator {
         let verdict = match cached {
             Some(verdict) => verdict,
             None => {
+                self.metrics.token_looked_up();
                 let verdict = Verdict {
                     checked: Instant::now(),
                     found: self.look_up(&hash).await?,

@@ -326,15 +326,21 @@ async fn upsert_customer(
         validity: row.validity,
     };
     let store = &customers.store;
-    let (existing, by_external_id) = if external_id.is_empty() {
-        (
+    // By external id first; a row whose external id nobody has yet matches by email, so that
+    // a record made before the sync (by hand, say) is taken over rather than duplicated.
+    let by_external = if external_id.is_empty() {
+        None
+    } else {
+        store.customer_by_external_id(&external_id).await?
+    };
+    let by_external_id = by_external.is_some();
+    let existing = match by_external {
+        Some(found) => Some(found),
+        None => {
             store
                 .customer_by_email(&Scope::everything(), input.email.trim())
-                .await?,
-            false,
-        )
-    } else {
-        (store.customer_by_external_id(&external_id).await?, true)
+                .await?
+        }
     };
     let Some(current) = existing else {
         return match customers.insert(writer, &input, None, ROW_FIELDS).await? {
@@ -460,13 +466,21 @@ async fn upsert_organisation(
     writer: &MasterDataWriter,
     input: OrganisationInput,
 ) -> Result<Outcome> {
+    // By external id first, else by customer_id (also for a row whose external id nobody
+    // has yet: an organisation made before the sync is taken over, not duplicated).
     let external_id = input.external_id.trim();
-    let existing = if external_id.is_empty() {
-        organisations
-            .find_by_customer_id(&input.customer_id)
-            .await?
+    let by_external = if external_id.is_empty() {
+        None
     } else {
         organisations.find_by_external_id(external_id).await?
+    };
+    let existing = match by_external {
+        Some(found) => Some(found),
+        None => {
+            organisations
+                .find_by_customer_id(&input.customer_id)
+                .await?
+        }
     };
     let Some(current) = existing else {
         organisations.create(writer, input, None).await?;

@@ -336,7 +336,11 @@ impl Permissions {
                 .map(|id| Subject::of(kind, *id))
                 .collect();
             self.valid_subjects(&subjects).await?;
-            subject_ids
+            // A subject named twice is set once.
+            let mut unique = subject_ids;
+            unique.sort();
+            unique.dedup();
+            unique
         };
         let existing: HashMap<Uuid, Grant> = self
             .store

@@ -139,7 +139,11 @@ pub async fn run(
             )
     };
     let clock = config.clock.clone();
-    let authenticator = Arc::new(Authenticator::new(store.clone(), clock.clone()));
+    let authenticator = Arc::new(Authenticator::new(
+        store.clone(),
+        clock.clone(),
+        config.metrics.clone(),
+    ));
     let tokens = Tokens::new(store.clone(), clock.clone(), authenticator.clone());
     if let Some(secret) = &config.bootstrap_token {
         if tokens.bootstrap(secret).await? {

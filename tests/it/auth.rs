@@ -314,6 +314,37 @@ async fn tokens_of_principals_that_became_invalid_stop_working(backend: Backend)
     server.stop().await;
 }
 
+/// Token checks are answered from a cache: many calls with one token cost a database lookup
+/// only when the cached verdict has aged (at most every 500 ms), not one per call.
+async fn calls_with_one_token_do_not_each_look_the_token_up(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let agent = server.agent("busy", false).await;
+    let secret = server
+        .token(pb::token_owner::Owner::AgentId(agent.id))
+        .await;
+    let mut agents = server.as_token(&secret).agents;
+    agents
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("first call");
+    let before = server.metrics.token_lookups();
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        agents.who_am_i(pb::WhoAmIRequest {}).await.expect("call");
+    }
+    let lookups = server.metrics.token_lookups() - before;
+    // One lookup per half second the calls took, at most; without the cache it would be 200.
+    let allowed = started.elapsed().as_millis() / 500 + 1;
+    assert!(
+        u128::from(lookups) <= allowed,
+        "{lookups} lookups for 200 calls in {:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -336,6 +367,7 @@ on_both_backends!(
     a_method_missing_from_the_policy_is_denied,
     a_revoked_token_stops_working_on_another_replica_within_a_second,
     tokens_of_principals_that_became_invalid_stop_working,
+    calls_with_one_token_do_not_each_look_the_token_up,
 );
 
 /// Seconds since the epoch on a manual clock.

@@ -511,3 +511,19 @@ backend_tests! {
         assert_eq!(server.customer_by_id(&existing.id).await, existing);
     }
 }
+
+backend_tests! {
+    async fn deactivating_reactivating_and_domain_assignment_are_in_each_customers_log(server) {
+        let customer = server.customer(pb::Customer { email: "pat@late.example".into(), ..Default::default() }).await;
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), ..Default::default() }).await.expect("deactivate");
+        server.customers().reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), ..Default::default() }).await.expect("reactivate");
+        let org = server.organisation("LATE", &["late.example"]).await;
+        let assigned = server.organisations().apply_domain_assignment(pb::ApplyDomainAssignmentRequest { id: org.id.clone() }).await.expect("apply").into_inner();
+        assert_eq!(assigned.assigned, 1);
+        assert_eq!(kinds_of(&server, &customer.id).await, ["created", "deactivated", "reactivated", "updated"]);
+        let log = server.store.changes_of(ResourceType::Customer, Uuid::parse_str(&customer.id).expect("uuid")).await.expect("log");
+        let assignment = log.last().expect("the assignment");
+        assert_eq!(assignment.changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(), ["organisation_id"]);
+        assert_eq!(assignment.changes[0].new, serde_json::json!(org.id));
+    }
+}

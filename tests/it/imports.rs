@@ -182,6 +182,34 @@ backend_tests! {
         assert_eq!(server.count(Table::Customers).await, 3);
     }
 
+    async fn a_row_whose_external_id_nobody_has_takes_over_the_record_with_its_email_or_customer_id(server) {
+        server.organisation("ACME", &[]).await;
+        server.customer(pb::Customer { email: "jane@example.com".into(), first_name: "Jane".into(), ..Default::default() }).await;
+        let summary = import_organisations(&server, vec![organisation_row("acme", "erp-7")]).await;
+        assert_eq!((summary.created, summary.updated, summary.failed), (0, 1, 0), "{summary:?}");
+        let summary = import_customers(&server, vec![pb::CustomerImportRow { external_id: "crm-9".into(), ..row("JANE@example.com") }]).await;
+        assert_eq!((summary.created, summary.updated, summary.failed), (0, 1, 0), "{summary:?}");
+        let jane = server
+            .customers()
+            .get_customer(pb::GetCustomerRequest { key: Some(pb::get_customer_request::Key::Email("jane@example.com".into())) })
+            .await
+            .expect("jane")
+            .into_inner()
+            .customer
+            .expect("customer");
+        assert_eq!(jane.external_id, "crm-9", "the record now carries the source system's key");
+        let acme = server
+            .organisations()
+            .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::CustomerId("acme".into())) })
+            .await
+            .expect("acme")
+            .into_inner()
+            .organisation
+            .expect("organisation");
+        assert_eq!(acme.external_id, "erp-7");
+        assert_eq!((server.count(Table::Customers).await, server.count(Table::Organisations).await), (1, 1));
+    }
+
     async fn a_bad_row_writes_nothing_of_itself_and_does_not_stop_the_rest(server) {
         server.organisation("HOME", &[]).await;
         let before = server.snapshot().await;

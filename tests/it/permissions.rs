@@ -735,3 +735,34 @@ backend_tests! {
         assert_eq!(whoami.organisation_ids.len(), 2);
     }
 }
+
+backend_tests! {
+    async fn an_invalid_agent_has_no_effective_permissions(server) {
+        let group = server.group("support").await;
+        let agent = server.agent("leaver", false).await;
+        server.grant(pb::subject::Subject::AgentId(agent.id.clone()), &group.id, pb::PermissionLevel::Rw, pb::GrantContext::Unspecified).await;
+        let effective = |server: &TestServer, id: String| {
+            let mut permissions = server.permissions();
+            async move {
+                permissions
+                    .get_effective_permissions(pb::GetEffectivePermissionsRequest {
+                        subject: Some(pb::Subject { subject: Some(pb::subject::Subject::AgentId(id)) }),
+                    })
+                    .await
+                    .expect("effective")
+                    .into_inner()
+                    .permissions
+            }
+        };
+        assert_eq!(effective(&server, agent.id.clone()).await.len(), 1);
+        server
+            .agents()
+            .update_agent(pb::UpdateAgentRequest {
+                agent: Some(pb::Agent { validity: pb::Validity::Invalid.into(), ..agent.clone() }),
+                update_mask: Some(FieldMask { paths: vec!["validity".into()] }),
+            })
+            .await
+            .expect("deactivate the agent");
+        assert!(effective(&server, agent.id.clone()).await.is_empty(), "its grants give an invalid agent nothing");
+    }
+}
