@@ -93,6 +93,9 @@ pub enum Error {
         /// A sentence for people.
         message: String,
     },
+    /// Stored data is damaged (an attachment whose content no longer matches its SHA-256).
+    #[error("stored data is damaged: {0}")]
+    DataLoss(String),
     /// A dependency (the database) cannot be reached; the request may be retried.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -260,6 +263,14 @@ impl From<Error> for Status {
                 message,
                 ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []),
             ),
+            Error::DataLoss(detail) => {
+                tracing::error!(%detail, "request failed: stored data is damaged");
+                Status::with_error_details(
+                    Code::DataLoss,
+                    "the stored content is damaged and cannot be delivered",
+                    ErrorDetails::with_error_info("DATA_LOSS", ERROR_DOMAIN, []),
+                )
+            }
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "request failed: dependency unavailable");
                 Status::with_error_details(

@@ -12,6 +12,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_customers;
 mod m20261123_000003_access;
 mod m20261123_000004_tickets;
+mod m20261125_000005_comments;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_customers::Migration),
             Box::new(m20261123_000003_access::Migration),
             Box::new(m20261123_000004_tickets::Migration),
+            Box::new(m20261125_000005_comments::Migration),
         ]
     }
 }

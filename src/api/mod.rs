@@ -2,6 +2,7 @@
 //! No SQL and no business rules here; errors become `Status` through `crate::error`.
 
 pub mod agent;
+pub mod comment;
 pub mod customer;
 pub mod group;
 pub mod organisation;
@@ -10,6 +11,7 @@ pub mod sla;
 pub mod ticket;
 
 pub use agent::AgentApi;
+pub use comment::CommentApi;
 pub use customer::CustomerApi;
 pub use group::GroupApi;
 pub use organisation::OrganisationApi;

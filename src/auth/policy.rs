@@ -113,6 +113,13 @@ pub const POLICY: &[(&str, Callers)] = &[
     ),
     ("/clientele.v1.TicketService/GetCustomerOverview", ANYONE),
     ("/clientele.v1.TicketService/WatchEscalations", ANYONE),
+    ("/clientele.v1.CommentService/CreateComment", ANYONE),
+    ("/clientele.v1.CommentService/GetComment", ANYONE),
+    ("/clientele.v1.CommentService/ListComments", ANYONE),
+    ("/clientele.v1.CommentService/DeleteComment", ANYONE),
+    ("/clientele.v1.CommentService/UndeleteComment", ANYONE),
+    ("/clientele.v1.CommentService/UploadAttachment", ANYONE),
+    ("/clientele.v1.CommentService/DownloadAttachment", ANYONE),
 ];
 
 /// Who may call the method at `path` (`/package.Service/Method`), if it is in the table.

@@ -100,7 +100,7 @@ fn row_error(row: u64, error: Error) -> RowError {
         Error::Unauthenticated { reason, .. } | Error::PermissionDenied { reason, .. } => {
             (reason.to_owned(), Vec::new())
         }
-        Error::Internal(detail) => {
+        Error::Internal(detail) | Error::DataLoss(detail) => {
             tracing::error!(row, %detail, "import row failed: internal error");
             return RowError {
                 row,

@@ -2,8 +2,10 @@
 //! and how, and which change-log event each change writes. No proto or tonic types here.
 
 pub mod agent;
+pub mod attachment;
 pub mod business_time;
 pub(crate) mod changes;
+pub mod comment;
 pub mod country;
 pub mod customer;
 pub mod customer_fields;
@@ -28,6 +30,7 @@ pub mod token;
 pub mod watch;
 
 pub use agent::Agents;
+pub use comment::Comments;
 pub use customer::Customers;
 pub use group::Groups;
 pub use organisation::Organisations;

@@ -26,7 +26,7 @@ use crate::{
         Actor, Alerts, ChangeEvent, ChangeKind, Customer, FieldChange, Group, Level, ResourceType,
         SlaClocks, Ticket, TicketState,
     },
-    store::{IdempotencyKey, Inserted, Scope, Store, StoredChange, TicketScope},
+    store::{IdempotencyKey, Inserted, Scope, Store, StoredChange, TicketChange, TicketScope},
 };
 
 /// The priority of a ticket created without one.
@@ -633,6 +633,73 @@ impl Tickets {
             .await?;
         Ok(paging::page(items, limit, &fingerprint, |change| {
             change.seq
+        }))
+    }
+
+    /// What a new comment by `author` does to `ticket` at `now`: an agent's first public
+    /// comment is the first response and any public one answers the customer; a customer's
+    /// comment is a contact (the update clock starts again) and reopens a pending ticket.
+    /// `None` when the ticket does not change.
+    pub(crate) async fn after_comment(
+        &self,
+        ticket: &Ticket,
+        actor: &Actor,
+        from_customer: bool,
+        public: bool,
+        now: Timestamp,
+    ) -> Result<Option<TicketChange>> {
+        let mut next = ticket.clone();
+        if from_customer {
+            next.last_customer_contact = now;
+            if ticket.state.is_pending() {
+                next.state = TicketState::Open;
+                next.pending_until = None;
+            }
+        } else if public {
+            next.first_response_time.get_or_insert(now);
+            next.last_agent_response = Some(now);
+        } else {
+            return Ok(None);
+        }
+        if ticket.state.is_pending() && !next.state.is_pending() {
+            let before = self.slas.sla(ticket.applied_sla_policy_id).await?;
+            escalation::resume(&mut next, now, &before);
+        }
+        let group = self.store.group(next.group_id).await?.ok_or(Error::NotFound {
+            resource: "group",
+        })?;
+        let organisation_policy = match next.organisation_id {
+            Some(id) => self
+                .store
+                .organisation(&Scope::everything(), id)
+                .await?
+                .and_then(|o| o.sla_policy_id),
+            None => None,
+        };
+        let (policy_id, sla) = self
+            .applicable_sla(&next, organisation_policy, &group)
+            .await?;
+        next.applied_sla_policy_id = policy_id;
+        escalation::refresh(&mut next, &sla, now);
+        next.version = ticket.version + 1;
+        next.update_time = now;
+        let mut events = Vec::new();
+        let changes = changes::diff(Some(&audit(ticket)), &audit(&next));
+        if !changes.is_empty() {
+            events.push(changes::event(
+                actor,
+                now,
+                ResourceType::Ticket,
+                ticket.id,
+                ChangeKind::Updated,
+                changes,
+            ));
+        }
+        events.extend(alert_events(actor, now, &ticket.alerts, &next));
+        Ok(Some(TicketChange {
+            ticket: next,
+            expected_version: ticket.version,
+            events,
         }))
     }
 

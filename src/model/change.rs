@@ -26,6 +26,8 @@ pub enum ResourceType {
     SlaPolicy,
     /// A ticket.
     Ticket,
+    /// A comment.
+    Comment,
 }
 
 impl ResourceType {
@@ -42,6 +44,7 @@ impl ResourceType {
             Self::Calendar => "calendar",
             Self::SlaPolicy => "sla_policy",
             Self::Ticket => "ticket",
+            Self::Comment => "comment",
         }
     }
 }
@@ -73,6 +76,10 @@ pub enum ChangeKind {
     Cleared,
     /// Its customers were replaced by another (TransferTickets).
     Transferred,
+    /// It was restored after a delete.
+    Undeleted,
+    /// A file was attached to it.
+    AttachmentAdded,
 }
 
 impl ChangeKind {
@@ -91,6 +98,8 @@ impl ChangeKind {
             Self::ReminderDue => "reminder_due",
             Self::Cleared => "cleared",
             Self::Transferred => "transferred",
+            Self::Undeleted => "undeleted",
+            Self::AttachmentAdded => "attachment_added",
         }
     }
 }

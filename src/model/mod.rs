@@ -3,6 +3,7 @@
 
 mod agent;
 mod change;
+mod comment;
 mod customer;
 mod grant;
 mod group;
@@ -14,6 +15,7 @@ mod token;
 
 pub use agent::Agent;
 pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
+pub use comment::{Attachment, Comment, CommentParent, Party, Visibility};
 pub use customer::{Customer, email_domain};
 pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};
 pub use group::Group;

@@ -10,12 +10,15 @@ use tonic::{server::NamedService, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
-    api::{AgentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi, TicketApi},
+    api::{
+        AgentApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi,
+        TicketApi,
+    },
     auth::{AuthLayer, Authenticator},
     clock::{Clock, SystemClock},
     domain::{
-        Agents, Customers, Escalations, Groups, Organisations, Permissions, SettingsRules, Slas,
-        Tickets, Tokens,
+        Agents, Comments, Customers, Escalations, Groups, Organisations, Permissions,
+        SettingsRules, Slas, Tickets, Tokens,
     },
     error::Error,
     metrics::Metrics,
@@ -23,6 +26,7 @@ use crate::{
         self,
         v1::{
             agent_service_server::AgentServiceServer,
+            comment_service_server::CommentServiceServer,
             customer_service_server::CustomerServiceServer,
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
@@ -47,6 +51,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <AgentServiceServer<AgentApi> as NamedService>::NAME,
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
+    <CommentServiceServer<CommentApi> as NamedService>::NAME,
 ];
 
 /// Everything [`run`] needs besides the listener.
@@ -71,6 +76,8 @@ pub struct Config {
     pub watch_backlog: usize,
     /// How many messages wait for a slow watcher before the server stops sending to it.
     pub watch_buffer: usize,
+    /// The largest attachment, in bytes.
+    pub attachment_limit: u64,
 }
 
 impl Config {
@@ -86,6 +93,7 @@ impl Config {
             metrics: Arc::default(),
             watch_backlog: 16_384,
             watch_buffer: 256,
+            attachment_limit: 25 * 1024 * 1024,
         }
     }
 }
@@ -169,6 +177,19 @@ pub async fn run(
     );
     let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
     let closing_watches = escalations.clone();
+    let comments = Comments::new(
+        store.clone(),
+        clock.clone(),
+        tickets.clone(),
+        config.attachment_limit,
+    );
+    // Uploads a crashed server left unfinished are discarded once they are an hour old.
+    let abandoned = store
+        .discard_abandoned_uploads(clock.now() - jiff::SignedDuration::from_hours(1))
+        .await?;
+    if abandoned > 0 {
+        tracing::info!(abandoned, "discarded unfinished uploads");
+    }
     // The escalation scheduler and hub, and the wake-ups from other replicas.
     let background = [
         tokio::spawn(escalations.clone().run()),
@@ -201,7 +222,8 @@ pub async fn run(
             escalations,
             config.metrics.clone(),
             config.watch_buffer,
-        )));
+        )))
+        .add_service(CommentServiceServer::new(CommentApi::new(comments)));
 
     tracing::info!(addr = %address, "listening");
     let (stop, stopped) = oneshot::channel::<()>();

@@ -13,7 +13,7 @@ use super::{
     Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, TicketScope, UniqueKey,
     ValidityFilter, WriteTx, after, change_log, contains,
     entities::{customer, customer_email, customer_organisation},
-    finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
+    comment, finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
 };
 use crate::{
     error::{Error, Result},
@@ -308,9 +308,29 @@ impl Store {
                 ticket_event,
             )
             .await?;
+            // Its comments, the notes on it and its place among recipients move too, each
+            // comment with an event.
+            let comments = comment::comments_of_customer(&*tx, source).await?;
+            comment::move_comments(&tx, source, target.id).await?;
+            let mut comment_events = Vec::with_capacity(comments.len());
+            for id in comments {
+                let mut moved = events
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| Error::Internal("a merge without events".into()))?;
+                moved.resource_type = ResourceType::Comment;
+                moved.resource_id = id;
+                moved.kind = ChangeKind::Updated;
+                moved.changes = vec![crate::model::FieldChange {
+                    field: "customer".into(),
+                    old: serde_json::json!(source),
+                    new: serde_json::json!(target.id),
+                }];
+                comment_events.push(moved);
+            }
             delete_customer(&tx, source, source_version).await?;
             update_customer(&tx, target, target_version).await?;
-            for event in events.iter().chain(&grant_events) {
+            for event in events.iter().chain(&grant_events).chain(&comment_events) {
                 change_log::append(&*tx, event).await?;
             }
             let seqs = self.append_ticket_events(&tx, &ticket_events).await?;

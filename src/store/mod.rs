@@ -6,7 +6,9 @@
 //! `AlreadyExists` of the field it guards, anything else → `Internal`.
 
 mod agent;
+mod attachment;
 mod change_log;
+mod comment;
 mod customer;
 mod entities;
 mod feed;
@@ -22,6 +24,7 @@ mod token;
 
 pub use agent::agent_cursor;
 pub use change_log::StoredChange;
+pub use comment::{CommentCursor, CommentFilter, CommentScope};
 pub use customer::{CustomerCascade, CustomerFilter, CustomerOrder};
 pub use feed::FeedMessage;
 pub use grant::GrantFilter;
@@ -397,6 +400,12 @@ pub enum Table {
     Tickets,
     /// `ticket_customers`
     TicketCustomers,
+    /// `comments`
+    Comments,
+    /// `attachments`
+    Attachments,
+    /// `attachment_chunks`
+    AttachmentChunks,
 }
 
 impl Table {
@@ -413,6 +422,9 @@ impl Table {
             Self::Tokens => "tokens",
             Self::Tickets => "tickets",
             Self::TicketCustomers => "ticket_customers",
+            Self::Comments => "comments",
+            Self::Attachments => "attachments",
+            Self::AttachmentChunks => "attachment_chunks",
         }
     }
 }

@@ -729,7 +729,7 @@ async fn check_valid_customer(tx: &WriteTx, id: Uuid) -> Result<(), StoreFailure
 }
 
 /// Writes `ticket` if the stored one is at `expected_version`; false if it is not.
-async fn write_ticket(
+pub(crate) async fn write_ticket(
     tx: &WriteTx,
     ticket: &Ticket,
     expected_version: i64,

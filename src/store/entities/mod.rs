@@ -1,7 +1,11 @@
 //! sea-orm entities, one per table. Times are microseconds since the Unix epoch.
 
 pub mod agent;
+pub mod attachment;
+pub mod attachment_chunk;
 pub mod change_event;
+pub mod comment;
+pub mod comment_recipient;
 pub mod customer;
 pub mod customer_email;
 pub mod customer_organisation;

@@ -1,0 +1,360 @@
+//! `clientele.v1.CommentService`, with the chunked attachment upload (client streaming) and
+//! download (server streaming).
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
+
+use super::{optional, parse_id, principal, timestamp};
+use crate::{
+    domain::{
+        Comments,
+        attachment::AttachmentMetadata,
+        comment::{CommentInput, CommentQuery},
+        fields,
+    },
+    error::{Error, Result},
+    model::{Attachment, Comment, CommentParent, Party, Visibility},
+    proto::v1::{self as pb, comment_service_server::CommentService},
+};
+
+/// How many download chunks wait for a slow client.
+const DOWNLOAD_BUFFER: usize = 4;
+
+/// The gRPC face of [`Comments`].
+#[derive(Clone, Debug)]
+pub struct CommentApi {
+    comments: Comments,
+}
+
+impl CommentApi {
+    /// Serves `comments`.
+    pub fn new(comments: Comments) -> Self {
+        Self { comments }
+    }
+}
+
+#[tonic::async_trait]
+impl CommentService for CommentApi {
+    type DownloadAttachmentStream =
+        ReceiverStream<Result<pb::DownloadAttachmentResponse, Status>>;
+
+    async fn create_comment(
+        &self,
+        request: Request<pb::CreateCommentRequest>,
+    ) -> Result<Response<pb::CreateCommentResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let request_id = fields::request_id(&request.request_id)?;
+        let input = input(request.comment.unwrap_or_default()).map_err(|e| e.within("comment"))?;
+        let comment = self
+            .comments
+            .create(&principal, input, request_id)
+            .await
+            .map_err(|e| e.within("comment"))?;
+        Ok(Response::new(pb::CreateCommentResponse {
+            comment: Some(to_proto(comment)),
+        }))
+    }
+
+    async fn get_comment(
+        &self,
+        request: Request<pb::GetCommentRequest>,
+    ) -> Result<Response<pb::GetCommentResponse>, Status> {
+        let principal = principal(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let comment = self.comments.get(&principal, id).await?;
+        Ok(Response::new(pb::GetCommentResponse {
+            comment: Some(to_proto(comment)),
+        }))
+    }
+
+    async fn list_comments(
+        &self,
+        request: Request<pb::ListCommentsRequest>,
+    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let query = CommentQuery {
+            parent: request
+                .parent
+                .as_ref()
+                .map(|p| parent("parent", p))
+                .transpose()?,
+            author: request
+                .author
+                .as_ref()
+                .map(|a| party("author", a))
+                .transpose()?,
+            created_from: time("created_after", request.created_after)?,
+            created_until: time("created_before", request.created_before)?,
+            text: request.text,
+            include_deleted: request.include_deleted,
+        };
+        let page = self
+            .comments
+            .list(&principal, &query, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(pb::ListCommentsResponse {
+            comments: page.items.into_iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn delete_comment(
+        &self,
+        request: Request<pb::DeleteCommentRequest>,
+    ) -> Result<Response<pb::DeleteCommentResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        let comment = self
+            .comments
+            .set_deleted(&principal, id, optional(&request.etag), true)
+            .await?;
+        Ok(Response::new(pb::DeleteCommentResponse {
+            comment: Some(to_proto(comment)),
+        }))
+    }
+
+    async fn undelete_comment(
+        &self,
+        request: Request<pb::UndeleteCommentRequest>,
+    ) -> Result<Response<pb::UndeleteCommentResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        let comment = self
+            .comments
+            .set_deleted(&principal, id, optional(&request.etag), false)
+            .await?;
+        Ok(Response::new(pb::UndeleteCommentResponse {
+            comment: Some(to_proto(comment)),
+        }))
+    }
+
+    async fn upload_attachment(
+        &self,
+        request: Request<Streaming<pb::UploadAttachmentRequest>>,
+    ) -> Result<Response<pb::UploadAttachmentResponse>, Status> {
+        use pb::upload_attachment_request::Part;
+        let principal = principal(&request)?;
+        let mut parts = request.into_inner();
+        let metadata = match parts.message().await? {
+            Some(pb::UploadAttachmentRequest {
+                part: Some(Part::Metadata(metadata)),
+            }) => metadata,
+            _ => {
+                return Err(Error::invalid(
+                    "metadata",
+                    "the first message of an upload names the comment and the file",
+                )
+                .into());
+            }
+        };
+        let metadata = AttachmentMetadata {
+            comment_id: if metadata.comment_id.is_empty() {
+                None
+            } else {
+                Some(parse_id("metadata.comment_id", &metadata.comment_id)?)
+            },
+            file_name: metadata.file_name,
+            content_type: metadata.content_type,
+            description: metadata.description,
+            size: match metadata.size {
+                ..0 => return Err(Error::invalid("metadata.size", "must not be negative").into()),
+                0 => None,
+                n => Some(n.unsigned_abs()),
+            },
+            sha256: (!metadata.sha256.is_empty()).then_some(metadata.sha256),
+        };
+        let mut upload = self.comments.begin_upload(&principal, metadata).await?;
+        // An error of the stream (the client broke off) drops the upload, which discards it.
+        while let Some(part) = parts.message().await? {
+            match part.part {
+                Some(Part::Chunk(data)) => upload.chunk(data).await?,
+                _ => {
+                    return Err(
+                        Error::invalid("metadata", "comes once, before the first chunk").into(),
+                    );
+                }
+            }
+        }
+        let attachment = upload.finish().await?;
+        Ok(Response::new(pb::UploadAttachmentResponse {
+            attachment: Some(attachment_to_proto(attachment)),
+        }))
+    }
+
+    async fn download_attachment(
+        &self,
+        request: Request<pb::DownloadAttachmentRequest>,
+    ) -> Result<Response<Self::DownloadAttachmentStream>, Status> {
+        use pb::download_attachment_response::Part;
+        let principal = principal(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let mut download = self.comments.download(&principal, id).await?;
+        let (sender, receiver) = mpsc::channel(DOWNLOAD_BUFFER);
+        let first = pb::DownloadAttachmentResponse {
+            part: Some(Part::Attachment(attachment_to_proto(
+                download.attachment.clone(),
+            ))),
+        };
+        tokio::spawn(async move {
+            if sender.send(Ok(first)).await.is_err() {
+                return;
+            }
+            loop {
+                let next = tokio::select! {
+                    () = sender.closed() => return,
+                    next = download.next_chunk() => next,
+                };
+                let message = match next {
+                    Ok(Some(data)) => Ok(pb::DownloadAttachmentResponse {
+                        part: Some(Part::Chunk(data)),
+                    }),
+                    Ok(None) => return,
+                    Err(error) => Err(Status::from(error)),
+                };
+                let failed = message.is_err();
+                if sender.send(message).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
+
+fn input(comment: pb::Comment) -> Result<CommentInput> {
+    let visibility = match pb::CommentVisibility::try_from(comment.visibility) {
+        Ok(pb::CommentVisibility::Unspecified) => None,
+        Ok(pb::CommentVisibility::Public) => Some(Visibility::Public),
+        Ok(pb::CommentVisibility::Internal) => Some(Visibility::Internal),
+        Ok(pb::CommentVisibility::Private) => Some(Visibility::Private),
+        Err(_) => return Err(Error::invalid("visibility", "is not a CommentVisibility")),
+    };
+    let mut recipients = Vec::with_capacity(comment.recipients.len());
+    for (index, recipient) in comment.recipients.iter().enumerate() {
+        recipients.push(party(&format!("recipients[{index}]"), recipient)?);
+    }
+    Ok(CommentInput {
+        parent: comment
+            .parent
+            .as_ref()
+            .map(|p| parent("parent", p))
+            .transpose()?,
+        body: comment.body,
+        visibility,
+        recipients,
+    })
+}
+
+fn parent(field: &str, parent: &pb::CommentParent) -> Result<CommentParent> {
+    use pb::comment_parent::Parent;
+    match &parent.parent {
+        Some(Parent::TicketId(id)) => Ok(CommentParent::Ticket(parse_id(
+            &format!("{field}.ticket_id"),
+            id,
+        )?)),
+        Some(Parent::OrganisationId(id)) => Ok(CommentParent::Organisation(parse_id(
+            &format!("{field}.organisation_id"),
+            id,
+        )?)),
+        Some(Parent::CustomerId(id)) => Ok(CommentParent::Customer(parse_id(
+            &format!("{field}.customer_id"),
+            id,
+        )?)),
+        None => Err(Error::invalid(
+            field,
+            "name a ticket_id, an organisation_id or a customer_id",
+        )),
+    }
+}
+
+fn party(field: &str, party: &pb::Party) -> Result<Party> {
+    use pb::party::Party as P;
+    match &party.party {
+        Some(P::AgentId(id)) => Ok(Party::Agent(parse_id(&format!("{field}.agent_id"), id)?)),
+        Some(P::CustomerId(id)) => Ok(Party::Customer(parse_id(
+            &format!("{field}.customer_id"),
+            id,
+        )?)),
+        Some(P::AdminTokenId(id)) => Ok(Party::Admin(parse_id(
+            &format!("{field}.admin_token_id"),
+            id,
+        )?)),
+        None => Err(Error::invalid(field, "name an agent_id or a customer_id")),
+    }
+}
+
+fn time(field: &str, raw: Option<prost_types::Timestamp>) -> Result<Option<jiff::Timestamp>> {
+    raw.map(|raw| {
+        jiff::Timestamp::new(raw.seconds, raw.nanos)
+            .map_err(|_| Error::invalid(field, "is not a valid time"))
+    })
+    .transpose()
+}
+
+fn parent_to_proto(parent: CommentParent) -> pb::CommentParent {
+    use pb::comment_parent::Parent;
+    pb::CommentParent {
+        parent: Some(match parent {
+            CommentParent::Ticket(id) => Parent::TicketId(id.to_string()),
+            CommentParent::Organisation(id) => Parent::OrganisationId(id.to_string()),
+            CommentParent::Customer(id) => Parent::CustomerId(id.to_string()),
+        }),
+    }
+}
+
+fn party_to_proto(party: Party) -> pb::Party {
+    use pb::party::Party as P;
+    let id = |id: Uuid| id.to_string();
+    pb::Party {
+        party: Some(match party {
+            Party::Agent(agent) => P::AgentId(id(agent)),
+            Party::Customer(customer) => P::CustomerId(id(customer)),
+            Party::Admin(token) => P::AdminTokenId(id(token)),
+        }),
+    }
+}
+
+fn attachment_to_proto(attachment: Attachment) -> pb::Attachment {
+    pb::Attachment {
+        id: attachment.id.to_string(),
+        comment_id: attachment.comment_id.to_string(),
+        file_name: attachment.file_name,
+        content_type: attachment.content_type,
+        description: attachment.description,
+        size: attachment.size,
+        sha256: attachment.sha256,
+        create_time: Some(timestamp(attachment.create_time)),
+    }
+}
+
+fn to_proto(comment: Comment) -> pb::Comment {
+    pb::Comment {
+        etag: comment.etag(),
+        id: comment.id.to_string(),
+        parent: Some(parent_to_proto(comment.parent)),
+        author: Some(party_to_proto(comment.author)),
+        body: comment.body,
+        visibility: match comment.visibility {
+            Visibility::Public => pb::CommentVisibility::Public,
+            Visibility::Internal => pb::CommentVisibility::Internal,
+            Visibility::Private => pb::CommentVisibility::Private,
+        }
+        .into(),
+        recipients: comment.recipients.into_iter().map(party_to_proto).collect(),
+        attachments: comment
+            .attachments
+            .into_iter()
+            .map(attachment_to_proto)
+            .collect(),
+        redacted: comment.redacted,
+        create_time: Some(timestamp(comment.create_time)),
+        update_time: Some(timestamp(comment.update_time)),
+        delete_time: comment.delete_time.map(timestamp),
+    }
+}

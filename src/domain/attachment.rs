@@ -1,0 +1,382 @@
+//! Attachments: uploaded in chunks onto a comment of the uploader's, downloaded in chunks by
+//! whoever may read the comment. Neither direction holds more than a chunk in memory; the
+//! SHA-256 is computed on the way in and checked on the way out.
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    changes,
+    comment::{Comments, party_of, present},
+    fields::{self, Violations},
+};
+use crate::{
+    auth::Principal,
+    error::{Error, Result},
+    model::{Attachment, ChangeKind, FieldChange, ResourceType, Visibility},
+    store::Store,
+};
+
+/// The largest chunk a client may send at once.
+pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+/// The size of the pieces content is stored and sent in.
+const STORED_CHUNK_BYTES: usize = 256 * 1024;
+/// The most files one comment carries.
+pub const MAX_ATTACHMENTS_PER_COMMENT: usize = 20;
+
+/// What a client says about a file before its content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttachmentMetadata {
+    /// The comment to attach it to.
+    pub comment_id: Option<Uuid>,
+    /// The file's name.
+    pub file_name: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Free text.
+    pub description: String,
+    /// The announced size, if any.
+    pub size: Option<u64>,
+    /// The announced SHA-256 (hex), if any.
+    pub sha256: Option<String>,
+}
+
+/// An upload in progress. Dropped before [`Upload::finish`] (the client went away, a chunk was
+/// refused), it discards what it stored.
+#[derive(Debug)]
+pub struct Upload {
+    store: Store,
+    attachment: Attachment,
+    hasher: Sha256,
+    size: u64,
+    seq: i32,
+    limit: u64,
+    announced_size: Option<u64>,
+    announced_sha256: Option<String>,
+    actor: crate::model::Actor,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    finished: bool,
+}
+
+/// A download in progress.
+#[derive(Debug)]
+pub struct Download {
+    store: Store,
+    /// What is being downloaded.
+    pub attachment: Attachment,
+    hasher: Sha256,
+    seq: i32,
+    done: bool,
+}
+
+impl Comments {
+    /// Starts an upload onto a comment of the caller's.
+    #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
+    pub async fn begin_upload(
+        &self,
+        principal: &Principal,
+        metadata: AttachmentMetadata,
+    ) -> Result<Upload> {
+        let mut violations = Violations::default();
+        let file_name = file_name(&mut violations, &metadata.file_name);
+        let content_type = content_type(&mut violations, &metadata.content_type);
+        let description =
+            fields::single_line(&mut violations, "metadata.description", &metadata.description, 1000, false);
+        if metadata.comment_id.is_none() {
+            violations.add("metadata.comment_id", "is required");
+        }
+        if let Some(size) = metadata.size
+            && size > self.attachment_limit
+        {
+            violations.add(
+                "metadata.size",
+                format!("the file is larger than the limit of {} bytes", self.attachment_limit),
+            );
+        }
+        let sha256 = match metadata.sha256.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(hex) if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+                Some(hex.to_ascii_lowercase())
+            }
+            Some(_) => {
+                violations.add("metadata.sha256", "must be 64 hexadecimal digits");
+                None
+            }
+        };
+        violations.finish()?;
+        let Some(comment_id) = metadata.comment_id else {
+            return Err(Error::invalid("metadata.comment_id", "is required"));
+        };
+        let comment = self.get(principal, comment_id).await.map_err(|error| match error {
+            Error::NotFound { .. } => {
+                Error::invalid("metadata.comment_id", "no comment you may read has this id")
+            }
+            other => other,
+        })?;
+        if comment.author != party_of(principal) {
+            return Err(Error::denied(
+                "NOT_AUTHOR",
+                "files are attached by the comment's author",
+            ));
+        }
+        if comment.delete_time.is_some() {
+            return Err(Error::FailedPrecondition {
+                reason: "COMMENT_DELETED",
+                message: "a deleted comment takes no files; restore it first".into(),
+                violations: vec![crate::error::PreconditionViolation {
+                    kind: "COMMENT_DELETED".into(),
+                    subject: comment.id.to_string(),
+                    description: "the comment is deleted".into(),
+                }],
+            });
+        }
+        if comment.attachments.len() >= MAX_ATTACHMENTS_PER_COMMENT {
+            return Err(Error::FailedPrecondition {
+                reason: "TOO_MANY_ATTACHMENTS",
+                message: format!("a comment carries at most {MAX_ATTACHMENTS_PER_COMMENT} files"),
+                violations: vec![crate::error::PreconditionViolation {
+                    kind: "TOO_MANY_ATTACHMENTS".into(),
+                    subject: comment.id.to_string(),
+                    description: "the comment has as many files as it may".into(),
+                }],
+            });
+        }
+        let attachment = Attachment {
+            id: Uuid::now_v7(),
+            comment_id: comment.id,
+            file_name,
+            content_type,
+            description,
+            size: 0,
+            sha256: String::new(),
+            create_time: self.clock.now(),
+        };
+        self.store.begin_attachment(&attachment).await?;
+        Ok(Upload {
+            store: self.store.clone(),
+            attachment,
+            hasher: Sha256::new(),
+            size: 0,
+            seq: 0,
+            limit: self.attachment_limit,
+            announced_size: metadata.size,
+            announced_sha256: sha256,
+            actor: principal.actor(),
+            clock: self.clock.clone(),
+            finished: false,
+        })
+    }
+
+    /// Starts the download of an attachment the caller may read.
+    #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
+    pub async fn download(&self, principal: &Principal, id: Uuid) -> Result<Download> {
+        let attachment = self
+            .store
+            .attachment(id)
+            .await?
+            .ok_or(Error::NotFound { resource: "attachment" })?;
+        let comment = self
+            .get(principal, attachment.comment_id)
+            .await
+            .map_err(|error| match error {
+                Error::NotFound { .. } => Error::NotFound { resource: "attachment" },
+                other => other,
+            })?;
+        let comment = present(comment, party_of(principal));
+        if comment.redacted
+            || comment.delete_time.is_some()
+            || (comment.visibility == Visibility::Internal && !party_of(principal).is_staff())
+        {
+            return Err(Error::NotFound { resource: "attachment" });
+        }
+        Ok(Download {
+            store: self.store.clone(),
+            attachment,
+            hasher: Sha256::new(),
+            seq: 0,
+            done: false,
+        })
+    }
+}
+
+impl Upload {
+    /// Stores the next piece of the content.
+    pub async fn chunk(&mut self, data: Vec<u8>) -> Result<()> {
+        if data.len() > MAX_CHUNK_BYTES {
+            return Err(Error::invalid(
+                "chunk",
+                format!("a chunk may be at most {MAX_CHUNK_BYTES} bytes"),
+            ));
+        }
+        self.size += data.len() as u64;
+        if self.size > self.limit {
+            return Err(Error::invalid(
+                "chunk",
+                format!("the file is larger than the limit of {} bytes", self.limit),
+            ));
+        }
+        self.hasher.update(&data);
+        for piece in data.chunks(STORED_CHUNK_BYTES) {
+            self.store
+                .append_attachment_chunk(self.attachment.id, self.seq, piece.to_vec())
+                .await?;
+            self.seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Checks the content against what was announced and makes the attachment visible.
+    pub async fn finish(mut self) -> Result<Attachment> {
+        let sha256: String = self
+            .hasher
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if let Some(announced) = self.announced_size
+            && announced != self.size
+        {
+            return Err(Error::invalid(
+                "metadata.size",
+                format!("announced {announced} bytes, received {}", self.size),
+            ));
+        }
+        if let Some(announced) = &self.announced_sha256
+            && *announced != sha256
+        {
+            return Err(Error::invalid(
+                "metadata.sha256",
+                "the content does not match the announced SHA-256",
+            ));
+        }
+        if self.size == 0 {
+            return Err(Error::invalid("chunk", "the file is empty"));
+        }
+        let size = i64::try_from(self.size).unwrap_or(i64::MAX);
+        let now = self.clock.now();
+        let event = changes::event(
+            &self.actor,
+            now,
+            ResourceType::Comment,
+            self.attachment.comment_id,
+            ChangeKind::AttachmentAdded,
+            vec![FieldChange {
+                field: "attachments".into(),
+                old: serde_json::Value::Null,
+                new: serde_json::json!({
+                    "id": self.attachment.id,
+                    "file_name": self.attachment.file_name,
+                    "size": size,
+                    "sha256": sha256,
+                }),
+            }],
+        );
+        self.store
+            .complete_attachment(self.attachment.id, size, &sha256, now, &event)
+            .await?;
+        self.finished = true;
+        let mut attachment = self.attachment.clone();
+        attachment.size = size;
+        attachment.sha256 = sha256;
+        attachment.create_time = now;
+        Ok(attachment)
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let store = self.store.clone();
+        let id = self.attachment.id;
+        // The upload may be dropped in the middle of a request that the client abandoned;
+        // the clean-up must not depend on that request going on.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = store.discard_attachment(id).await {
+                    tracing::warn!(%id, %error, "cannot discard an unfinished upload");
+                }
+            });
+        }
+    }
+}
+
+impl Download {
+    /// The next piece of the content; `None` at its end, after the content was checked
+    /// against its SHA-256.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.store.attachment_chunk(self.attachment.id, self.seq).await? {
+            Some(data) => {
+                self.seq += 1;
+                self.hasher.update(&data);
+                Ok(Some(data))
+            }
+            None => {
+                self.done = true;
+                let sha256: String = self
+                    .hasher
+                    .clone()
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if sha256 != self.attachment.sha256 {
+                    return Err(Error::DataLoss(format!(
+                        "attachment {} no longer matches its SHA-256",
+                        self.attachment.id
+                    )));
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// A file name: 1 to 255 characters, no path, no control characters.
+fn file_name(violations: &mut Violations, raw: &str) -> String {
+    let name = raw.trim();
+    if name.is_empty() {
+        violations.add("metadata.file_name", "is required");
+    } else if name.chars().count() > 255 {
+        violations.add("metadata.file_name", "must be at most 255 characters long");
+    } else if name.contains(['/', '\\']) || name == "." || name == ".." {
+        violations.add("metadata.file_name", "must be a file name, not a path");
+    } else if name.chars().any(char::is_control) {
+        violations.add("metadata.file_name", "must not contain control characters");
+    }
+    name.to_owned()
+}
+
+/// A media type `type/subtype` of RFC 6838 characters (parameters allowed); empty means
+/// `application/octet-stream`.
+fn content_type(violations: &mut Violations, raw: &str) -> String {
+    let value = raw.trim();
+    if value.is_empty() {
+        return "application/octet-stream".into();
+    }
+    let token = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 127
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let valid = value.len() <= 255
+        && !value.chars().any(char::is_control)
+        && essence
+            .split_once('/')
+            .is_some_and(|(kind, sub)| token(kind) && token(sub));
+    if !valid {
+        violations.add(
+            "metadata.content_type",
+            "must be a media type such as application/pdf",
+        );
+    }
+    value.to_ascii_lowercase()
+}
