@@ -128,6 +128,9 @@ struct ServeArgs {
     /// characters; `openssl rand -hex 32` makes a good one).
     #[arg(long, env = "CLIENTELE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     bootstrap_token: Option<String>,
+    /// The largest attachment, in MiB.
+    #[arg(long, env = "CLIENTELE_ATTACHMENT_LIMIT_MIB", default_value_t = 25)]
+    attachment_limit: u64,
 }
 
 #[derive(Args, Debug)]
@@ -179,6 +182,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     config.store = store_options(&args.database);
     config.shutdown_timeout = args.shutdown_timeout;
     config.bootstrap_token = args.bootstrap_token.filter(|token| !token.is_empty());
+    config.attachment_limit = args.attachment_limit.saturating_mul(1024 * 1024);
     match clientele::run(config, listener, termination_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -37,8 +37,7 @@ impl CommentApi {
 
 #[tonic::async_trait]
 impl CommentService for CommentApi {
-    type DownloadAttachmentStream =
-        ReceiverStream<Result<pb::DownloadAttachmentResponse, Status>>;
+    type DownloadAttachmentStream = ReceiverStream<Result<pb::DownloadAttachmentResponse, Status>>;
 
     async fn create_comment(
         &self,

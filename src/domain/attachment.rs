@@ -3,6 +3,10 @@
 //! SHA-256 is computed on the way in and checked on the way out.
 
 use sha2::{Digest, Sha256};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 use uuid::Uuid;
 
 use super::{
@@ -41,21 +45,39 @@ pub struct AttachmentMetadata {
     pub sha256: Option<String>,
 }
 
-/// An upload in progress. Dropped before [`Upload::finish`] (the client went away, a chunk was
-/// refused), it discards what it stored.
+/// An upload in progress. Its database work runs in a task of its own, fed through a small
+/// channel, so that a client going away never cuts a write short; dropped before
+/// [`Upload::finish`] (the client broke off, a chunk was refused), it has the task discard
+/// what was stored.
 #[derive(Debug)]
 pub struct Upload {
+    steps: mpsc::Sender<Step>,
+    writer: Option<JoinHandle<Result<()>>>,
+    size: u64,
+    limit: u64,
+}
+
+/// What the writer task is told.
+#[derive(Debug)]
+enum Step {
+    /// Store this piece.
+    Chunk(Vec<u8>),
+    /// Check and complete the upload, and answer.
+    Finish(oneshot::Sender<Result<Attachment>>),
+}
+
+/// The state of an upload, owned by its writer task.
+#[derive(Debug)]
+struct Writer {
     store: Store,
     attachment: Attachment,
     hasher: Sha256,
     size: u64,
     seq: i32,
-    limit: u64,
     announced_size: Option<u64>,
     announced_sha256: Option<String>,
     actor: crate::model::Actor,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
-    finished: bool,
 }
 
 /// A download in progress.
@@ -80,8 +102,13 @@ impl Comments {
         let mut violations = Violations::default();
         let file_name = file_name(&mut violations, &metadata.file_name);
         let content_type = content_type(&mut violations, &metadata.content_type);
-        let description =
-            fields::single_line(&mut violations, "metadata.description", &metadata.description, 1000, false);
+        let description = fields::single_line(
+            &mut violations,
+            "metadata.description",
+            &metadata.description,
+            1000,
+            false,
+        );
         if metadata.comment_id.is_none() {
             violations.add("metadata.comment_id", "is required");
         }
@@ -90,7 +117,10 @@ impl Comments {
         {
             violations.add(
                 "metadata.size",
-                format!("the file is larger than the limit of {} bytes", self.attachment_limit),
+                format!(
+                    "the file is larger than the limit of {} bytes",
+                    self.attachment_limit
+                ),
             );
         }
         let sha256 = match metadata.sha256.as_deref().map(str::trim) {
@@ -107,12 +137,15 @@ impl Comments {
         let Some(comment_id) = metadata.comment_id else {
             return Err(Error::invalid("metadata.comment_id", "is required"));
         };
-        let comment = self.get(principal, comment_id).await.map_err(|error| match error {
-            Error::NotFound { .. } => {
-                Error::invalid("metadata.comment_id", "no comment you may read has this id")
-            }
-            other => other,
-        })?;
+        let comment = self
+            .get(principal, comment_id)
+            .await
+            .map_err(|error| match error {
+                Error::NotFound { .. } => {
+                    Error::invalid("metadata.comment_id", "no comment you may read has this id")
+                }
+                other => other,
+            })?;
         if comment.author != party_of(principal) {
             return Err(Error::denied(
                 "NOT_AUTHOR",
@@ -152,42 +185,49 @@ impl Comments {
             create_time: self.clock.now(),
         };
         self.store.begin_attachment(&attachment).await?;
-        Ok(Upload {
+        let writer = Writer {
             store: self.store.clone(),
             attachment,
             hasher: Sha256::new(),
             size: 0,
             seq: 0,
-            limit: self.attachment_limit,
             announced_size: metadata.size,
             announced_sha256: sha256,
             actor: principal.actor(),
             clock: self.clock.clone(),
-            finished: false,
+        };
+        let (steps, received) = mpsc::channel(2);
+        Ok(Upload {
+            steps,
+            writer: Some(tokio::spawn(writer.run(received))),
+            size: 0,
+            limit: self.attachment_limit,
         })
     }
 
     /// Starts the download of an attachment the caller may read.
     #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
     pub async fn download(&self, principal: &Principal, id: Uuid) -> Result<Download> {
-        let attachment = self
-            .store
-            .attachment(id)
-            .await?
-            .ok_or(Error::NotFound { resource: "attachment" })?;
-        let comment = self
-            .get(principal, attachment.comment_id)
-            .await
-            .map_err(|error| match error {
-                Error::NotFound { .. } => Error::NotFound { resource: "attachment" },
-                other => other,
-            })?;
+        let attachment = self.store.attachment(id).await?.ok_or(Error::NotFound {
+            resource: "attachment",
+        })?;
+        let comment =
+            self.get(principal, attachment.comment_id)
+                .await
+                .map_err(|error| match error {
+                    Error::NotFound { .. } => Error::NotFound {
+                        resource: "attachment",
+                    },
+                    other => other,
+                })?;
         let comment = present(comment, party_of(principal));
         if comment.redacted
             || comment.delete_time.is_some()
             || (comment.visibility == Visibility::Internal && !party_of(principal).is_staff())
         {
-            return Err(Error::NotFound { resource: "attachment" });
+            return Err(Error::NotFound {
+                resource: "attachment",
+            });
         }
         Ok(Download {
             store: self.store.clone(),
@@ -215,6 +255,65 @@ impl Upload {
                 format!("the file is larger than the limit of {} bytes", self.limit),
             ));
         }
+        if self.steps.send(Step::Chunk(data)).await.is_err() {
+            return Err(self.writer_failure().await);
+        }
+        Ok(())
+    }
+
+    /// Checks the content against what was announced and makes the attachment visible.
+    pub async fn finish(mut self) -> Result<Attachment> {
+        let (reply, answer) = oneshot::channel();
+        if self.steps.send(Step::Finish(reply)).await.is_err() {
+            return Err(self.writer_failure().await);
+        }
+        match answer.await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(self.writer_failure().await),
+        }
+    }
+
+    /// Why the writer task stopped early.
+    async fn writer_failure(&mut self) -> Error {
+        match self.writer.take() {
+            Some(writer) => match writer.await {
+                Ok(Err(error)) => error,
+                Ok(Ok(())) => Error::Internal("the upload writer stopped early".into()),
+                Err(error) => Error::Internal(format!("the upload writer failed: {error}")),
+            },
+            None => Error::Internal("the upload writer is gone".into()),
+        }
+    }
+}
+
+impl Writer {
+    /// Stores what the request sends until it finishes; discards everything if it does not.
+    async fn run(mut self, mut steps: mpsc::Receiver<Step>) -> Result<()> {
+        while let Some(step) = steps.recv().await {
+            match step {
+                Step::Chunk(data) => {
+                    if let Err(error) = self.write(data).await {
+                        self.discard().await;
+                        return Err(error);
+                    }
+                }
+                Step::Finish(reply) => {
+                    let outcome = self.finish().await;
+                    if outcome.is_err() {
+                        self.discard().await;
+                    }
+                    let _ = reply.send(outcome);
+                    return Ok(());
+                }
+            }
+        }
+        // The request ended without finishing: the client broke off, or a chunk was refused.
+        self.discard().await;
+        Ok(())
+    }
+
+    async fn write(&mut self, data: Vec<u8>) -> Result<()> {
+        self.size += data.len() as u64;
         self.hasher.update(&data);
         for piece in data.chunks(STORED_CHUNK_BYTES) {
             self.store
@@ -225,8 +324,13 @@ impl Upload {
         Ok(())
     }
 
-    /// Checks the content against what was announced and makes the attachment visible.
-    pub async fn finish(mut self) -> Result<Attachment> {
+    async fn discard(&self) {
+        if let Err(error) = self.store.discard_attachment(self.attachment.id).await {
+            tracing::warn!(id = %self.attachment.id, %error, "cannot discard an unfinished upload");
+        }
+    }
+
+    async fn finish(&self) -> Result<Attachment> {
         let sha256: String = self
             .hasher
             .clone()
@@ -275,31 +379,11 @@ impl Upload {
         self.store
             .complete_attachment(self.attachment.id, size, &sha256, now, &event)
             .await?;
-        self.finished = true;
         let mut attachment = self.attachment.clone();
         attachment.size = size;
         attachment.sha256 = sha256;
         attachment.create_time = now;
         Ok(attachment)
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let store = self.store.clone();
-        let id = self.attachment.id;
-        // The upload may be dropped in the middle of a request that the client abandoned;
-        // the clean-up must not depend on that request going on.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = store.discard_attachment(id).await {
-                    tracing::warn!(%id, %error, "cannot discard an unfinished upload");
-                }
-            });
-        }
     }
 }
 
@@ -310,7 +394,11 @@ impl Download {
         if self.done {
             return Ok(None);
         }
-        match self.store.attachment_chunk(self.attachment.id, self.seq).await? {
+        match self
+            .store
+            .attachment_chunk(self.attachment.id, self.seq)
+            .await?
+        {
             Some(data) => {
                 self.seq += 1;
                 self.hasher.update(&data);

@@ -23,9 +23,7 @@ use crate::{
         ChangeKind, Comment, CommentParent, FieldChange, Level, Party, ResourceType, Ticket,
         Visibility,
     },
-    store::{
-        CommentCursor, CommentFilter, CommentScope, IdempotencyKey, Inserted, Scope, Store,
-    },
+    store::{CommentCursor, CommentFilter, CommentScope, IdempotencyKey, Inserted, Scope, Store},
 };
 
 /// The longest comment text, in bytes.
@@ -85,7 +83,12 @@ pub fn party_of(principal: &Principal) -> Party {
 impl Comments {
     /// The rules over `store`, reading time from `clock`, tickets through `tickets`;
     /// attachments may be up to `attachment_limit` bytes.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, tickets: Tickets, attachment_limit: u64) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        tickets: Tickets,
+        attachment_limit: u64,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -130,7 +133,10 @@ impl Comments {
         }
         let recipients = recipients(&mut violations, &input.recipients, visibility, author);
         if input.parent.is_none() {
-            violations.add("parent", "is required: a ticket, an organisation or a customer");
+            violations.add(
+                "parent",
+                "is required: a ticket, an organisation or a customer",
+            );
         }
         violations.finish()?;
         let Some(parent) = input.parent else {
@@ -225,7 +231,9 @@ impl Comments {
             .store
             .comment(&scope, id)
             .await?
-            .ok_or(Error::NotFound { resource: "comment" })?;
+            .ok_or(Error::NotFound {
+                resource: "comment",
+            })?;
         Ok(present(comment, scope.reader))
     }
 
@@ -297,7 +305,9 @@ impl Comments {
             .store
             .comment(&scope, id)
             .await?
-            .ok_or(Error::NotFound { resource: "comment" })?;
+            .ok_or(Error::NotFound {
+                resource: "comment",
+            })?;
         check_etag("comment", &current.etag(), Etag::Optional(etag))?;
         let reader = scope.reader;
         if current.author != reader && !self.moderates(principal, current.parent).await? {

@@ -665,9 +665,11 @@ impl Tickets {
             let before = self.slas.sla(ticket.applied_sla_policy_id).await?;
             escalation::resume(&mut next, now, &before);
         }
-        let group = self.store.group(next.group_id).await?.ok_or(Error::NotFound {
-            resource: "group",
-        })?;
+        let group = self
+            .store
+            .group(next.group_id)
+            .await?
+            .ok_or(Error::NotFound { resource: "group" })?;
         let organisation_policy = match next.organisation_id {
             Some(id) => self
                 .store

@@ -44,7 +44,9 @@ impl CommentParent {
 }
 
 /// Someone who writes or receives comments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Party {
     /// An agent.

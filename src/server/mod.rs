@@ -1,5 +1,6 @@
 //! The router: services, health, reflection, layers, and graceful shutdown.
 
+mod detach;
 mod health;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -25,8 +26,7 @@ use crate::{
     proto::{
         self,
         v1::{
-            agent_service_server::AgentServiceServer,
-            comment_service_server::CommentServiceServer,
+            agent_service_server::AgentServiceServer, comment_service_server::CommentServiceServer,
             customer_service_server::CustomerServiceServer,
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
@@ -202,6 +202,7 @@ pub async fn run(
     let router = Server::builder()
         .layer(RpcTraceLayer)
         .layer(AuthLayer::new(authenticator.clone()))
+        .layer(detach::DetachLayer)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)

@@ -81,7 +81,10 @@ impl Store {
                 .col_expr(attachment::Column::Size, Expr::value(size))
                 .col_expr(attachment::Column::Sha256, Expr::value(sha256))
                 .col_expr(attachment::Column::Complete, Expr::value(true))
-                .col_expr(attachment::Column::UpdateTime, Expr::value(now.as_microsecond()))
+                .col_expr(
+                    attachment::Column::UpdateTime,
+                    Expr::value(now.as_microsecond()),
+                )
                 .filter(attachment::Column::Id.eq(id))
                 .exec(&*tx)
                 .await?;
@@ -90,12 +93,17 @@ impl Store {
                     comment::Column::Version,
                     sea_orm::sea_query::ExprTrait::add(Expr::col(comment::Column::Version), 1),
                 )
-                .col_expr(comment::Column::UpdateTime, Expr::value(now.as_microsecond()))
+                .col_expr(
+                    comment::Column::UpdateTime,
+                    Expr::value(now.as_microsecond()),
+                )
                 .filter(comment::Column::Id.eq(event.resource_id))
                 .exec(&*tx)
                 .await?;
             if bumped.rows_affected == 0 {
-                return Err(StoreFailure::Domain(Error::NotFound { resource: "comment" }));
+                return Err(StoreFailure::Domain(Error::NotFound {
+                    resource: "comment",
+                }));
             }
             change_log::append(&*tx, event).await?;
             Ok(())

@@ -13,8 +13,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    IdempotencyKey, Inserted, Store, StoreFailure, TicketChange, TicketScope, WriteTx,
-    attachment, change_log, contains,
+    IdempotencyKey, Inserted, Store, StoreFailure, TicketChange, TicketScope, WriteTx, attachment,
+    change_log, contains,
     entities::{comment, comment_recipient, ticket},
     finish, timestamp,
 };
@@ -59,9 +59,8 @@ impl CommentScope {
         }
         let mut condition = Condition::all().add(parents);
         if !self.internal {
-            condition = condition.add(
-                comment::Column::Visibility.ne(Visibility::Internal.as_str()),
-            );
+            condition =
+                condition.add(comment::Column::Visibility.ne(Visibility::Internal.as_str()));
         }
         condition
     }
@@ -139,7 +138,9 @@ impl Store {
                 if !super::ticket::write_ticket(&tx, &change.ticket, change.expected_version)
                     .await?
                 {
-                    return Err(StoreFailure::Domain(Error::StaleEtag { resource: "ticket" }));
+                    return Err(StoreFailure::Domain(Error::StaleEtag {
+                        resource: "ticket",
+                    }));
                 }
                 seqs = self.append_ticket_events(&tx, &change.events).await?;
             }
@@ -247,7 +248,9 @@ impl Store {
                 .exec(&*tx)
                 .await?;
             if updated.rows_affected == 0 {
-                return Err(StoreFailure::Domain(Error::StaleEtag { resource: RESOURCE }));
+                return Err(StoreFailure::Domain(Error::StaleEtag {
+                    resource: RESOURCE,
+                }));
             }
             change_log::append(&*tx, event).await?;
             Ok(())

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::{
     Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, TicketScope, UniqueKey,
-    ValidityFilter, WriteTx, after, change_log, contains,
+    ValidityFilter, WriteTx, after, change_log, comment, contains,
     entities::{customer, customer_email, customer_organisation},
-    comment, finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
+    finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
 };
 use crate::{
     error::{Error, Result},

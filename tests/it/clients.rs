@@ -587,3 +587,175 @@ async fn two_server_processes_share_escalations_through_postgres() {
     first.terminate();
     second.terminate();
 }
+
+/// The peak resident memory of process `pid`, in bytes (Linux).
+fn peak_memory(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// A 20 MiB attachment goes up and comes back through the server process while its peak
+/// memory grows by far less than the file: uploads and downloads hold a few chunks, not
+/// files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_mib_attachment_passes_through_the_server_without_its_memory_growing_by_it() {
+    use clientele::proto::v1 as pb;
+
+    let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let binary = RunningBinary::start(&database.url, &[]);
+    let Some(before) = peak_memory(binary.child.id()) else {
+        eprintln!("note: skipped, /proc/PID/status is not readable here");
+        return;
+    };
+    let channel = tonic::service::interceptor::InterceptedService::new(
+        tonic::transport::Channel::from_shared(format!("http://{}", binary.addr))
+            .expect("uri")
+            .connect_lazy(),
+        Bearer::new(Some(TOKEN)),
+    );
+    let group = pb::group_service_client::GroupServiceClient::new(channel.clone())
+        .create_group(pb::CreateGroupRequest {
+            group: Some(pb::Group {
+                name: "Files".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("group")
+        .into_inner()
+        .group
+        .expect("group");
+    let customer = pb::customer_service_client::CustomerServiceClient::new(channel.clone())
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                email: "big@files.example".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("customer")
+        .into_inner()
+        .customer
+        .expect("customer");
+    pb::permission_service_client::PermissionServiceClient::new(channel.clone())
+        .grant_permission(pb::GrantPermissionRequest {
+            grant: Some(pb::Grant {
+                subject: Some(pb::Subject {
+                    subject: Some(pb::subject::Subject::CustomerId(customer.id.clone())),
+                }),
+                group_id: group.id.clone(),
+                level: pb::PermissionLevel::Rw.into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("grant");
+    let ticket = pb::ticket_service_client::TicketServiceClient::new(channel.clone())
+        .create_ticket(pb::CreateTicketRequest {
+            ticket: Some(pb::Ticket {
+                title: "Big file".into(),
+                group_id: group.id,
+                customer_id: customer.id,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("ticket")
+        .into_inner()
+        .ticket
+        .expect("ticket");
+    let mut comments = pb::comment_service_client::CommentServiceClient::new(channel);
+    let comment = comments
+        .create_comment(pb::CreateCommentRequest {
+            comment: Some(pb::Comment {
+                body: "Here it is".into(),
+                parent: Some(pb::CommentParent {
+                    parent: Some(pb::comment_parent::Parent::TicketId(ticket.id)),
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("comment")
+        .into_inner()
+        .comment
+        .expect("comment");
+    // A first, smaller file warms up what the server keeps whatever the file (database page
+    // caches, HTTP/2 buffers); then a file four times as large must not raise the peak by
+    // anything like its size.
+    round_trip(&mut comments, &comment.id, 5 * 1024 * 1024).await;
+    let warm = peak_memory(binary.child.id()).expect("peak memory");
+    round_trip(&mut comments, &comment.id, 20 * 1024 * 1024).await;
+    let after = peak_memory(binary.child.id()).expect("peak memory");
+    eprintln!(
+        "server peak memory: {} KiB at start, {} KiB after 5 MiB, {} KiB after 20 MiB",
+        before / 1024,
+        warm / 1024,
+        after / 1024
+    );
+    let growth = after.saturating_sub(warm);
+    assert!(
+        growth < 5 * 1024 * 1024,
+        "the server's peak memory grew by {} KiB for the 20 MiB file",
+        growth / 1024
+    );
+    drop(comments);
+    binary.terminate();
+}
+
+/// Uploads `size` bytes onto comment `comment_id` in 256 KiB chunks and downloads them again.
+async fn round_trip(
+    comments: &mut clientele::proto::v1::comment_service_client::CommentServiceClient<Authed>,
+    comment_id: &str,
+    size: usize,
+) {
+    use clientele::proto::v1 as pb;
+    const CHUNK: usize = 256 * 1024;
+    // The chunks are made as they are sent, so the test holds no copy of the file either.
+    let piece = |index: usize| -> Vec<u8> {
+        (0..CHUNK)
+            .map(|i| ((index * CHUNK + i) % 251) as u8)
+            .collect()
+    };
+    let parts = std::iter::once(pb::UploadAttachmentRequest {
+        part: Some(pb::upload_attachment_request::Part::Metadata(
+            pb::AttachmentMetadata {
+                comment_id: comment_id.into(),
+                file_name: format!("{size}.bin"),
+                size: size as i64,
+                ..Default::default()
+            },
+        )),
+    })
+    .chain(
+        (0..size / CHUNK).map(move |index| pb::UploadAttachmentRequest {
+            part: Some(pb::upload_attachment_request::Part::Chunk(piece(index))),
+        }),
+    );
+    let attachment = comments
+        .upload_attachment(tokio_stream::iter(parts))
+        .await
+        .expect("upload")
+        .into_inner()
+        .attachment
+        .expect("attachment");
+    let mut download = comments
+        .download_attachment(pb::DownloadAttachmentRequest { id: attachment.id })
+        .await
+        .expect("download")
+        .into_inner();
+    let mut received = 0;
+    while let Some(message) = download.message().await.expect("download stream") {
+        if let Some(pb::download_attachment_response::Part::Chunk(data)) = message.part {
+            received += data.len();
+        }
+    }
+    assert_eq!(received, size);
+}

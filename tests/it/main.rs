@@ -6,8 +6,10 @@
 mod support;
 
 mod access;
+mod attachments;
 mod auth;
 mod clients;
+mod comments;
 mod customers;
 mod domain_assignment;
 mod escalation;

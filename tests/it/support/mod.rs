@@ -13,6 +13,7 @@ use clientele::{
     Config,
     proto::v1::{
         self as pb, agent_service_client::AgentServiceClient,
+        comment_service_client::CommentServiceClient,
         customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
         permission_service_client::PermissionServiceClient, sla_service_client::SlaServiceClient,
@@ -270,6 +271,7 @@ pub struct Clients {
     pub agents: AgentServiceClient<Authed>,
     pub tickets: TicketServiceClient<Authed>,
     pub slas: SlaServiceClient<Authed>,
+    pub comments: CommentServiceClient<Authed>,
 }
 
 /// The secret of every test server's first admin token.
@@ -362,6 +364,7 @@ impl TestServer {
             agents: AgentServiceClient::new(channel()),
             tickets: TicketServiceClient::new(channel()),
             slas: SlaServiceClient::new(channel()),
+            comments: CommentServiceClient::new(channel()),
         }
     }
 
@@ -399,6 +402,10 @@ impl TestServer {
 
     pub fn slas(&self) -> SlaServiceClient<Authed> {
         SlaServiceClient::new(self.admin())
+    }
+
+    pub fn comments(&self) -> CommentServiceClient<Authed> {
+        CommentServiceClient::new(self.admin())
     }
 
     /// Creates a valid agent.

@@ -1,0 +1,111 @@
+//! Runs every unary and server-streaming RPC in a task of its own, so that a client that
+//! goes away (a timeout, a cancelled call) cannot cut a database write short in the middle of
+//! a statement: the RPC finishes — committing with its events or failing whole — and only its
+//! answer is lost. Server-streaming RPCs return their stream at once; the stream itself still
+//! stops when the client goes. Client-streaming RPCs (imports, uploads) stay tied to their
+//! client: a client that breaks off must stop them; each keeps its own writes whole (a row of
+//! an import is one transaction, an upload writes through a task of its own).
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+/// The client-streaming RPCs, which end with their client.
+const CLIENT_STREAMING: &[&str] = &[
+    "/clientele.v1.CustomerService/ImportCustomers",
+    "/clientele.v1.OrganisationService/ImportOrganisations",
+    "/clientele.v1.CommentService/UploadAttachment",
+];
+
+/// Makes [`Detach`] services.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DetachLayer;
+
+impl<S> Layer<S> for DetachLayer {
+    type Service = Detach<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Detach { inner }
+    }
+}
+
+/// The service made by [`DetachLayer`].
+#[derive(Clone, Debug)]
+pub struct Detach<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for Detach<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if CLIENT_STREAMING.contains(&request.uri().path()) {
+            return Box::pin(self.inner.call(request));
+        }
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        // The task carries the RPC's span, so what it logs stays attached to the call.
+        let call = tokio::spawn(inner.call(request).in_current_span());
+        Box::pin(async move {
+            match call.await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    tracing::error!(%error, "an RPC task failed");
+                    Ok(tonic::Status::internal("internal error").into_http())
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::CLIENT_STREAMING;
+
+    #[test]
+    fn the_client_streaming_methods_are_exactly_those_of_the_api() {
+        let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set");
+        let mut found: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|file| {
+                file.service.iter().flat_map(move |service| {
+                    service
+                        .method
+                        .iter()
+                        .filter(|method| method.client_streaming())
+                        .map(move |method| {
+                            format!("/{}.{}/{}", file.package(), service.name(), method.name())
+                        })
+                })
+            })
+            .collect();
+        found.sort();
+        let mut listed: Vec<String> = CLIENT_STREAMING.iter().map(|m| (*m).to_owned()).collect();
+        listed.sort();
+        assert_eq!(found, listed);
+    }
+}
