@@ -678,7 +678,9 @@ fn addresses(customer: &Customer) -> Vec<(String, bool)> {
 }
 
 /// The rows of `customer_emails` for `customer`.
-fn address_rows(customer: &Customer) -> impl Iterator<Item = customer_email::ActiveModel> + '_ {
+pub(crate) fn address_rows(
+    customer: &Customer,
+) -> impl Iterator<Item = customer_email::ActiveModel> + '_ {
     std::iter::once((&customer.email, true))
         .chain(customer.secondary_emails.iter().map(|email| (email, false)))
         .map(|(email, is_primary)| customer_email::ActiveModel {
@@ -729,7 +731,7 @@ fn name_key(customer: &Customer) -> String {
     ))
 }
 
-fn active_model(customer: &Customer) -> customer::ActiveModel {
+pub(crate) fn active_model(customer: &Customer) -> customer::ActiveModel {
     customer::ActiveModel {
         id: Set(customer.id),
         email: Set(customer.email.clone()),

@@ -17,6 +17,7 @@ mod group;
 mod idempotency;
 mod organisation;
 mod scope;
+mod seed;
 mod settings;
 mod sla;
 mod ticket;

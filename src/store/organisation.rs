@@ -385,7 +385,7 @@ async fn insert_domains(tx: &WriteTx, org: &Organisation) -> Result<(), sea_orm:
     Ok(())
 }
 
-fn active_model(org: &Organisation) -> organisation::ActiveModel {
+pub(crate) fn active_model(org: &Organisation) -> organisation::ActiveModel {
     organisation::ActiveModel {
         id: Set(org.id),
         customer_id: Set(org.customer_id.clone()),

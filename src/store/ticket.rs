@@ -804,7 +804,7 @@ fn micros(time: Option<Timestamp>) -> Option<i64> {
     time.map(Timestamp::as_microsecond)
 }
 
-fn active_model(ticket: &Ticket) -> ticket::ActiveModel {
+pub(crate) fn active_model(ticket: &Ticket) -> ticket::ActiveModel {
     ticket::ActiveModel {
         id: Set(ticket.id),
         number: Set(ticket.number),

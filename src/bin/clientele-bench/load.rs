@@ -1,0 +1,476 @@
+//! The scenarios: concurrent request loops with a warm-up, the streamed ticket list, the
+//! escalation watch, and PostgreSQL's own primary-key selects.
+
+use std::{
+    future::Future,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use clientele::proto::v1 as pb;
+use jiff::Timestamp;
+
+use crate::{
+    Args, BenchError,
+    seed::Fixture,
+    server::{self, Authed, Clients, Target},
+};
+
+/// What one scenario measured.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    /// Requests (or items) per second.
+    pub rate: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+    /// Requests that failed.
+    pub errors: u64,
+    /// Requests (or items) counted.
+    pub count: u64,
+    /// The server's peak resident memory during the scenario.
+    pub peak_memory: Option<u64>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Default)]
+pub struct Results {
+    pub health: Measured,
+    pub get_organisation: Measured,
+    pub get_ticket: Measured,
+    pub create_ticket: Measured,
+    /// PostgreSQL's own primary-key selects, when the database is PostgreSQL.
+    pub database: Option<Measured>,
+    /// A reader that keeps up: tickets per second; p50 is the time to the first ticket.
+    pub list_fast: Measured,
+    /// A reader at half that pace: the server's memory while it streams everything.
+    pub list_slow: Measured,
+    /// Delay from a deadline to its ESCALATED event at each watcher.
+    pub watch: Measured,
+    /// Watchers that took part.
+    pub watchers: usize,
+}
+
+/// How many connections the concurrent clients share.
+fn connections(args: &Args) -> usize {
+    args.concurrency.clamp(1, 8)
+}
+
+/// Runs every scenario.
+pub async fn run_all(
+    args: &Args,
+    target: &Target,
+    fixture: &Fixture,
+) -> Result<Results, BenchError> {
+    let mut plain = Vec::new();
+    let mut agents = Vec::new();
+    for _ in 0..connections(args) {
+        plain.push(target.plain_channel().await?);
+        agents.push(target.channel(&fixture.agent_token).await?);
+    }
+    let mut results = Results::default();
+
+    eprintln!("Health/Check …");
+    let health: Vec<_> = plain.iter().cloned().map(server::health).collect();
+    results.health = requests(args, target, health, |mut client, _| async move {
+        client
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .is_ok()
+    })
+    .await;
+
+    eprintln!("GetOrganisation …");
+    let clients: Vec<Clients> = agents.iter().cloned().map(Clients::new).collect();
+    let organisations = Arc::new(fixture.organisation_ids.clone());
+    results.get_organisation = requests(args, target, organisations_clients(&clients), {
+        let organisations = organisations.clone();
+        move |mut client, n| {
+            let id = organisations[n % organisations.len()].clone();
+            async move {
+                client
+                    .get_organisation(pb::GetOrganisationRequest {
+                        key: Some(pb::get_organisation_request::Key::Id(id)),
+                    })
+                    .await
+                    .is_ok()
+            }
+        }
+    })
+    .await;
+
+    eprintln!("GetTicket …");
+    let tickets = Arc::new(fixture.ticket_ids.clone());
+    results.get_ticket = requests(args, target, ticket_clients(&clients), {
+        let tickets = tickets.clone();
+        move |mut client, n| {
+            let id = tickets[n % tickets.len()].clone();
+            async move {
+                client
+                    .get_ticket(pb::GetTicketRequest {
+                        key: Some(pb::get_ticket_request::Key::Id(id)),
+                    })
+                    .await
+                    .is_ok()
+            }
+        }
+    })
+    .await;
+
+    eprintln!("CreateTicket …");
+    let customers = Arc::new(fixture.customer_ids.clone());
+    let group = fixture.group_id.clone();
+    results.create_ticket = requests(args, target, ticket_clients(&clients), {
+        let customers = customers.clone();
+        move |mut client, n| {
+            let customer = customers[n % customers.len()].clone();
+            let group = group.clone();
+            async move {
+                client
+                    .create_ticket(pb::CreateTicketRequest {
+                        ticket: Some(pb::Ticket {
+                            title: format!("Bench {n}: the printer is on fire again"),
+                            group_id: group,
+                            customer_id: customer,
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    })
+                    .await
+                    .is_ok()
+            }
+        }
+    })
+    .await;
+
+    if let Some(url) = target
+        .database_url
+        .as_deref()
+        .filter(|url| url.starts_with("postgres"))
+    {
+        eprintln!("PostgreSQL primary-key selects …");
+        results.database = Some(database_selects(args, url, &organisations).await?);
+    }
+
+    eprintln!("ListTickets …");
+    let (fast, slow) = list_tickets(target, &agents[0]).await?;
+    results.list_fast = fast;
+    results.list_slow = slow;
+
+    eprintln!("WatchEscalations with {} watchers …", args.watchers);
+    results.watch = watch(args, target, fixture, &agents).await?;
+    results.watchers = args.watchers;
+    Ok(results)
+}
+
+fn organisations_clients(
+    clients: &[Clients],
+) -> Vec<pb::organisation_service_client::OrganisationServiceClient<Authed>> {
+    clients.iter().map(|c| c.organisations.clone()).collect()
+}
+
+fn ticket_clients(
+    clients: &[Clients],
+) -> Vec<pb::ticket_service_client::TicketServiceClient<Authed>> {
+    clients.iter().map(|c| c.tickets.clone()).collect()
+}
+
+/// `args.concurrency` loops of `call` over `clients`, for the warm-up and then the measured
+/// duration; `call` gets a client and a running number.
+async fn requests<C, F, Fut>(args: &Args, target: &Target, clients: Vec<C>, call: F) -> Measured
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let counter = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let measure_from = start + args.warmup;
+    let end = measure_from + args.duration;
+    let mut tasks = Vec::new();
+    for index in 0..args.concurrency.max(1) {
+        let client = clients[index % clients.len()].clone();
+        let call = call.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0_u64;
+            loop {
+                let begun = Instant::now();
+                if begun >= end {
+                    break;
+                }
+                // Spread the ids over the sample: a different one every call.
+                let n = counter.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919);
+                let ok = call(client.clone(), n).await;
+                if begun >= measure_from {
+                    if ok {
+                        latencies.push(begun.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    // The peak memory counts from the end of the warm-up.
+    tokio::time::sleep_until(measure_from.into()).await;
+    target.reset_peak_memory();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        if let Ok((mine, failed)) = task.await {
+            latencies.extend(mine);
+            errors += failed;
+        }
+    }
+    summarise(latencies, errors, args.duration, target.peak_memory())
+}
+
+fn summarise(
+    mut latencies: Vec<Duration>,
+    errors: u64,
+    over: Duration,
+    peak_memory: Option<u64>,
+) -> Measured {
+    latencies.sort();
+    let at = |share: f64| {
+        latencies
+            .get(((latencies.len() as f64 * share) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Measured {
+        rate: latencies.len() as f64 / over.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        errors,
+        count: latencies.len() as u64,
+        peak_memory,
+    }
+}
+
+/// PostgreSQL's own ceiling: primary-key selects of organisation rows at the same
+/// concurrency, as `pgbench -S` does on its accounts.
+async fn database_selects(
+    args: &Args,
+    url: &str,
+    organisations: &Arc<Vec<String>>,
+) -> Result<Measured, BenchError> {
+    use sea_orm::sqlx::{self, postgres::PgPoolOptions};
+    let pool = PgPoolOptions::new()
+        .max_connections(args.concurrency.max(1) as u32)
+        .connect(url)
+        .await?;
+    let ids: Arc<Vec<uuid::Uuid>> = Arc::new(
+        organisations
+            .iter()
+            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+            .collect(),
+    );
+    let counter = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let measure_from = start + args.warmup;
+    let end = measure_from + args.duration;
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let pool = pool.clone();
+        let ids = ids.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0_u64;
+            loop {
+                let begun = Instant::now();
+                if begun >= end {
+                    break;
+                }
+                let n = counter.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919);
+                let id = ids[n % ids.len()];
+                let found =
+                    sqlx::query("SELECT id, customer_id, name FROM organisations WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&pool)
+                        .await;
+                if begun >= measure_from {
+                    match found {
+                        Ok(Some(_)) => latencies.push(begun.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        if let Ok((mine, failed)) = task.await {
+            latencies.extend(mine);
+            errors += failed;
+        }
+    }
+    pool.close().await;
+    Ok(summarise(latencies, errors, args.duration, None))
+}
+
+/// Streams every ticket twice as the agent: once as fast as the client reads, once at half
+/// that pace, watching the server's memory.
+async fn list_tickets(target: &Target, agent: &Authed) -> Result<(Measured, Measured), BenchError> {
+    let mut client = pb::ticket_service_client::TicketServiceClient::new(agent.clone());
+    target.reset_peak_memory();
+    let started = Instant::now();
+    let mut stream = client
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await?
+        .into_inner();
+    let mut first = None;
+    let mut count = 0_u64;
+    while stream.message().await?.is_some() {
+        if first.is_none() {
+            first = Some(started.elapsed());
+        }
+        count += 1;
+    }
+    let took = started.elapsed();
+    let fast = Measured {
+        rate: count as f64 / took.as_secs_f64(),
+        p50: first.unwrap_or_default(),
+        p99: took,
+        errors: 0,
+        count,
+        peak_memory: target.peak_memory(),
+    };
+    // Half the pace: the server must wait for the reader, and hold its memory flat while it
+    // does.
+    let pace = fast.rate / 2.0;
+    target.reset_peak_memory();
+    let started = Instant::now();
+    let mut stream = client
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await?
+        .into_inner();
+    let mut slow_count = 0_u64;
+    while stream.message().await?.is_some() {
+        slow_count += 1;
+        if slow_count % 1000 == 0 {
+            let due = Duration::from_secs_f64(slow_count as f64 / pace);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    let took = started.elapsed();
+    let slow = Measured {
+        rate: slow_count as f64 / took.as_secs_f64(),
+        p50: Duration::ZERO,
+        p99: took,
+        errors: 0,
+        count: slow_count,
+        peak_memory: target.peak_memory(),
+    };
+    Ok((fast, slow))
+}
+
+/// Opens the watchers, lets tickets escalate under them, and measures how long after each
+/// deadline each watcher hears of it.
+async fn watch(
+    args: &Args,
+    target: &Target,
+    fixture: &Fixture,
+    agents: &[Authed],
+) -> Result<Measured, BenchError> {
+    let watchers = args.watchers.max(1);
+    let expected = args.escalations.max(1);
+    // A connection per hundred watchers keeps each under HTTP/2's stream limits.
+    let mut channels: Vec<Authed> = Vec::new();
+    for _ in 0..watchers.div_ceil(100) {
+        channels.push(target.channel(&fixture.agent_token).await?);
+    }
+    let delays: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
+    let ready = Arc::new(tokio::sync::Barrier::new(watchers + 1));
+    target.reset_peak_memory();
+    let mut tasks = Vec::new();
+    for index in 0..watchers {
+        let mut client = pb::ticket_service_client::TicketServiceClient::new(
+            channels[index % channels.len()].clone(),
+        );
+        let delays = delays.clone();
+        let ready = ready.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = client
+                .watch_escalations(pb::WatchEscalationsRequest::default())
+                .await;
+            let Ok(stream) = stream else {
+                ready.wait().await;
+                return 0_u64;
+            };
+            let mut stream = stream.into_inner();
+            // The snapshot first.
+            while let Ok(Some(message)) = stream.message().await {
+                if message.kind() == pb::WatchEventKind::SnapshotComplete {
+                    break;
+                }
+            }
+            ready.wait().await;
+            let mut heard = 0;
+            let mut mine = Vec::new();
+            while heard < expected {
+                let Ok(Ok(Some(message))) =
+                    tokio::time::timeout(Duration::from_secs(30), stream.message()).await
+                else {
+                    break;
+                };
+                if message.kind() != pb::WatchEventKind::Escalated {
+                    continue;
+                }
+                let now = Timestamp::now();
+                if let Some(deadline) = message.deadline_time
+                    && let Ok(deadline) = Timestamp::new(deadline.seconds, deadline.nanos)
+                {
+                    let delay = now.duration_since(deadline);
+                    mine.push(Duration::try_from(delay).unwrap_or_default());
+                }
+                heard += 1;
+            }
+            let missed = (expected - heard) as u64;
+            if let Ok(mut all) = delays.lock() {
+                all.extend(mine);
+            }
+            missed
+        }));
+    }
+    ready.wait().await;
+    // The escalating tickets: due three seconds after they are created, created over a
+    // second or so.
+    let mut tickets = pb::ticket_service_client::TicketServiceClient::new(agents[0].clone());
+    for n in 0..expected {
+        tickets
+            .create_ticket(pb::CreateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    title: format!("Escalation probe {n}"),
+                    group_id: fixture.group_id.clone(),
+                    customer_id: fixture.customer_ids[n % fixture.customer_ids.len()].clone(),
+                    sla_policy_id: fixture.probe_policy_id.clone(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await?;
+        tokio::time::sleep(Duration::from_millis(1000 / expected as u64)).await;
+    }
+    let mut missed = 0;
+    for task in tasks {
+        missed += task.await.unwrap_or(expected as u64);
+    }
+    let delays = std::mem::take(&mut *delays.lock().map_err(|_| "poisoned")?);
+    let count = delays.len();
+    let mut measured = summarise(delays, missed, Duration::from_secs(1), target.peak_memory());
+    measured.rate = count as f64;
+    Ok(measured)
+}
