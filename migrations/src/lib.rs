@@ -13,6 +13,7 @@ mod m20261123_000002_customers;
 mod m20261123_000003_access;
 mod m20261123_000004_tickets;
 mod m20261125_000005_comments;
+mod m20261125_000006_organisation_domains_inline;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_access::Migration),
             Box::new(m20261123_000004_tickets::Migration),
             Box::new(m20261125_000005_comments::Migration),
+            Box::new(m20261125_000006_organisation_domains_inline::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ mod health;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::{server::NamedService, transport::Server};
 use tonic_health::ServingStatus;
 
@@ -228,7 +228,14 @@ pub async fn run(
 
     tracing::info!(addr = %address, "listening");
     let (stop, stopped) = oneshot::channel::<()>();
-    let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm holds the tail of
+    // a response until the client's delayed ACK, some 40 ms later.
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        let stream = stream?;
+        stream.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(stream)
+    });
+    let serve = router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
     });
     tokio::pin!(serve);

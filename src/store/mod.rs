@@ -65,6 +65,8 @@ pub struct Store {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// Committed ticket changes, for the escalation scheduler and watchers.
     feed: feed::TicketFeed,
+    /// Organisations read lately (SQLite only).
+    organisation_cache: Arc<organisation::OrganisationCache>,
 }
 
 /// Options for [`Store::connect`].
@@ -104,10 +106,14 @@ impl Store {
             .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
         let sqlite_writer =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let organisation_cache = Arc::new(organisation::OrganisationCache::new(
+            sqlite_writer.is_some(),
+        ));
         Ok(Self {
             db,
             sqlite_writer,
             feed: feed::TicketFeed::new(),
+            organisation_cache,
         })
     }
 
@@ -471,4 +477,34 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(text: &str, what: &str
 /// The case-insensitive form of a key, as stored in `*_key` columns.
 pub(crate) fn fold_case(text: &str) -> String {
     text.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the query planner stability guarantee, SQLite re-prepares every statement with
+    /// a bound LIMIT on every run (see `.cargo/config.toml`).
+    #[tokio::test]
+    async fn the_bundled_sqlite_keeps_its_query_plans() {
+        let store = Store::connect("sqlite::memory:", &StoreOptions::default())
+            .await
+            .expect("in-memory database");
+        let options = store
+            .reader()
+            .query_all_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA compile_options",
+            ))
+            .await
+            .expect("compile options");
+        let options: Vec<String> = options
+            .iter()
+            .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+            .collect();
+        assert!(
+            options.iter().any(|option| option == "ENABLE_QPSG"),
+            "{options:?}"
+        );
+    }
 }

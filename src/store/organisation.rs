@@ -1,10 +1,17 @@
 //! Organisations and their email domains.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use uuid::Uuid;
 
@@ -113,14 +120,26 @@ impl Store {
         self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
     }
 
-    /// The organisation with `id` within `scope`, whatever its validity.
+    /// The organisation with `id` within `scope`, whatever its validity. The hottest read of
+    /// the service: a statement prepared once, and on SQLite a cache.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn organisation(&self, scope: &Scope, id: Uuid) -> Result<Option<Organisation>> {
-        let row = organisation::Entity::find_by_id(id)
-            .filter(scope.organisations(organisation::Column::Id))
+        if !scope.admits_organisation(id) {
+            return Ok(None);
+        }
+        if let Some(org) = self.organisation_cache.get(id) {
+            return Ok(Some(org));
+        }
+        let generation = self.organisation_cache.generation();
+        let row = organisation::Entity::find()
+            .from_raw_sql(by_id_statement(self.backend(), id))
             .one(self.reader())
             .await?;
-        Ok(self.with_domains(row.into_iter().collect()).await?.pop())
+        let org = row.map(from_row).transpose()?;
+        if let Some(org) = &org {
+            self.organisation_cache.put(generation, org);
+        }
+        Ok(org)
     }
 
     /// The organisation within `scope` whose customer_id matches `customer_id`
@@ -136,7 +155,7 @@ impl Store {
             .filter(organisation::Column::CustomerIdKey.eq(fold_case(customer_id)))
             .one(self.reader())
             .await?;
-        Ok(self.with_domains(row.into_iter().collect()).await?.pop())
+        Ok(organisations_of(row.into_iter().collect())?.pop())
     }
 
     /// The organisation with this external id.
@@ -149,7 +168,7 @@ impl Store {
             .filter(organisation::Column::ExternalId.eq(external_id))
             .one(self.reader())
             .await?;
-        Ok(self.with_domains(row.into_iter().collect()).await?.pop())
+        Ok(organisations_of(row.into_iter().collect())?.pop())
     }
 
     /// The id of the organisation that lists `domain` among its email domains, whatever its
@@ -186,7 +205,10 @@ impl Store {
             Ok(org.clone())
         }
         .await;
-        finish(tx, outcome, &UNIQUE_KEYS).await
+        let written = finish(tx, outcome, &UNIQUE_KEYS).await;
+        // After the commit (or the rollback): readers from now on read the row again.
+        self.organisation_cache.forget(org.id);
+        written
     }
 
     /// Up to `limit` organisations within `scope` matching `filter` in `order`, after
@@ -221,7 +243,7 @@ impl Store {
             .limit(limit)
             .all(self.reader())
             .await?;
-        self.with_domains(rows).await
+        organisations_of(rows)
     }
 
     /// The valid organisation with domain assignment on whose email domain is the most
@@ -250,32 +272,100 @@ impl Store {
         }
         Ok(None)
     }
+}
 
-    /// Turns rows into organisations, loading the email domains of all of them in one query.
-    async fn with_domains(&self, rows: Vec<organisation::Model>) -> Result<Vec<Organisation>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
+/// `SELECT … FROM organisations WHERE id = ?` for `backend`, built once.
+fn by_id_statement(backend: DbBackend, id: Uuid) -> Statement {
+    static SQL: OnceLock<[String; 2]> = OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let build = |backend: DbBackend| {
+            backend
+                .build(
+                    organisation::Entity::find()
+                        .filter(organisation::Column::Id.eq(Uuid::nil()))
+                        .as_query(),
+                )
+                .sql
+        };
+        [build(DbBackend::Sqlite), build(DbBackend::Postgres)]
+    });
+    let text = match backend {
+        DbBackend::Postgres => &sql[1],
+        _ => &sql[0],
+    };
+    Statement::from_sql_and_values(backend, text.clone(), [id.into()])
+}
+
+/// Organisations read lately, by id. Kept on SQLite only: one process serves a SQLite file,
+/// so every change passes through it and drops its entry; entries also age out after a
+/// second, the bound for anything that wrote around this process. On PostgreSQL, where
+/// several replicas write, every read asks the database.
+#[derive(Debug)]
+pub(crate) struct OrganisationCache {
+    enabled: bool,
+    /// Moves on with every change, so that a read begun before a change is not cached after
+    /// it.
+    generation: AtomicU64,
+    entries: Mutex<HashMap<Uuid, (Instant, Organisation)>>,
+}
+
+/// How long a cached organisation is trusted.
+const CACHE_TTL: Duration = Duration::from_secs(1);
+/// Beyond this many entries the cache starts over, bounding its memory.
+const CACHE_CAPACITY: usize = 100_000;
+
+impl OrganisationCache {
+    /// A cache that keeps entries only if `enabled`.
+    pub(crate) fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(HashMap::new()),
         }
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-        let mut domains: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for row in organisation_domain::Entity::find()
-            .filter(organisation_domain::Column::OrganisationId.is_in(ids))
-            .order_by_asc(organisation_domain::Column::Domain)
-            .all(self.reader())
-            .await?
-        {
-            domains
-                .entry(row.organisation_id)
-                .or_default()
-                .push(row.domain);
-        }
-        rows.into_iter()
-            .map(|row| {
-                let email_domains = domains.remove(&row.id).unwrap_or_default();
-                from_row(row, email_domains)
-            })
-            .collect()
     }
+
+    fn get(&self, id: Uuid) -> Option<Organisation> {
+        if !self.enabled {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(&id)
+            .filter(|(since, _)| since.elapsed() < CACHE_TTL)
+            .map(|(_, org)| org.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps `org`, read when the generation was `generation`, unless something changed
+    /// since.
+    fn put(&self, generation: u64, org: &Organisation) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(org.id, (Instant::now(), org.clone()));
+        }
+    }
+
+    fn forget(&self, id: Uuid) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            entries.remove(&id);
+        }
+    }
+}
+
+/// The organisations of `rows` (their domains are in the row).
+fn organisations_of(rows: Vec<organisation::Model>) -> Result<Vec<Organisation>> {
+    rows.into_iter().map(from_row).collect()
 }
 
 /// Inserts `org` and its domains inside `tx` (after [`check_unique`]).
@@ -403,6 +493,7 @@ pub(crate) fn active_model(org: &Organisation) -> organisation::ActiveModel {
         external_id: Set(org.external_id.clone()),
         custom_fields: Set(super::encode_json(&org.custom_fields)),
         sla_policy_id: Set(org.sla_policy_id),
+        email_domains: Set(super::encode_json(&org.email_domains)),
         default_assignee_id: Set(org.default_assignee_id),
         search: Set(fold_case(&format!(
             "{}\n{}\n{}",
@@ -414,9 +505,11 @@ pub(crate) fn active_model(org: &Organisation) -> organisation::ActiveModel {
     }
 }
 
-fn from_row(row: organisation::Model, email_domains: Vec<String>) -> Result<Organisation> {
+fn from_row(row: organisation::Model) -> Result<Organisation> {
     let custom_fields: BTreeMap<String, String> =
         super::decode_json(&row.custom_fields, "organisation custom_fields")?;
+    let email_domains: Vec<String> =
+        super::decode_json(&row.email_domains, "organisation email_domains")?;
     Ok(Organisation {
         id: row.id,
         validity: super::validity(&row.validity)?,

@@ -34,6 +34,16 @@ impl Scope {
         })
     }
 
+    /// Whether organisation `id` is within the scope.
+    pub(crate) fn admits_organisation(&self, id: Uuid) -> bool {
+        match &self.0 {
+            Reach::Everything => true,
+            Reach::Customer {
+                organisation_ids, ..
+            } => organisation_ids.contains(&id),
+        }
+    }
+
     /// The condition on an organisation id column.
     pub(crate) fn organisations(&self, id: impl ColumnTrait) -> Condition {
         match &self.0 {

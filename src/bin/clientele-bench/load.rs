@@ -74,96 +74,108 @@ pub async fn run_all(
     }
     let mut results = Results::default();
 
-    eprintln!("Health/Check …");
-    let health: Vec<_> = plain.iter().cloned().map(server::health).collect();
-    results.health = requests(args, target, health, |mut client, _| async move {
-        client
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await
-            .is_ok()
-    })
-    .await;
+    if args.runs("health") {
+        eprintln!("Health/Check …");
+        let health: Vec<_> = plain.iter().cloned().map(server::health).collect();
+        results.health = requests(args, target, health, |mut client, _| async move {
+            client
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .is_ok()
+        })
+        .await;
+    }
 
-    eprintln!("GetOrganisation …");
     let clients: Vec<Clients> = agents.iter().cloned().map(Clients::new).collect();
     let organisations = Arc::new(fixture.organisation_ids.clone());
-    results.get_organisation = requests(args, target, organisations_clients(&clients), {
-        let organisations = organisations.clone();
-        move |mut client, n| {
-            let id = organisations[n % organisations.len()].clone();
-            async move {
-                client
-                    .get_organisation(pb::GetOrganisationRequest {
-                        key: Some(pb::get_organisation_request::Key::Id(id)),
-                    })
-                    .await
-                    .is_ok()
+    if args.runs("get-organisation") {
+        eprintln!("GetOrganisation …");
+        results.get_organisation = requests(args, target, organisations_clients(&clients), {
+            let organisations = organisations.clone();
+            move |mut client, n| {
+                let id = organisations[n % organisations.len()].clone();
+                async move {
+                    client
+                        .get_organisation(pb::GetOrganisationRequest {
+                            key: Some(pb::get_organisation_request::Key::Id(id)),
+                        })
+                        .await
+                        .is_ok()
+                }
             }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
 
-    eprintln!("GetTicket …");
     let tickets = Arc::new(fixture.ticket_ids.clone());
-    results.get_ticket = requests(args, target, ticket_clients(&clients), {
-        let tickets = tickets.clone();
-        move |mut client, n| {
-            let id = tickets[n % tickets.len()].clone();
-            async move {
-                client
-                    .get_ticket(pb::GetTicketRequest {
-                        key: Some(pb::get_ticket_request::Key::Id(id)),
-                    })
-                    .await
-                    .is_ok()
+    if args.runs("get-ticket") {
+        eprintln!("GetTicket …");
+        results.get_ticket = requests(args, target, ticket_clients(&clients), {
+            let tickets = tickets.clone();
+            move |mut client, n| {
+                let id = tickets[n % tickets.len()].clone();
+                async move {
+                    client
+                        .get_ticket(pb::GetTicketRequest {
+                            key: Some(pb::get_ticket_request::Key::Id(id)),
+                        })
+                        .await
+                        .is_ok()
+                }
             }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
 
-    eprintln!("CreateTicket …");
     let customers = Arc::new(fixture.customer_ids.clone());
     let group = fixture.group_id.clone();
-    results.create_ticket = requests(args, target, ticket_clients(&clients), {
-        let customers = customers.clone();
-        move |mut client, n| {
-            let customer = customers[n % customers.len()].clone();
-            let group = group.clone();
-            async move {
-                client
-                    .create_ticket(pb::CreateTicketRequest {
-                        ticket: Some(pb::Ticket {
-                            title: format!("Bench {n}: the printer is on fire again"),
-                            group_id: group,
-                            customer_id: customer,
-                            ..Default::default()
-                        }),
-                        request_id: String::new(),
-                    })
-                    .await
-                    .is_ok()
+    if args.runs("create-ticket") {
+        eprintln!("CreateTicket …");
+        results.create_ticket = requests(args, target, ticket_clients(&clients), {
+            let customers = customers.clone();
+            move |mut client, n| {
+                let customer = customers[n % customers.len()].clone();
+                let group = group.clone();
+                async move {
+                    client
+                        .create_ticket(pb::CreateTicketRequest {
+                            ticket: Some(pb::Ticket {
+                                title: format!("Bench {n}: the printer is on fire again"),
+                                group_id: group,
+                                customer_id: customer,
+                                ..Default::default()
+                            }),
+                            request_id: String::new(),
+                        })
+                        .await
+                        .is_ok()
+                }
             }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
 
     if let Some(url) = target
         .database_url
         .as_deref()
-        .filter(|url| url.starts_with("postgres"))
+        .filter(|url| url.starts_with("postgres") && args.runs("database"))
     {
         eprintln!("PostgreSQL primary-key selects …");
         results.database = Some(database_selects(args, url, &organisations).await?);
     }
 
-    eprintln!("ListTickets …");
-    let (fast, slow) = list_tickets(target, &agents[0]).await?;
-    results.list_fast = fast;
-    results.list_slow = slow;
+    if args.runs("list-tickets") {
+        eprintln!("ListTickets …");
+        let (fast, slow) = list_tickets(target, &agents[0]).await?;
+        results.list_fast = fast;
+        results.list_slow = slow;
+    }
 
-    eprintln!("WatchEscalations with {} watchers …", args.watchers);
-    results.watch = watch(args, target, fixture, &agents).await?;
-    results.watchers = args.watchers;
+    if args.runs("watch") {
+        eprintln!("WatchEscalations with {} watchers …", args.watchers);
+        results.watch = watch(args, target, fixture, &agents).await?;
+        results.watchers = args.watchers;
+    }
     Ok(results)
 }
 

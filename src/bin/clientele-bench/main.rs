@@ -67,6 +67,17 @@ pub struct Args {
     /// Also write the report to this file.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Run only these scenarios (comma-separated): health, get-organisation, get-ticket,
+    /// create-ticket, database, list-tickets, watch.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+impl Args {
+    /// Whether the scenario `name` runs.
+    pub fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|only| only == name)
+    }
 }
 
 fn duration(text: &str) -> Result<Duration, String> {

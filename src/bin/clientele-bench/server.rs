@@ -85,11 +85,29 @@ impl Target {
                 .ok_or("cannot find the directory of clientele-bench")?
                 .join("clientele"),
         };
-        let admin_token = clientele::auth::tokens::new_secret()?;
+        // An admin token made on the database (which this also migrates), so that a database
+        // seeded by an earlier run can be measured again.
+        let made = Command::new(&binary)
+            .args([
+                "token",
+                "create",
+                "--admin",
+                "--description",
+                "clientele-bench",
+            ])
+            .env("DATABASE_URL", &database_url)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        if !made.status.success() {
+            return Err("`clientele token create --admin` failed".into());
+        }
+        let admin_token = String::from_utf8(made.stdout)?.trim().to_owned();
         let mut child = Command::new(&binary)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("DATABASE_URL", &database_url)
-            .env("CLIENTELE_BOOTSTRAP_TOKEN", &admin_token)
+            .env_remove("CLIENTELE_BOOTSTRAP_TOKEN")
             .env_remove("CLIENTELE_LISTEN")
             // One log line per RPC would measure the terminal; warnings and start-up only.
             .env("RUST_LOG", "warn,clientele::server=info")

@@ -26,6 +26,8 @@ pub struct Model {
     /// customer_id, name and city lower-cased, for substring search.
     pub search: String,
     pub sla_policy_id: Option<Uuid>,
+    /// JSON array of the email domains, sorted: a copy of `organisation_domains` for reads.
+    pub email_domains: String,
     pub default_assignee_id: Option<Uuid>,
     pub create_time: i64,
     pub update_time: i64,
