@@ -11,7 +11,7 @@ use std::{
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -131,10 +131,11 @@ impl Store {
             return Ok(Some(org));
         }
         let generation = self.organisation_cache.generation();
-        let row = organisation::Entity::find()
-            .from_raw_sql(by_id_statement(self.backend(), id))
-            .one(self.reader())
-            .await?;
+        let row = self
+            .fetch_by_id(by_id_sql(self.backend()), id)
+            .await?
+            .map(|row| organisation::Model::from_query_result(&row, ""))
+            .transpose()?;
         let org = row.map(from_row).transpose()?;
         if let Some(org) = &org {
             self.organisation_cache.put(generation, org);
@@ -275,7 +276,7 @@ impl Store {
 }
 
 /// `SELECT … FROM organisations WHERE id = ?` for `backend`, built once.
-fn by_id_statement(backend: DbBackend, id: Uuid) -> Statement {
+fn by_id_sql(backend: DbBackend) -> &'static str {
     static SQL: OnceLock<[String; 2]> = OnceLock::new();
     let sql = SQL.get_or_init(|| {
         let build = |backend: DbBackend| {
@@ -289,11 +290,10 @@ fn by_id_statement(backend: DbBackend, id: Uuid) -> Statement {
         };
         [build(DbBackend::Sqlite), build(DbBackend::Postgres)]
     });
-    let text = match backend {
+    match backend {
         DbBackend::Postgres => &sql[1],
         _ => &sql[0],
-    };
-    Statement::from_sql_and_values(backend, text.clone(), [id.into()])
+    }
 }
 
 /// Organisations read lately, by id. Kept on SQLite only: one process serves a SQLite file,

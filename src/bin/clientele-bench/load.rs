@@ -305,7 +305,7 @@ async fn database_selects(
                 let n = counter.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919);
                 let id = ids[n % ids.len()];
                 let found =
-                    sqlx::query("SELECT id, customer_id, name FROM organisations WHERE id = $1")
+                    sqlx::query("SELECT * FROM organisations WHERE id = $1")
                         .bind(id)
                         .fetch_optional(&pool)
                         .await;
