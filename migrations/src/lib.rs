@@ -14,6 +14,8 @@ mod m20261123_000003_access;
 mod m20261123_000004_tickets;
 mod m20261125_000005_comments;
 mod m20261125_000006_organisation_domains_inline;
+mod m20261125_000007_ticket_attention_index;
+mod m20261127_000008_ticket_number_sequence;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_tickets::Migration),
             Box::new(m20261125_000005_comments::Migration),
             Box::new(m20261125_000006_organisation_domains_inline::Migration),
+            Box::new(m20261125_000007_ticket_attention_index::Migration),
+            Box::new(m20261127_000008_ticket_number_sequence::Migration),
         ]
     }
 }

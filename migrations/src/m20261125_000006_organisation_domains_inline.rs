@@ -31,7 +31,10 @@ impl MigrationTrait for Migration {
                 "UPDATE organisations SET email_domains = COALESCE((SELECT json_group_array(domain) FROM (SELECT d.domain FROM organisation_domains d WHERE d.organisation_id = organisations.id ORDER BY d.domain)), '[]')"
             }
         };
-        manager.get_connection().execute_unprepared(backfill).await?;
+        manager
+            .get_connection()
+            .execute_unprepared(backfill)
+            .await?;
         Ok(())
     }
 

@@ -112,13 +112,7 @@ impl AgentService for AgentApi {
         let request = request.into_inner();
         let owner = owner_from_proto(request.owner.as_ref(), "owner")?
             .ok_or_else(|| Error::invalid("owner", "give admin, an agent_id or a customer_id"))?;
-        let expire_time = request
-            .expire_time
-            .map(|t| {
-                jiff::Timestamp::new(t.seconds, t.nanos)
-                    .map_err(|_| Error::invalid("expire_time", "is out of range"))
-            })
-            .transpose()?;
+        let expire_time = super::parse_time("expire_time", request.expire_time)?;
         let (token, secret) = self
             .tokens
             .create(&admin, owner, &request.description, expire_time)

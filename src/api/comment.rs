@@ -86,8 +86,8 @@ impl CommentService for CommentApi {
                 .as_ref()
                 .map(|a| party("author", a))
                 .transpose()?,
-            created_from: time("created_after", request.created_after)?,
-            created_until: time("created_before", request.created_before)?,
+            created_from: super::parse_time("created_after", request.created_after)?,
+            created_until: super::parse_time("created_before", request.created_before)?,
             text: request.text,
             include_deleted: request.include_deleted,
         };
@@ -286,14 +286,6 @@ fn party(field: &str, party: &pb::Party) -> Result<Party> {
         )?)),
         None => Err(Error::invalid(field, "name an agent_id or a customer_id")),
     }
-}
-
-fn time(field: &str, raw: Option<prost_types::Timestamp>) -> Result<Option<jiff::Timestamp>> {
-    raw.map(|raw| {
-        jiff::Timestamp::new(raw.seconds, raw.nanos)
-            .map_err(|_| Error::invalid(field, "is not a valid time"))
-    })
-    .transpose()
 }
 
 fn parent_to_proto(parent: CommentParent) -> pb::CommentParent {

@@ -77,6 +77,20 @@ pub(crate) fn timestamp(time: jiff::Timestamp) -> prost_types::Timestamp {
     }
 }
 
+/// A protobuf timestamp as a time, cut to the microsecond the database keeps (so what a
+/// client is answered is what a later read returns); out-of-range ones are refused.
+pub(crate) fn parse_time(
+    field: &str,
+    raw: Option<prost_types::Timestamp>,
+) -> Result<Option<jiff::Timestamp>> {
+    raw.map(|raw| {
+        jiff::Timestamp::new(raw.seconds, raw.nanos)
+            .and_then(|time| jiff::Timestamp::from_microsecond(time.as_microsecond()))
+            .map_err(|_| Error::invalid(field, "is not a valid time"))
+    })
+    .transpose()
+}
+
 /// A validity for the API.
 pub(crate) fn validity_to_proto(validity: Validity) -> i32 {
     match validity {
@@ -98,8 +112,19 @@ pub(crate) fn validity_from_proto(field: &str, raw: i32) -> Result<Option<Validi
     }
 }
 
-/// Resource ids sent by a client, each named `field[index]` when wrong.
+/// The most ids one list field of a request may carry: every id becomes a bound parameter
+/// of a query, and databases allow only so many (SQLite 32,766, PostgreSQL 65,535).
+pub(crate) const MAX_IDS: usize = 1000;
+
+/// Resource ids sent by a client, each named `field[index]` when wrong; at most
+/// [`MAX_IDS`] of them.
 pub(crate) fn parse_ids(field: &str, raw: &[String]) -> Result<Vec<Uuid>> {
+    if raw.len() > MAX_IDS {
+        return Err(Error::invalid(
+            field,
+            format!("must list at most {MAX_IDS} ids"),
+        ));
+    }
     let mut violations = Vec::new();
     let mut ids = Vec::with_capacity(raw.len());
     for (index, id) in raw.iter().enumerate() {

@@ -230,7 +230,8 @@ pub(crate) fn duration(
             "seconds and nanos must have the same sign",
         ));
     }
-    if raw.nanos.abs() >= 1_000_000_000 {
+    // Compared without `abs`, which overflows on `i32::MIN`.
+    if !(-999_999_999..=999_999_999).contains(&raw.nanos) {
         return Err(Error::invalid(field, "nanos must be less than one second"));
     }
     Ok(Some(SignedDuration::new(raw.seconds, raw.nanos)))

@@ -400,17 +400,8 @@ fn input(ticket: pb::Ticket) -> Result<TicketInput> {
         priority: ticket.priority,
         assignee_id,
         sla_policy_id,
-        pending_until: time("pending_until", ticket.pending_until)?,
+        pending_until: super::parse_time("pending_until", ticket.pending_until)?,
     })
-}
-
-/// A protobuf timestamp as a time; out-of-range ones are refused.
-fn time(field: &str, raw: Option<prost_types::Timestamp>) -> Result<Option<Timestamp>> {
-    raw.map(|raw| {
-        Timestamp::new(raw.seconds, raw.nanos)
-            .map_err(|_| Error::invalid(field, "is not a valid time"))
-    })
-    .transpose()
 }
 
 fn query(request: pb::ListTicketsRequest) -> Result<TicketQuery> {
@@ -431,12 +422,18 @@ fn query(request: pb::ListTicketsRequest) -> Result<TicketQuery> {
                     "is not a ticket state",
                 ));
             }
-            Ok(state) => states.push(state_from_proto(state)),
+            // A repeat says nothing more, and each value is a bound parameter of the query.
+            Ok(state) => {
+                let state = state_from_proto(state);
+                if !states.contains(&state) {
+                    states.push(state);
+                }
+            }
         }
     }
     let mut escalations = Vec::new();
     for (index, raw) in request.escalations.iter().enumerate() {
-        escalations.push(match pb::Escalation::try_from(*raw) {
+        let alert = match pb::Escalation::try_from(*raw) {
             Ok(pb::Escalation::None) => Alert::None,
             Ok(pb::Escalation::Warning) => Alert::Warning,
             Ok(pb::Escalation::Escalated) => Alert::Escalated,
@@ -446,7 +443,10 @@ fn query(request: pb::ListTicketsRequest) -> Result<TicketQuery> {
                     "is not an escalation level",
                 ));
             }
-        });
+        };
+        if !escalations.contains(&alert) {
+            escalations.push(alert);
+        }
     }
     let key = match pb::TicketOrder::try_from(request.order_by) {
         Ok(pb::TicketOrder::Unspecified | pb::TicketOrder::Number) => TicketOrderKey::Number,
@@ -463,10 +463,10 @@ fn query(request: pb::ListTicketsRequest) -> Result<TicketQuery> {
         escalations,
         reminder_due: request.reminder_due.then_some(true),
         assignee_id,
-        created_from: time("created_after", request.created_after)?,
-        created_until: time("created_before", request.created_before)?,
-        updated_from: time("updated_after", request.updated_after)?,
-        updated_until: time("updated_before", request.updated_before)?,
+        created_from: super::parse_time("created_after", request.created_after)?,
+        created_until: super::parse_time("created_before", request.created_before)?,
+        updated_from: super::parse_time("updated_after", request.updated_after)?,
+        updated_until: super::parse_time("updated_before", request.updated_before)?,
         text: request.text,
         order: TicketOrder {
             key,

@@ -8,4 +8,4 @@ pub mod tokens;
 
 pub use layer::AuthLayer;
 pub use principal::{Principal, Role};
-pub use tokens::Authenticator;
+pub use tokens::{Authenticator, Stale};

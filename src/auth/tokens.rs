@@ -10,13 +10,14 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use super::Principal;
 use crate::{
     clock::Clock,
     error::{Error, Result},
     metrics::Metrics,
-    model::{Token, Validity},
+    model::{Token, TokenOwner, Validity},
     store::{Store, TokenHolder},
 };
 
@@ -51,12 +52,70 @@ struct Verdict {
     found: Option<(Token, Option<Principal>)>,
 }
 
+/// Something whose change makes cached verdicts about it stale: a token, the agent or
+/// customer holding tokens, or an organisation whose customers hold them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stale {
+    /// One token (revoked).
+    Token(Uuid),
+    /// Every token of this agent (validity or rights changed).
+    Agent(Uuid),
+    /// Every token of this customer (validity, organisations, merged or deleted).
+    Customer(Uuid),
+    /// Every token of this organisation's customers (deactivated with them).
+    Organisation(Uuid),
+}
+
+impl Verdict {
+    /// What a change of makes this verdict stale.
+    fn depends_on(&self) -> Vec<Stale> {
+        let Some((token, principal)) = &self.found else {
+            return Vec::new();
+        };
+        let mut on = vec![Stale::Token(token.id)];
+        match token.owner {
+            TokenOwner::Admin => {}
+            TokenOwner::Agent(id) => on.push(Stale::Agent(id)),
+            TokenOwner::Customer(id) => on.push(Stale::Customer(id)),
+        }
+        if let Some(Principal::Customer {
+            organisation_ids, ..
+        }) = principal
+        {
+            on.extend(organisation_ids.iter().copied().map(Stale::Organisation));
+        }
+        on
+    }
+}
+
+/// Verdicts by secret hash, and when each thing they depend on last changed here.
+#[derive(Debug, Default)]
+struct Cache {
+    verdicts: HashMap<String, Verdict>,
+    /// Kept for [`CACHE_TTL`]: a verdict older than that is not used anyway.
+    changed: HashMap<Stale, Instant>,
+}
+
+impl Cache {
+    /// The verdict on `hash`, if it is recent and nothing it depends on changed since.
+    fn fresh(&self, hash: &str) -> Option<Verdict> {
+        let verdict = self.verdicts.get(hash)?;
+        let fresh = verdict.checked.elapsed() < CACHE_TTL
+            && verdict.depends_on().iter().all(|on| {
+                self.changed
+                    .get(on)
+                    .is_none_or(|changed| *changed < verdict.checked)
+            });
+        fresh.then(|| verdict.clone())
+    }
+}
+
 /// Turns bearer secrets into principals.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     store: Store,
     clock: Arc<dyn Clock>,
-    cache: Arc<Mutex<HashMap<String, Verdict>>>,
+    cache: Arc<Mutex<Cache>>,
     metrics: Arc<Metrics>,
 }
 
@@ -75,25 +134,22 @@ impl Authenticator {
     /// The principal holding `secret`, or why there is none.
     pub async fn authenticate(&self, secret: &str) -> Result<Principal> {
         let hash = hash_secret(secret);
-        let cached = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(&hash).cloned())
-            .filter(|verdict| verdict.checked.elapsed() < CACHE_TTL);
+        let cached = self.cache.lock().ok().and_then(|cache| cache.fresh(&hash));
         let verdict = match cached {
             Some(verdict) => verdict,
             None => {
                 self.metrics.token_looked_up();
+                // Taken before the lookup: a change that lands while it runs makes it stale.
+                let checked = Instant::now();
                 let verdict = Verdict {
-                    checked: Instant::now(),
+                    checked,
                     found: self.look_up(&hash).await?,
                 };
                 if let Ok(mut cache) = self.cache.lock() {
-                    if cache.len() >= CACHE_CAPACITY {
-                        cache.clear();
+                    if cache.verdicts.len() >= CACHE_CAPACITY {
+                        cache.verdicts.clear();
                     }
-                    cache.insert(hash, verdict.clone());
+                    cache.verdicts.insert(hash, verdict.clone());
                 }
                 verdict
             }
@@ -118,12 +174,21 @@ impl Authenticator {
         })
     }
 
-    /// Forgets everything cached, so that a change made on this replica (a revocation, an
-    /// owner made invalid) applies to the very next call here. Other replicas follow within
+    /// Makes the cached verdicts that depend on `changed` stale, so that a change made on
+    /// this replica (a revocation, an owner made invalid, a customer moved) applies to the
+    /// very next call here; the rest of the cache stays. Other replicas follow within
     /// [`CACHE_TTL`].
-    pub fn forget(&self) {
+    pub fn forget(&self, changed: impl IntoIterator<Item = Stale>) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.clear();
+            let now = Instant::now();
+            if cache.changed.len() >= CACHE_CAPACITY {
+                cache
+                    .changed
+                    .retain(|_, at| now.duration_since(*at) < CACHE_TTL);
+            }
+            for stale in changed {
+                cache.changed.insert(stale, now);
+            }
         }
     }
 

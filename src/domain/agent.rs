@@ -13,7 +13,7 @@ use super::{
     rights::Administrator,
 };
 use crate::{
-    auth::Authenticator,
+    auth::{Authenticator, Stale},
     clock::Clock,
     error::{Error, Result},
     model::{Agent, ChangeKind, ResourceType, Validity},
@@ -191,7 +191,7 @@ impl Agents {
             .update_agent(&next, current.version, &event)
             .await?;
         // Validity and the flag are part of every cached principal of this agent.
-        self.authenticator.forget();
+        self.authenticator.forget([Stale::Agent(id)]);
         Ok(agent)
     }
 

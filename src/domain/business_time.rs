@@ -4,15 +4,15 @@
 //! A calendar's hours are civil times in its zone; each range is turned into the absolute
 //! instants it covers on a given date (a range across a DST change is as long as the clocks
 //! say: 01:00–04:00 is two hours on a spring-forward night and four on a fall-back night).
-//! Civil times that do not exist (in a spring-forward gap) are moved forward, repeated ones
-//! (in a fall-back fold) take their first occurrence.
+//! Civil times that do not exist (in a spring-forward gap) are the instant the clocks jumped,
+//! repeated ones (in a fall-back fold) take their first occurrence.
 
 use std::collections::BTreeSet;
 
 use jiff::{
     SignedDuration, Timestamp,
     civil::{Date, Time},
-    tz::TimeZone,
+    tz::{AmbiguousOffset, TimeZone},
 };
 
 use crate::model::Minute;
@@ -79,7 +79,21 @@ impl BusinessHours {
             0,
         )
         .ok()?;
-        self.zone.to_timestamp(date.to_datetime(time)).ok()
+        let ambiguous = self.zone.to_ambiguous_timestamp(date.to_datetime(time));
+        match ambiguous.offset() {
+            // A clock time a spring-forward skipped stands for the instant the clocks jumped:
+            // so every time of the gap is one instant, and a range's instants keep the order of
+            // its clock times (moving them forward by the gap would overlap the next range).
+            AmbiguousOffset::Gap { .. } => {
+                let before_the_jump = ambiguous.earlier().ok()?;
+                self.zone
+                    .following(before_the_jump)
+                    .next()
+                    .map(|jump| jump.timestamp())
+            }
+            // A repeated clock time (a fall-back fold) is its first occurrence.
+            _ => ambiguous.earlier().ok(),
+        }
     }
 
     /// The date `at` falls on in the zone, less a day: a range of the previous date may reach
@@ -311,6 +325,57 @@ mod tests {
     }
 
     #[test]
+    fn clock_times_skipped_by_spring_forward_are_no_business_time() {
+        // 2026-03-29 in Berlin: 02:00–03:00 never shows on a clock.
+        let night = date(2026, 3, 29);
+        let hours = every_day(BERLIN, vec![(2 * 60, 2 * 60 + 30), (3 * 60, 4 * 60)]);
+        assert_eq!(
+            hours.between(at(BERLIN, night, 0, 0), at(BERLIN, night, 5, 0)),
+            SignedDuration::from_hours(1)
+        );
+        assert_eq!(
+            hours.add(at(BERLIN, night, 0, 0), SignedDuration::from_mins(30)),
+            at(BERLIN, night, 3, 30)
+        );
+        // 02:30–03:30 by the clock is the half hour from 03:00 CEST.
+        let straddling = every_day(BERLIN, vec![(2 * 60 + 30, 3 * 60 + 30)]);
+        assert_eq!(
+            straddling.between(at(BERLIN, night, 0, 0), at(BERLIN, night, 5, 0)),
+            SignedDuration::from_mins(30)
+        );
+        assert_eq!(
+            straddling.add(at(BERLIN, night, 0, 0), SignedDuration::from_mins(10)),
+            at(BERLIN, night, 3, 10)
+        );
+    }
+
+    #[test]
+    fn new_york_night_hours_across_both_changes() {
+        let hours = every_day(NEW_YORK, vec![(60, 4 * 60)]);
+        // 2026-03-08: 01:00–04:00 by the clock is two hours; 01:30 EST + 1 h is 03:30 EDT.
+        let spring = date(2026, 3, 8);
+        assert_eq!(
+            hours.between(at(NEW_YORK, spring, 0, 0), at(NEW_YORK, spring, 5, 0)),
+            SignedDuration::from_hours(2)
+        );
+        assert_eq!(
+            hours.add(at(NEW_YORK, spring, 1, 30), SignedDuration::from_hours(1)),
+            at(NEW_YORK, spring, 3, 30)
+        );
+        // 2026-11-01: 01:00 EDT to 04:00 EST is four hours; 01:00 EDT + 2.5 h is 02:30 EST
+        // (07:30 UTC), after 01:00–02:00 has passed twice.
+        let autumn = date(2026, 11, 1);
+        assert_eq!(
+            hours.between(at(NEW_YORK, autumn, 0, 0), at(NEW_YORK, autumn, 5, 0)),
+            SignedDuration::from_hours(4)
+        );
+        assert_eq!(
+            hours.add(at(NEW_YORK, autumn, 1, 0), SignedDuration::from_mins(150)),
+            "2026-11-01T07:30:00Z".parse::<Timestamp>().unwrap()
+        );
+    }
+
+    #[test]
     fn new_york_spring_forward_and_fall_back() {
         let hours = every_day(NEW_YORK, vec![(0, 1440)]);
         // 2026-03-08: 02:00 EST becomes 03:00 EDT; the day has 23 hours.
@@ -387,9 +452,9 @@ mod tests {
             ranges
         });
         let mut holidays = BTreeSet::new();
-        for _ in 0..rng.next(10) {
+        for _ in 0..rng.next(200) {
             if let Ok(day) =
-                date(2026, 1, 1).checked_add(jiff::Span::new().days(rng.next(400) as i64))
+                date(2020, 1, 1).checked_add(jiff::Span::new().days(rng.next(15 * 366) as i64))
             {
                 holidays.insert(day);
             }
@@ -409,9 +474,8 @@ mod tests {
         let mut rng = Lcg(7);
         for _ in 0..2000 {
             let hours = random_hours(&mut rng);
-            let start =
-                Timestamp::from_second(1_767_225_600 + rng.next(366 * 86_400) as i64).unwrap();
-            let duration = SignedDuration::from_secs(1 + rng.next(100 * 3600) as i64);
+            let start = random_start(&mut rng);
+            let duration = SignedDuration::from_secs(1 + rng.next(400 * 3600) as i64);
             let due = hours.add(start, duration);
             assert!(
                 hours.is_business(due),
@@ -425,9 +489,8 @@ mod tests {
         let mut rng = Lcg(11);
         for _ in 0..2000 {
             let hours = random_hours(&mut rng);
-            let start =
-                Timestamp::from_second(1_767_225_600 + rng.next(366 * 86_400) as i64).unwrap();
-            let duration = SignedDuration::from_secs(rng.next(100 * 3600) as i64);
+            let start = random_start(&mut rng);
+            let duration = SignedDuration::from_secs(rng.next(400 * 3600) as i64);
             let due = hours.add(start, duration);
             assert_eq!(
                 hours.between(start, due),
@@ -435,5 +498,42 @@ mod tests {
                 "from {start} in {hours:?}"
             );
         }
+    }
+
+    #[test]
+    fn business_time_never_exceeds_the_time_that_passed() {
+        let mut rng = Lcg(13);
+        for _ in 0..2000 {
+            let hours = random_hours(&mut rng);
+            let from = random_start(&mut rng);
+            let to = from
+                .checked_add(SignedDuration::from_secs(rng.next(30 * 86_400) as i64))
+                .unwrap();
+            let business = hours.between(from, to);
+            assert!(
+                business <= to.duration_since(from),
+                "{business:?} between {from} and {to} in {hours:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_longer_budget_never_ends_earlier() {
+        let mut rng = Lcg(17);
+        for _ in 0..2000 {
+            let hours = random_hours(&mut rng);
+            let start = random_start(&mut rng);
+            let shorter = SignedDuration::from_secs(rng.next(200 * 3600) as i64);
+            let longer = shorter + SignedDuration::from_secs(1 + rng.next(10 * 3600) as i64);
+            assert!(
+                hours.add(start, shorter) < hours.add(start, longer),
+                "{shorter:?} and {longer:?} from {start} in {hours:?}"
+            );
+        }
+    }
+
+    /// An instant from 2020 to 2035, so that many DST changes and years are crossed.
+    fn random_start(rng: &mut Lcg) -> Timestamp {
+        Timestamp::from_second(1_577_836_800 + rng.next(15 * 366 * 86_400) as i64).unwrap()
     }
 }

@@ -13,7 +13,7 @@ use super::{
     rights::MasterDataWriter,
 };
 use crate::{
-    auth::Authenticator,
+    auth::{Authenticator, Stale},
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
     model::{Actor, ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Validity},
@@ -216,7 +216,11 @@ impl Customers {
     pub async fn get(&self, scope: &Scope, key: &CustomerKey) -> Result<Customer> {
         let found = match key {
             CustomerKey::Id(id) => self.store.customer(scope, *id).await?,
-            CustomerKey::Email(email) => self.store.customer_by_email(scope, email.trim()).await?,
+            CustomerKey::Email(email) => {
+                self.store
+                    .customer_by_email(scope, &super::email::lookup_form(email))
+                    .await?
+            }
             CustomerKey::Login(login) => self.store.customer_by_login(scope, login).await?,
         };
         found.ok_or(Error::NotFound {
@@ -396,7 +400,9 @@ impl Customers {
         );
         self.store
             .delete_customer(id, current.version, &event)
-            .await
+            .await?;
+        self.authenticator.forget([Stale::Customer(id)]);
+        Ok(())
     }
 
     /// The customer `id`, checked against `etag` when one is given.
@@ -431,7 +437,7 @@ impl Customers {
         self.store
             .update_customers(&[(next.clone(), current.version)], &[event])
             .await?;
-        self.authenticator.forget();
+        self.authenticator.forget([Stale::Customer(next.id)]);
         Ok(next)
     }
 
@@ -504,13 +510,18 @@ impl Customers {
         events: Vec<ChangeEvent>,
     ) -> Result<()> {
         self.store.update_customers(&changed, &events).await?;
-        self.authenticator.forget();
+        self.authenticator.forget(
+            changed
+                .iter()
+                .map(|(customer, _)| Stale::Customer(customer.id)),
+        );
         Ok(())
     }
 
-    /// Forgets the principals cached by the authenticator (after merges).
-    pub(crate) fn forget_principals(&self) {
-        self.authenticator.forget();
+    /// Makes the authenticator's cached principals of `customers` stale (after merges).
+    pub(crate) fn forget_principals(&self, customers: &[Uuid]) {
+        self.authenticator
+            .forget(customers.iter().copied().map(Stale::Customer));
     }
 }
 

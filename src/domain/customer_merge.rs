@@ -91,7 +91,7 @@ impl Customers {
                 &move |before, after| transfer_event(&ticket_actor, now, before, after),
             )
             .await?;
-        self.forget_principals();
+        self.forget_principals(&[source.id, target.id]);
         Ok(merged)
     }
 }

@@ -36,6 +36,13 @@ pub fn normalise_email(raw: &str) -> Result<String, &'static str> {
     Ok(format!("{local}@{domain}"))
 }
 
+/// The form an address is looked up by: its normal form (so `x@Bücher.de.` finds the
+/// customer stored as `x@xn--bcher-kva.de`), or the text as given when it is no address at
+/// all (and then matches nobody).
+pub fn lookup_form(raw: &str) -> String {
+    normalise_email(raw).unwrap_or_else(|_| raw.trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -338,7 +338,10 @@ async fn upsert_customer(
         Some(found) => Some(found),
         None => {
             store
-                .customer_by_email(&Scope::everything(), input.email.trim())
+                .customer_by_email(
+                    &Scope::everything(),
+                    &super::email::lookup_form(&input.email),
+                )
                 .await?
         }
     };

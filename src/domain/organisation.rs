@@ -17,7 +17,7 @@ use super::{
     rights::MasterDataWriter,
 };
 use crate::{
-    auth::Authenticator,
+    auth::{Authenticator, Stale},
     clock::Clock,
     error::{Error, Result},
     model::{Actor, ChangeKind, FieldChange, Organisation, ResourceType, Validity},
@@ -508,7 +508,7 @@ impl Organisations {
             .update_organisation(&next, current.version, &event, cascade.as_ref())
             .await?;
         if cascade.is_some() {
-            self.authenticator.forget();
+            self.authenticator.forget([Stale::Organisation(next.id)]);
         }
         Ok(saved)
     }

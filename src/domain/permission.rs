@@ -157,11 +157,53 @@ pub struct Effective {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Rights {
     bases: HashMap<(Uuid, Whose), Vec<Basis>>,
+    /// A customer's SAME_ORGANISATION bases by group and the organisation that holds them:
+    /// each reaches only that organisation's tickets (the same bases, without the
+    /// organisation, are under [`Whose::Organisation`] in `bases`, for listing).
+    organisation_bases: HashMap<(Uuid, Uuid), Vec<Basis>>,
 }
 
 impl Rights {
     fn add(&mut self, group_id: Uuid, scope: Whose, basis: Basis) {
         self.bases.entry((group_id, scope)).or_default().push(basis);
+    }
+
+    /// Adds a basis on the tickets of `organisation` in `group_id`.
+    fn add_for_organisation(&mut self, group_id: Uuid, organisation: Uuid, basis: Basis) {
+        self.organisation_bases
+            .entry((group_id, organisation))
+            .or_default()
+            .push(basis.clone());
+        self.add(group_id, Whose::Organisation, basis);
+    }
+
+    /// The basis that gives `wanted` on the tickets of `organisation` in `group_id`.
+    fn decide_for_organisation(
+        &self,
+        group_id: Uuid,
+        organisation: Uuid,
+        wanted: Level,
+    ) -> Option<&Basis> {
+        self.organisation_bases
+            .get(&(group_id, organisation))?
+            .iter()
+            .filter(|basis| basis.level.covers(wanted))
+            .min_by_key(|basis| basis.priority())
+    }
+
+    /// Per organisation, the groups whose tickets of that organisation are reached at
+    /// `wanted` or better.
+    fn organisation_groups(&self, wanted: Level) -> Vec<(Uuid, Vec<Uuid>)> {
+        let mut by_organisation: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for ((group, organisation), bases) in &self.organisation_bases {
+            if bases.iter().any(|basis| basis.level.covers(wanted)) {
+                by_organisation
+                    .entry(*organisation)
+                    .or_default()
+                    .push(*group);
+            }
+        }
+        by_organisation.into_iter().collect()
     }
 
     /// The basis that gives `wanted` on `group_id` for `scope`, preferring the clearest cause.
@@ -574,29 +616,37 @@ impl Permissions {
         wanted: Level,
     ) -> Result<Decision> {
         let (rights, organisations) = self.customer_rights_and_organisations(customer).await?;
-        let mut paths = Vec::new();
-        if ticket.has_customer(customer.id) {
-            paths.push(Whose::Own);
+        let valid = self
+            .store
+            .group(ticket.group_id)
+            .await?
+            .is_some_and(|group| group.validity.is_valid());
+        if !valid {
+            return Ok(Decision::rule(false, Reason::GroupInvalid));
         }
-        if ticket
+        let own = ticket
+            .has_customer(customer.id)
+            .then(|| rights.decide(ticket.group_id, Whose::Own, wanted))
+            .flatten()
+            .map(|basis| (Whose::Own, basis));
+        // Only the ticket's own organisation's grants reach it on this path.
+        let organisation = ticket
             .organisation_id
-            .is_some_and(|org| organisations.contains(&org))
-        {
-            paths.push(Whose::Organisation);
-        }
-        paths.push(Whose::All);
-        let mut refusal = None;
-        for whose in paths {
-            let mut decision = self
-                .group_decision(&rights, ticket.group_id, whose, wanted)
-                .await?;
-            if decision.allowed {
-                decision.whose = Some(whose);
-                return Ok(decision);
-            }
-            refusal.get_or_insert(decision);
-        }
-        Ok(refusal.unwrap_or_else(|| Decision::rule(false, Reason::NoGrant)))
+            .filter(|org| organisations.contains(org))
+            .and_then(|org| rights.decide_for_organisation(ticket.group_id, org, wanted))
+            .map(|basis| (Whose::Organisation, basis));
+        let all = rights
+            .decide(ticket.group_id, Whose::All, wanted)
+            .map(|basis| (Whose::All, basis));
+        Ok(match own.or(organisation).or(all) {
+            Some((whose, basis)) => Decision {
+                allowed: true,
+                reason: basis.reason,
+                grant: basis.grant.clone(),
+                whose: Some(whose),
+            },
+            None => Decision::rule(false, Reason::NoGrant),
+        })
     }
 
     /// The tickets `principal` may read (`Level::Ro`) or work on (`Level::Rw`): the scope
@@ -619,27 +669,34 @@ impl Permissions {
                 else {
                     return Ok(TicketScope::paths(paths));
                 };
-                let (rights, organisations) =
-                    self.customer_rights_and_organisations(&customer).await?;
+                let rights = self.customer_rights(&customer).await?;
                 paths.own_groups = rights.groups(Whose::Own, level);
-                paths.organisation_groups = rights.groups(Whose::Organisation, level);
+                paths.organisation_groups = rights.organisation_groups(level);
                 paths.all_groups = rights.groups(Whose::All, level);
-                paths.organisations = organisations;
                 paths.customer = Some(customer.id);
             }
         }
         let mentioned = paths
             .all_groups
             .iter()
-            .chain(&paths.organisation_groups)
+            .chain(
+                paths
+                    .organisation_groups
+                    .iter()
+                    .flat_map(|(_, groups)| groups),
+            )
             .chain(&paths.own_groups)
             .copied();
         let valid = self.valid_groups(mentioned).await?;
-        for groups in [
-            &mut paths.all_groups,
-            &mut paths.organisation_groups,
-            &mut paths.own_groups,
-        ] {
+        for groups in [&mut paths.all_groups, &mut paths.own_groups]
+            .into_iter()
+            .chain(
+                paths
+                    .organisation_groups
+                    .iter_mut()
+                    .map(|(_, groups)| groups),
+            )
+        {
             groups.retain(|group| valid.contains_key(group));
         }
         Ok(TicketScope::paths(paths))
@@ -724,31 +781,37 @@ impl Permissions {
                 (Subject::Customer(_), _) => {
                     rights.add(grant.group_id, Whose::Own, granted(Reason::OwnGrant, grant));
                 }
-                (_, context) => {
-                    let wider = match context {
-                        GrantContext::OtherOrganisations => Whose::All,
-                        _ => Whose::Organisation,
-                    };
+                (subject, context) => {
                     rights.add(
                         grant.group_id,
                         Whose::Own,
                         granted(Reason::OrganisationGrant, grant.clone()),
                     );
-                    rights.add(
-                        grant.group_id,
-                        wider,
-                        granted(Reason::OrganisationGrant, grant),
-                    );
+                    match (subject, context) {
+                        (_, GrantContext::OtherOrganisations) => rights.add(
+                            grant.group_id,
+                            Whose::All,
+                            granted(Reason::OrganisationGrant, grant),
+                        ),
+                        (Subject::Organisation(organisation), _) => rights.add_for_organisation(
+                            grant.group_id,
+                            organisation,
+                            granted(Reason::OrganisationGrant, grant),
+                        ),
+                        _ => {}
+                    }
                 }
             }
         }
         for group_id in &settings.always_groups {
             rights.add(*group_id, Whose::Own, rule(Level::Rw, Reason::AlwaysGroups));
         }
-        if !organisations.is_empty() {
-            for group_id in &settings.company_always_groups {
+        for group_id in &settings.company_always_groups {
+            if !organisations.is_empty() {
                 rights.add(*group_id, Whose::Own, company_always());
-                rights.add(*group_id, Whose::Organisation, company_always());
+            }
+            for organisation in &organisations {
+                rights.add_for_organisation(*group_id, *organisation, company_always());
             }
         }
         if !settings.customer_group_support {

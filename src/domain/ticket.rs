@@ -650,7 +650,7 @@ impl Tickets {
     ) -> Result<Option<TicketChange>> {
         let mut next = ticket.clone();
         if from_customer {
-            next.last_customer_contact = now;
+            next.customer_contact(now);
             if ticket.state.is_pending() {
                 next.state = TicketState::Open;
                 next.pending_until = None;
@@ -841,7 +841,7 @@ fn transition(
     }
     if by_customer && to == TicketState::Open && from != TicketState::Open {
         // A customer reopening its ticket is a contact: the update clock starts again.
-        ticket.last_customer_contact = now;
+        ticket.customer_contact(now);
     }
     ticket.state = to;
 }

@@ -297,7 +297,11 @@ impl Tickets {
     async fn customer_by_key(&self, scope: &Scope, key: &CustomerKey) -> Result<Customer> {
         let found = match key {
             CustomerKey::Id(id) => self.store.customer(scope, *id).await?,
-            CustomerKey::Email(email) => self.store.customer_by_email(scope, email).await?,
+            CustomerKey::Email(email) => {
+                self.store
+                    .customer_by_email(scope, &super::email::lookup_form(email))
+                    .await?
+            }
             CustomerKey::Login(login) => self.store.customer_by_login(scope, login).await?,
         };
         found.ok_or(Error::NotFound {

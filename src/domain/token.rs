@@ -13,7 +13,7 @@ use super::{
     rights::Administrator,
 };
 use crate::{
-    auth::{Authenticator, Principal, tokens},
+    auth::{Authenticator, Principal, Stale, tokens},
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
     model::{Agent, ChangeKind, FieldChange, ResourceType, Token, TokenOwner, Validity},
@@ -155,7 +155,7 @@ impl Tokens {
             }],
         );
         let token = self.store.revoke_token(id, now, &event).await?;
-        self.authenticator.forget();
+        self.authenticator.forget([Stale::Token(id)]);
         Ok(token)
     }
 

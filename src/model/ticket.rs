@@ -266,6 +266,13 @@ impl Ticket {
         etag_of(self.version)
     }
 
+    /// The customer got in touch at `now`: the update clock starts again from nothing, so
+    /// pauses of its earlier runs no longer count.
+    pub fn customer_contact(&mut self, now: Timestamp) {
+        self.last_customer_contact = now;
+        self.clocks.update_paused = 0;
+    }
+
     /// The number as people write it.
     pub fn number_text(&self) -> String {
         self.number.to_string()

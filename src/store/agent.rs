@@ -49,6 +49,9 @@ impl Store {
     /// The agent with this login (case-insensitive).
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn agent_by_login(&self, login: &str) -> Result<Option<Agent>> {
+        if !super::storable(login) {
+            return Ok(None);
+        }
         agent::Entity::find()
             .filter(agent::Column::LoginKey.eq(fold_case(login)))
             .one(self.reader())

@@ -202,15 +202,13 @@ impl Store {
             condition = condition.add(comment::Column::DeleteTime.is_null());
         }
         if let Some(cursor) = cursor {
-            condition = condition.add(
-                Condition::any()
-                    .add(comment::Column::CreateTime.gt(cursor.time))
-                    .add(
-                        Condition::all()
-                            .add(comment::Column::CreateTime.eq(cursor.time))
-                            .add(comment::Column::Id.gt(cursor.id)),
-                    ),
-            );
+            condition = condition
+                .add(comment::Column::CreateTime.gte(cursor.time))
+                .add(
+                    Condition::any()
+                        .add(comment::Column::CreateTime.gt(cursor.time))
+                        .add(comment::Column::Id.gt(cursor.id)),
+                );
         }
         let rows = comment::Entity::find()
             .filter(condition)

@@ -162,6 +162,9 @@ impl Store {
     /// (case-insensitive).
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn customer_by_email(&self, scope: &Scope, email: &str) -> Result<Option<Customer>> {
+        if !super::storable(email) {
+            return Ok(None);
+        }
         let address = customer_email::Entity::find_by_id(fold_case(email))
             .filter(scope.customers(customer_email::Column::CustomerId))
             .one(self.reader())
@@ -175,6 +178,9 @@ impl Store {
     /// The customer within `scope` with this login (case-insensitive).
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn customer_by_login(&self, scope: &Scope, login: &str) -> Result<Option<Customer>> {
+        if !super::storable(login) {
+            return Ok(None);
+        }
         let row = customer::Entity::find()
             .filter(scope.customers(customer::Column::Id))
             .filter(customer::Column::LoginKey.eq(fold_case(login)))
@@ -186,6 +192,9 @@ impl Store {
     /// The customer with this external id.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>> {
+        if !super::storable(external_id) {
+            return Ok(None);
+        }
         let row = customer::Entity::find()
             .filter(customer::Column::ExternalId.eq(external_id))
             .one(self.reader())

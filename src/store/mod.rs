@@ -167,7 +167,9 @@ impl Store {
     ) -> Result<Option<sea_orm::QueryResult>> {
         use sea_orm::sqlx;
         let query_error = |error: sqlx::Error| {
-            Error::from(DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(error))))
+            Error::from(DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(
+                error,
+            ))))
         };
         match self.db.get_database_backend() {
             DbBackend::Postgres => Ok(sqlx::query(sql)
@@ -354,11 +356,13 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-/// Rows after `cursor` in the order (`key`, `id`).
+/// Rows after `cursor` in the order (`key`, `id`): a range on `key` narrowed by the
+/// tie-break, which an index on `key` serves (an `OR` of the two would sort every remaining
+/// row for each page).
 pub(crate) fn after(key: impl ColumnTrait, id: impl ColumnTrait, cursor: &Cursor) -> Condition {
-    Condition::any().add(key.gt(cursor.key.as_str())).add(
-        Condition::all()
-            .add(key.eq(cursor.key.as_str()))
+    Condition::all().add(key.gte(cursor.key.as_str())).add(
+        Condition::any()
+            .add(key.gt(cursor.key.as_str()))
             .add(id.gt(cursor.id)),
     )
 }
@@ -500,6 +504,13 @@ pub(crate) fn encode_json(value: &impl serde::Serialize) -> String {
 pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_json::from_str(text)
         .map_err(|e| Error::Internal(format!("stored {what} unreadable: {e}")))
+}
+
+/// Whether a looked-up key can match a stored row at all. No stored text holds a NUL
+/// character (every write refuses control characters), and PostgreSQL fails a query that
+/// binds one, so such a key is answered "no row" without asking the database.
+pub(crate) fn storable(key: &str) -> bool {
+    !key.contains('\0')
 }
 
 /// The case-insensitive form of a key, as stored in `*_key` columns.

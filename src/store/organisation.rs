@@ -151,6 +151,9 @@ impl Store {
         scope: &Scope,
         customer_id: &str,
     ) -> Result<Option<Organisation>> {
+        if !super::storable(customer_id) {
+            return Ok(None);
+        }
         let row = organisation::Entity::find()
             .filter(scope.organisations(organisation::Column::Id))
             .filter(organisation::Column::CustomerIdKey.eq(fold_case(customer_id)))
@@ -165,6 +168,9 @@ impl Store {
         &self,
         external_id: &str,
     ) -> Result<Option<Organisation>> {
+        if !super::storable(external_id) {
+            return Ok(None);
+        }
         let row = organisation::Entity::find()
             .filter(organisation::Column::ExternalId.eq(external_id))
             .one(self.reader())

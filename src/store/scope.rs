@@ -83,11 +83,9 @@ enum TicketReach {
 pub struct TicketPaths {
     /// Groups every ticket of which is in reach (agents' grants, OTHER_ORGANISATIONS).
     pub all_groups: Vec<Uuid>,
-    /// Groups whose tickets of [`TicketPaths::organisations`] are in reach
-    /// (SAME_ORGANISATION).
-    pub organisation_groups: Vec<Uuid>,
-    /// The caller's organisations.
-    pub organisations: Vec<Uuid>,
+    /// Per organisation of the caller, the groups whose tickets of that organisation are in
+    /// reach (SAME_ORGANISATION grants of that organisation, and company_always_groups).
+    pub organisation_groups: Vec<(Uuid, Vec<Uuid>)>,
     /// Groups whose tickets of [`TicketPaths::customer`] (as main or additional customer)
     /// are in reach.
     pub own_groups: Vec<Uuid>,
@@ -103,12 +101,15 @@ impl TicketScope {
 
     /// The tickets `paths` lead to.
     pub fn paths(mut paths: TicketPaths) -> Self {
-        for ids in [
-            &mut paths.all_groups,
-            &mut paths.organisation_groups,
-            &mut paths.organisations,
-            &mut paths.own_groups,
-        ] {
+        for (_, groups) in &mut paths.organisation_groups {
+            groups.sort();
+            groups.dedup();
+        }
+        paths
+            .organisation_groups
+            .retain(|(_, groups)| !groups.is_empty());
+        paths.organisation_groups.sort();
+        for ids in [&mut paths.all_groups, &mut paths.own_groups] {
             ids.sort();
             ids.dedup();
         }
@@ -133,11 +134,11 @@ impl TicketScope {
         if !paths.all_groups.is_empty() {
             any = any.add(ticket::Column::GroupId.is_in(paths.all_groups.clone()));
         }
-        if !paths.organisation_groups.is_empty() && !paths.organisations.is_empty() {
+        for (organisation, groups) in &paths.organisation_groups {
             any = any.add(
                 Condition::all()
-                    .add(ticket::Column::GroupId.is_in(paths.organisation_groups.clone()))
-                    .add(ticket::Column::OrganisationId.is_in(paths.organisations.clone())),
+                    .add(ticket::Column::OrganisationId.eq(*organisation))
+                    .add(ticket::Column::GroupId.is_in(groups.clone())),
             );
         }
         if let Some(customer) = paths.customer
@@ -178,9 +179,14 @@ impl TicketScope {
             return true;
         };
         paths.all_groups.binary_search(&group_id).is_ok()
-            || (paths.organisation_groups.binary_search(&group_id).is_ok()
-                && organisation_id
-                    .is_some_and(|org| paths.organisations.binary_search(&org).is_ok()))
+            || organisation_id.is_some_and(|org| {
+                paths
+                    .organisation_groups
+                    .binary_search_by_key(&org, |(organisation, _)| *organisation)
+                    .ok()
+                    .and_then(|at| paths.organisation_groups.get(at))
+                    .is_some_and(|(_, groups)| groups.binary_search(&group_id).is_ok())
+            })
             || (paths.own_groups.binary_search(&group_id).is_ok()
                 && paths.customer.is_some_and(|me| customers.any(|c| c == me)))
     }

@@ -579,43 +579,54 @@ fn filter_condition(filter: &TicketFilter) -> Condition {
         condition = condition.add(ticket::Column::Search.like(contains(text)));
     }
     if filter.attention {
-        condition = condition.add(
-            Condition::any()
-                .add(ticket::Column::Escalation.ne(Alert::None.as_str()))
-                .add(ticket::Column::ReminderDue.eq(true)),
-        );
+        condition = condition.add(ticket::Column::Attention.eq(true));
     }
     condition
 }
 
+/// The rows after `cursor` in the order (`column`, id). Written as a range on `column`
+/// narrowed by the tie-break, not as `column > k OR (column = k AND id > i)`: databases turn
+/// the latter into a sort of every remaining row, page after page.
 fn after(column: ticket::Column, cursor: &TicketCursor, descending: bool) -> Condition {
-    let (beyond, id_beyond) = if descending {
-        (column.lt(cursor.key), ticket::Column::Id.lt(cursor.id))
+    let (from, beyond, id_beyond) = if descending {
+        (
+            column.lte(cursor.key),
+            column.lt(cursor.key),
+            ticket::Column::Id.lt(cursor.id),
+        )
     } else {
-        (column.gt(cursor.key), ticket::Column::Id.gt(cursor.id))
+        (
+            column.gte(cursor.key),
+            column.gt(cursor.key),
+            ticket::Column::Id.gt(cursor.id),
+        )
     };
-    Condition::any()
-        .add(beyond)
-        .add(Condition::all().add(column.eq(cursor.key)).add(id_beyond))
+    Condition::all()
+        .add(from)
+        .add(Condition::any().add(beyond).add(id_beyond))
 }
 
-/// The next number of the day `time` falls on (UTC): the date and a counter of that day,
-/// five digits wide and wider only once a day has more than 99,999 tickets.
+/// The next ticket number: the date `time` falls on (UTC, YYYYMMDD) and a five-digit counter
+/// of that day, unless the last number handed out is already that high. So numbers always
+/// increase and never repeat, and a day with more than 99,999 tickets runs on into the
+/// numbers of the next (which then starts after them).
 async fn next_number(tx: &WriteTx, time: Timestamp) -> Result<i64, StoreFailure> {
     use super::entities::ticket_counter;
 
     let date = jiff::tz::TimeZone::UTC.to_datetime(time).date();
     let day =
         i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day());
+    let first_of_day = day * DAY_WIDTH + 1;
+    let last = Expr::col((ticket_counter::Entity, ticket_counter::Column::Last));
     let upsert = Query::insert()
         .into_table(ticket_counter::Entity)
         .columns([ticket_counter::Column::Day, ticket_counter::Column::Last])
-        .values_panic([day.into(), 1_i64.into()])
+        .values_panic([LAST_NUMBER_ROW.into(), first_of_day.into()])
         .on_conflict(
             OnConflict::column(ticket_counter::Column::Day)
                 .value(
                     ticket_counter::Column::Last,
-                    Expr::col((ticket_counter::Entity, ticket_counter::Column::Last)).add(1),
+                    Expr::case(last.clone().lt(first_of_day), first_of_day).finally(last.add(1)),
                 )
                 .to_owned(),
         )
@@ -626,18 +637,14 @@ async fn next_number(tx: &WriteTx, time: Timestamp) -> Result<i64, StoreFailure>
         .query_one_raw(statement)
         .await?
         .ok_or_else(|| StoreFailure::Domain(Error::Internal("no ticket counter row".into())))?;
-    let last: i64 = row.try_get("", "last")?;
-    Ok(ticket_number(day, last))
+    Ok(row.try_get("", "last")?)
 }
 
-/// The number of the `counter`th ticket of `day` (YYYYMMDD).
-fn ticket_number(day: i64, counter: i64) -> i64 {
-    let mut width = 100_000;
-    while counter >= width {
-        width *= 10;
-    }
-    day * width + counter
-}
+/// Ticket numbers of one day: `YYYYMMDD` times this plus the counter.
+const DAY_WIDTH: i64 = 100_000;
+
+/// The row of `ticket_counters` that holds the last number handed out.
+const LAST_NUMBER_ROW: i64 = 0;
 
 /// The main, the additional customers and the organisation of a ticket must be valid when it
 /// is written. Their rows are locked, so that a deactivation running at the same time either
@@ -831,6 +838,7 @@ pub(crate) fn active_model(ticket: &Ticket) -> ticket::ActiveModel {
         alerts: Set(super::encode_json(&ticket.alerts)),
         escalation: Set(ticket.alerts.escalation().as_str().to_owned()),
         reminder_due: Set(ticket.alerts.reminder_due),
+        attention: Set(!ticket.alerts.is_quiet()),
         next_event_time: Set(micros(ticket.next_event_time)),
         create_time: Set(ticket.create_time.as_microsecond()),
         update_time: Set(ticket.update_time.as_microsecond()),
@@ -878,12 +886,40 @@ fn from_row(row: ticket::Model, additional_customer_ids: Vec<Uuid>) -> Result<Ti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreOptions;
 
-    #[test]
-    fn ticket_numbers_grow_wider_only_after_99999_a_day() {
-        assert_eq!(ticket_number(20261123, 1), 2026112300001);
-        assert_eq!(ticket_number(20261123, 99_999), 2026112399999);
-        assert_eq!(ticket_number(20261123, 100_000), 20261123100000);
-        assert_ne!(ticket_number(20261123, 100_001), ticket_number(20261124, 1));
+    #[tokio::test]
+    async fn ticket_numbers_increase_even_past_99999_a_day() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("numbers.db").display()
+        );
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .expect("database");
+        store.migrate().await.expect("schema");
+        let number = async |time: &str| {
+            let tx = store.begin_write().await.expect("transaction");
+            let Ok(number) = next_number(&tx, time.parse().expect("time")).await else {
+                panic!("no number for {time}");
+            };
+            tx.commit().await.expect("commit");
+            number
+        };
+        assert_eq!(number("2026-11-23T08:00:00Z").await, 2026112300001);
+        assert_eq!(number("2026-11-23T09:00:00Z").await, 2026112300002);
+        // The 99,999th ticket of the day, and three more.
+        store
+            .db
+            .execute_unprepared("UPDATE ticket_counters SET last = 2026112399998")
+            .await
+            .expect("counter");
+        assert_eq!(number("2026-11-23T22:00:00Z").await, 2026112399999);
+        assert_eq!(number("2026-11-23T23:00:00Z").await, 2026112400000);
+        assert_eq!(number("2026-11-23T23:30:00Z").await, 2026112400001);
+        // The next day starts after them, and a day later the numbers are the date again.
+        assert_eq!(number("2026-11-24T08:00:00Z").await, 2026112400002);
+        assert_eq!(number("2026-11-25T08:00:00Z").await, 2026112500001);
     }
 }

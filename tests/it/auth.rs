@@ -345,6 +345,97 @@ async fn calls_with_one_token_do_not_each_look_the_token_up(backend: Backend) {
     server.stop().await;
 }
 
+/// Changing one customer makes only the cached verdicts about that customer stale: an agent
+/// calling while customers are being edited is not looked up again on every call, while the
+/// edited customer's own token sees its new organisation at once.
+async fn edits_of_customers_leave_other_callers_cached(backend: Backend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let agent = server.agent("reader", false).await;
+    let agent_secret = server
+        .token(pb::token_owner::Owner::AgentId(agent.id))
+        .await;
+    let first = server.organisation("FIRST", &[]).await;
+    let second = server.organisation("SECOND", &[]).await;
+    let moved = server
+        .customer(pb::Customer {
+            email: "moved@cache.example".into(),
+            organisation_id: first.id.clone(),
+            ..Default::default()
+        })
+        .await;
+    let customer_secret = server
+        .token(pb::token_owner::Owner::CustomerId(moved.id.clone()))
+        .await;
+    let mut as_agent = server.as_token(&agent_secret).agents;
+    let mut as_customer = server.as_token(&customer_secret).agents;
+    let organisations_of =
+        async |client: &mut pb::agent_service_client::AgentServiceClient<Authed>| {
+            client
+                .who_am_i(pb::WhoAmIRequest {})
+                .await
+                .expect("who am i")
+                .into_inner()
+                .organisation_ids
+        };
+    assert_eq!(
+        organisations_of(&mut as_customer).await,
+        vec![first.id.clone()]
+    );
+    as_agent
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("agent");
+
+    let mut customers = server.customers();
+    let before = server.metrics.token_lookups();
+    let started = std::time::Instant::now();
+    for n in 0..40 {
+        customers
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(pb::Customer {
+                    email: format!("busy{n}@cache.example"),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        as_agent
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .expect("agent");
+    }
+    let lookups = server.metrics.token_lookups() - before;
+    // The admin's and the agent's tokens, each once per half second at most; a cache emptied
+    // by every write would cost the agent 40.
+    let allowed = 2 * (started.elapsed().as_millis() / 500 + 1);
+    assert!(
+        u128::from(lookups) <= allowed,
+        "{lookups} lookups for 40 writes and 40 calls in {:?}",
+        started.elapsed()
+    );
+
+    let current = server.customer_by_id(&moved.id).await;
+    customers
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                id: moved.id.clone(),
+                etag: current.etag,
+                organisation_id: second.id.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["organisation_id".into()],
+            }),
+        })
+        .await
+        .expect("move");
+    assert_eq!(organisations_of(&mut as_customer).await, vec![second.id]);
+    server.stop().await;
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -368,6 +459,7 @@ on_both_backends!(
     a_revoked_token_stops_working_on_another_replica_within_a_second,
     tokens_of_principals_that_became_invalid_stop_working,
     calls_with_one_token_do_not_each_look_the_token_up,
+    edits_of_customers_leave_other_callers_cached,
 );
 
 /// Seconds since the epoch on a manual clock.

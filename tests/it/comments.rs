@@ -358,4 +358,24 @@ clock_tests! {
         assert_eq!(reopened.pending_until, None);
         assert_eq!(time(&reopened.update_due), Some(contact + SignedDuration::from_hours(4)), "the update clock runs from the customer's contact");
     }
+
+    async fn a_new_contact_starts_the_update_clock_afresh_without_earlier_pauses(server, clock) {
+        let desk = server.desk("fresh").await;
+        let policy = server.policy("Updates", None, Some(SignedDuration::from_hours(4)), None, 0, "").await;
+        let ticket = desk.create(pb::Ticket { sla_policy_id: policy.id.clone(), ..desk.ticket("Waiting first") }).await;
+        // Pending for five hours before anyone answered: the update clock pauses that long.
+        let until = clock.now() + SignedDuration::from_hours(48);
+        let current = desk::ticket(&server, &ticket.id).await;
+        update(&desk.as_agent, pb::Ticket { state: pb::TicketState::PendingReminder.into(), pending_until: Some(desk::proto_time(until)), ..current }, &["state", "pending_until"]).await.expect("pending");
+        clock.set(clock.now() + SignedDuration::from_hours(5));
+        let current = desk::ticket(&server, &ticket.id).await;
+        let reopened = update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Open.into(), pending_until: None, ..current }, &["state", "pending_until"]).await.expect("open");
+        assert_eq!(time(&reopened.update_due), Some(time(&ticket.create_time).unwrap() + SignedDuration::from_hours(9)), "the pause moved the deadline");
+        write(&desk.as_agent, text("Looking into it", pb::CommentVisibility::Public, ticket_parent(&ticket))).await.expect("answer");
+        clock.set(clock.now() + SignedDuration::from_hours(1));
+        let contact = clock.now();
+        write(&desk.as_customer, text("Any news?", pb::CommentVisibility::Public, ticket_parent(&ticket))).await.expect("customer writes");
+        let current = desk::ticket(&server, &ticket.id).await;
+        assert_eq!(time(&current.update_due), Some(contact + SignedDuration::from_hours(4)), "the earlier pause does not count for the new contact");
+    }
 }

@@ -114,6 +114,48 @@ backend_tests! {
         expect_code(missing, Code::NotFound);
     }
 
+    async fn an_address_is_found_in_any_spelling_of_its_domain(server) {
+        let created = server.customer(person("kunde@bücher.example")).await;
+        assert_eq!(created.email, "kunde@xn--bcher-kva.example");
+        let mut client = server.customers();
+        use pb::get_customer_request::Key;
+        for spelling in ["kunde@Bücher.example", "kunde@xn--bcher-kva.example", " KUNDE@BÜCHER.EXAMPLE. "] {
+            let found = client
+                .get_customer(pb::GetCustomerRequest { key: Some(Key::Email(spelling.into())) })
+                .await
+                .unwrap_or_else(|e| panic!("{spelling:?}: {e}"))
+                .into_inner()
+                .customer
+                .expect("customer");
+            assert_eq!(found.id, created.id, "{spelling:?}");
+        }
+    }
+
+    async fn keys_no_record_can_hold_find_nothing(server) {
+        // PostgreSQL stores no NUL character: such a key is a plain NOT_FOUND, never INTERNAL.
+        server.customer(pb::Customer { login: "nul".into(), ..person("nul@example.com") }).await;
+        server.organisation("NUL", &[]).await;
+        use pb::get_customer_request::Key;
+        for key in [Key::Email("nul\0@example.com".into()), Key::Email("nul@example.com\0".into()), Key::Login("nul\0".into())] {
+            let result = server.customers().get_customer(pb::GetCustomerRequest { key: Some(key.clone()) }).await;
+            expect_code(result, Code::NotFound);
+        }
+        let result = server.organisations().get_organisation(pb::GetOrganisationRequest {
+            key: Some(pb::get_organisation_request::Key::CustomerId("NUL\0".into())),
+        }).await;
+        expect_code(result, Code::NotFound);
+        let result = server.tickets().get_customer_overview(pb::GetCustomerOverviewRequest {
+            key: Some(pb::get_customer_overview_request::Key::Email("nul\0@example.com".into())),
+            limit: 0,
+        }).await;
+        expect_code(result, Code::NotFound);
+        let result = server.tickets().get_organisation_overview(pb::GetOrganisationOverviewRequest {
+            key: Some(pb::get_organisation_overview_request::Key::CustomerId("NUL\0".into())),
+            limit: 0,
+        }).await;
+        expect_code(result, Code::NotFound);
+    }
+
     async fn email_addresses_are_unique_across_primary_and_secondary_addresses(server) {
         server.customer(pb::Customer {
             secondary_emails: vec!["shared@example.org".into()],

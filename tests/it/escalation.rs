@@ -89,6 +89,54 @@ async fn round_the_clock(server: &TestServer, desk: &Desk, hours: i64) -> pb::Sl
     policy
 }
 
+/// The numbers of the tickets ListTickets streams to `clients` for `request`.
+async fn listed(clients: &crate::support::Clients, request: pb::ListTicketsRequest) -> Vec<i64> {
+    let mut stream = clients
+        .tickets
+        .clone()
+        .list_tickets(request)
+        .await
+        .expect("list")
+        .into_inner();
+    let mut numbers = Vec::new();
+    while let Some(item) = stream.message().await.expect("stream") {
+        numbers.push(item.ticket.expect("ticket").number);
+    }
+    numbers
+}
+
+/// The numbers in the organisation overview of `desk`'s organisation: (escalated, warning,
+/// reminder due).
+async fn overview_lists(desk: &Desk) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
+    let overview = desk
+        .as_agent
+        .tickets
+        .clone()
+        .get_organisation_overview(pb::GetOrganisationOverviewRequest {
+            key: Some(pb::get_organisation_overview_request::Key::Id(
+                desk.organisation.id.clone(),
+            )),
+            limit: 0,
+        })
+        .await
+        .expect("overview")
+        .into_inner();
+    let numbers = |tickets: &[pb::Ticket]| tickets.iter().map(|t| t.number).collect();
+    (
+        numbers(&overview.escalated),
+        numbers(&overview.warning),
+        numbers(&overview.reminder_due),
+    )
+}
+
+/// ListTickets narrowed to one escalation level.
+fn at_level(level: pb::Escalation) -> pb::ListTicketsRequest {
+    pb::ListTicketsRequest {
+        escalations: vec![level.into()],
+        ..Default::default()
+    }
+}
+
 fn deadline_time(message: &pb::WatchEscalationsResponse) -> Option<Timestamp> {
     time(&message.deadline_time)
 }
@@ -108,6 +156,9 @@ clock_tests! {
         assert_eq!((warning.kind(), warning.deadline()), (Kind::Warning, pb::Deadline::FirstResponse));
         assert_eq!(deadline_time(&warning), Some(start + SignedDuration::from_hours(1)));
         assert_eq!(warning.ticket.as_ref().map(|t| t.escalation()), Some(pb::Escalation::Warning));
+        assert_eq!(listed(&desk.as_agent, at_level(pb::Escalation::Warning)).await, [ticket.number]);
+        assert!(listed(&desk.as_agent, at_level(pb::Escalation::Escalated)).await.is_empty());
+        assert_eq!(overview_lists(&desk).await, (vec![], vec![ticket.number], vec![]));
         clock.set(start + SignedDuration::from_hours(2));
         let escalated = next(&mut stream).await;
         assert_eq!((escalated.kind(), escalated.deadline()), (Kind::Escalated, pb::Deadline::FirstResponse));
@@ -116,6 +167,9 @@ clock_tests! {
         let stored = desk::ticket(&server, &ticket.id).await;
         assert_eq!(stored.escalation(), pb::Escalation::Escalated);
         assert_eq!(stored.first_response_escalation(), pb::Escalation::Escalated);
+        assert_eq!(listed(&desk.as_agent, at_level(pb::Escalation::Escalated)).await, [ticket.number]);
+        assert!(listed(&desk.as_agent, at_level(pb::Escalation::Warning)).await.is_empty());
+        assert_eq!(overview_lists(&desk).await, (vec![ticket.number], vec![], vec![]));
         let history = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), ..Default::default() }).await.expect("history").into_inner();
         let kinds: Vec<(&str, &str)> = history.entries.iter().map(|e| (e.kind.as_str(), e.actor.as_str())).collect();
         assert_eq!(kinds[1..], [("warning", "system"), ("escalated", "system")]);
@@ -157,10 +211,14 @@ clock_tests! {
         let reminded = desk::ticket(&server, &remind.id).await;
         assert!(reminded.reminder_due);
         assert_eq!(reminded.state(), pb::TicketState::PendingReminder, "a reminder waits for an agent");
+        let due_only = pb::ListTicketsRequest { reminder_due: true, ..Default::default() };
+        assert_eq!(listed(&desk.as_agent, due_only.clone()).await, [remind.number]);
+        assert_eq!(overview_lists(&desk).await, (vec![], vec![], vec![remind.number]));
         // Opening the ticket clears the reminder.
         update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Open.into(), pending_until: None, ..reminded }, &["state"]).await.expect("open");
         let cleared = next(&mut stream).await;
         assert_eq!((cleared.kind(), cleared.deadline()), (Kind::Cleared, pb::Deadline::Reminder));
+        assert!(listed(&desk.as_agent, due_only).await.is_empty());
     }
 
     async fn pending_stops_the_sla_clock_in_business_time(server, clock) {

@@ -240,6 +240,31 @@ backend_tests! {
         expect_code(missing, tonic::Code::NotFound);
     }
 
+    async fn rows_with_keys_no_record_can_hold_are_row_errors_naming_the_field(server) {
+        let before = server.snapshot().await;
+        let summary = import_customers(&server, vec![
+            pb::CustomerImportRow { external_id: "crm\0-1".into(), ..row("nul1@example.com") },
+            row("nul\0@example.com"),
+        ]).await;
+        let errors: Vec<(i64, Vec<&str>)> = summary
+            .errors
+            .iter()
+            .map(|e| (e.row, e.fields.iter().map(|f| f.field.as_str()).collect()))
+            .collect();
+        assert_eq!(errors, [(1, vec!["external_id"]), (2, vec!["email"])], "{summary:?}");
+        let summary = import_organisations(&server, vec![
+            pb::Organisation { name: "Nul".into(), ..organisation_row("NUL\0", "erp-1") },
+            organisation_row("NUL", "erp\0-2"),
+        ]).await;
+        let errors: Vec<(i64, Vec<&str>)> = summary
+            .errors
+            .iter()
+            .map(|e| (e.row, e.fields.iter().map(|f| f.field.as_str()).collect()))
+            .collect();
+        assert_eq!(errors, [(1, vec!["customer_id"]), (2, vec!["external_id"])], "{summary:?}");
+        assert_eq!(server.snapshot().await, before, "nothing written");
+    }
+
     async fn importing_organisations_creates_updates_and_deactivates_with_customers(server) {
         let first = import_organisations(&server, vec![
             organisation_row("ALPHA", "erp-1"),

@@ -18,7 +18,9 @@ use pb::{GrantContext as C, PermissionLevel as L};
 struct World {
     group: pb::Group,
     own_org: pb::Organisation,
+    other_org: pb::Organisation,
     me: pb::Customer,
+    stranger: pb::Customer,
     own: pb::Ticket,
     colleagues: pb::Ticket,
     others: pb::Ticket,
@@ -97,7 +99,9 @@ async fn world(server: &TestServer, name: &str) -> World {
     World {
         group,
         own_org,
+        other_org,
         me,
+        stranger,
         own,
         colleagues,
         others,
@@ -118,8 +122,12 @@ enum Row {
     Admin,
     Agent(Option<L>),
     DirectGrant,
-    SameOrganisation,
-    OtherOrganisationsReadOnly,
+    SameOrganisation(L),
+    OtherOrganisations(L),
+    /// `me` is also a (secondary) member of the other organisation, which grants nothing.
+    SameOrganisationOfOneOfTwo,
+    /// The other organisation's customer, while `me`'s organisation holds SAME_ORGANISATION.
+    CustomerOfAnotherOrganisation,
     AlwaysGroups,
     CompanyAlwaysGroups,
     CustomerGroupSupportOff,
@@ -203,7 +211,22 @@ async fn principal(server: &TestServer, world: &World, row: Row) -> (Clients, pb
                 .await;
             customer()
         }
-        Row::SameOrganisation => {
+        Row::SameOrganisation(level) | Row::OtherOrganisations(level) => {
+            let context = match row {
+                Row::SameOrganisation(_) => C::SameOrganisation,
+                _ => C::OtherOrganisations,
+            };
+            server
+                .grant(
+                    S::OrganisationId(world.own_org.id.clone()),
+                    &world.group.id,
+                    level,
+                    context,
+                )
+                .await;
+            customer()
+        }
+        Row::SameOrganisationOfOneOfTwo => {
             server
                 .grant(
                     S::OrganisationId(world.own_org.id.clone()),
@@ -212,18 +235,35 @@ async fn principal(server: &TestServer, world: &World, row: Row) -> (Clients, pb
                     C::SameOrganisation,
                 )
                 .await;
+            let current = server.customer_by_id(&world.me.id).await;
+            server
+                .customers()
+                .update_customer(pb::UpdateCustomerRequest {
+                    customer: Some(pb::Customer {
+                        secondary_organisation_ids: vec![world.other_org.id.clone()],
+                        ..current
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["secondary_organisation_ids".into()],
+                    }),
+                })
+                .await
+                .expect("join the other organisation");
             customer()
         }
-        Row::OtherOrganisationsReadOnly => {
+        Row::CustomerOfAnotherOrganisation => {
             server
                 .grant(
                     S::OrganisationId(world.own_org.id.clone()),
                     &world.group.id,
-                    L::Ro,
-                    C::OtherOrganisations,
+                    L::Rw,
+                    C::SameOrganisation,
                 )
                 .await;
-            customer()
+            (
+                P::CustomerId(world.stranger.id.clone()),
+                pb::token_owner::Owner::CustomerId(world.stranger.id.clone()),
+            )
         }
         Row::AlwaysGroups => {
             settings(server, true, vec![world.group.id.clone()], vec![]).await;
@@ -278,12 +318,13 @@ async fn through_the_api(server: &TestServer, clients: &Clients, ticket: &pb::Ti
     }
 }
 
-/// What CheckPermission says `asked` may do with `ticket`, with the path for reads.
+/// What CheckPermission says `asked` may do with `ticket`, with the path and the reason of
+/// the answer to reading it.
 async fn through_check(
     server: &TestServer,
     asked: &pb::Principal,
     ticket: &pb::Ticket,
-) -> (May, pb::TicketScope) {
+) -> (May, pb::TicketScope, pb::PermissionReason) {
     let check = |level: L| {
         let mut permissions = server.permissions();
         let request = pb::CheckPermissionRequest {
@@ -304,42 +345,53 @@ async fn through_check(
     let read = check(L::Ro).await;
     let write = check(L::Rw).await;
     let may = match (read.allowed, write.allowed) {
-        (_, true) => May::Work,
+        (true, true) => May::Work,
         (true, false) => May::Read,
         (false, false) => May::Nothing,
+        (false, true) => panic!("RW without RO on {}: {write:?}", ticket.number),
     };
-    (may, read.scope())
+    (may, read.scope(), read.reason())
 }
 
 backend_tests! {
     async fn every_principal_reads_and_works_on_exactly_the_tickets_its_rights_reach(server) {
         use May::*;
+        use pb::PermissionReason as R;
         use pb::TicketScope as Path;
         let u = Path::Unspecified;
-        // (row, [own, colleague's, other organisation's], read paths)
-        let rows: Vec<(&str, Row, [May; 3], [Path; 3])> = vec![
-            ("admin", Row::Admin, [Work, Work, Work], [u, u, u]),
-            ("agent with rw", Row::Agent(Some(L::Rw)), [Work, Work, Work], [Path::All, Path::All, Path::All]),
-            ("agent with ro", Row::Agent(Some(L::Ro)), [Read, Read, Read], [Path::All, Path::All, Path::All]),
-            ("agent without grant", Row::Agent(None), [Nothing, Nothing, Nothing], [u, u, u]),
-            ("customer with a direct grant", Row::DirectGrant, [Work, Nothing, Nothing], [Path::Own, u, u]),
-            ("customer via its organisation, SAME_ORGANISATION", Row::SameOrganisation, [Work, Work, Nothing], [Path::Own, Path::Organisation, u]),
-            ("customer via its organisation, OTHER_ORGANISATIONS ro", Row::OtherOrganisationsReadOnly, [Read, Read, Read], [Path::Own, Path::All, Path::All]),
-            ("customer via always_groups", Row::AlwaysGroups, [Work, Nothing, Nothing], [Path::Own, u, u]),
-            ("organisation via company_always_groups", Row::CompanyAlwaysGroups, [Work, Work, Nothing], [Path::Own, Path::Organisation, u]),
-            ("customer_group_support off", Row::CustomerGroupSupportOff, [Work, Nothing, Nothing], [Path::Own, u, u]),
+        let no = R::NoGrant;
+        let org = R::OrganisationGrant;
+        // (row, [own, colleague's, other organisation's], read paths, reasons of the reads)
+        type Expected = ([May; 3], [Path; 3], [R; 3]);
+        let rows: Vec<(&str, Row, Expected)> = vec![
+            ("admin", Row::Admin, ([Work, Work, Work], [u, u, u], [R::Admin; 3])),
+            ("agent with rw", Row::Agent(Some(L::Rw)), ([Work, Work, Work], [Path::All; 3], [R::OwnGrant; 3])),
+            ("agent with ro", Row::Agent(Some(L::Ro)), ([Read, Read, Read], [Path::All; 3], [R::OwnGrant; 3])),
+            ("agent without grant", Row::Agent(None), ([Nothing, Nothing, Nothing], [u, u, u], [no; 3])),
+            ("customer with a direct grant", Row::DirectGrant, ([Work, Nothing, Nothing], [Path::Own, u, u], [R::OwnGrant, no, no])),
+            ("customer via its organisation, SAME_ORGANISATION rw", Row::SameOrganisation(L::Rw), ([Work, Work, Nothing], [Path::Own, Path::Organisation, u], [org, org, no])),
+            ("customer via its organisation, SAME_ORGANISATION ro", Row::SameOrganisation(L::Ro), ([Read, Read, Nothing], [Path::Own, Path::Organisation, u], [org, org, no])),
+            ("customer via its organisation, OTHER_ORGANISATIONS ro", Row::OtherOrganisations(L::Ro), ([Read, Read, Read], [Path::Own, Path::All, Path::All], [org; 3])),
+            ("customer via its organisation, OTHER_ORGANISATIONS rw", Row::OtherOrganisations(L::Rw), ([Work, Work, Work], [Path::Own, Path::All, Path::All], [org; 3])),
+            ("customer of two organisations, one with SAME_ORGANISATION", Row::SameOrganisationOfOneOfTwo, ([Work, Work, Nothing], [Path::Own, Path::Organisation, u], [org, org, no])),
+            ("customer of another organisation", Row::CustomerOfAnotherOrganisation, ([Nothing, Nothing, Work], [u, u, Path::Own], [no, no, R::OwnGrant])),
+            ("customer via always_groups", Row::AlwaysGroups, ([Work, Nothing, Nothing], [Path::Own, u, u], [R::AlwaysGroups, no, no])),
+            ("organisation via company_always_groups", Row::CompanyAlwaysGroups, ([Work, Work, Nothing], [Path::Own, Path::Organisation, u], [R::CompanyAlwaysGroups, R::CompanyAlwaysGroups, no])),
+            ("customer_group_support off", Row::CustomerGroupSupportOff, ([Work, Nothing, Nothing], [Path::Own, u, u], [R::CustomerGroupSupportOff, no, no])),
         ];
-        for (index, (name, row, expected, paths)) in rows.into_iter().enumerate() {
+        for (index, (name, row, (expected, paths, reasons))) in rows.into_iter().enumerate() {
             let world = world(&server, &format!("w{index}")).await;
             let (clients, asked) = principal(&server, &world, row).await;
             let tickets = [&world.own, &world.colleagues, &world.others];
             let mut api = Vec::new();
             let mut checked = Vec::new();
             let mut checked_paths = Vec::new();
+            let mut checked_reasons = Vec::new();
             for ticket in tickets {
-                let (may, path) = through_check(&server, &asked, ticket).await;
+                let (may, path, reason) = through_check(&server, &asked, ticket).await;
                 checked.push(may);
                 checked_paths.push(path);
+                checked_reasons.push(reason);
                 api.push(through_the_api(&server, &clients, ticket).await);
             }
             assert_eq!(api, expected, "{name}: through the API");
@@ -347,6 +399,7 @@ backend_tests! {
             if !matches!(row, Row::Admin) {
                 assert_eq!(checked_paths, paths, "{name}: the path CheckPermission names");
             }
+            assert_eq!(checked_reasons, reasons, "{name}: the reason CheckPermission gives");
             // ListTickets streams exactly the readable ones.
             let mut listed: Vec<i64> = Vec::new();
             let mut stream = clients.tickets.clone().list_tickets(pb::ListTicketsRequest { group_ids: vec![world.group.id.clone()], ..Default::default() }).await.expect("list").into_inner();

@@ -304,11 +304,10 @@ async fn database_selects(
                 }
                 let n = counter.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919);
                 let id = ids[n % ids.len()];
-                let found =
-                    sqlx::query("SELECT * FROM organisations WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&pool)
-                        .await;
+                let found = sqlx::query("SELECT * FROM organisations WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await;
                 if begun >= measure_from {
                     match found {
                         Ok(Some(_)) => latencies.push(begun.elapsed()),
@@ -370,7 +369,7 @@ async fn list_tickets(target: &Target, agent: &Authed) -> Result<(Measured, Meas
     let mut slow_count = 0_u64;
     while stream.message().await?.is_some() {
         slow_count += 1;
-        if slow_count % 1000 == 0 {
+        if slow_count.is_multiple_of(1000) {
             let due = Duration::from_secs_f64(slow_count as f64 / pace);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 tokio::time::sleep(wait).await;
@@ -418,26 +417,49 @@ async fn watch(
             let stream = client
                 .watch_escalations(pb::WatchEscalationsRequest::default())
                 .await;
-            let Ok(stream) = stream else {
-                ready.wait().await;
-                return 0_u64;
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(status) => {
+                    eprintln!("a watcher could not start: {status}");
+                    ready.wait().await;
+                    return expected as u64;
+                }
             };
             let mut stream = stream.into_inner();
             // The snapshot first.
-            while let Ok(Some(message)) = stream.message().await {
-                if message.kind() == pb::WatchEventKind::SnapshotComplete {
-                    break;
+            loop {
+                match stream.message().await {
+                    Ok(Some(message)) if message.kind() == pb::WatchEventKind::SnapshotComplete => {
+                        break;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(status) => {
+                        eprintln!("a watcher's snapshot failed: {status}");
+                        break;
+                    }
                 }
             }
             ready.wait().await;
             let mut heard = 0;
             let mut mine = Vec::new();
             while heard < expected {
-                let Ok(Ok(Some(message))) =
-                    tokio::time::timeout(Duration::from_secs(30), stream.message()).await
-                else {
-                    break;
-                };
+                let message =
+                    match tokio::time::timeout(Duration::from_secs(30), stream.message()).await {
+                        Ok(Ok(Some(message))) => message,
+                        Ok(Ok(None)) => break,
+                        Ok(Err(status)) => {
+                            eprintln!("a watch failed: {status}");
+                            break;
+                        }
+                        Err(_) => {
+                            eprintln!("a watcher heard nothing for 30 s");
+                            break;
+                        }
+                    };
+                if message.kind() == pb::WatchEventKind::Resync {
+                    eprintln!("a watcher was told to resync");
+                }
                 if message.kind() != pb::WatchEventKind::Escalated {
                     continue;
                 }

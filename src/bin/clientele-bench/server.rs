@@ -121,14 +121,15 @@ impl Target {
             let mut sent = false;
             // Keep reading, so that the server never blocks on a full pipe.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent && line.contains("listening") {
-                    if let Some(start) = line.find("127.0.0.1:") {
-                        let addr: String = line[start..]
-                            .chars()
-                            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                            .collect();
-                        sent = found.send(addr).is_ok();
-                    }
+                if !sent
+                    && line.contains("listening")
+                    && let Some(start) = line.find("127.0.0.1:")
+                {
+                    let addr: String = line[start..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                        .collect();
+                    sent = found.send(addr).is_ok();
                 }
             }
         });

@@ -34,6 +34,8 @@ pub struct Model {
     /// The worst alert: `none`, `warning` or `escalated`.
     pub escalation: String,
     pub reminder_due: bool,
+    /// Whether the ticket is in warning, escalated or has its reminder due.
+    pub attention: bool,
     /// The next instant the ticket changes by itself; what the escalation scheduler sleeps on.
     pub next_event_time: Option<i64>,
     pub create_time: i64,
