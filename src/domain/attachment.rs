@@ -317,7 +317,12 @@ impl Writer {
         self.hasher.update(&data);
         for piece in data.chunks(STORED_CHUNK_BYTES) {
             self.store
-                .append_attachment_chunk(self.attachment.id, self.seq, piece.to_vec())
+                .append_attachment_chunk(
+                    self.attachment.id,
+                    self.seq,
+                    piece.to_vec(),
+                    self.clock.now(),
+                )
                 .await?;
             self.seq += 1;
         }
@@ -377,7 +382,14 @@ impl Writer {
             }],
         );
         self.store
-            .complete_attachment(self.attachment.id, size, &sha256, now, &event)
+            .complete_attachment(
+                self.attachment.id,
+                size,
+                &sha256,
+                now,
+                &event,
+                MAX_ATTACHMENTS_PER_COMMENT,
+            )
             .await?;
         let mut attachment = self.attachment.clone();
         attachment.size = size;

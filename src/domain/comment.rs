@@ -308,7 +308,6 @@ impl Comments {
             .ok_or(Error::NotFound {
                 resource: "comment",
             })?;
-        check_etag("comment", &current.etag(), Etag::Optional(etag))?;
         let reader = scope.reader;
         if current.author != reader && !self.moderates(principal, current.parent).await? {
             return Err(Error::denied(
@@ -316,6 +315,7 @@ impl Comments {
                 "only its author, an agent who may write on its parent, or an admin may delete or restore a comment",
             ));
         }
+        check_etag("comment", &current.etag(), Etag::Optional(etag))?;
         if current.delete_time.is_some() == deleted {
             return Ok(present(current, reader));
         }
@@ -352,7 +352,12 @@ impl Comments {
         Ok(match (principal, parent) {
             (Principal::Customer { .. }, _) => false,
             (Principal::Admin { .. }, _) => true,
-            (_, CommentParent::Ticket(id)) => self.tickets.writable(principal, id).await.is_ok(),
+            (_, CommentParent::Ticket(id)) => match self.tickets.writable(principal, id).await {
+                Ok(_) => true,
+                // Not allowed to write on it (or not even to read it): no moderator.
+                Err(Error::PermissionDenied { .. } | Error::NotFound { .. }) => false,
+                Err(other) => return Err(other),
+            },
             (_, CommentParent::Organisation(_) | CommentParent::Customer(_)) => {
                 rights::master_data_writer(principal).is_ok()
             }

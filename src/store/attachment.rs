@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use super::{
     finish, timestamp,
 };
 use crate::{
-    error::{Error, Result},
+    error::{Error, PreconditionViolation, Result},
     model::{Attachment, ChangeEvent},
 };
 
@@ -47,10 +47,30 @@ impl Store {
         finish(tx, outcome, &[]).await
     }
 
-    /// Stores chunk `seq` of the upload `id`.
-    pub async fn append_attachment_chunk(&self, id: Uuid, seq: i32, data: Vec<u8>) -> Result<()> {
+    /// Stores chunk `seq` of the upload `id` and marks the upload alive at `now` (so that no
+    /// replica takes it for abandoned). An upload discarded meanwhile is
+    /// [`Error::FailedPrecondition`] `UPLOAD_DISCARDED`.
+    pub async fn append_attachment_chunk(
+        &self,
+        id: Uuid,
+        seq: i32,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            let alive = attachment::Entity::update_many()
+                .col_expr(
+                    attachment::Column::UpdateTime,
+                    Expr::value(now.as_microsecond()),
+                )
+                .filter(attachment::Column::Id.eq(id))
+                .filter(attachment::Column::Complete.eq(false))
+                .exec(&*tx)
+                .await?;
+            if alive.rows_affected == 0 {
+                return Err(StoreFailure::Domain(upload_discarded(id)));
+            }
             attachment_chunk::Entity::insert(attachment_chunk::ActiveModel {
                 attachment_id: Set(id),
                 seq: Set(seq),
@@ -65,7 +85,8 @@ impl Store {
     }
 
     /// Makes the upload `id` visible with its `size` and `sha256`, and records `event` on its
-    /// comment (whose version moves on).
+    /// comment (whose version moves on). Checked again here, where no other write runs: the
+    /// upload must still be there, the comment not deleted, and carry fewer than `max_files`.
     #[tracing::instrument(skip(self, event), level = "debug", err(level = "debug"))]
     pub async fn complete_attachment(
         &self,
@@ -74,10 +95,45 @@ impl Store {
         sha256: &str,
         now: Timestamp,
         event: &ChangeEvent,
+        max_files: usize,
     ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
-            attachment::Entity::update_many()
+            let comment = comment::Entity::find_by_id(event.resource_id)
+                .lock_exclusive()
+                .one(&*tx)
+                .await?
+                .ok_or(StoreFailure::Domain(Error::NotFound {
+                    resource: "comment",
+                }))?;
+            if comment.delete_time.is_some() {
+                return Err(StoreFailure::Domain(Error::FailedPrecondition {
+                    reason: "COMMENT_DELETED",
+                    message: "the comment was deleted during the upload; restore it first".into(),
+                    violations: vec![PreconditionViolation {
+                        kind: "COMMENT_DELETED".into(),
+                        subject: comment.id.to_string(),
+                        description: "the comment is deleted".into(),
+                    }],
+                }));
+            }
+            let files = attachment::Entity::find()
+                .filter(attachment::Column::CommentId.eq(comment.id))
+                .filter(attachment::Column::Complete.eq(true))
+                .count(&*tx)
+                .await?;
+            if files >= max_files as u64 {
+                return Err(StoreFailure::Domain(Error::FailedPrecondition {
+                    reason: "TOO_MANY_ATTACHMENTS",
+                    message: format!("a comment carries at most {max_files} files"),
+                    violations: vec![PreconditionViolation {
+                        kind: "TOO_MANY_ATTACHMENTS".into(),
+                        subject: comment.id.to_string(),
+                        description: "the comment has as many files as it may".into(),
+                    }],
+                }));
+            }
+            let completed = attachment::Entity::update_many()
                 .col_expr(attachment::Column::Size, Expr::value(size))
                 .col_expr(attachment::Column::Sha256, Expr::value(sha256))
                 .col_expr(attachment::Column::Complete, Expr::value(true))
@@ -86,8 +142,12 @@ impl Store {
                     Expr::value(now.as_microsecond()),
                 )
                 .filter(attachment::Column::Id.eq(id))
+                .filter(attachment::Column::Complete.eq(false))
                 .exec(&*tx)
                 .await?;
+            if completed.rows_affected == 0 {
+                return Err(StoreFailure::Domain(upload_discarded(id)));
+            }
             let bumped = comment::Entity::update_many()
                 .col_expr(
                     comment::Column::Version,
@@ -172,6 +232,19 @@ impl Store {
             .one(self.reader())
             .await?;
         Ok(data)
+    }
+}
+
+/// The refusal of an upload that was discarded while it ran (taken for abandoned).
+fn upload_discarded(id: Uuid) -> Error {
+    Error::FailedPrecondition {
+        reason: "UPLOAD_DISCARDED",
+        message: "the upload was discarded as abandoned; start it again".into(),
+        violations: vec![PreconditionViolation {
+            kind: "UPLOAD_DISCARDED".into(),
+            subject: id.to_string(),
+            description: "the upload is gone".into(),
+        }],
     }
 }
 

@@ -287,8 +287,29 @@ impl Store {
 }
 
 /// Moves what customer `from` has of comments to customer `to` inside `tx` (a merge): the
-/// comments it wrote, the notes on it, and its place among recipients.
-pub(crate) async fn move_comments(tx: &WriteTx, from: Uuid, to: Uuid) -> Result<(), StoreFailure> {
+/// comments it wrote, the notes on it, and its place among recipients. `touched` (those
+/// comments) get a new version and `now` as their update time, so that their etags change.
+pub(crate) async fn move_comments(
+    tx: &WriteTx,
+    from: Uuid,
+    to: Uuid,
+    touched: &[Uuid],
+    now: Timestamp,
+) -> Result<(), StoreFailure> {
+    for ids in touched.chunks(500) {
+        comment::Entity::update_many()
+            .col_expr(
+                comment::Column::Version,
+                Expr::col(comment::Column::Version).add(1),
+            )
+            .col_expr(
+                comment::Column::UpdateTime,
+                Expr::value(now.as_microsecond()),
+            )
+            .filter(comment::Column::Id.is_in(ids.iter().copied()))
+            .exec(&**tx)
+            .await?;
+    }
     comment::Entity::update_many()
         .col_expr(comment::Column::AuthorId, Expr::value(to))
         .filter(comment::Column::AuthorType.eq("customer"))
@@ -319,6 +340,49 @@ pub(crate) async fn move_comments(tx: &WriteTx, from: Uuid, to: Uuid) -> Result<
         .exec(&**tx)
         .await?;
     Ok(())
+}
+
+/// Deletes, inside `tx`, the notes on customer `id` with their recipients and files (the
+/// customer is being deleted, and notes about nobody help no one); returns their ids. What
+/// the customer wrote on tickets stays: it is part of those tickets' conversation.
+pub(crate) async fn delete_notes_on_customer(
+    tx: &WriteTx,
+    id: Uuid,
+) -> Result<Vec<Uuid>, StoreFailure> {
+    use super::entities::{attachment, attachment_chunk};
+
+    let notes: Vec<Uuid> = comment::Entity::find()
+        .select_only()
+        .column(comment::Column::Id)
+        .filter(comment::Column::ParentType.eq("customer"))
+        .filter(comment::Column::ParentId.eq(id))
+        .into_tuple()
+        .all(&**tx)
+        .await?;
+    for ids in notes.chunks(500) {
+        let files = Query::select()
+            .column(attachment::Column::Id)
+            .from(attachment::Entity)
+            .and_where(Expr::col(attachment::Column::CommentId).is_in(ids.iter().copied()))
+            .to_owned();
+        attachment_chunk::Entity::delete_many()
+            .filter(attachment_chunk::Column::AttachmentId.in_subquery(files))
+            .exec(&**tx)
+            .await?;
+        attachment::Entity::delete_many()
+            .filter(attachment::Column::CommentId.is_in(ids.iter().copied()))
+            .exec(&**tx)
+            .await?;
+        comment_recipient::Entity::delete_many()
+            .filter(comment_recipient::Column::CommentId.is_in(ids.iter().copied()))
+            .exec(&**tx)
+            .await?;
+        comment::Entity::delete_many()
+            .filter(comment::Column::Id.is_in(ids.iter().copied()))
+            .exec(&**tx)
+            .await?;
+    }
+    Ok(notes)
 }
 
 /// The ids of the comments customer `id` wrote or is addressed by, or that are notes on it.

@@ -265,6 +265,11 @@ impl Store {
                 deleted.resource_id = grant;
                 change_log::append(&*tx, &deleted).await?;
             }
+            deleted.resource_type = ResourceType::Comment;
+            for note in comment::delete_notes_on_customer(&tx, id).await? {
+                deleted.resource_id = note;
+                change_log::append(&*tx, &deleted).await?;
+            }
             Ok(())
         }
         .await;
@@ -320,7 +325,7 @@ impl Store {
             // Its comments, the notes on it and its place among recipients move too, each
             // comment with an event.
             let comments = comment::comments_of_customer(&*tx, source).await?;
-            comment::move_comments(&tx, source, target.id).await?;
+            comment::move_comments(&tx, source, target.id, &comments, now).await?;
             let mut comment_events = Vec::with_capacity(comments.len());
             for id in comments {
                 let mut moved = events

@@ -162,8 +162,36 @@ backend_tests! {
         let private_file = upload(&desk.as_agent, metadata(&private, "offer.pdf"), &data, 500).await.expect("upload");
         download(&desk.as_customer, &private_file.id).await.expect("the recipient downloads it");
         expect_code(download(&as_colleague, &private_file.id).await, Code::NotFound);
+        // The colleague sees the private comment as a stub, without its file.
+        let stub = as_colleague.comments.clone().get_comment(pb::GetCommentRequest { id: private.id.clone() }).await.expect("stub").into_inner().comment.expect("comment");
+        assert!(stub.redacted && stub.attachments.is_empty(), "{stub:?}");
+        let recipients_view = desk.as_customer.comments.clone().get_comment(pb::GetCommentRequest { id: private.id.clone() }).await.expect("get").into_inner().comment.expect("comment");
+        assert_eq!(recipients_view.attachments, vec![private_file.clone()]);
         expect_code(download(&desk.as_agent, &uuid::Uuid::now_v7().to_string()).await, Code::NotFound);
         expect_invalid(download(&desk.as_agent, "nope").await, "id");
+    }
+
+    async fn an_upload_discarded_as_abandoned_while_it_runs_fails_cleanly(server) {
+        let desk = server.desk("acme").await;
+        let ticket = desk.create(desk.ticket("Contract")).await;
+        let comment = write(&desk.as_agent, pb::Comment { body: "Files".into(), parent: on_ticket(&ticket), ..Default::default() }).await.expect("comment");
+        let (parts, received) = tokio::sync::mpsc::channel(4);
+        parts.send(pb::UploadAttachmentRequest { part: Some(Part::Metadata(metadata(&comment, "a.bin"))) }).await.expect("metadata");
+        parts.send(pb::UploadAttachmentRequest { part: Some(Part::Chunk(content(1000))) }).await.expect("chunk");
+        let mut comments = desk.as_agent.comments.clone();
+        let call = tokio::spawn(async move { comments.upload_attachment(tokio_stream::wrappers::ReceiverStream::new(received)).await });
+        desk::eventually("the first chunk is stored", || async { server.count(Table::AttachmentChunks).await == 1 }).await;
+        // Another replica starting up takes the upload for abandoned.
+        let cutoff = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+        assert_eq!(server.store.discard_abandoned_uploads(cutoff).await.expect("discard"), 1);
+        parts.send(pb::UploadAttachmentRequest { part: Some(Part::Chunk(content(1000))) }).await.expect("chunk");
+        drop(parts);
+        let status = expect_code(call.await.expect("join"), Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("UPLOAD_DISCARDED"));
+        nothing_kept(&server).await;
+        let unchanged = desk.as_agent.comments.clone().get_comment(pb::GetCommentRequest { id: comment.id.clone() }).await.expect("get").into_inner().comment.expect("comment");
+        assert!(unchanged.attachments.is_empty());
+        assert_eq!(unchanged.etag, comment.etag);
     }
 
     async fn content_damaged_in_storage_ends_the_download_with_data_loss(server) {

@@ -265,6 +265,85 @@ backend_tests! {
         expect_invalid(write(&desk.as_customer, text("Hi", pb::CommentVisibility::Public, on_ticket(&theirs))).await, "comment.parent.ticket_id");
     }
 
+    async fn lists_filter_by_author_time_and_text_and_page_without_gaps(server) {
+        let talk = conversation(&server).await;
+        let desk = &talk.desk;
+        let parent = on_ticket(&talk.ticket);
+        let mut written = Vec::new();
+        for n in 0..7 {
+            let (clients, visibility) = if n % 2 == 0 { (&desk.as_agent, pb::CommentVisibility::Public) } else { (&desk.as_customer, pb::CommentVisibility::Public) };
+            written.push(write(clients, text(&format!("message {n} 100% done_{n}"), visibility, parent.clone())).await.expect("write"));
+        }
+        let list = |request: pb::ListCommentsRequest| {
+            let mut comments = desk.as_agent.comments.clone();
+            async move { comments.list_comments(request).await.map(|r| r.into_inner()) }
+        };
+        let bodies = |comments: &[pb::Comment]| comments.iter().map(|c| c.body.clone()).collect::<Vec<_>>();
+        // By author.
+        let by_customer = list(pb::ListCommentsRequest { author: Some(customer_party(&desk.customer.id)), ..Default::default() }).await.expect("by author");
+        assert_eq!(bodies(&by_customer.comments), ["message 1 100% done_1", "message 3 100% done_3", "message 5 100% done_5"]);
+        // By time: [after, before).
+        let window = list(pb::ListCommentsRequest { created_after: written[2].create_time, created_before: written[5].create_time, ..Default::default() }).await.expect("by time");
+        assert_eq!(bodies(&window.comments), ["message 2 100% done_2", "message 3 100% done_3", "message 4 100% done_4"]);
+        // By text; % and _ are plain characters, not patterns.
+        let found = list(pb::ListCommentsRequest { text: "0% DONE_4".into(), ..Default::default() }).await.expect("by text");
+        assert_eq!(bodies(&found.comments), ["message 4 100% done_4"]);
+        let none = list(pb::ListCommentsRequest { text: "message _".into(), ..Default::default() }).await.expect("by text");
+        assert!(none.comments.is_empty());
+        // Pages of three: every comment once, in order, and a last page without a token.
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = list(pb::ListCommentsRequest { parent: parent.clone(), page_size: 3, page_token: token.clone(), ..Default::default() }).await.expect("page");
+            assert!(page.comments.len() <= 3);
+            seen.extend(bodies(&page.comments));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+            if seen.len() == 3 {
+                // A comment written between pages comes last, not lost.
+                written.push(write(&desk.as_agent, text("late", pb::CommentVisibility::Public, parent.clone())).await.expect("late"));
+            }
+        }
+        assert_eq!(seen, bodies(&written));
+        // A token belongs to its filters; a negative page size is refused.
+        let first = list(pb::ListCommentsRequest { page_size: 2, ..Default::default() }).await.expect("page");
+        expect_invalid(list(pb::ListCommentsRequest { page_size: 2, page_token: first.next_page_token, text: "message".into(), ..Default::default() }).await, "page_token");
+        expect_invalid(list(pb::ListCommentsRequest { page_size: -1, ..Default::default() }).await, "page_size");
+        expect_invalid(list(pb::ListCommentsRequest { created_after: written[3].create_time, created_before: written[1].create_time, ..Default::default() }).await, "created_before");
+    }
+
+    async fn reading_a_comment_needs_reading_its_ticket_and_writing_needs_writing_it(server) {
+        let talk = conversation(&server).await;
+        let desk = &talk.desk;
+        let parent = on_ticket(&talk.ticket);
+        let comment = write(&desk.as_agent, text("Status update", pb::CommentVisibility::Public, parent.clone())).await.expect("write");
+        // An agent with RO on the group reads but may not write.
+        let reader = server.agent("reader", false).await;
+        server.grant(pb::subject::Subject::AgentId(reader.id.clone()), &desk.group.id, pb::PermissionLevel::Ro, pb::GrantContext::Unspecified).await;
+        let as_reader = server.as_token(&server.token(pb::token_owner::Owner::AgentId(reader.id)).await);
+        assert_eq!(seen(&thread(&as_reader, parent.clone(), false).await), ["Status update"]);
+        let status = expect_code(write(&as_reader, text("Me too", pb::CommentVisibility::Public, parent.clone())).await, Code::PermissionDenied);
+        assert_eq!(reason(&status).as_deref(), Some("READ_ONLY"));
+        let status = expect_code(as_reader.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), etag: "stale".into() }).await, Code::PermissionDenied);
+        assert_eq!(reason(&status).as_deref(), Some("NOT_AUTHOR"), "refused for who it is before its etag is looked at");
+        // An agent without a grant and a customer of another organisation read nothing of it.
+        let outsider_agent = server.agent("outsider", false).await;
+        let as_outsider_agent = server.as_token(&server.token(pb::token_owner::Owner::AgentId(outsider_agent.id)).await);
+        let elsewhere = server.desk("elsewhere").await;
+        for (who, clients) in [("agent without grant", &as_outsider_agent), ("customer of another organisation", &elsewhere.as_customer)] {
+            expect_code(clients.comments.clone().get_comment(pb::GetCommentRequest { id: comment.id.clone() }).await, Code::NotFound);
+            assert!(thread(clients, None, false).await.iter().all(|c| c.id != comment.id), "{who} lists it");
+            let listed = clients.comments.clone().list_comments(pb::ListCommentsRequest { parent: parent.clone(), ..Default::default() }).await.expect("list").into_inner();
+            assert!(listed.comments.is_empty(), "{who} lists the ticket's comments");
+        }
+        // Notes on a customer are written by customer administrators only.
+        let on_customer = Some(pb::CommentParent { parent: Some(pb::comment_parent::Parent::CustomerId(desk.customer.id.clone())) });
+        let status = expect_code(write(&desk.as_agent, text("Prefers phone", pb::CommentVisibility::Internal, on_customer)).await, Code::PermissionDenied);
+        assert_eq!(reason(&status).as_deref(), Some("NO_MANAGE_CUSTOMERS"));
+    }
+
     async fn a_retried_comment_with_the_same_request_id_is_written_once(server) {
         let talk = conversation(&server).await;
         let request = pb::CreateCommentRequest { comment: Some(text("Once", pb::CommentVisibility::Public, on_ticket(&talk.ticket))), request_id: "comment-once".into() };
@@ -294,8 +373,28 @@ backend_tests! {
         let note = get(note.id).await;
         assert_eq!(note.parent.and_then(|p| p.parent), Some(pb::comment_parent::Parent::CustomerId(desk.customer.id.clone())));
         // The survivor reads what was addressed to the duplicate.
-        let read = desk.as_customer.comments.clone().get_comment(pb::GetCommentRequest { id: addressed.id }).await.expect("get").into_inner().comment.expect("comment");
+        let read = desk.as_customer.comments.clone().get_comment(pb::GetCommentRequest { id: addressed.id.clone() }).await.expect("get").into_inner().comment.expect("comment");
         assert!(!read.redacted);
+        assert_ne!(read.etag, addressed.etag, "a moved comment has changed");
+        let log = server.store.changes_of(clientele::model::ResourceType::Comment, uuid::Uuid::parse_str(&addressed.id).expect("uuid")).await.expect("log");
+        let kinds: Vec<&str> = log.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["created", "updated"], "the move is in the comment's log");
+    }
+
+    async fn deleting_a_customer_deletes_the_notes_on_it(server) {
+        let desk = server.desk("acme").await;
+        let leaving = server.customer(pb::Customer { email: "leaving@acme.example".into(), ..Default::default() }).await;
+        let manager = server.agent("manager", true).await;
+        let as_manager = server.as_token(&server.token(pb::token_owner::Owner::AgentId(manager.id)).await);
+        let on = |id: &str| Some(pb::CommentParent { parent: Some(pb::comment_parent::Parent::CustomerId(id.into())) });
+        let note = write(&as_manager, text("Moving abroad", pb::CommentVisibility::Internal, on(&leaving.id))).await.expect("note");
+        write(&as_manager, text("Stays", pb::CommentVisibility::Internal, on(&desk.customer.id))).await.expect("other note");
+        server.customers().delete_customer(pb::DeleteCustomerRequest { id: leaving.id.clone(), ..Default::default() }).await.expect("delete");
+        expect_code(as_manager.comments.clone().get_comment(pb::GetCommentRequest { id: note.id.clone() }).await, Code::NotFound);
+        assert_eq!(server.count(Table::Comments).await, 1, "the other customer's note stays");
+        let log = server.store.changes_of(clientele::model::ResourceType::Comment, uuid::Uuid::parse_str(&note.id).expect("uuid")).await.expect("log");
+        let kinds: Vec<&str> = log.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["created", "deleted"]);
     }
 }
 
