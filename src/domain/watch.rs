@@ -12,7 +12,11 @@
 //! falls behind, or a feed that lost track of other replicas, is told to resync and gets a
 //! fresh snapshot: nothing is dropped silently.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use jiff::Timestamp;
 use tokio::sync::broadcast;
@@ -34,6 +38,10 @@ use crate::{
 const DUE_BATCH: u64 = 500;
 /// How many snapshot tickets are read at a time.
 const SNAPSHOT_CHUNK: u64 = 500;
+/// How long rights read for watchers are used before they are read again: a watcher's copy
+/// and the shared one are each at most this old, so a revoked token, a principal made invalid
+/// or a grant taken away reach a running watch within a second (the bound calls have too).
+pub const RIGHTS_TTL: Duration = Duration::from_millis(500);
 
 /// What the hub broadcasts.
 #[derive(Clone, Debug)]
@@ -55,6 +63,70 @@ pub struct Escalations {
     sender: broadcast::Sender<HubMessage>,
     /// Turns true when the server shuts down: every watch ends.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
+    rights: WatcherRights,
+}
+
+/// The rights of watching principals by token, read again once they are [`RIGHTS_TTL`] old
+/// and shared by every watch of one token (a thousand watchers of one agent cost one read).
+#[derive(Clone, Debug, Default)]
+struct WatcherRights {
+    by_token: Arc<tokio::sync::Mutex<HashMap<Uuid, (Instant, Option<TicketScope>)>>>,
+}
+
+impl WatcherRights {
+    /// What `principal` may read now, or `None` when its token no longer works (revoked,
+    /// expired, gone, or its agent or customer invalid or gone).
+    async fn current(
+        &self,
+        tickets: &Tickets,
+        principal: &Principal,
+    ) -> Result<Option<TicketScope>> {
+        let mut by_token = self.by_token.lock().await;
+        if let Some((checked, scope)) = by_token.get(&principal.token_id())
+            && checked.elapsed() < RIGHTS_TTL
+        {
+            return Ok(scope.clone());
+        }
+        let checked = Instant::now();
+        let scope = if still_works(tickets, principal).await? {
+            Some(tickets.scope(principal, Level::Ro).await?)
+        } else {
+            None
+        };
+        by_token.retain(|_, (at, _)| at.elapsed() < RIGHTS_TTL);
+        by_token.insert(principal.token_id(), (checked, scope.clone()));
+        Ok(scope)
+    }
+}
+
+/// Whether `principal`'s token still works and its holder is still valid.
+async fn still_works(tickets: &Tickets, principal: &Principal) -> Result<bool> {
+    let store = &tickets.store;
+    let Some(token) = store.token(principal.token_id()).await? else {
+        return Ok(false);
+    };
+    if !token.is_active(tickets.clock.now()) {
+        return Ok(false);
+    }
+    Ok(match principal {
+        Principal::Admin { .. } => true,
+        Principal::Agent { agent_id, .. } => store
+            .agent(*agent_id)
+            .await?
+            .is_some_and(|agent| agent.validity.is_valid()),
+        Principal::Customer { customer_id, .. } => store
+            .customer(&crate::store::Scope::everything(), *customer_id)
+            .await?
+            .is_some_and(|customer| customer.validity.is_valid()),
+    })
+}
+
+/// The end of a watch whose principal lost its right to watch.
+fn no_longer_authenticated() -> crate::error::Error {
+    crate::error::Error::Unauthenticated {
+        reason: "TOKEN_NO_LONGER_VALID",
+        message: "the watch's token was revoked or expired, or its holder became invalid".into(),
+    }
 }
 
 /// What a watcher is told.
@@ -102,7 +174,10 @@ pub struct Watch {
     tickets: Tickets,
     principal: Principal,
     filter: WatchFilter,
+    rights: WatcherRights,
     scope: TicketScope,
+    /// When `scope` was taken from `rights`.
+    scope_time: Instant,
     receiver: broadcast::Receiver<HubMessage>,
     snapshot_cursor: Option<Option<crate::store::TicketCursor>>,
     closing: tokio::sync::watch::Receiver<bool>,
@@ -116,6 +191,7 @@ impl Escalations {
             tickets,
             sender: broadcast::Sender::new(backlog.max(1)),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            rights: WatcherRights::default(),
         }
     }
 
@@ -134,12 +210,18 @@ impl Escalations {
     pub async fn watch(&self, principal: &Principal, filter: WatchFilter) -> Result<Watch> {
         // Subscribe before the snapshot is read, so that nothing falls between the two.
         let receiver = self.sender.subscribe();
-        let scope = self.tickets.scope(principal, Level::Ro).await?;
+        let scope = self
+            .rights
+            .current(&self.tickets, principal)
+            .await?
+            .ok_or_else(no_longer_authenticated)?;
         Ok(Watch {
             tickets: self.tickets.clone(),
             principal: principal.clone(),
             filter,
+            rights: self.rights.clone(),
             scope,
+            scope_time: Instant::now(),
             receiver,
             snapshot_cursor: Some(None),
             closing: self.closing.subscribe(),
@@ -204,6 +286,18 @@ impl Escalations {
 }
 
 impl Watch {
+    /// Takes the principal's current rights; a principal that lost its right to watch ends
+    /// the watch with UNAUTHENTICATED.
+    async fn refresh_rights(&mut self) -> Result<()> {
+        self.scope_time = Instant::now();
+        self.scope = self
+            .rights
+            .current(&self.tickets, &self.principal)
+            .await?
+            .ok_or_else(no_longer_authenticated)?;
+        Ok(())
+    }
+
     /// The next tickets of the snapshot, or `None` once it is complete.
     pub async fn next_snapshot(&mut self) -> Result<Option<Vec<Ticket>>> {
         let Some(cursor) = self.snapshot_cursor else {
@@ -245,6 +339,9 @@ impl Watch {
                     ticket,
                     time,
                 }) => {
+                    if self.scope_time.elapsed() >= RIGHTS_TTL {
+                        self.refresh_rights().await?;
+                    }
                     let customers = std::iter::once(ticket.customer_id)
                         .chain(ticket.additional_customer_ids.iter().copied());
                     if self.filter.admits(&ticket)
@@ -262,7 +359,7 @@ impl Watch {
                 Ok(HubMessage::Lost) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Skip what is still queued: the snapshot supersedes it.
                     self.receiver = self.receiver.resubscribe();
-                    self.scope = self.tickets.scope(&self.principal, Level::Ro).await?;
+                    self.refresh_rights().await?;
                     self.snapshot_cursor = Some(None);
                     return Ok(Some(WatchMessage::Resync));
                 }

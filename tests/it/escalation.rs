@@ -249,6 +249,42 @@ clock_tests! {
         }).await;
     }
 
+    async fn a_running_watch_follows_its_watchers_rights(server, clock) {
+        let desk = server.desk("acme").await;
+        round_the_clock(&server, &desk, 1).await;
+        let start = clock.now();
+        let first = desk.create(desk.ticket("First")).await;
+        clock.set(start + SignedDuration::from_mins(10));
+        let second = desk.create(desk.ticket("Second")).await;
+        let (mut as_customer, _) = watch(&desk.as_customer, pb::WatchEscalationsRequest::default()).await;
+        let (mut as_agent, _) = watch(&desk.as_agent, pb::WatchEscalationsRequest::default()).await;
+        clock.set(start + SignedDuration::from_mins(30));
+        for stream in [&mut as_customer, &mut as_agent] {
+            let warning = next(stream).await;
+            assert_eq!((warning.kind(), warning.ticket.map(|t| t.number)), (Kind::Warning, Some(first.number)));
+        }
+        // The organisation's grant goes: its customer hears no more of the group's tickets.
+        server.permissions().revoke_permission(pb::RevokePermissionRequest {
+            subject: Some(pb::Subject { subject: Some(pb::subject::Subject::OrganisationId(desk.organisation.id.clone())) }),
+            group_id: desk.group.id.clone(),
+            context: pb::GrantContext::SameOrganisation.into(),
+        }).await.expect("revoke the grant");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        clock.set(start + SignedDuration::from_mins(40));
+        let warning = next(&mut as_agent).await;
+        assert_eq!((warning.kind(), warning.ticket.map(|t| t.number)), (Kind::Warning, Some(second.number)));
+        quiet(&mut as_customer).await;
+        // The agent's token is revoked: its watch ends with the next event it would get.
+        let who = desk.as_agent.agents.clone().who_am_i(pb::WhoAmIRequest {}).await.expect("who").into_inner();
+        server.agents().revoke_token(pb::RevokeTokenRequest { id: who.token.expect("token").id }).await.expect("revoke the token");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        clock.set(start + SignedDuration::from_hours(1));
+        let ended = tokio::time::timeout(Duration::from_secs(5), as_agent.message()).await.expect("an answer within five seconds");
+        let status = ended.expect_err("the watch ends");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        quiet(&mut as_customer).await;
+    }
+
     async fn watchers_see_only_the_tickets_they_may_read_and_asked_for(server, clock) {
         let acme = server.desk("acme").await;
         let other = server.desk("other").await;
