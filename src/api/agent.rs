@@ -34,11 +34,12 @@ impl AgentService for AgentApi {
         request: Request<pb::CreateAgentRequest>,
     ) -> Result<Response<pb::CreateAgentResponse>, Status> {
         let admin = admin(&request)?;
-        let input =
-            input(request.into_inner().agent.unwrap_or_default()).map_err(|e| e.within("agent"))?;
+        let request = request.into_inner();
+        let request_id = crate::domain::fields::request_id(&request.request_id)?;
+        let input = input(request.agent.unwrap_or_default()).map_err(|e| e.within("agent"))?;
         let agent = self
             .agents
-            .create(&admin, &input)
+            .create(&admin, &input, request_id)
             .await
             .map_err(|e| e.within("agent"))?;
         Ok(Response::new(pb::CreateAgentResponse {

@@ -36,11 +36,12 @@ impl GroupService for GroupApi {
         request: Request<pb::CreateGroupRequest>,
     ) -> Result<Response<pb::CreateGroupResponse>, Status> {
         let admin = admin(&request)?;
-        let input =
-            input(request.into_inner().group.unwrap_or_default()).map_err(|e| e.within("group"))?;
+        let request = request.into_inner();
+        let request_id = crate::domain::fields::request_id(&request.request_id)?;
+        let input = input(request.group.unwrap_or_default()).map_err(|e| e.within("group"))?;
         let group = self
             .groups
-            .create(&admin, &input)
+            .create(&admin, &input, request_id)
             .await
             .map_err(|e| e.within("group"))?;
         Ok(Response::new(pb::CreateGroupResponse {

@@ -34,10 +34,12 @@ impl SlaService for SlaApi {
         request: Request<pb::CreateCalendarRequest>,
     ) -> Result<Response<pb::CreateCalendarResponse>, Status> {
         let admin = admin(&request)?;
-        let input = calendar_input(request.into_inner().calendar.unwrap_or_default());
+        let request = request.into_inner();
+        let request_id = crate::domain::fields::request_id(&request.request_id)?;
+        let input = calendar_input(request.calendar.unwrap_or_default());
         let calendar = self
             .slas
-            .create_calendar(&admin, &input)
+            .create_calendar(&admin, &input, request_id)
             .await
             .map_err(|e| e.within("calendar"))?;
         Ok(Response::new(pb::CreateCalendarResponse {
@@ -97,11 +99,13 @@ impl SlaService for SlaApi {
         request: Request<pb::CreateSlaPolicyRequest>,
     ) -> Result<Response<pb::CreateSlaPolicyResponse>, Status> {
         let admin = admin(&request)?;
-        let input = policy_input(request.into_inner().sla_policy.unwrap_or_default())
+        let request = request.into_inner();
+        let request_id = crate::domain::fields::request_id(&request.request_id)?;
+        let input = policy_input(request.sla_policy.unwrap_or_default())
             .map_err(|e| e.within("sla_policy"))?;
         let policy = self
             .slas
-            .create_policy(&admin, &input)
+            .create_policy(&admin, &input, request_id)
             .await
             .map_err(|e| e.within("sla_policy"))?;
         Ok(Response::new(pb::CreateSlaPolicyResponse {

@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// The values a client sends for an agent.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AgentInput {
     /// Login name.
     pub login: String,
@@ -113,9 +113,14 @@ impl Agents {
         }
     }
 
-    /// Creates an agent.
+    /// Creates an agent; with `request_id`, a retry returns the first result.
     #[tracing::instrument(skip(self, admin), level = "debug", err(level = "debug"))]
-    pub async fn create(&self, admin: &Administrator, input: &AgentInput) -> Result<Agent> {
+    pub async fn create(
+        &self,
+        admin: &Administrator,
+        input: &AgentInput,
+        request_id: Option<String>,
+    ) -> Result<Agent> {
         let now = self.clock.now();
         let mut agent = Agent {
             id: Uuid::now_v7(),
@@ -142,7 +147,15 @@ impl Agents {
             ChangeKind::Created,
             changes::diff(None, &audit(&agent)),
         );
-        self.store.insert_agent(&agent, &event).await
+        let key = fields::idempotency_key("CreateAgent", request_id, input);
+        let inserted = self
+            .store
+            .insert_agent(&agent, &event, key.as_ref())
+            .await?;
+        fields::created(inserted, key.as_ref(), async |id| {
+            self.get(&AgentKey::Id(id)).await
+        })
+        .await
     }
 
     /// Reads one agent.

@@ -156,6 +156,44 @@ pub fn request_hash(input: &impl serde::Serialize) -> String {
         .collect()
 }
 
+/// What a create answers: the resource it made, or for a retry of the same request the one
+/// the first request made (read with `read`); the same `request_id` with another request is
+/// [`Error::RequestIdReused`].
+pub async fn created<T, F>(
+    inserted: crate::store::Inserted<T>,
+    key: Option<&crate::store::IdempotencyKey>,
+    read: impl FnOnce(uuid::Uuid) -> F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    match inserted {
+        crate::store::Inserted::New(resource) => Ok(resource),
+        crate::store::Inserted::Replay {
+            resource_id,
+            request_hash,
+        } => {
+            if key.is_none_or(|key| key.request_hash != request_hash) {
+                return Err(crate::error::Error::RequestIdReused);
+            }
+            read(resource_id).await
+        }
+    }
+}
+
+/// The idempotency key of a create `operation` with `request_id` and body `input`.
+pub fn idempotency_key(
+    operation: &'static str,
+    request_id: Option<String>,
+    input: &impl serde::Serialize,
+) -> Option<crate::store::IdempotencyKey> {
+    request_id.map(|request_id| crate::store::IdempotencyKey {
+        operation,
+        request_id,
+        request_hash: request_hash(input),
+    })
+}
+
 /// An optional idempotency key: empty means none; otherwise 1 to 128 printable ASCII
 /// characters.
 pub fn request_id(raw: &str) -> Result<Option<String>> {

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The values a client sends for a group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GroupInput {
     /// Name.
     pub name: String,
@@ -103,7 +103,12 @@ impl Groups {
 
     /// Creates a group.
     #[tracing::instrument(skip(self, admin), level = "debug", err(level = "debug"))]
-    pub async fn create(&self, admin: &Administrator, input: &GroupInput) -> Result<Group> {
+    pub async fn create(
+        &self,
+        admin: &Administrator,
+        input: &GroupInput,
+        request_id: Option<String>,
+    ) -> Result<Group> {
         let now = self.clock.now();
         let mut group = Group {
             id: Uuid::now_v7(),
@@ -130,7 +135,15 @@ impl Groups {
             ChangeKind::Created,
             changes::diff(None, &audit(&group)),
         );
-        self.store.insert_group(&group, &event).await
+        let key = fields::idempotency_key("CreateGroup", request_id, input);
+        let inserted = self
+            .store
+            .insert_group(&group, &event, key.as_ref())
+            .await?;
+        fields::created(inserted, key.as_ref(), async |id| {
+            self.get(&GroupKey::Id(id)).await
+        })
+        .await
     }
 
     /// Reads one group.

@@ -29,7 +29,7 @@ pub const MAX_RANGES_PER_DAY: usize = 24;
 const MAX_BUDGET: SignedDuration = SignedDuration::from_hours(24 * 366 * 10);
 
 /// The business hours of one weekday, as a client sends them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DayInput {
     /// ISO weekday number: 1 Monday … 7 Sunday; anything else is refused.
     pub weekday: i32,
@@ -38,7 +38,7 @@ pub struct DayInput {
 }
 
 /// The values a client sends for a calendar.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CalendarInput {
     /// Name.
     pub name: String,
@@ -84,7 +84,7 @@ impl CalendarField {
 }
 
 /// The values a client sends for an SLA policy.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PolicyInput {
     /// Name.
     pub name: String,
@@ -173,6 +173,7 @@ impl Slas {
         &self,
         admin: &Administrator,
         input: &CalendarInput,
+        request_id: Option<String>,
     ) -> Result<Calendar> {
         let now = self.clock.now();
         let mut calendar = Calendar {
@@ -198,8 +199,12 @@ impl Slas {
             ChangeKind::Created,
             changes::diff(None, &calendar_audit(&calendar)),
         );
-        self.store.insert_calendar(&calendar, &event).await?;
-        Ok(calendar)
+        let key = fields::idempotency_key("CreateCalendar", request_id, input);
+        let inserted = self
+            .store
+            .insert_calendar(&calendar, &event, key.as_ref())
+            .await?;
+        fields::created(inserted, key.as_ref(), |id| self.calendar(id)).await
     }
 
     /// Reads calendar `id`.
@@ -267,6 +272,7 @@ impl Slas {
         &self,
         admin: &Administrator,
         input: &PolicyInput,
+        request_id: Option<String>,
     ) -> Result<SlaPolicy> {
         let now = self.clock.now();
         let mut policy = SlaPolicy {
@@ -295,8 +301,12 @@ impl Slas {
             ChangeKind::Created,
             changes::diff(None, &policy_audit(&policy)),
         );
-        self.store.insert_sla_policy(&policy, &event).await?;
-        Ok(policy)
+        let key = fields::idempotency_key("CreateSlaPolicy", request_id, input);
+        let inserted = self
+            .store
+            .insert_sla_policy(&policy, &event, key.as_ref())
+            .await?;
+        fields::created(inserted, key.as_ref(), |id| self.policy(id)).await
     }
 
     /// Reads SLA policy `id`.

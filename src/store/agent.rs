@@ -4,8 +4,8 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::{
-    Cursor, Store, StoreFailure, UniqueKey, after, change_log, entities::agent, finish, fold_case,
-    timestamp,
+    Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, after, change_log,
+    entities::agent, finish, fold_case, idempotency, timestamp,
 };
 use crate::{
     error::{Error, Result},
@@ -23,17 +23,25 @@ const UNIQUE_KEYS: [UniqueKey; 1] = [UniqueKey {
 impl Store {
     /// Inserts `agent` with its creation event.
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(id = %agent.id))]
-    pub async fn insert_agent(&self, agent: &Agent, event: &ChangeEvent) -> Result<Agent> {
+    pub async fn insert_agent(
+        &self,
+        agent: &Agent,
+        event: &ChangeEvent,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Inserted<Agent>> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            if let Some(replay) = idempotency::claim(&tx, key, agent.id, agent.create_time).await? {
+                return Ok(replay);
+            }
             agent::Entity::insert(active_model(agent))
                 .exec_without_returning(&*tx)
                 .await?;
             change_log::append(&*tx, event).await?;
-            Ok(agent.clone())
+            Ok(Inserted::New(agent.clone()))
         }
         .await;
-        finish(tx, outcome, &UNIQUE_KEYS).await
+        self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
     }
 
     /// The agent with `id`.

@@ -4,8 +4,8 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::{
-    Cursor, Store, StoreFailure, UniqueKey, after, change_log, entities::group, finish, fold_case,
-    timestamp,
+    Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, after, change_log,
+    entities::group, finish, fold_case, idempotency, timestamp,
 };
 use crate::{
     error::{Error, Result},
@@ -23,17 +23,25 @@ const UNIQUE_KEYS: [UniqueKey; 1] = [UniqueKey {
 impl Store {
     /// Inserts `group` with its creation event.
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(id = %group.id))]
-    pub async fn insert_group(&self, group: &Group, event: &ChangeEvent) -> Result<Group> {
+    pub async fn insert_group(
+        &self,
+        group: &Group,
+        event: &ChangeEvent,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Inserted<Group>> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            if let Some(replay) = idempotency::claim(&tx, key, group.id, group.create_time).await? {
+                return Ok(replay);
+            }
             group::Entity::insert(active_model(group))
                 .exec_without_returning(&*tx)
                 .await?;
             change_log::append(&*tx, event).await?;
-            Ok(group.clone())
+            Ok(Inserted::New(group.clone()))
         }
         .await;
-        finish(tx, outcome, &UNIQUE_KEYS).await
+        self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
     }
 
     /// The group with `id`.

@@ -8,9 +8,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Cursor, Store, StoreFailure, UniqueKey, after, change_log,
+    Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, after, change_log,
     entities::{sla_calendar, sla_policy},
-    finish, fold_case, timestamp,
+    finish, fold_case, idempotency, timestamp,
 };
 use crate::{
     error::{Error, Result},
@@ -44,17 +44,27 @@ pub fn name_cursor(name: &str, id: Uuid) -> Cursor {
 impl Store {
     /// Inserts `calendar` with its creation event.
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(id = %calendar.id))]
-    pub async fn insert_calendar(&self, calendar: &Calendar, event: &ChangeEvent) -> Result<()> {
+    pub async fn insert_calendar(
+        &self,
+        calendar: &Calendar,
+        event: &ChangeEvent,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Inserted<Calendar>> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            if let Some(replay) =
+                idempotency::claim(&tx, key, calendar.id, calendar.create_time).await?
+            {
+                return Ok(replay);
+            }
             sla_calendar::Entity::insert(calendar_model(calendar))
                 .exec_without_returning(&*tx)
                 .await?;
             change_log::append(&*tx, event).await?;
-            Ok(())
+            Ok(Inserted::New(calendar.clone()))
         }
         .await;
-        finish(tx, outcome, &CALENDAR_KEYS).await
+        self.finish_create(tx, outcome, key, &CALENDAR_KEYS).await
     }
 
     /// The calendar with `id`.
@@ -123,17 +133,27 @@ impl Store {
 
     /// Inserts `policy` with its creation event.
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(id = %policy.id))]
-    pub async fn insert_sla_policy(&self, policy: &SlaPolicy, event: &ChangeEvent) -> Result<()> {
+    pub async fn insert_sla_policy(
+        &self,
+        policy: &SlaPolicy,
+        event: &ChangeEvent,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Inserted<SlaPolicy>> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            if let Some(replay) =
+                idempotency::claim(&tx, key, policy.id, policy.create_time).await?
+            {
+                return Ok(replay);
+            }
             sla_policy::Entity::insert(policy_model(policy))
                 .exec_without_returning(&*tx)
                 .await?;
             change_log::append(&*tx, event).await?;
-            Ok(())
+            Ok(Inserted::New(policy.clone()))
         }
         .await;
-        finish(tx, outcome, &POLICY_KEYS).await
+        self.finish_create(tx, outcome, key, &POLICY_KEYS).await
     }
 
     /// The SLA policy with `id`.

@@ -16,7 +16,7 @@ backend_tests! {
     async fn agents_are_created_read_updated_and_listed(server) {
         let created = server
             .agents()
-            .create_agent(pb::CreateAgentRequest {
+            .create_agent(pb::CreateAgentRequest { request_id: String::new(),
                 agent: Some(pb::Agent {
                     login: "Alice".into(),
                     first_name: "Alice".into(),
@@ -34,7 +34,7 @@ backend_tests! {
         assert_eq!(created.validity, pb::Validity::Valid as i32);
         let duplicate = server
             .agents()
-            .create_agent(pb::CreateAgentRequest { agent: Some(pb::Agent { login: "ALICE".into(), ..Default::default() }) })
+            .create_agent(pb::CreateAgentRequest { request_id: String::new(), agent: Some(pb::Agent { login: "ALICE".into(), ..Default::default() }) })
             .await;
         assert_eq!(violated_fields(&expect_code(duplicate, Code::AlreadyExists)), ["agent.login"]);
         let found = server
@@ -81,7 +81,7 @@ backend_tests! {
             (pb::Agent { login: "has space".into(), ..Default::default() }, "agent.login"),
             (pb::Agent { login: "x".into(), email: "not-an-address".into(), ..Default::default() }, "agent.email"),
         ] {
-            expect_invalid(server.agents().create_agent(pb::CreateAgentRequest { agent: Some(agent) }).await, field);
+            expect_invalid(server.agents().create_agent(pb::CreateAgentRequest { agent: Some(agent), request_id: String::new() }).await, field);
         }
     }
 
@@ -206,7 +206,7 @@ backend_tests! {
         let agent = server.agent("responsible", false).await;
         let created = server
             .groups()
-            .create_group(pb::CreateGroupRequest {
+            .create_group(pb::CreateGroupRequest { request_id: String::new(),
                 group: Some(pb::Group { name: "Support".into(), comment: "first level".into(), responsible_agent_id: agent.id.clone(), ..Default::default() }),
             })
             .await
@@ -215,11 +215,11 @@ backend_tests! {
             .group
             .expect("group");
         assert_eq!(created.responsible_agent_id, agent.id);
-        let duplicate = server.groups().create_group(pb::CreateGroupRequest { group: Some(pb::Group { name: "support".into(), ..Default::default() }) }).await;
+        let duplicate = server.groups().create_group(pb::CreateGroupRequest { request_id: String::new(), group: Some(pb::Group { name: "support".into(), ..Default::default() }) }).await;
         assert_eq!(violated_fields(&expect_code(duplicate, Code::AlreadyExists)), ["group.name"]);
         let unknown_agent = server
             .groups()
-            .create_group(pb::CreateGroupRequest {
+            .create_group(pb::CreateGroupRequest { request_id: String::new(),
                 group: Some(pb::Group { name: "Other".into(), responsible_agent_id: uuid::Uuid::now_v7().to_string(), ..Default::default() }),
             })
             .await;
@@ -251,7 +251,7 @@ backend_tests! {
         assert_eq!(names(valid), ["Billing"]);
         let all = server.groups().list_groups(pb::ListGroupsRequest { include_invalid: true, ..Default::default() }).await.expect("list").into_inner().groups;
         assert_eq!(names(all), ["Billing", "Support"]);
-        expect_invalid(server.groups().create_group(pb::CreateGroupRequest { group: Some(pb::Group::default()) }).await, "group.name");
+        expect_invalid(server.groups().create_group(pb::CreateGroupRequest { group: Some(pb::Group::default()), request_id: String::new() }).await, "group.name");
     }
 }
 

@@ -486,6 +486,7 @@ async fn two_server_processes_share_escalations_through_postgres() {
     let admin = channel(&second);
     let policy = pb::sla_service_client::SlaServiceClient::new(admin.clone())
         .create_sla_policy(pb::CreateSlaPolicyRequest {
+            request_id: String::new(),
             sla_policy: Some(pb::SlaPolicy {
                 name: "Two seconds".into(),
                 first_response_time: Some(prost_types::Duration {
@@ -502,6 +503,7 @@ async fn two_server_processes_share_escalations_through_postgres() {
         .expect("policy");
     let group = pb::group_service_client::GroupServiceClient::new(admin.clone())
         .create_group(pb::CreateGroupRequest {
+            request_id: String::new(),
             group: Some(pb::Group {
                 name: "Support".into(),
                 default_sla_policy_id: policy.id,
@@ -619,6 +621,7 @@ async fn a_twenty_mib_attachment_passes_through_the_server_without_its_memory_gr
     );
     let group = pb::group_service_client::GroupServiceClient::new(channel.clone())
         .create_group(pb::CreateGroupRequest {
+            request_id: String::new(),
             group: Some(pb::Group {
                 name: "Files".into(),
                 ..Default::default()

@@ -31,8 +31,54 @@ fn calendar(hours: Vec<pb::DayHours>) -> pb::Calendar {
 }
 
 backend_tests! {
+    async fn retried_creates_of_agents_groups_calendars_and_policies_create_once(server) {
+        let agents = server.agents();
+        let groups = server.groups();
+        let slas = server.slas();
+        // (what, create with a request id and a name, count of that kind)
+        let agent = |id: &str, login: &str| {
+            let mut agents = agents.clone();
+            let request = pb::CreateAgentRequest { request_id: id.into(), agent: Some(pb::Agent { login: login.into(), ..Default::default() }) };
+            async move { agents.create_agent(request).await.map(|r| r.into_inner().agent.expect("agent").id) }
+        };
+        let group = |id: &str, name: &str| {
+            let mut groups = groups.clone();
+            let request = pb::CreateGroupRequest { request_id: id.into(), group: Some(pb::Group { name: name.into(), ..Default::default() }) };
+            async move { groups.create_group(request).await.map(|r| r.into_inner().group.expect("group").id) }
+        };
+        let calendar = |id: &str, name: &str| {
+            let mut slas = slas.clone();
+            let request = pb::CreateCalendarRequest { request_id: id.into(), calendar: Some(pb::Calendar { name: name.into(), ..super::calendar(vec![super::day(pb::Weekday::Monday, vec![super::range("09:00", "17:00")])]) }) };
+            async move { slas.create_calendar(request).await.map(|r| r.into_inner().calendar.expect("calendar").id) }
+        };
+        let policy = |id: &str, name: &str| {
+            let mut slas = slas.clone();
+            let request = pb::CreateSlaPolicyRequest { request_id: id.into(), sla_policy: Some(pb::SlaPolicy { name: name.into(), first_response_time: Some(duration(SignedDuration::from_hours(1))), ..Default::default() }) };
+            async move { slas.create_sla_policy(request).await.map(|r| r.into_inner().sla_policy.expect("policy").id) }
+        };
+        let first = agent("retry-agent", "retried").await.expect("agent");
+        assert_eq!(agent("retry-agent", "retried").await.expect("retry"), first);
+        expect_invalid(agent("retry-agent", "someone-else").await, "request_id");
+        let first = group("retry-group", "Retried").await.expect("group");
+        assert_eq!(group("retry-group", "Retried").await.expect("retry"), first);
+        expect_invalid(group("retry-group", "Other").await, "request_id");
+        let first = calendar("retry-calendar", "Retried").await.expect("calendar");
+        assert_eq!(calendar("retry-calendar", "Retried").await.expect("retry"), first);
+        expect_invalid(calendar("retry-calendar", "Other").await, "request_id");
+        let first = policy("retry-policy", "Retried").await.expect("policy");
+        assert_eq!(policy("retry-policy", "Retried").await.expect("retry"), first);
+        expect_invalid(policy("retry-policy", "Other").await, "request_id");
+        // One of each, whatever was retried.
+        let agents_listed = server.agents().list_agents(pb::ListAgentsRequest::default()).await.expect("agents").into_inner().agents;
+        assert_eq!(agents_listed.iter().filter(|a| a.login == "retried").count(), 1);
+        assert_eq!(server.groups().list_groups(pb::ListGroupsRequest::default()).await.expect("groups").into_inner().groups.len(), 1);
+        assert_eq!(server.slas().list_calendars(pb::ListCalendarsRequest::default()).await.expect("calendars").into_inner().calendars.len(), 1);
+        assert_eq!(server.slas().list_sla_policies(pb::ListSlaPoliciesRequest::default()).await.expect("policies").into_inner().sla_policies.len(), 1);
+        expect_invalid(group("tab\there", "Tabbed").await, "request_id");
+    }
+
     async fn a_calendar_keeps_several_ranges_a_day_and_sorted_holidays(server) {
-        let created = server.slas().create_calendar(pb::CreateCalendarRequest {
+        let created = server.slas().create_calendar(pb::CreateCalendarRequest { request_id: String::new(),
             calendar: Some(pb::Calendar {
                 holidays: vec!["2026-12-25".into(), "2026-12-24".into(), "2026-12-25".into()],
                 ..calendar(vec![
@@ -81,7 +127,7 @@ backend_tests! {
             (pb::Calendar { holidays: vec!["2026-02-30".into()], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
         ];
         for (calendar, field) in cases {
-            expect_invalid(server.slas().create_calendar(pb::CreateCalendarRequest { calendar: Some(calendar) }).await, field);
+            expect_invalid(server.slas().create_calendar(pb::CreateCalendarRequest { calendar: Some(calendar), request_id: String::new() }).await, field);
         }
         let after = server.slas().list_calendars(pb::ListCalendarsRequest::default()).await.expect("list").into_inner().calendars.len();
         assert_eq!(after, before);
@@ -104,13 +150,13 @@ backend_tests! {
             (pb::SlaPolicy { name: String::new(), ..policy("") }, "sla_policy.name"),
         ];
         for (policy, field) in cases {
-            expect_invalid(server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy) }).await, field);
+            expect_invalid(server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy), request_id: String::new() }).await, field);
         }
         assert!(server.slas().list_sla_policies(pb::ListSlaPoliciesRequest::default()).await.expect("list").into_inner().sla_policies.is_empty());
-        let created = server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("Gold")) }).await.expect("create").into_inner().sla_policy.expect("policy");
+        let created = server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("Gold")), request_id: String::new() }).await.expect("create").into_inner().sla_policy.expect("policy");
         assert_eq!(created.first_response_time, Some(duration(SignedDuration::from_hours(2))));
         assert_eq!(created.update_time, None);
-        expect_code(server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("gold")) }).await, Code::AlreadyExists);
+        expect_code(server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("gold")), request_id: String::new() }).await, Code::AlreadyExists);
         let updated = server.slas().update_sla_policy(pb::UpdateSlaPolicyRequest {
             sla_policy: Some(pb::SlaPolicy { id: created.id.clone(), etag: created.etag.clone(), update_time: Some(duration(SignedDuration::from_hours(8))), ..Default::default() }),
             update_mask: Some(FieldMask { paths: vec!["update_time".into()] }),
@@ -122,7 +168,7 @@ backend_tests! {
     async fn only_admins_change_sla_settings_and_staff_read_them(server) {
         let agent = server.agent("reader", false).await;
         let agent = server.as_token(&server.token(pb::token_owner::Owner::AgentId(agent.id)).await);
-        expect_code(agent.slas.clone().create_sla_policy(pb::CreateSlaPolicyRequest {
+        expect_code(agent.slas.clone().create_sla_policy(pb::CreateSlaPolicyRequest { request_id: String::new(),
             sla_policy: Some(pb::SlaPolicy { name: "Nope".into(), ..Default::default() }),
         }).await, Code::PermissionDenied);
         agent.slas.clone().list_sla_policies(pb::ListSlaPoliciesRequest::default()).await.expect("agents read policies");

@@ -52,6 +52,7 @@ impl Fixture {
             Ok(found) => found.into_inner().group.ok_or("no group")?,
             Err(_) => groups
                 .create_group(pb::CreateGroupRequest {
+                    request_id: String::new(),
                     group: Some(pb::Group {
                         name: "bench".into(),
                         ..Default::default()
@@ -65,6 +66,7 @@ impl Fixture {
         let mut agents = pb::agent_service_client::AgentServiceClient::new(admin.clone());
         let agent = agents
             .create_agent(pb::CreateAgentRequest {
+                request_id: String::new(),
                 agent: Some(pb::Agent {
                     login: format!("bench-{run}"),
                     ..Default::default()
@@ -124,6 +126,7 @@ impl Fixture {
             .secret;
         let probe_policy_id = pb::sla_service_client::SlaServiceClient::new(admin.clone())
             .create_sla_policy(pb::CreateSlaPolicyRequest {
+                request_id: String::new(),
                 sla_policy: Some(pb::SlaPolicy {
                     name: format!("bench probe {run}"),
                     first_response_time: Some(prost_types::Duration {

@@ -96,6 +96,7 @@ impl TestServer {
     ) -> pb::SlaPolicy {
         self.slas()
             .create_sla_policy(pb::CreateSlaPolicyRequest {
+                request_id: String::new(),
                 sla_policy: Some(pb::SlaPolicy {
                     name: name.into(),
                     first_response_time: first_response.map(duration),
@@ -124,6 +125,7 @@ impl TestServer {
         };
         self.slas()
             .create_calendar(pb::CreateCalendarRequest {
+                request_id: String::new(),
                 calendar: Some(pb::Calendar {
                     name: name.into(),
                     time_zone: zone.into(),

@@ -412,6 +412,7 @@ impl TestServer {
     pub async fn agent(&self, login: &str, manage_customers: bool) -> pb::Agent {
         self.agents()
             .create_agent(pb::CreateAgentRequest {
+                request_id: String::new(),
                 agent: Some(pb::Agent {
                     login: login.to_owned(),
                     manage_customers,
@@ -452,6 +453,7 @@ impl TestServer {
     pub async fn group(&self, name: &str) -> pb::Group {
         self.groups()
             .create_group(pb::CreateGroupRequest {
+                request_id: String::new(),
                 group: Some(pb::Group {
                     name: name.to_owned(),
                     ..Default::default()
