@@ -286,7 +286,13 @@ async fn health(args: HealthArgs) -> ExitCode {
         }
     });
     let checked = async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        // `host:port`, or a whole `http://host:port` as other tools take it.
+        let uri = if addr.contains("://") {
+            addr.clone()
+        } else {
+            format!("http://{addr}")
+        };
+        let channel = tonic::transport::Endpoint::from_shared(uri)?
             .connect_timeout(args.timeout)
             .timeout(args.timeout)
             .connect()

@@ -4,12 +4,16 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    changes, customer::Customers, customer_fields::audit, rights::MasterDataWriter,
+    changes,
+    customer::Customers,
+    customer_fields::{MAX_SECONDARY_EMAILS, MAX_SECONDARY_ORGANISATIONS, audit},
+    rights::MasterDataWriter,
     ticket::transfer_event,
 };
 use crate::{
     error::{Error, PreconditionViolation, Result},
     model::{ChangeKind, Customer, FieldChange, ResourceType},
+    store::Scope,
 };
 
 impl Customers {
@@ -47,8 +51,19 @@ impl Customers {
                 }],
             });
         }
+        // Invalid organisations take no new customers: the source's memberships of those
+        // end with it.
+        let mut joinable = Vec::new();
+        for id in source.organisation_ids() {
+            if let Some(org) = self.store.organisation(&Scope::everything(), id).await?
+                && org.validity.is_valid()
+            {
+                joinable.push(id);
+            }
+        }
         let now = self.clock.now();
-        let mut next = merged(&source, &target);
+        let mut next = merged(&source, &target, &joinable);
+        too_much_for_one(&next)?;
         next.version = target.version + 1;
         next.update_time = now;
         let mut target_changes = changes::diff(Some(&audit(&target)), &audit(&next));
@@ -96,8 +111,43 @@ impl Customers {
     }
 }
 
-/// The target with everything of the source it lacks.
-fn merged(source: &Customer, target: &Customer) -> Customer {
+/// A merged customer with more addresses or organisations than one customer may have is
+/// refused: the duplicates must be thinned out by hand first.
+fn too_much_for_one(merged: &Customer) -> Result<()> {
+    let mut violations = Vec::new();
+    if merged.secondary_emails.len() > MAX_SECONDARY_EMAILS {
+        violations.push(PreconditionViolation {
+            kind: "TOO_MANY_EMAILS".into(),
+            subject: merged.id.to_string(),
+            description: format!(
+                "together the two have {} secondary addresses, at most {MAX_SECONDARY_EMAILS} are allowed",
+                merged.secondary_emails.len()
+            ),
+        });
+    }
+    if merged.secondary_organisation_ids.len() > MAX_SECONDARY_ORGANISATIONS {
+        violations.push(PreconditionViolation {
+            kind: "TOO_MANY_ORGANISATIONS".into(),
+            subject: merged.id.to_string(),
+            description: format!(
+                "together the two belong to {} secondary organisations, at most {MAX_SECONDARY_ORGANISATIONS} are allowed",
+                merged.secondary_organisation_ids.len()
+            ),
+        });
+    }
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition {
+        reason: "MERGE_TOO_LARGE",
+        message: "the merged customer would have more than one customer may: remove addresses or organisations first".into(),
+        violations,
+    })
+}
+
+/// The target with everything of the source it lacks; of the source's organisations only
+/// those in `joinable` (the valid ones).
+fn merged(source: &Customer, target: &Customer, joinable: &[Uuid]) -> Customer {
     let mut next = target.clone();
     let fill = |mine: &mut String, theirs: &str| {
         if mine.is_empty() {
@@ -123,13 +173,14 @@ fn merged(source: &Customer, target: &Customer) -> Customer {
     }
 
     if next.organisation_id.is_none() {
-        next.organisation_id = source.organisation_id;
+        // The source's primary, or its first valid organisation when that one is invalid.
+        next.organisation_id = source.organisation_ids().find(|id| joinable.contains(id));
     }
     let mut secondary: Vec<Uuid> = next
         .secondary_organisation_ids
         .iter()
         .copied()
-        .chain(source.organisation_ids())
+        .chain(source.organisation_ids().filter(|id| joinable.contains(id)))
         .filter(|id| Some(*id) != next.organisation_id)
         .collect();
     secondary.sort();

@@ -70,8 +70,11 @@ pub struct Escalations {
 /// and shared by every watch of one token (a thousand watchers of one agent cost one read).
 #[derive(Clone, Debug, Default)]
 struct WatcherRights {
-    by_token: Arc<tokio::sync::Mutex<HashMap<Uuid, (Instant, Option<TicketScope>)>>>,
+    by_token: Arc<tokio::sync::Mutex<HashMap<Uuid, ReadRights>>>,
 }
+
+/// When rights were read, and what they were (`None`: the token no longer works).
+type ReadRights = (Instant, Option<TicketScope>);
 
 impl WatcherRights {
     /// What `principal` may read now, or `None` when its token no longer works (revoked,

@@ -16,7 +16,7 @@ use super::{
     finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
 };
 use crate::{
-    error::{Error, Result},
+    error::{Error, PreconditionViolation, Result},
     model::{
         ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Subject, Ticket, Validity,
         email_domain,
@@ -138,6 +138,7 @@ impl Store {
             if let Some(org) = new_organisation {
                 organisation::insert_organisation(&tx, org).await?;
             }
+            joinable_organisations(&tx, customer, new_organisation.map(|org| org.id)).await?;
             insert_customer(&tx, customer).await?;
             for event in events {
                 change_log::append(&*tx, event).await?;
@@ -475,6 +476,50 @@ impl Store {
 
 /// Inserts `customer` with its addresses and memberships inside `tx` (after
 /// [`check_unique`]).
+/// The organisations a new customer joins must be valid when it is written (`made`, created
+/// in the same transaction, is). Their rows are locked, so that a deactivation running at the
+/// same time either sees the customer (and deactivates it too) or finishes first.
+async fn joinable_organisations(
+    tx: &WriteTx,
+    customer: &Customer,
+    made: Option<Uuid>,
+) -> Result<(), StoreFailure> {
+    let ids: Vec<Uuid> = customer
+        .organisation_ids()
+        .filter(|id| Some(*id) != made)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    use super::entities::organisation as row;
+    let valid: Vec<Uuid> = row::Entity::find()
+        .select_only()
+        .column(row::Column::Id)
+        .filter(row::Column::Id.is_in(ids.clone()))
+        .filter(row::Column::Validity.eq(Validity::Valid.as_str()))
+        .lock_shared()
+        .into_tuple()
+        .all(&**tx)
+        .await?;
+    let invalid: Vec<PreconditionViolation> = ids
+        .iter()
+        .filter(|id| !valid.contains(id))
+        .map(|id| PreconditionViolation {
+            kind: "ORGANISATION_INVALID".into(),
+            subject: id.to_string(),
+            description: "the organisation is invalid: it takes no new customers".into(),
+        })
+        .collect();
+    if invalid.is_empty() {
+        return Ok(());
+    }
+    Err(StoreFailure::Domain(Error::FailedPrecondition {
+        reason: "ORGANISATION_INVALID",
+        message: "an invalid organisation takes no new customers".into(),
+        violations: invalid,
+    }))
+}
+
 pub(crate) async fn insert_customer(tx: &WriteTx, customer: &Customer) -> Result<(), StoreFailure> {
     customer::Entity::insert(active_model(customer))
         .exec_without_returning(&**tx)

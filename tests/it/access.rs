@@ -328,6 +328,73 @@ mod the_token_command_and_the_bootstrap_token {
             .expect("token");
         assert_eq!(token.description, "ops");
         expect_code(who(&bootstrap).await, Code::Unauthenticated);
+
+        // Tokens for an agent and a customer, made by the command for records made over gRPC.
+        let agent = pb::agent_service_client::AgentServiceClient::with_interceptor(
+            channel.clone(),
+            Bearer::new(Some(&secret)),
+        )
+        .create_agent(pb::CreateAgentRequest {
+            agent: Some(pb::Agent {
+                login: "cli-agent".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("agent")
+        .into_inner()
+        .agent
+        .expect("agent");
+        let customer = pb::customer_service_client::CustomerServiceClient::with_interceptor(
+            channel.clone(),
+            Bearer::new(Some(&secret)),
+        )
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(pb::Customer {
+                email: "cli@example.com".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("customer")
+        .into_inner()
+        .customer
+        .expect("customer");
+        let token_for = |flag: &str, id: &str| {
+            Command::new(env!("CARGO_BIN_EXE_clientele"))
+                .args(["token", "create", flag, id])
+                .env("DATABASE_URL", &database.url)
+                .output()
+                .expect("clientele token create")
+        };
+        let output = token_for("--agent", &agent.id);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let me = who(String::from_utf8_lossy(&output.stdout).trim())
+            .await
+            .expect("the agent's token works")
+            .into_inner();
+        assert_eq!(me.agent.map(|a| a.id), Some(agent.id.clone()));
+        let output = token_for("--customer", &customer.id);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let me = who(String::from_utf8_lossy(&output.stdout).trim())
+            .await
+            .expect("the customer's token works")
+            .into_inner();
+        assert_eq!(me.customer_id, customer.id);
+        // Nobody with that id: the command fails and prints no secret.
+        let output = token_for("--agent", &customer.id);
+        assert!(!output.status.success());
+        assert!(output.stdout.is_empty());
         let _ = stop.send(());
         task.await.expect("task").expect("clean stop");
     }

@@ -240,6 +240,16 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
             .output()
             .expect("clientele health");
         assert!(probe.status.success(), "clientele health exits 0 while serving");
+        let with_scheme = Command::new(BINARY)
+            .args(["health", "--addr", &format!("http://{addr}")])
+            .output()
+            .expect("clientele health");
+        assert!(with_scheme.status.success(), "an address with its scheme works too");
+        let unknown = Command::new(BINARY)
+            .args(["health", "--addr", addr, "--service", "clientele.v1.NoSuchService"])
+            .output()
+            .expect("clientele health");
+        assert_eq!(unknown.status.code(), Some(1), "a service that is not served is not healthy");
     })
     .await;
 }

@@ -92,6 +92,32 @@ backend_tests! {
         assert!(merge_event.changes.iter().any(|c| c.field == "merged_from" && c.new == serde_json::json!(source.id)));
     }
 
+    async fn an_invalid_organisation_of_the_source_takes_no_new_member(server) {
+        let kept = server.organisation("KEPT", &[]).await;
+        let closed = server.organisation("CLOSED", &[]).await;
+        let target = server.customer(pb::Customer { email: "stays@kept.example".into(), ..Default::default() }).await;
+        let source = server.customer(pb::Customer {
+            email: "goes@closed.example".into(),
+            organisation_id: closed.id.clone(),
+            secondary_organisation_ids: vec![kept.id.clone()],
+            ..Default::default()
+        }).await;
+        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), ..Default::default() }).await.expect("deactivate");
+        let merged = server.customers().merge_customers(merge(&source.id, &target.id)).await.expect("merge").into_inner().customer.expect("customer");
+        assert_eq!(merged.organisation_id, kept.id, "the valid organisation becomes the primary");
+        assert!(merged.secondary_organisation_ids.is_empty(), "{:?}", merged.secondary_organisation_ids);
+    }
+
+    async fn a_merge_that_would_exceed_one_customers_limits_is_refused_and_changes_nothing(server) {
+        let addresses = |prefix: &str| (0..12).map(|n| format!("{prefix}{n}@example.com")).collect::<Vec<_>>();
+        let target = server.customer(pb::Customer { email: "target@example.com".into(), secondary_emails: addresses("t"), ..Default::default() }).await;
+        let source = server.customer(pb::Customer { email: "source@example.com".into(), secondary_emails: addresses("s"), ..Default::default() }).await;
+        let before = server.snapshot().await;
+        let status = expect_code(server.customers().merge_customers(merge(&source.id, &target.id)).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("MERGE_TOO_LARGE"));
+        assert_eq!(server.snapshot().await, before, "nothing changed");
+    }
+
     async fn a_customer_cannot_be_merged_into_itself(server) {
         let customer = server.customer(pb::Customer { email: "self@example.com".into(), ..Default::default() }).await;
         let before = server.snapshot().await;
