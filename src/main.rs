@@ -19,6 +19,12 @@ use clientele::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
+/// mimalloc instead of glibc's allocator: a streamed list allocates and frees a few dozen
+/// small buffers per ticket from several threads, and glibc's malloc, free and
+/// consolidation took a quarter of the server's time there (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The address the server listens on unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 

@@ -149,44 +149,74 @@ impl TicketService for TicketApi {
             .listing(&principal, &query, &resume_token)
             .await?;
         let (sender, receiver) = mpsc::channel(LIST_BUFFER);
+        // Two tasks, so that reading the next chunk from the database overlaps sending this
+        // one: the reader reads and converts chunks, at most one ahead of the sender.
+        let (chunks, mut to_send) =
+            mpsc::channel::<Result<Vec<pb::ListTicketsResponse>, Status>>(1);
         let metrics = self.metrics.clone();
-        tokio::spawn(async move {
-            let _running = metrics.list_stream();
-            let mut sent = 0_u64;
-            loop {
-                let want = if limit == 0 {
-                    LIST_CHUNK
-                } else {
-                    LIST_CHUNK.min(limit - sent)
-                };
-                if want == 0 {
-                    return;
+        // The stream counts as running until both tasks have ended.
+        let running = Arc::new(metrics.list_stream());
+        tokio::spawn({
+            let metrics = metrics.clone();
+            let running = running.clone();
+            async move {
+                let _running = running;
+                let mut read = 0_u64;
+                loop {
+                    let want = if limit == 0 {
+                        LIST_CHUNK
+                    } else {
+                        LIST_CHUNK.min(limit - read)
+                    };
+                    if want == 0 {
+                        return;
+                    }
+                    let chunk = tokio::select! {
+                        // The client or the sender is gone: stop reading.
+                        () = chunks.closed() => return,
+                        chunk = listing.next_chunk(want) => chunk,
+                    };
+                    let chunk = match chunk {
+                        Ok(chunk) if chunk.is_empty() => return,
+                        Ok(chunk) => chunk,
+                        Err(error) => {
+                            let _ = chunks.send(Err(error.into())).await;
+                            return;
+                        }
+                    };
+                    metrics.read(chunk.len());
+                    read += chunk.len() as u64;
+                    let items = chunk
+                        .into_iter()
+                        .map(|ticket| pb::ListTicketsResponse {
+                            resume_token: listing.resume_token(&ticket),
+                            ticket: Some(to_proto(ticket)),
+                        })
+                        .collect();
+                    if chunks.send(Ok(items)).await.is_err() {
+                        return;
+                    }
                 }
-                let chunk = tokio::select! {
-                    // The client is gone: stop reading.
-                    () = sender.closed() => return,
-                    chunk = listing.next_chunk(want) => chunk,
-                };
-                let chunk = match chunk {
-                    Ok(chunk) if chunk.is_empty() => return,
-                    Ok(chunk) => chunk,
-                    Err(error) => {
-                        let _ = sender.send(Err(error.into())).await;
+            }
+        });
+        tokio::spawn(async move {
+            let _running = running;
+            while let Some(items) = tokio::select! {
+                () = sender.closed() => None,
+                items = to_send.recv() => items,
+            } {
+                let items = match items {
+                    Ok(items) => items,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
                         return;
                     }
                 };
-                metrics.read(chunk.len());
-                for ticket in chunk {
-                    let resume_token = listing.resume_token(&ticket);
-                    let item = pb::ListTicketsResponse {
-                        ticket: Some(to_proto(ticket)),
-                        resume_token,
-                    };
+                for item in items {
                     if sender.send(Ok(item)).await.is_err() {
                         return;
                     }
                     metrics.sent();
-                    sent += 1;
                 }
             }
         });

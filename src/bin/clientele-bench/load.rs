@@ -55,6 +55,48 @@ pub struct Results {
     pub watchers: usize,
 }
 
+impl Results {
+    /// What went wrong in the scenarios that ran: failed requests, missed events, nothing
+    /// measured. A run with problems measured something else than it claims.
+    pub fn problems(&self, args: &Args) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |name: &str, ran: bool, measured: &Measured| {
+            if !ran {
+                return;
+            }
+            if measured.errors > 0 {
+                problems.push(format!("{name}: {} failed", measured.errors));
+            }
+            if measured.count == 0 {
+                problems.push(format!("{name}: nothing measured"));
+            }
+        };
+        check("Health/Check", args.runs("health"), &self.health);
+        check(
+            "GetOrganisation",
+            args.runs("get-organisation"),
+            &self.get_organisation,
+        );
+        check("GetTicket", args.runs("get-ticket"), &self.get_ticket);
+        check(
+            "CreateTicket",
+            args.runs("create-ticket"),
+            &self.create_ticket,
+        );
+        if let Some(database) = &self.database {
+            check("primary-key selects", true, database);
+        }
+        check("ListTickets", args.runs("list-tickets"), &self.list_fast);
+        check(
+            "ListTickets (slow)",
+            args.runs("list-tickets"),
+            &self.list_slow,
+        );
+        check("WatchEscalations", args.runs("watch"), &self.watch);
+        problems
+    }
+}
+
 /// How many connections the concurrent clients share.
 fn connections(args: &Args) -> usize {
     args.concurrency.clamp(1, 8)

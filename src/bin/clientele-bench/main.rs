@@ -128,5 +128,9 @@ async fn run(args: Args) -> Result<(), BenchError> {
         std::fs::write(path, &report)?;
     }
     target.stop().await;
+    let problems = results.problems(&args);
+    if !problems.is_empty() {
+        return Err(format!("the run is not valid: {}", problems.join("; ")).into());
+    }
     Ok(())
 }

@@ -278,6 +278,10 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
                 } else {
                     TicketState::Closed
                 };
+                // An open ticket's solution is due in three months: every open ticket is in
+                // the scheduler's index, none comes due while the benchmark runs.
+                let solution_due = (state == TicketState::Open)
+                    .then(|| created + SignedDuration::from_hours(24 * 90));
                 Ticket {
                     id: Uuid::now_v7(),
                     // A day of its own, far from real numbers, wide enough for any size.
@@ -301,9 +305,9 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
                     clocks: SlaClocks::default(),
                     first_response_due: None,
                     update_due: None,
-                    solution_due: None,
+                    solution_due,
                     alerts: Alerts::default(),
-                    next_event_time: None,
+                    next_event_time: solution_due,
                     create_time: created,
                     update_time: created,
                     version: 1,
