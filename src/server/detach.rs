@@ -1,7 +1,9 @@
-//! Runs every unary and server-streaming RPC in a task of its own, so that a client that
-//! goes away (a timeout, a cancelled call) cannot cut a database write short in the middle of
-//! a statement: the RPC finishes — committing with its events or failing whole — and only its
-//! answer is lost. Server-streaming RPCs return their stream at once; the stream itself still
+//! Runs every unary and server-streaming RPC that writes in a task of its own, so that a
+//! client that goes away (a timeout, a cancelled call) cannot cut a database write short in
+//! the middle of a statement: the RPC finishes — committing with its events or failing whole
+//! — and only its answer is lost. Reads (Get…, List…, Check…, WhoAmI, Watch…, Download…,
+//! health, reflection) write nothing and stay on the connection's task, which spares them a
+//! task hand-over. Server-streaming RPCs return their stream at once; the stream itself still
 //! stops when the client goes. Client-streaming RPCs (imports, uploads) stay tied to their
 //! client: a client that breaks off must stop them; each keeps its own writes whole (a row of
 //! an import is one transaction, an upload writes through a task of its own).
@@ -20,6 +22,20 @@ const CLIENT_STREAMING: &[&str] = &[
     "/clientele.v1.OrganisationService/ImportOrganisations",
     "/clientele.v1.CommentService/UploadAttachment",
 ];
+
+/// Whether the RPC at `path` only reads. Read methods are named so in `proto/` (AIP's Get
+/// and List, and the questions Check, WhoAmI, Watch and Download); a test holds every method
+/// of the API to that naming.
+pub fn only_reads(path: &str) -> bool {
+    if path.starts_with("/grpc.") {
+        return true;
+    }
+    let method = path.rsplit('/').next().unwrap_or_default();
+    READ_VERBS.iter().any(|verb| method.starts_with(verb))
+}
+
+/// The verbs of methods that only read.
+const READ_VERBS: &[&str] = &["Get", "List", "Check", "WhoAmI", "Watch", "Download"];
 
 /// Makes [`Detach`] services.
 #[derive(Clone, Copy, Debug, Default)]
@@ -59,7 +75,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if CLIENT_STREAMING.contains(&request.uri().path()) {
+        let path = request.uri().path();
+        if CLIENT_STREAMING.contains(&path) || only_reads(path) {
             return Box::pin(self.inner.call(request));
         }
         let ready = self.inner.clone();
@@ -82,7 +99,65 @@ where
 mod tests {
     use prost::Message;
 
-    use super::CLIENT_STREAMING;
+    use super::{CLIENT_STREAMING, only_reads};
+
+    /// Every method of the API, as `/package.Service/Method`.
+    fn methods() -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set");
+        set.file
+            .iter()
+            .flat_map(|file| {
+                file.service.iter().flat_map(move |service| {
+                    service.method.iter().map(move |method| {
+                        format!("/{}.{}/{}", file.package(), service.name(), method.name())
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// The methods taken for reads are exactly these, each checked to write nothing; a new
+    /// method named like a read must be added here after the same check.
+    #[test]
+    fn the_methods_that_are_not_detached_only_read() {
+        let mut reads: Vec<String> = methods().into_iter().filter(|m| only_reads(m)).collect();
+        reads.sort();
+        assert_eq!(
+            reads,
+            [
+                "/clientele.v1.AgentService/GetAgent",
+                "/clientele.v1.AgentService/ListAgents",
+                "/clientele.v1.AgentService/ListTokens",
+                "/clientele.v1.AgentService/WhoAmI",
+                "/clientele.v1.CommentService/DownloadAttachment",
+                "/clientele.v1.CommentService/GetComment",
+                "/clientele.v1.CommentService/ListComments",
+                "/clientele.v1.CustomerService/GetCustomer",
+                "/clientele.v1.CustomerService/ListCustomers",
+                "/clientele.v1.GroupService/GetGroup",
+                "/clientele.v1.GroupService/ListGroups",
+                "/clientele.v1.OrganisationService/GetOrganisation",
+                "/clientele.v1.OrganisationService/ListOrganisations",
+                "/clientele.v1.PermissionService/CheckPermission",
+                "/clientele.v1.PermissionService/GetEffectivePermissions",
+                "/clientele.v1.PermissionService/GetSettings",
+                "/clientele.v1.PermissionService/ListGrants",
+                "/clientele.v1.SlaService/GetCalendar",
+                "/clientele.v1.SlaService/GetSlaPolicy",
+                "/clientele.v1.SlaService/ListCalendars",
+                "/clientele.v1.SlaService/ListSlaPolicies",
+                "/clientele.v1.TicketService/GetCustomerOverview",
+                "/clientele.v1.TicketService/GetOrganisationOverview",
+                "/clientele.v1.TicketService/GetTicket",
+                "/clientele.v1.TicketService/GetTicketHistory",
+                "/clientele.v1.TicketService/ListTickets",
+                "/clientele.v1.TicketService/WatchEscalations",
+            ]
+        );
+        assert!(only_reads("/grpc.health.v1.Health/Check"));
+        assert!(!only_reads("/clientele.v1.TicketService/UpdateTicket"));
+    }
 
     #[test]
     fn the_client_streaming_methods_are_exactly_those_of_the_api() {

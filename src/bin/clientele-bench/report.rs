@@ -148,11 +148,16 @@ fn targets(
     let mut lines = Vec::new();
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
     if args.runs("get-organisation") && args.runs("health") {
-        let ratio = results.get_organisation.rate / results.health.rate;
-        lines.push(format!(
-            "GetOrganisation ≥ 0.6 × Health/Check: {ratio:.2} — {}",
-            verdict(ratio >= 0.6)
-        ));
+        // On SQLite (in the process) against Health/Check, on PostgreSQL against the
+        // composed ceiling of a round trip and a primary-key select.
+        if composed.is_none() {
+            let ratio = results.get_organisation.rate / results.health.rate;
+            lines.push(format!(
+                "GetOrganisation ≥ 0.6 × Health/Check ({}): {ratio:.2} — {}",
+                target.backend,
+                verdict(ratio >= 0.6)
+            ));
+        }
         if let Some(composed) = composed {
             let ratio = results.get_organisation.rate / composed;
             lines.push(format!(
