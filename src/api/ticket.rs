@@ -150,7 +150,8 @@ impl TicketService for TicketApi {
             .await?;
         let (sender, receiver) = mpsc::channel(LIST_BUFFER);
         // Two tasks, so that reading the next chunk from the database overlaps sending this
-        // one: the reader reads and converts chunks, at most one ahead of the sender.
+        // one: the reader reads and converts a chunk only once the previous one was taken, so
+        // it is never more than one chunk ahead of the sender.
         let (chunks, mut to_send) =
             mpsc::channel::<Result<Vec<pb::ListTicketsResponse>, Status>>(1);
         let metrics = self.metrics.clone();
@@ -171,8 +172,11 @@ impl TicketService for TicketApi {
                     if want == 0 {
                         return;
                     }
+                    // The sender is gone with the client when no place frees up.
+                    let Ok(place) = chunks.reserve().await else {
+                        return;
+                    };
                     let chunk = tokio::select! {
-                        // The client or the sender is gone: stop reading.
                         () = chunks.closed() => return,
                         chunk = listing.next_chunk(want) => chunk,
                     };
@@ -180,7 +184,7 @@ impl TicketService for TicketApi {
                         Ok(chunk) if chunk.is_empty() => return,
                         Ok(chunk) => chunk,
                         Err(error) => {
-                            let _ = chunks.send(Err(error.into())).await;
+                            place.send(Err(error.into()));
                             return;
                         }
                     };
@@ -193,9 +197,7 @@ impl TicketService for TicketApi {
                             ticket: Some(to_proto(ticket)),
                         })
                         .collect();
-                    if chunks.send(Ok(items)).await.is_err() {
-                        return;
-                    }
+                    place.send(Ok(items));
                 }
             }
         });

@@ -53,6 +53,15 @@ async fn import_organisations(
         .expect("summary")
 }
 
+/// The failed rows of `summary`, each with the fields named.
+fn error_rows(summary: &pb::ImportSummary) -> Vec<(i64, Vec<&str>)> {
+    summary
+        .errors
+        .iter()
+        .map(|e| (e.row, e.fields.iter().map(|f| f.field.as_str()).collect()))
+        .collect()
+}
+
 fn organisation_row(customer_id: &str, external_id: &str) -> pb::Organisation {
     pb::Organisation {
         customer_id: customer_id.to_owned(),
@@ -246,22 +255,12 @@ backend_tests! {
             pb::CustomerImportRow { external_id: "crm\0-1".into(), ..row("nul1@example.com") },
             row("nul\0@example.com"),
         ]).await;
-        let errors: Vec<(i64, Vec<&str>)> = summary
-            .errors
-            .iter()
-            .map(|e| (e.row, e.fields.iter().map(|f| f.field.as_str()).collect()))
-            .collect();
-        assert_eq!(errors, [(1, vec!["external_id"]), (2, vec!["email"])], "{summary:?}");
+        assert_eq!(error_rows(&summary), [(1, vec!["external_id"]), (2, vec!["email"])], "{summary:?}");
         let summary = import_organisations(&server, vec![
             pb::Organisation { name: "Nul".into(), ..organisation_row("NUL\0", "erp-1") },
             organisation_row("NUL", "erp\0-2"),
         ]).await;
-        let errors: Vec<(i64, Vec<&str>)> = summary
-            .errors
-            .iter()
-            .map(|e| (e.row, e.fields.iter().map(|f| f.field.as_str()).collect()))
-            .collect();
-        assert_eq!(errors, [(1, vec!["customer_id"]), (2, vec!["external_id"])], "{summary:?}");
+        assert_eq!(error_rows(&summary), [(1, vec!["customer_id"]), (2, vec!["external_id"])], "{summary:?}");
         assert_eq!(server.snapshot().await, before, "nothing written");
     }
 
