@@ -112,7 +112,8 @@ struct DatabaseArgs {
     /// `sqlite://FILE?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
-    /// Largest number of pooled database connections.
+    /// Largest number of pooled database connections (on PostgreSQL, organisation reads hold
+    /// up to as many again of their own, past the pool's ping on release).
     #[arg(long, env = "CLIENTELE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     db_max_connections: u32,
 }

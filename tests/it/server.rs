@@ -210,6 +210,108 @@ mod shutdown_gives_up_on_requests_that_outlast_the_timeout {
     }
 }
 
+/// PostgreSQL only: organisation reads hold connections of their own beside the pool. When
+/// the database ends every session (a restart, a failover, an operator), the reads right after
+/// still answer: a dead connection is replaced, not handed to the client as an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisation_reads_answer_right_after_the_database_ended_every_session() {
+    let Some(server) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    let admin = server.database.admin().await.expect("admin connection");
+    let database = server
+        .database
+        .postgres_name()
+        .expect("postgres")
+        .to_owned();
+    let id = server
+        .organisations()
+        .create_organisation(new_organisation("Survivor"))
+        .await
+        .expect("create")
+        .into_inner()
+        .organisation
+        .expect("organisation")
+        .id;
+    let read_concurrently = |times: usize| {
+        let reads: Vec<_> = (0..times)
+            .map(|_| {
+                let mut client = server.organisations();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    client
+                        .get_organisation(pb::GetOrganisationRequest {
+                            key: Some(pb::get_organisation_request::Key::Id(id)),
+                        })
+                        .await
+                })
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::new();
+            for read in reads {
+                answers.push(read.await.expect("read task"));
+            }
+            answers
+        }
+    };
+    for answer in read_concurrently(8).await {
+        answer.expect("read before");
+    }
+
+    let sessions = |database: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    format!(
+                        "SELECT pid FROM pg_stat_activity \
+                         WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+                    ),
+                ))
+                .await
+                .expect("sessions")
+                .iter()
+                .map(|row| row.try_get::<i32>("", "pid").expect("pid"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = sessions(database.clone()).await;
+    assert!(!before.is_empty(), "the server holds sessions");
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .expect("end sessions");
+    // Until the ended sessions are gone, so that the reads meet dead connections.
+    for _ in 0..250 {
+        let now = sessions(database.clone()).await;
+        if !now.iter().any(|pid| before.contains(pid)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+
+    for answer in read_concurrently(8).await {
+        let organisation = answer
+            .expect("a read right after the sessions ended answers")
+            .into_inner()
+            .organisation
+            .expect("organisation");
+        assert_eq!(organisation.id, id);
+    }
+    let after = sessions(database).await;
+    assert!(
+        !after.iter().any(|pid| before.contains(pid)),
+        "the reads ran on new sessions"
+    );
+    admin.close().await.expect("close admin");
+    server.stop().await;
+}
+
 /// PostgreSQL only: an embedded SQLite file cannot become unreachable the way a database
 /// server can. The test database stops accepting connections and its sessions are ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -310,7 +310,8 @@ fn summarise(
 }
 
 /// PostgreSQL's own ceiling: primary-key selects of organisation rows at the same
-/// concurrency, as `pgbench -S` does on its accounts.
+/// concurrency, as `pgbench -S` does on its accounts: each client on a connection of its own,
+/// nothing else on the wire.
 async fn database_selects(
     args: &Args,
     url: &str,
@@ -319,6 +320,7 @@ async fn database_selects(
     use sea_orm::sqlx::{self, postgres::PgPoolOptions};
     let pool = PgPoolOptions::new()
         .max_connections(args.concurrency.max(1) as u32)
+        .test_before_acquire(false)
         .connect(url)
         .await?;
     let ids: Arc<Vec<uuid::Uuid>> = Arc::new(
@@ -339,6 +341,9 @@ async fn database_selects(
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0_u64;
+            let Ok(mut connection) = pool.acquire().await else {
+                return (latencies, 1);
+            };
             loop {
                 let begun = Instant::now();
                 if begun >= end {
@@ -348,7 +353,7 @@ async fn database_selects(
                 let id = ids[n % ids.len()];
                 let found = sqlx::query("SELECT * FROM organisations WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&pool)
+                    .fetch_optional(&mut *connection)
                     .await;
                 if begun >= measure_from {
                     match found {

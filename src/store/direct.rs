@@ -1,0 +1,131 @@
+//! PostgreSQL connections for the hottest one-statement reads, held beside sqlx's pool.
+//!
+//! sqlx's pool tests every connection it takes back with a round trip of its own (a ping on
+//! release, to clean up after a statement that was cancelled half-way), so a one-statement
+//! read through it costs the database two round trips. A connection here goes back to the
+//! idle list only after its statement completed; one whose statement failed or was cancelled
+//! is dropped (closed), which is the clean-up the ping stands in for. When no connection here
+//! can be had, the read goes through the pool as before.
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
+
+use sea_orm::sqlx::{
+    self, Connection,
+    postgres::{PgConnectOptions, PgConnection, PgRow},
+};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// A connection idle for longer than this is pinged before use (it may have been dropped by the
+/// server or a firewall meanwhile); one used more recently is taken as alive.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Connections for [`DirectReads::fetch_by_id`].
+#[derive(Debug)]
+pub(crate) struct DirectReads {
+    options: Arc<PgConnectOptions>,
+    /// How long a read waits for a free connection here, and for a new one to connect.
+    wait: Duration,
+    /// One permit per connection that may exist: bounds what this adds to the database's load.
+    permits: Semaphore,
+    /// Connections that completed their last statement, with the instant they did.
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+}
+
+impl DirectReads {
+    /// Up to `connections` connections made with `options`, opened when first needed; a read
+    /// waits at most `wait` for one.
+    pub(crate) fn new(options: Arc<PgConnectOptions>, connections: usize, wait: Duration) -> Self {
+        Self {
+            options,
+            wait,
+            permits: Semaphore::new(connections),
+            idle: Mutex::new(Vec::with_capacity(connections)),
+        }
+    }
+
+    /// The row `sql` (one parameter, `id`) returns, or `None` when no connection here became
+    /// free in time or none can be made: the caller then reads through the pool, which
+    /// waits for the database and reports it unavailable as for every other read.
+    pub(crate) async fn fetch_by_id(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+    ) -> Option<Result<Option<PgRow>, sqlx::Error>> {
+        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
+            .await
+            .ok()?
+            .ok()?;
+        let (mut connection, reused) = self.connection().await?;
+        let mut row = fetch(&mut connection, sql, id).await;
+        if reused && row.as_ref().is_err_and(lost) {
+            // The database ended its sessions (a restart, a failover, an operator): the
+            // other idle connections are as dead as this one. Once more on a new connection.
+            self.idle().clear();
+            connection = self.connect().await?;
+            row = fetch(&mut connection, sql, id).await;
+        }
+        // A connection whose statement failed is dropped, whatever state it is in; so is one
+        // whose statement was cancelled, with this future.
+        if row.is_ok() {
+            self.idle().push((connection, Instant::now()));
+        }
+        Some(row)
+    }
+
+    /// An idle connection known to be alive (and `true`), or a new one (and `false`).
+    async fn connection(&self) -> Option<(PgConnection, bool)> {
+        loop {
+            let taken = self.idle().pop();
+            let Some((mut connection, since)) = taken else {
+                return Some((self.connect().await?, false));
+            };
+            if since.elapsed() < PING_WHEN_IDLE_FOR || connection.ping().await.is_ok() {
+                return Some((connection, true));
+            }
+        }
+    }
+
+    async fn connect(&self) -> Option<PgConnection> {
+        match tokio::time::timeout(self.wait, PgConnection::connect_with(&self.options)).await {
+            Ok(Ok(connection)) => Some(connection),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "no direct connection");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("no direct connection in time");
+                None
+            }
+        }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<(PgConnection, Instant)>> {
+        // Nothing panics while holding the lock; a poisoned list is still a list.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn fetch(
+    connection: &mut PgConnection,
+    sql: &'static str,
+    id: Uuid,
+) -> Result<Option<PgRow>, sqlx::Error> {
+    sqlx::query(sql).bind(id).fetch_optional(connection).await
+}
+
+/// Whether `error` says the connection is gone rather than the statement failed: a broken
+/// socket, or PostgreSQL's classes 08 (connection exception) and 57P (the server ended the
+/// session: shutdown, crash, `pg_terminate_backend`).
+fn lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
