@@ -55,10 +55,14 @@ impl DirectReads {
         sql: &'static str,
         id: Uuid,
     ) -> Option<Result<Option<PgRow>, sqlx::Error>> {
-        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
-            .await
-            .ok()?
-            .ok()?;
+        // A timer only when a connection must be waited for.
+        let _permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => tokio::time::timeout(self.wait, self.permits.acquire())
+                .await
+                .ok()?
+                .ok()?,
+        };
         let (mut connection, reused) = self.connection().await?;
         let mut row = fetch(&mut connection, sql, id).await;
         if reused && row.as_ref().is_err_and(lost) {

@@ -210,6 +210,45 @@ mod shutdown_gives_up_on_requests_that_outlast_the_timeout {
     }
 }
 
+/// The admin connection to the PostgreSQL server of `server`, and the name of its database.
+async fn postgres_admin(server: &TestServer) -> (DatabaseConnection, String) {
+    let admin = server.database.admin().await.expect("admin connection");
+    let database = server
+        .database
+        .postgres_name()
+        .expect("postgres")
+        .to_owned();
+    (admin, database)
+}
+
+/// The sessions (backend pids) of `database`, but `admin`'s own.
+async fn sessions(admin: &DatabaseConnection, database: &str) -> Vec<i32> {
+    admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+            ),
+        ))
+        .await
+        .expect("sessions")
+        .iter()
+        .map(|row| row.try_get::<i32>("", "pid").expect("pid"))
+        .collect()
+}
+
+/// Ends every session of `database` but `admin`'s own, as a restart or an operator would.
+async fn end_sessions(admin: &DatabaseConnection, database: &str) {
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .expect("end sessions");
+}
+
 /// PostgreSQL only: organisation reads hold connections of their own beside the pool. When
 /// the database ends every session (a restart, a failover, an operator), the reads right after
 /// still answer: a dead connection is replaced, not handed to the client as an error.
@@ -218,12 +257,7 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
     let Some(server) = TestServer::start(Backend::Postgres).await else {
         return;
     };
-    let admin = server.database.admin().await.expect("admin connection");
-    let database = server
-        .database
-        .postgres_name()
-        .expect("postgres")
-        .to_owned();
+    let (admin, database) = postgres_admin(&server).await;
     let id = server
         .organisations()
         .create_organisation(new_organisation("Survivor"))
@@ -233,16 +267,15 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
         .organisation
         .expect("organisation")
         .id;
-    let read_concurrently = |times: usize| {
-        let reads: Vec<_> = (0..times)
+    // Eight reads at once, so that several connections are open and idle afterwards.
+    let read_concurrently = || {
+        let reads: Vec<_> = (0..8)
             .map(|_| {
                 let mut client = server.organisations();
-                let id = id.clone();
+                let key = Some(pb::get_organisation_request::Key::Id(id.clone()));
                 tokio::spawn(async move {
                     client
-                        .get_organisation(pb::GetOrganisationRequest {
-                            key: Some(pb::get_organisation_request::Key::Id(id)),
-                        })
+                        .get_organisation(pb::GetOrganisationRequest { key })
                         .await
                 })
             })
@@ -255,47 +288,27 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
             answers
         }
     };
-    for answer in read_concurrently(8).await {
+    for answer in read_concurrently().await {
         answer.expect("read before");
     }
 
-    let sessions = |database: String| {
-        let admin = &admin;
-        async move {
-            admin
-                .query_all_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    format!(
-                        "SELECT pid FROM pg_stat_activity \
-                         WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-                    ),
-                ))
-                .await
-                .expect("sessions")
-                .iter()
-                .map(|row| row.try_get::<i32>("", "pid").expect("pid"))
-                .collect::<Vec<_>>()
-        }
-    };
-    let before = sessions(database.clone()).await;
+    let before = sessions(&admin, &database).await;
     assert!(!before.is_empty(), "the server holds sessions");
-    admin
-        .execute_unprepared(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-        ))
-        .await
-        .expect("end sessions");
-    // Until the ended sessions are gone, so that the reads meet dead connections.
-    for _ in 0..250 {
-        let now = sessions(database.clone()).await;
+    end_sessions(&admin, &database).await;
+    // Until the ended sessions are gone, so that the reads meet dead connections (well within
+    // the second after which an idle connection would be pinged first).
+    let mut gone = false;
+    for _ in 0..100 {
+        let now = sessions(&admin, &database).await;
         if !now.iter().any(|pid| before.contains(pid)) {
+            gone = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(4)).await;
     }
+    assert!(gone, "the sessions were ended");
 
-    for answer in read_concurrently(8).await {
+    for answer in read_concurrently().await {
         let organisation = answer
             .expect("a read right after the sessions ended answers")
             .into_inner()
@@ -303,11 +316,6 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
             .expect("organisation");
         assert_eq!(organisation.id, id);
     }
-    let after = sessions(database).await;
-    assert!(
-        !after.iter().any(|pid| before.contains(pid)),
-        "the reads ran on new sessions"
-    );
     admin.close().await.expect("close admin");
     server.stop().await;
 }
@@ -319,12 +327,7 @@ async fn health_is_not_serving_while_postgres_is_unreachable_and_serving_when_it
     let Some(server) = TestServer::start(Backend::Postgres).await else {
         return;
     };
-    let admin = server.database.admin().await.expect("admin connection");
-    let database = server
-        .database
-        .postgres_name()
-        .expect("postgres")
-        .to_owned();
+    let (admin, database) = postgres_admin(&server).await;
     let mut watch = server
         .health()
         .watch(HealthCheckRequest {
@@ -344,13 +347,7 @@ async fn health_is_not_serving_while_postgres_is_unreachable_and_serving_when_it
         ))
         .await
         .expect("close database");
-    admin
-        .execute_unprepared(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-        ))
-        .await
-        .expect("end sessions");
+    end_sessions(&admin, &database).await;
     assert_eq!(
         watch.next().await.expect("status").expect("ok").status(),
         ServingStatus::NotServing

@@ -320,7 +320,6 @@ async fn database_selects(
     use sea_orm::sqlx::{self, postgres::PgPoolOptions};
     let pool = PgPoolOptions::new()
         .max_connections(args.concurrency.max(1) as u32)
-        .test_before_acquire(false)
         .connect(url)
         .await?;
     let ids: Arc<Vec<uuid::Uuid>> = Arc::new(

@@ -150,22 +150,16 @@ fn targets(
     if args.runs("get-organisation") && args.runs("health") {
         // On SQLite (in the process) against Health/Check, on PostgreSQL against the
         // composed ceiling of a round trip and a primary-key select.
-        if composed.is_none() {
-            let ratio = results.get_organisation.rate / results.health.rate;
-            lines.push(format!(
-                "GetOrganisation ≥ 0.6 × Health/Check ({}): {ratio:.2} — {}",
-                target.backend,
-                verdict(ratio >= 0.6)
-            ));
-        }
-        if let Some(composed) = composed {
-            let ratio = results.get_organisation.rate / composed;
-            lines.push(format!(
-                "GetOrganisation ≥ 0.8 × composed ceiling ({}): {ratio:.2} — {}",
-                target.backend,
-                verdict(ratio >= 0.8)
-            ));
-        }
+        let (ceiling, rate, wanted) = match composed {
+            None => ("Health/Check", results.health.rate, 0.6),
+            Some(composed) => ("composed ceiling", composed, 0.8),
+        };
+        let ratio = results.get_organisation.rate / rate;
+        lines.push(format!(
+            "GetOrganisation ≥ {wanted} × {ceiling} ({}): {ratio:.2} — {}",
+            target.backend,
+            verdict(ratio >= wanted)
+        ));
     }
     if args.runs("list-tickets") {
         let fast = results.list_fast.rate;
