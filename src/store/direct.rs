@@ -94,7 +94,10 @@ impl DirectReads {
     }
 
     async fn connect(&self) -> Option<PgConnection> {
-        match tokio::time::timeout(self.wait, PgConnection::connect_with(&self.options)).await {
+        // Boxed: sqlx's connect future is deep (TLS, authentication), and every future that
+        // awaits a read would otherwise carry its layout; a new connection is rare.
+        let connect = Box::pin(PgConnection::connect_with(&self.options));
+        match tokio::time::timeout(self.wait, connect).await {
             Ok(Ok(connection)) => Some(connection),
             Ok(Err(error)) => {
                 tracing::debug!(%error, "no direct connection");
