@@ -1,8 +1,20 @@
-//! gRPC health: SERVING while the database answers, NOT_SERVING while it does not.
+//! gRPC health: SERVING while the database answers, NOT_SERVING while it does not, and
+//! NOT_SERVING for good once the server shuts down.
 
-use std::time::Duration;
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
 
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tonic_health::{
+    ServingStatus,
+    pb::{HealthCheckRequest, HealthCheckResponse, health_server::Health},
+    server::{HealthReporter, HealthService},
+};
 
 use super::SERVICE_NAMES;
 use crate::store::Store;
@@ -36,5 +48,69 @@ pub(super) async fn watch_database(store: Store, reporter: HealthReporter, inter
                 set_all(&reporter, ServingStatus::NotServing).await;
             }
         }
+    }
+}
+
+/// tonic-health's service, except that its Watch streams end once the server shuts down,
+/// after the NOT_SERVING they are owed: a load balancer that watches health must not hold
+/// the server's drain open until the shutdown timeout.
+pub(super) struct ClosingHealth {
+    inner: HealthService,
+    closing: watch::Receiver<bool>,
+}
+
+impl ClosingHealth {
+    /// The service reporting what `reporter` is told; its watches end when `closing` turns
+    /// true.
+    pub(super) fn new(reporter: HealthReporter, closing: watch::Receiver<bool>) -> Self {
+        Self {
+            inner: HealthService::from_health_reporter(reporter),
+            closing,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Health for ClosingHealth {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        self.inner.check(request).await
+    }
+
+    type WatchStream = UntilClosing<tonic_health::server::WatchStream>;
+
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let statuses = self.inner.watch(request).await?.into_inner();
+        let mut closing = self.closing.clone();
+        Ok(Response::new(UntilClosing {
+            statuses,
+            closed: Box::pin(async move {
+                // A dropped sender means the server is gone: closed as well.
+                let _ = closing.wait_for(|closing| *closing).await;
+            }),
+        }))
+    }
+}
+
+/// The statuses of a health watch until the server shuts down. A status already reported
+/// (the NOT_SERVING of the shutdown) is delivered before the stream ends.
+pub(super) struct UntilClosing<S> {
+    statuses: S,
+    closed: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl<S: Stream + Unpin> Stream for UntilClosing<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if let Poll::Ready(status) = Pin::new(&mut self.statuses).poll_next(cx) {
+            return Poll::Ready(status);
+        }
+        self.closed.as_mut().poll(cx).map(|()| None)
     }
 }

@@ -8,7 +8,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot};
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::{server::NamedService, transport::Server};
-use tonic_health::ServingStatus;
+use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::HealthReporter};
 
 use crate::{
     api::{
@@ -128,7 +128,10 @@ pub async fn run(
     store.migrate().await?;
     tracing::info!(backend = ?store.backend(), "database ready");
 
-    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reporter = HealthReporter::new();
+    let (closing_health, health_closing) = tokio::sync::watch::channel(false);
+    let health_service =
+        HealthServer::new(health::ClosingHealth::new(reporter.clone(), health_closing));
     health::set_all(&reporter, ServingStatus::Serving).await;
     let watchdog = tokio::spawn(health::watch_database(
         store.clone(),
@@ -254,6 +257,7 @@ pub async fn run(
     health::set_all(&reporter, ServingStatus::NotServing).await;
     // Open watch streams would keep the server from draining; the scheduler stops too.
     closing_watches.close();
+    closing_health.send_replace(true);
     background.iter().for_each(|task| task.abort());
     let _ = stop.send(());
     match tokio::time::timeout(config.shutdown_timeout, &mut serve).await {

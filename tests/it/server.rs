@@ -140,6 +140,35 @@ backend_tests! {
         server.join().await.expect("clean stop");
     }
 
+    async fn shutdown_ends_health_watches_after_their_not_serving(server) {
+        let mut watches = Vec::new();
+        for service in ["", "clientele.v1.TicketService"] {
+            let mut watch = server
+                .health()
+                .watch(HealthCheckRequest { service: service.into() })
+                .await
+                .expect("watch")
+                .into_inner();
+            let first = watch.message().await.expect("first status").expect("status");
+            assert_eq!(first.status(), ServingStatus::Serving, "service {service:?}");
+            watches.push(watch);
+        }
+        server.begin_shutdown();
+        // The harness gives in-flight requests 10 s: a watch held open would keep the server
+        // draining that long. The watches stay open on this side until the server stopped.
+        for watch in &mut watches {
+            let last = watch.message().await.expect("the NOT_SERVING").expect("status");
+            assert_eq!(last.status(), ServingStatus::NotServing);
+            let ended = tokio::time::timeout(Duration::from_secs(5), watch.message())
+                .await
+                .expect("the watch ends well before the shutdown timeout");
+            assert!(matches!(ended, Ok(None)), "the watch ends cleanly: {ended:?}");
+        }
+        let stopped = tokio::time::timeout(Duration::from_secs(5), server.join()).await;
+        assert!(matches!(stopped, Ok(Ok(()))), "the server stops at once: {stopped:?}");
+        drop(watches);
+    }
+
     async fn shutdown_lets_in_flight_requests_finish(server) {
         let lock = TableLock::take(&server).await;
         let mut client = server.organisations();
