@@ -2,7 +2,7 @@
 //! statement, without change-log events (they record no one's change, they make a database
 //! of a given size). The service never calls these.
 
-use sea_orm::EntityTrait;
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait};
 
 use super::{
     Store, StoreFailure,
@@ -54,6 +54,15 @@ impl Store {
         }
         .await;
         finish(tx, outcome, &[]).await
+    }
+
+    /// On PostgreSQL, gathers the planner's statistics of the seeded tables, as autovacuum
+    /// does after a bulk load where it runs (it may be off, as on the development machine).
+    pub async fn analyze(&self) -> Result<()> {
+        if self.backend() == DbBackend::Postgres {
+            self.reader().execute_unprepared("ANALYZE").await?;
+        }
+        Ok(())
     }
 
     /// Inserts `tickets` (without additional customers) in one transaction.

@@ -88,6 +88,11 @@ impl TicketOrder {
         }
     }
 
+    /// Whether no two tickets share a key of this order, so that the key alone orders them.
+    fn unique(self) -> bool {
+        self.key == TicketOrderKey::Number
+    }
+
     /// Where a list in this order continues after `ticket`.
     pub fn cursor_after(self, ticket: &Ticket) -> TicketCursor {
         let key = match self.key {
@@ -286,16 +291,21 @@ impl Store {
         let column = order.column();
         let mut condition = filter_condition(filter).add(scope.condition());
         if let Some(cursor) = cursor {
-            condition = condition.add(after(column, cursor, order.descending));
+            condition = condition.add(after(order, cursor));
         }
-        let mut query = ticket::Entity::find().filter(condition);
-        query = if order.descending {
-            query
-                .order_by_desc(column)
-                .order_by_desc(ticket::Column::Id)
+        let direction = if order.descending {
+            sea_orm::Order::Desc
         } else {
-            query.order_by_asc(column).order_by_asc(ticket::Column::Id)
+            sea_orm::Order::Asc
         };
+        let mut query = ticket::Entity::find()
+            .filter(condition)
+            .order_by(column, direction.clone());
+        // Numbers are unique: a tie-breaker would only cost the index on (group, number)
+        // a sort, and the planner a chance to pick a full scan instead.
+        if !order.unique() {
+            query = query.order_by(ticket::Column::Id, direction);
+        }
         let rows = all_rows(query.limit(limit), self.reader()).await?;
         with_additional(self.reader(), rows).await
     }
@@ -594,11 +604,20 @@ fn filter_condition(filter: &TicketFilter) -> Condition {
     condition
 }
 
-/// The rows after `cursor` in the order (`column`, id). Written as a range on `column`
-/// narrowed by the tie-break, not as `column > k OR (column = k AND id > i)`: databases turn
-/// the latter into a sort of every remaining row, page after page.
-fn after(column: ticket::Column, cursor: &TicketCursor, descending: bool) -> Condition {
-    let (from, beyond, id_beyond) = if descending {
+/// The rows after `cursor` in `order`: past its key when the key is unique, else in the
+/// order (key, id). The latter is written as a range on the key narrowed by the tie-break,
+/// not as `key > k OR (key = k AND id > i)`: databases turn that into a sort of every
+/// remaining row, page after page.
+fn after(order: TicketOrder, cursor: &TicketCursor) -> Condition {
+    let column = order.column();
+    if order.unique() {
+        return Condition::all().add(if order.descending {
+            column.lt(cursor.key)
+        } else {
+            column.gt(cursor.key)
+        });
+    }
+    let (from, beyond, id_beyond) = if order.descending {
         (
             column.lte(cursor.key),
             column.lt(cursor.key),

@@ -150,6 +150,7 @@ impl Fixture {
                 let started = Instant::now();
                 let group_id = Uuid::parse_str(&group.id)?;
                 seed(&store, args, group_id).await?;
+                store.analyze().await?;
                 seeding = Some(started.elapsed());
             }
             sizes = (
