@@ -129,9 +129,11 @@ pub async fn run(
     tracing::info!(backend = ?store.backend(), "database ready");
 
     let reporter = HealthReporter::new();
-    let (closing_health, health_closing) = tokio::sync::watch::channel(false);
-    let health_service =
-        HealthServer::new(health::ClosingHealth::new(reporter.clone(), health_closing));
+    let (end_health_watches, health_watches_end) = tokio::sync::watch::channel(false);
+    let health_service = HealthServer::new(health::ClosingHealth::new(
+        reporter.clone(),
+        health_watches_end,
+    ));
     health::set_all(&reporter, ServingStatus::Serving).await;
     let watchdog = tokio::spawn(health::watch_database(
         store.clone(),
@@ -257,7 +259,7 @@ pub async fn run(
     health::set_all(&reporter, ServingStatus::NotServing).await;
     // Open watch streams would keep the server from draining; the scheduler stops too.
     closing_watches.close();
-    closing_health.send_replace(true);
+    end_health_watches.send_replace(true);
     background.iter().for_each(|task| task.abort());
     let _ = stop.send(());
     match tokio::time::timeout(config.shutdown_timeout, &mut serve).await {

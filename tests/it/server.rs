@@ -408,3 +408,104 @@ async fn health_is_not_serving_while_postgres_is_unreachable_and_serving_when_it
     admin.close().await.expect("close admin");
     server.stop().await;
 }
+
+/// PostgreSQL only: every connection the server holds to the database has TCP_NODELAY set.
+/// sqlx 0.9.0 stopped setting it (vendor/README.md), and then the tail of any statement sent
+/// in more than one piece waits 40 ms for PostgreSQL's delayed ACK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_postgres_connection_of_the_server_has_tcp_nodelay() {
+    let Some(server) = TestServer::start(Backend::Postgres).await else {
+        return;
+    };
+    // A write through the pool, a read on a connection of the direct reads.
+    let id = server
+        .organisations()
+        .create_organisation(new_organisation("NoDelay"))
+        .await
+        .expect("create")
+        .into_inner()
+        .organisation
+        .expect("organisation")
+        .id;
+    server
+        .organisations()
+        .get_organisation(pb::GetOrganisationRequest {
+            key: Some(pb::get_organisation_request::Key::Id(id)),
+        })
+        .await
+        .expect("read");
+    let (admin, database) = postgres_admin(&server).await;
+    let port = |row: &sea_orm::QueryResult, column: &str| {
+        let port: i32 = row.try_get("", column).expect("port");
+        u16::try_from(port).expect("a port")
+    };
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT client_port, inet_server_port() AS server_port FROM pg_stat_activity \
+                 WHERE datname = '{database}' AND pid <> pg_backend_pid() \
+                 AND client_port IS NOT NULL"
+            ),
+        ))
+        .await
+        .expect("sessions");
+    let postgres_port = rows.first().map(|row| port(row, "server_port"));
+    let mut ports: Vec<u16> = rows.iter().map(|row| port(row, "client_port")).collect();
+    ports.sort_unstable();
+    assert!(
+        ports.len() >= 2,
+        "the pool's and the direct reads' sessions: {ports:?}"
+    );
+    let mut found: Vec<(u16, bool)> = tcp_sockets_of_this_process()
+        .into_iter()
+        .filter(|(local, peer, _)| {
+            Some(*peer) == postgres_port && ports.binary_search(local).is_ok()
+        })
+        .map(|(local, _, nodelay)| (local, nodelay))
+        .collect();
+    found.sort_unstable();
+    let found_ports: Vec<u16> = found.iter().map(|(port, _)| *port).collect();
+    assert_eq!(
+        found_ports, ports,
+        "each session is a socket of this process"
+    );
+    assert!(
+        found.iter().all(|(_, nodelay)| *nodelay),
+        "every connection has TCP_NODELAY: {found:?}"
+    );
+}
+
+/// The local port, the peer's port and the TCP_NODELAY option of every connected TCP socket
+/// this process holds.
+fn tcp_sockets_of_this_process() -> Vec<(u16, u16, bool)> {
+    use std::os::fd::{BorrowedFd, RawFd};
+
+    let mut sockets = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd") {
+        let Ok(entry) = entry else { continue };
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: the descriptor is only asked for two socket options. Other tests run in
+        // this process; one that closes this descriptor meanwhile makes the calls fail
+        // (EBADF), and the socket is skipped.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = socket2::SockRef::from(&borrowed);
+        let local = socket.local_addr().ok().and_then(|addr| addr.as_socket());
+        let peer = socket.peer_addr().ok().and_then(|addr| addr.as_socket());
+        if let (Some(local), Some(peer), Ok(nodelay)) = (local, peer, socket.tcp_nodelay()) {
+            sockets.push((local.port(), peer.port(), nodelay));
+        }
+    }
+    sockets
+}
