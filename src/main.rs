@@ -178,6 +178,13 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> ExitCode {
     telemetry::init(args.log_format, LogTarget::Stdout);
+    let shutdown = match termination_signal() {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM and SIGINT");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -190,7 +197,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     config.shutdown_timeout = args.shutdown_timeout;
     config.bootstrap_token = args.bootstrap_token.filter(|token| !token.is_empty());
     config.attachment_limit = args.attachment_limit.saturating_mul(1024 * 1024);
-    match clientele::run(config, listener, termination_signal()).await {
+    match clientele::run(config, listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server failed");

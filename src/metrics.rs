@@ -1,4 +1,4 @@
-//! Counters of the server's streaming work, shared with whoever started it: tests use them to
+//! Counters of the server's requests and streaming work, shared with whoever started it: tests use them to
 //! see that a slow reader holds the server's read-ahead bounded and that a cancelled stream
 //! stops the server's work; the benchmark tool reports them.
 
@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 /// Counters of one server.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    rpcs: AtomicI64,
     list_streams: AtomicI64,
     tickets_read: AtomicU64,
     tickets_sent: AtomicU64,
@@ -15,6 +16,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// RPCs the server has received and not yet answered in full.
+    pub fn rpcs_in_flight(&self) -> i64 {
+        self.rpcs.load(Ordering::Relaxed)
+    }
+
     /// ListTickets streams running now.
     pub fn list_streams(&self) -> i64 {
         self.list_streams.load(Ordering::Relaxed)
@@ -53,6 +59,12 @@ impl Metrics {
         self.tickets_sent.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts an RPC as in flight until the guard is dropped.
+    pub(crate) fn rpc(self: &std::sync::Arc<Self>) -> Running {
+        self.rpcs.fetch_add(1, Ordering::Relaxed);
+        Running(self.clone(), Kind::Rpc)
+    }
+
     /// Counts a ListTickets stream until the guard is dropped.
     pub(crate) fn list_stream(self: &std::sync::Arc<Self>) -> Running {
         self.list_streams.fetch_add(1, Ordering::Relaxed);
@@ -68,6 +80,7 @@ impl Metrics {
 
 #[derive(Debug)]
 enum Kind {
+    Rpc,
     List,
     Watch,
 }
@@ -79,6 +92,7 @@ pub(crate) struct Running(std::sync::Arc<Metrics>, Kind);
 impl Drop for Running {
     fn drop(&mut self) {
         let counter = match self.1 {
+            Kind::Rpc => &self.0.rpcs,
             Kind::List => &self.0.list_streams,
             Kind::Watch => &self.0.watchers,
         };

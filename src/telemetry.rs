@@ -3,6 +3,7 @@
 
 use std::{
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
     time::Instant,
 };
@@ -11,6 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 use tracing::{Instrument, Level, Span, field::Empty};
 use tracing_subscriber::EnvFilter;
+
+use crate::metrics::{Metrics, Running};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -62,15 +65,28 @@ pub fn init(format: LogFormat, target: LogTarget) {
 }
 
 /// Wraps every RPC in a span `rpc{method, code, latency_ms}` and logs its end. Health and
-/// reflection calls log at debug level, so probes do not flood the log.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RpcTraceLayer;
+/// reflection calls log at debug level, so probes do not flood the log. Counts the RPCs in
+/// flight in `metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct RpcTraceLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl RpcTraceLayer {
+    /// The layer, counting into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
 
 impl<S> Layer<S> for RpcTraceLayer {
     type Service = RpcTrace<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTrace { inner }
+        RpcTrace {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -78,6 +94,7 @@ impl<S> Layer<S> for RpcTraceLayer {
 #[derive(Clone, Debug)]
 pub struct RpcTrace<S> {
     inner: S,
+    metrics: Arc<Metrics>,
 }
 
 impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RpcTrace<S>
@@ -123,12 +140,14 @@ where
             ),
         };
         let start = Instant::now();
+        let in_flight = self.metrics.rpc();
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
                 let response = future.await?;
                 let mut finish = RpcEnd {
                     span: Span::current(),
+                    _in_flight: in_flight,
                     start,
                     code: None,
                     message: None,
@@ -181,6 +200,8 @@ fn grpc_code(value: &http::HeaderValue) -> Option<tonic::Code> {
 /// The end of an RPC: logged once, when the response body finishes or is dropped.
 struct RpcEnd {
     span: Span,
+    /// Counts the RPC as in flight until its body has ended or been dropped.
+    _in_flight: Running,
     start: Instant,
     code: Option<tonic::Code>,
     /// The status message of a failed RPC (as sent: percent-encoded where needed).

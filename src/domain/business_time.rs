@@ -146,22 +146,25 @@ impl Hours {
             Self::Always => return to.duration_since(from),
             Self::Calendar(hours) => hours,
         };
+        // The dates whose ranges can hold part of [from, to]: from the day before `from`'s
+        // to `to`'s own date (capped like `add`, for a `to` decades away).
+        let last = hours.zone.to_datetime(to).date();
         let mut total = SignedDuration::ZERO;
         let mut date = hours.first_date(from);
         for _ in 0..MAX_DAYS {
-            let ranges = hours.ranges_on(date);
-            for (start, end) in &ranges {
-                let start = (*start).max(from);
-                let end = (*end).min(to);
+            for (start, end) in hours.ranges_on(date) {
+                let start = start.max(from);
+                let end = end.min(to);
                 if start < end {
                     total += end.duration_since(start);
                 }
             }
+            if date >= last {
+                break;
+            }
             match date.tomorrow() {
-                Ok(next) if hours.instant(next, 0).is_some_and(|midnight| midnight < to) => {
-                    date = next;
-                }
-                _ => break,
+                Ok(next) => date = next,
+                Err(_) => break,
             }
         }
         total
@@ -530,6 +533,54 @@ mod tests {
                 "{shorter:?} and {longer:?} from {start} in {hours:?}"
             );
         }
+    }
+
+    #[test]
+    fn outside_its_ranges_an_office_has_no_business() {
+        let christmas = date(2026, 12, 24);
+        let hours = office(BERLIN, &[christmas]);
+        let monday = date(2026, 11, 30);
+        let cases = [
+            (at(BERLIN, monday, 8, 59), false),
+            (at(BERLIN, monday, 9, 0), true),
+            (at(BERLIN, monday, 12, 30), true),
+            (at(BERLIN, monday, 17, 0), true),
+            (at(BERLIN, monday, 17, 1), false),
+            (at(BERLIN, monday, 23, 0), false),
+            (at(BERLIN, date(2026, 12, 5), 12, 0), false),
+            (at(BERLIN, christmas, 12, 0), false),
+            (at(BERLIN, date(2026, 12, 23), 12, 0), true),
+        ];
+        for (instant, business) in cases {
+            assert_eq!(hours.is_business(instant), business, "{instant}");
+        }
+    }
+
+    #[test]
+    fn an_instant_is_business_exactly_when_business_time_touches_it() {
+        let mut rng = Lcg(19);
+        let second = SignedDuration::from_secs(1);
+        let (mut inside, mut outside) = (0, 0);
+        for _ in 0..3000 {
+            let hours = random_hours(&mut rng);
+            let instant = random_start(&mut rng);
+            let touched = hours.between(instant - second, instant) > SignedDuration::ZERO
+                || hours.between(instant, instant + second) > SignedDuration::ZERO;
+            assert_eq!(
+                hours.is_business(instant),
+                touched,
+                "{instant} in {hours:?}"
+            );
+            if touched {
+                inside += 1;
+            } else {
+                outside += 1;
+            }
+        }
+        assert!(
+            inside > 300 && outside > 300,
+            "both kinds checked: {inside} and {outside}"
+        );
     }
 
     /// An instant from 2020 to 2035, so that many DST changes and years are crossed.

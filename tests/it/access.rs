@@ -298,7 +298,8 @@ mod the_token_command_and_the_bootstrap_token {
             .expect("uri")
             .connect_lazy();
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-        for _ in 0..200 {
+        let deadline = tokio::time::Instant::now() + 2 * crate::support::PATIENCE;
+        while tokio::time::Instant::now() < deadline {
             if health
                 .check(tonic_health::pb::HealthCheckRequest::default())
                 .await

@@ -573,7 +573,7 @@ async fn two_server_processes_share_escalations_through_postgres() {
         .into_inner()
         .ticket
         .expect("ticket");
-    let escalated = tokio::time::timeout(Duration::from_secs(20), watch.message())
+    let escalated = tokio::time::timeout(PATIENCE, watch.message())
         .await
         .expect("the escalation reaches the first process's watcher")
         .expect("watch")
@@ -608,17 +608,20 @@ fn peak_memory(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// A 20 MiB attachment goes up and comes back through the server process while its peak
-/// memory grows by far less than the file: uploads and downloads hold a few chunks, not
-/// files.
+/// A 64 MiB attachment goes up and comes back through the server process while its peak
+/// memory grows by less than half the file: uploads and downloads hold a few chunks, not
+/// files. (A server that held the file would grow by at least its size; what it keeps
+/// whatever the file, such as each pooled SQLite connection's page cache of up to 2 MiB, stays
+/// well inside the other half, however the load spreads the work over connections.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_twenty_mib_attachment_passes_through_the_server_without_its_memory_growing_by_it() {
+async fn a_large_attachment_passes_through_the_server_without_its_memory_growing_by_it() {
     use clientele::proto::v1 as pb;
 
     let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
         return;
     };
-    let binary = RunningBinary::start(&database.url, &[]);
+    const LARGE: usize = 64 * 1024 * 1024;
+    let binary = RunningBinary::start(&database.url, &["--attachment-limit", "64"]);
     let Some(before) = peak_memory(binary.child.id()) else {
         eprintln!("note: skipped, /proc/PID/status is not readable here");
         return;
@@ -701,23 +704,26 @@ async fn a_twenty_mib_attachment_passes_through_the_server_without_its_memory_gr
         .comment
         .expect("comment");
     // A first, smaller file warms up what the server keeps whatever the file (database page
-    // caches, HTTP/2 buffers); then a file four times as large must not raise the peak by
+    // caches, HTTP/2 buffers); then a file eight times as large must not raise the peak by
     // anything like its size.
-    round_trip(&mut comments, &comment.id, 5 * 1024 * 1024).await;
+    round_trip(&mut comments, &comment.id, LARGE / 8).await;
     let warm = peak_memory(binary.child.id()).expect("peak memory");
-    round_trip(&mut comments, &comment.id, 20 * 1024 * 1024).await;
+    round_trip(&mut comments, &comment.id, LARGE).await;
     let after = peak_memory(binary.child.id()).expect("peak memory");
     eprintln!(
-        "server peak memory: {} KiB at start, {} KiB after 5 MiB, {} KiB after 20 MiB",
+        "server peak memory: {} KiB at start, {} KiB after {} MiB, {} KiB after {} MiB",
         before / 1024,
         warm / 1024,
-        after / 1024
+        LARGE / 8 / 1024 / 1024,
+        after / 1024,
+        LARGE / 1024 / 1024
     );
     let growth = after.saturating_sub(warm);
     assert!(
-        growth < 5 * 1024 * 1024,
-        "the server's peak memory grew by {} KiB for the 20 MiB file",
-        growth / 1024
+        growth < (LARGE / 2) as u64,
+        "the server's peak memory grew by {} KiB for the {} MiB file",
+        growth / 1024,
+        LARGE / 1024 / 1024
     );
     drop(comments);
     binary.terminate();

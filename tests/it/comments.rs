@@ -7,7 +7,7 @@ use jiff::SignedDuration;
 use tonic::{Code, Status};
 
 use crate::support::{
-    Clients, TestServer,
+    Clients, PATIENCE, TestServer,
     desk::{self, Desk, time, update},
     expect_code, expect_invalid, reason,
 };
@@ -429,7 +429,7 @@ clock_tests! {
         assert_eq!(answered.first_response_escalation(), pb::Escalation::None);
         assert_eq!(answered.first_response_due, None, "met deadlines have none");
         assert_eq!(answered.update_due, None, "the agent answered the customer's last contact");
-        let cleared = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message()).await.expect("in time").expect("watch").expect("message");
+        let cleared = tokio::time::timeout(PATIENCE, watch.message()).await.expect("in time").expect("watch").expect("message");
         assert_eq!((cleared.kind(), cleared.deadline()), (pb::WatchEventKind::Cleared, pb::Deadline::FirstResponse));
         // A later public comment does not move the first response.
         clock.set(answered_at + SignedDuration::from_mins(10));

@@ -1,6 +1,9 @@
 //! Rights: the permission matrix of DESIGN §2, checked through the API and CheckPermission.
 
-use clientele::proto::v1::{self as pb, PermissionLevel as L, PermissionReason as R};
+use clientele::{
+    clock::Clock,
+    proto::v1::{self as pb, PermissionLevel as L, PermissionReason as R},
+};
 use prost_types::FieldMask;
 use tonic::Code;
 
@@ -764,5 +767,160 @@ backend_tests! {
             .await
             .expect("deactivate the agent");
         assert!(effective(&server, agent.id.clone()).await.is_empty(), "its grants give an invalid agent nothing");
+    }
+}
+
+/// Sets the three settings that give customers rights.
+async fn customer_settings(
+    server: &TestServer,
+    support: bool,
+    always: &[&pb::Group],
+    company_always: &[&pb::Group],
+) {
+    let mut client = server.permissions();
+    let current = client
+        .get_settings(pb::GetSettingsRequest {})
+        .await
+        .expect("get")
+        .into_inner()
+        .settings
+        .expect("settings");
+    let ids = |groups: &[&pb::Group]| groups.iter().map(|g| g.id.clone()).collect();
+    client
+        .update_settings(pb::UpdateSettingsRequest {
+            settings: Some(pb::Settings {
+                etag: current.etag,
+                customer_group_support: support,
+                always_groups: ids(always),
+                company_always_groups: ids(company_always),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec![
+                    "customer_group_support".into(),
+                    "always_groups".into(),
+                    "company_always_groups".into(),
+                ],
+            }),
+        })
+        .await
+        .expect("update settings");
+}
+
+backend_tests! {
+    /// When several grants and rules give the same access, CheckPermission and
+    /// GetEffectivePermissions name the clearest cause: a grant of one's own before an
+    /// organisation's, grants before always_groups, always_groups before
+    /// company_always_groups, and those before customer_group_support being off. The causes
+    /// are made in the opposite order, so that the first one found is never the answer by
+    /// accident; each step takes the best one away.
+    async fn the_clearest_of_several_causes_is_named(server) {
+        use pb::subject::Subject as S;
+        let group = server.group("Many ways").await;
+        let org = server.organisation("MANYWAYS", &[]).await;
+        let customer = server.customer(pb::Customer { email: "many@example.com".into(), organisation_id: org.id.clone(), ..Default::default() }).await;
+        customer_settings(&server, false, &[&group], &[&group]).await;
+        server.grant(S::OrganisationId(org.id.clone()), &group.id, L::Rw, pb::GrantContext::SameOrganisation).await;
+        server.grant(S::CustomerId(customer.id.clone()), &group.id, L::Rw, pb::GrantContext::Unspecified).await;
+        let mut client = server.permissions();
+        let check = |mut client: pb::permission_service_client::PermissionServiceClient<Authed>| {
+            let (customer, group) = (customer.id.clone(), group.id.clone());
+            async move {
+                let checked = client
+                    .check_permission(pb::CheckPermissionRequest {
+                        principal: Some(pb::Principal { principal: Some(pb::principal::Principal::CustomerId(customer.clone())) }),
+                        level: L::Rw as i32,
+                        resource: Some(pb::Resource { resource: Some(pb::resource::Resource::GroupId(group.clone())) }),
+                    })
+                    .await
+                    .expect("check")
+                    .into_inner();
+                assert!(checked.allowed);
+                let effective = client
+                    .get_effective_permissions(pb::GetEffectivePermissionsRequest { subject: Some(pb::Subject { subject: Some(S::CustomerId(customer)) }) })
+                    .await
+                    .expect("effective")
+                    .into_inner()
+                    .permissions;
+                let own = effective.iter().find(|p| p.group_id == group && p.scope() == pb::TicketScope::Own).expect("own tickets of the group");
+                assert_eq!(own.reason(), checked.reason(), "GetEffectivePermissions names the same cause");
+                assert_eq!(own.grant, checked.grant);
+                (checked.reason(), checked.grant.and_then(|g| g.subject).and_then(|s| s.subject))
+            }
+        };
+        assert_eq!(check(client.clone()).await, (R::OwnGrant, Some(S::CustomerId(customer.id.clone()))));
+        let revoke = |subject: S, context: pb::GrantContext| pb::RevokePermissionRequest {
+            subject: Some(pb::Subject { subject: Some(subject) }),
+            group_id: group.id.clone(),
+            context: context as i32,
+        };
+        client.revoke_permission(revoke(S::CustomerId(customer.id.clone()), pb::GrantContext::Unspecified)).await.expect("revoke own");
+        assert_eq!(check(client.clone()).await, (R::OrganisationGrant, Some(S::OrganisationId(org.id.clone()))));
+        client.revoke_permission(revoke(S::OrganisationId(org.id.clone()), pb::GrantContext::SameOrganisation)).await.expect("revoke the organisation's");
+        assert_eq!(check(client.clone()).await, (R::AlwaysGroups, None));
+        customer_settings(&server, false, &[], &[&group]).await;
+        assert_eq!(check(client.clone()).await, (R::CompanyAlwaysGroups, None));
+        customer_settings(&server, false, &[], &[]).await;
+        assert_eq!(check(client.clone()).await, (R::CustomerGroupSupportOff, None));
+    }
+}
+
+clock_tests! {
+    /// A changed level is the level from then on, for SetGroupPermissions and GrantPermission
+    /// alike, and moves the grant's update_time (not its create_time).
+    async fn a_changed_level_takes_effect_and_dates_the_grant(server, clock) {
+        use pb::subject::Subject as S;
+        let group = server.group("Levels").await;
+        let (first, second) = (server.agent("first", false).await, server.agent("second", false).await);
+        let mut client = server.permissions();
+        let set = |level: L, ids: Vec<String>| pb::SetGroupPermissionsRequest {
+            group_id: group.id.clone(),
+            kind: pb::SubjectKind::Agent as i32,
+            level: level as i32,
+            context: 0,
+            subject_ids: ids,
+        };
+        let start = clock.now();
+        client.set_group_permissions(set(L::Ro, vec![])).await.expect("all ro");
+        clock.set(start + jiff::SignedDuration::from_hours(1));
+        let changed = client.set_group_permissions(set(L::Rw, vec![first.id.clone()])).await.expect("first rw").into_inner().changed;
+        assert_eq!(changed, 1);
+        clock.set(start + jiff::SignedDuration::from_hours(2));
+        client
+            .grant_permission(pb::GrantPermissionRequest {
+                grant: Some(pb::Grant {
+                    subject: Some(pb::Subject { subject: Some(S::AgentId(second.id.clone())) }),
+                    group_id: group.id.clone(),
+                    level: L::Rw as i32,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("second rw");
+        let grants = client
+            .list_grants(pb::ListGrantsRequest { of: Some(pb::list_grants_request::Of::GroupId(group.id.clone())), ..Default::default() })
+            .await
+            .expect("list")
+            .into_inner()
+            .grants;
+        let of = |agent: &pb::Agent| {
+            let grant = grants.iter().find(|g| g.subject == Some(pb::Subject { subject: Some(S::AgentId(agent.id.clone())) })).expect("grant");
+            (grant.level(), desk::time(&grant.create_time), desk::time(&grant.update_time))
+        };
+        let hours = |n: i64| Some(start + jiff::SignedDuration::from_hours(n));
+        assert_eq!(of(&first), (L::Rw, hours(0), hours(1)), "SetGroupPermissions");
+        assert_eq!(of(&second), (L::Rw, hours(0), hours(2)), "GrantPermission");
+        for agent in [&first, &second] {
+            let checked = client
+                .check_permission(pb::CheckPermissionRequest {
+                    principal: Some(pb::Principal { principal: Some(pb::principal::Principal::AgentId(agent.id.clone())) }),
+                    level: L::Rw as i32,
+                    resource: Some(pb::Resource { resource: Some(pb::resource::Resource::GroupId(group.id.clone())) }),
+                })
+                .await
+                .expect("check")
+                .into_inner();
+            assert!(checked.allowed, "{} may write now", agent.login);
+        }
     }
 }

@@ -77,13 +77,14 @@ impl TableLock {
     }
 }
 
-/// Waits until a request of the server is waiting for the lock (PostgreSQL shows waiters;
-/// SQLite does not, so there a short pause lets the request arrive).
+/// Waits until a request of the server is waiting for the lock: PostgreSQL shows its waiters;
+/// SQLite does not, so there it is enough that the server has received the request (the lock
+/// is held, so it cannot finish).
 async fn until_a_request_waits(server: &TestServer) {
     match server.database.admin().await {
         Some(admin) => {
             let database = server.database.postgres_name().expect("postgres");
-            for _ in 0..400 {
+            desk::eventually("a request waits for the lock", || async {
                 let row = admin
                     .query_one_raw(sea_orm::Statement::from_string(
                         sea_orm::DbBackend::Postgres,
@@ -95,14 +96,16 @@ async fn until_a_request_waits(server: &TestServer) {
                     .await
                     .expect("pg_locks")
                     .expect("row");
-                if row.try_get::<i64>("", "n").expect("n") > 0 {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            panic!("no request started waiting for the lock");
+                row.try_get::<i64>("", "n").expect("n") > 0
+            })
+            .await;
         }
-        None => tokio::time::sleep(Duration::from_millis(500)).await,
+        None => {
+            desk::eventually("the server has received the request", || async {
+                server.metrics.rpcs_in_flight() > 0
+            })
+            .await;
+        }
     }
 }
 
@@ -154,17 +157,17 @@ backend_tests! {
             watches.push(watch);
         }
         server.begin_shutdown();
-        // The harness gives in-flight requests 10 s: a watch held open would keep the server
-        // draining that long. The watches stay open on this side until the server stopped.
+        // The harness gives in-flight requests twice `PATIENCE`: a watch held open would keep
+        // the server draining that long. The watches stay open on this side until the server stopped.
         for watch in &mut watches {
             let last = watch.message().await.expect("the NOT_SERVING").expect("status");
             assert_eq!(last.status(), ServingStatus::NotServing);
-            let ended = tokio::time::timeout(Duration::from_secs(5), watch.message())
+            let ended = tokio::time::timeout(PATIENCE, watch.message())
                 .await
                 .expect("the watch ends well before the shutdown timeout");
             assert!(matches!(ended, Ok(None)), "the watch ends cleanly: {ended:?}");
         }
-        let stopped = tokio::time::timeout(Duration::from_secs(5), server.join()).await;
+        let stopped = tokio::time::timeout(PATIENCE, server.join()).await;
         assert!(matches!(stopped, Ok(Ok(()))), "the server stops at once: {stopped:?}");
         drop(watches);
     }
@@ -326,16 +329,11 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
     end_sessions(&admin, &database).await;
     // Until the ended sessions are gone, so that the reads meet dead connections (well within
     // the second after which an idle connection would be pinged first).
-    let mut gone = false;
-    for _ in 0..100 {
+    desk::eventually("the sessions were ended", || async {
         let now = sessions(&admin, &database).await;
-        if !now.iter().any(|pid| before.contains(pid)) {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(4)).await;
-    }
-    assert!(gone, "the sessions were ended");
+        !now.iter().any(|pid| before.contains(pid))
+    })
+    .await;
 
     for answer in read_concurrently().await {
         let organisation = answer

@@ -244,13 +244,14 @@ pub fn local(zone: &str, text: &str) -> Timestamp {
         .expect("instant")
 }
 
-/// Waits up to five seconds for `check` to hold.
+/// Waits for `check` to hold, checking every 10 ms, for at most [`super::PATIENCE`].
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..500 {
+    let deadline = tokio::time::Instant::now() + super::PATIENCE;
+    while tokio::time::Instant::now() < deadline {
         if check().await {
             return;
         }

@@ -7,6 +7,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     sync::{Once, OnceLock},
+    time::Duration,
 };
 
 use clientele::{
@@ -30,6 +31,10 @@ use tonic::{
 };
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
+
+/// How long a test waits for something that must happen: far longer than it ever takes, even
+/// on two cores shared with a build, so that only a real failure runs into it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Runs each test once per backend: `backend_tests! { async fn name(server) { … } }` makes
 /// `name::sqlite` and `name::postgres`.
@@ -308,7 +313,9 @@ impl TestServer {
         let database = TestDatabase::create(backend).await?;
         let admin_secret = bootstrap_secret();
         let mut config = Config::new(database.url.clone());
-        config.shutdown_timeout = std::time::Duration::from_secs(10);
+        // Longer than any wait of a test: a test that checks that something does not hold
+        // the drain waits at most `PATIENCE` for the server to stop.
+        config.shutdown_timeout = 2 * PATIENCE;
         config.health_interval = std::time::Duration::from_millis(200);
         config.bootstrap_token = Some(admin_secret.clone());
         adjust(&mut config);
@@ -653,7 +660,8 @@ async fn wait_until_serving(
     task: &mut Option<JoinHandle<Result<(), clientele::server::ServeError>>>,
 ) {
     let mut health = HealthClient::new(channel.clone());
-    for _ in 0..400 {
+    let deadline = tokio::time::Instant::now() + 2 * PATIENCE;
+    while tokio::time::Instant::now() < deadline {
         let checked = health
             .check(tonic_health::pb::HealthCheckRequest::default())
             .await;
