@@ -205,20 +205,24 @@ impl CommentService for CommentApi {
                 return;
             }
             loop {
+                // A piece is read (and the caller's rights checked) only once the client has
+                // room for it: nothing is read ahead for a caller who may have lost access.
+                let Ok(place) = sender.reserve().await else {
+                    return;
+                };
                 let next = tokio::select! {
                     () = sender.closed() => return,
                     next = download.next_chunk() => next,
                 };
-                let message = match next {
-                    Ok(Some(data)) => Ok(pb::DownloadAttachmentResponse {
+                match next {
+                    Ok(Some(data)) => place.send(Ok(pb::DownloadAttachmentResponse {
                         part: Some(Part::Chunk(data)),
-                    }),
+                    })),
                     Ok(None) => return,
-                    Err(error) => Err(Status::from(error)),
-                };
-                let failed = message.is_err();
-                if sender.send(message).await.is_err() || failed {
-                    return;
+                    Err(error) => {
+                        place.send(Err(Status::from(error)));
+                        return;
+                    }
                 }
             }
         });

@@ -3,8 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    both, optional, parse_id, parse_ids, parse_optional_id, scope, summary_to_proto, timestamp,
-    validity_from_proto, validity_to_proto, writer,
+    both, optional, parse_id, parse_ids, parse_optional_id, principal, scope, summary_to_proto,
+    timestamp, validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
     domain::{
@@ -178,6 +178,7 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::MergeCustomersRequest>,
     ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
+        let caller = principal(&request)?;
         let writer = writer(&request)?;
         let request = request.into_inner();
         let (source, target) = both(
@@ -187,6 +188,7 @@ impl CustomerService for CustomerApi {
         let customer = self
             .customers
             .merge(
+                &caller,
                 &writer,
                 source,
                 target,

@@ -154,6 +154,7 @@ impl TicketService for TicketApi {
         // it is never more than one chunk ahead of the sender.
         let (chunks, mut to_send) =
             mpsc::channel::<Result<Vec<pb::ListTicketsResponse>, Status>>(1);
+        let mut rights = listing.rights_check();
         let metrics = self.metrics.clone();
         // The stream counts as running until both tasks have ended.
         let running = Arc::new(metrics.list_stream());
@@ -215,9 +216,16 @@ impl TicketService for TicketApi {
                     }
                 };
                 for item in items {
-                    if sender.send(Ok(item)).await.is_err() {
+                    // The rights are checked once the client has room for the item, right
+                    // before it goes: an item the caller may no longer read is not sent.
+                    let Ok(place) = sender.reserve().await else {
+                        return;
+                    };
+                    if let Err(error) = rights.recheck().await {
+                        place.send(Err(error.into()));
                         return;
                     }
+                    place.send(Ok(item));
                     metrics.sent();
                 }
             }

@@ -147,7 +147,7 @@ impl Agents {
             ChangeKind::Created,
             changes::diff(None, &audit(&agent)),
         );
-        let key = fields::idempotency_key("CreateAgent", request_id, input);
+        let key = fields::idempotency_key("CreateAgent", admin.actor(), request_id, input);
         let inserted = self
             .store
             .insert_agent(&agent, &event, key.as_ref())

@@ -2,6 +2,8 @@
 //! whoever may read the comment. Neither direction holds more than a chunk in memory; the
 //! SHA-256 is computed on the way in and checked on the way out.
 
+use std::time::Instant;
+
 use sha2::{Digest, Sha256};
 use tokio::{
     sync::{mpsc, oneshot},
@@ -13,6 +15,7 @@ use super::{
     changes,
     comment::{Comments, party_of, present},
     fields::{self, Violations},
+    stream_rights::{RIGHTS_TTL, no_longer_authenticated},
 };
 use crate::{
     auth::Principal,
@@ -80,9 +83,14 @@ struct Writer {
     clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
-/// A download in progress.
+/// A download in progress. It checks again, at most every [`RIGHTS_TTL`], that its caller
+/// may still read the attachment: a revoked token or an invalid holder ends it with
+/// UNAUTHENTICATED, an attachment no longer readable with PERMISSION_DENIED.
 #[derive(Debug)]
 pub struct Download {
+    comments: Comments,
+    principal: Principal,
+    checked: Instant,
     store: Store,
     /// What is being downloaded.
     pub attachment: Attachment,
@@ -211,13 +219,30 @@ impl Comments {
         let attachment = self.store.attachment(id).await?.ok_or(Error::NotFound {
             resource: "attachment",
         })?;
+        self.readable(principal, &attachment).await?;
+        Ok(Download {
+            comments: self.clone(),
+            principal: principal.clone(),
+            checked: Instant::now(),
+            store: self.store.clone(),
+            attachment,
+            hasher: Sha256::new(),
+            seq: 0,
+            done: false,
+        })
+    }
+
+    /// Whether `principal` may read `attachment` (NOT_FOUND, as for a missing one, if not):
+    /// its comment is readable, neither deleted nor a stub, and not internal to a customer.
+    async fn readable(&self, principal: &Principal, attachment: &Attachment) -> Result<()> {
+        let not_found = || Error::NotFound {
+            resource: "attachment",
+        };
         let comment =
             self.get(principal, attachment.comment_id)
                 .await
                 .map_err(|error| match error {
-                    Error::NotFound { .. } => Error::NotFound {
-                        resource: "attachment",
-                    },
+                    Error::NotFound { .. } => not_found(),
                     other => other,
                 })?;
         let comment = present(comment, party_of(principal));
@@ -225,17 +250,9 @@ impl Comments {
             || comment.delete_time.is_some()
             || (comment.visibility == Visibility::Internal && !party_of(principal).is_staff())
         {
-            return Err(Error::NotFound {
-                resource: "attachment",
-            });
+            return Err(not_found());
         }
-        Ok(Download {
-            store: self.store.clone(),
-            attachment,
-            hasher: Sha256::new(),
-            seq: 0,
-            done: false,
-        })
+        Ok(())
     }
 }
 
@@ -406,6 +423,9 @@ impl Download {
         if self.done {
             return Ok(None);
         }
+        if self.checked.elapsed() >= RIGHTS_TTL {
+            self.recheck().await?;
+        }
         match self
             .store
             .attachment_chunk(self.attachment.id, self.seq)
@@ -434,6 +454,31 @@ impl Download {
                 Ok(None)
             }
         }
+    }
+}
+
+impl Download {
+    /// Ends the download when its caller's token no longer works or the attachment is no
+    /// longer readable to it.
+    async fn recheck(&mut self) -> Result<()> {
+        let tickets = &self.comments.tickets;
+        tickets
+            .stream_rights
+            .current(tickets, &self.principal)
+            .await?
+            .ok_or_else(no_longer_authenticated)?;
+        self.comments
+            .readable(&self.principal, &self.attachment)
+            .await
+            .map_err(|error| match error {
+                Error::NotFound { .. } => Error::denied(
+                    "ATTACHMENT_NO_LONGER_READABLE",
+                    "the attachment is no longer readable to the caller",
+                ),
+                other => other,
+            })?;
+        self.checked = Instant::now();
+        Ok(())
     }
 }
 

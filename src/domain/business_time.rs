@@ -353,6 +353,17 @@ mod tests {
     }
 
     #[test]
+    fn a_range_the_spring_forward_skips_whole_is_no_business_even_at_the_jump() {
+        // 02:15–02:45 does not exist on 2026-03-29 in Berlin: the clocks jump from 02:00 CET
+        // to 03:00 CEST (01:00 UTC), and that instant is not business either.
+        let night = date(2026, 3, 29);
+        let hours = every_day(BERLIN, vec![(2 * 60 + 15, 2 * 60 + 45)]);
+        let jump = at(BERLIN, night, 3, 0);
+        assert!(!hours.is_business(jump), "{jump}");
+        assert!(hours.is_business(at(BERLIN, date(2026, 3, 30), 2, 30)));
+    }
+
+    #[test]
     fn new_york_night_hours_across_both_changes() {
         let hours = every_day(NEW_YORK, vec![(60, 4 * 60)]);
         // 2026-03-08: 01:00–04:00 by the clock is two hours; 01:30 EST + 1 h is 03:30 EDT.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{
     Tickets,
     changes::{self, Etag, check_etag},
-    fields::{self, Violations, request_hash},
+    fields::{self, Violations},
     paging::{self, Page},
     rights,
 };
@@ -23,7 +23,7 @@ use crate::{
         ChangeKind, Comment, CommentParent, FieldChange, Level, Party, ResourceType, Ticket,
         Visibility,
     },
-    store::{CommentCursor, CommentFilter, CommentScope, IdempotencyKey, Inserted, Scope, Store},
+    store::{CommentCursor, CommentFilter, CommentScope, Inserted, Scope, Store},
 };
 
 /// The longest comment text, in bytes.
@@ -117,11 +117,7 @@ impl Comments {
         request_id: Option<String>,
     ) -> Result<Comment> {
         let author = party_of(principal);
-        let key = request_id.map(|request_id| IdempotencyKey {
-            operation: "CreateComment",
-            request_id,
-            request_hash: request_hash(&(&input, author)),
-        });
+        let key = fields::idempotency_key("CreateComment", &principal.actor(), request_id, &input);
         let mut violations = Violations::default();
         let body = body(&mut violations, &input.body);
         let visibility = input.visibility.unwrap_or(Visibility::Public);

@@ -8,7 +8,7 @@ use super::{
     changes::{self, Etag, check_etag},
     customer_fields::{CustomerField, CustomerInput, apply, audit, check_consistency},
     domain_assignment::{self, Assignment},
-    fields::{self, Violations, request_hash},
+    fields::{self, Violations},
     paging::{self, Page},
     rights::MasterDataWriter,
 };
@@ -73,6 +73,8 @@ pub struct Customers {
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
     authenticator: Arc<Authenticator>,
+    /// The ticket rights of whoever moves a customer's tickets (merges).
+    pub(crate) permissions: super::Permissions,
 }
 
 impl Customers {
@@ -80,6 +82,7 @@ impl Customers {
     /// and organisations reach the principals `authenticator` caches at once.
     pub fn new(store: Store, clock: Arc<dyn Clock>, authenticator: Arc<Authenticator>) -> Self {
         Self {
+            permissions: super::Permissions::new(store.clone(), clock.clone()),
             store,
             clock,
             authenticator,
@@ -94,11 +97,7 @@ impl Customers {
         input: CustomerInput,
         request_id: Option<String>,
     ) -> Result<Customer> {
-        let key = request_id.map(|request_id| IdempotencyKey {
-            operation: "CreateCustomer",
-            request_id,
-            request_hash: request_hash(&input),
-        });
+        let key = fields::idempotency_key("CreateCustomer", writer.actor(), request_id, &input);
         match self
             .insert(writer, &input, key.as_ref(), OrganisationFields::API)
             .await?

@@ -11,8 +11,9 @@ use super::{
     ticket::transfer_event,
 };
 use crate::{
+    auth::Principal,
     error::{Error, PreconditionViolation, Result},
-    model::{ChangeKind, Customer, FieldChange, ResourceType},
+    model::{ChangeKind, Customer, FieldChange, Level, ResourceType},
     store::Scope,
 };
 
@@ -21,10 +22,13 @@ impl Customers {
     /// addresses become the target's secondary addresses, and the source is gone.
     ///
     /// A customer owns organisation memberships, custom data, grants and tickets (as main or
-    /// additional customer); all of them move, in one transaction.
+    /// additional customer); all of them move, in one transaction. The caller must be able to
+    /// work on every one of the source's tickets, as for `TransferTickets`: otherwise
+    /// FAILED_PRECONDITION names those out of its reach and nothing changes.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn merge(
         &self,
+        principal: &Principal,
         writer: &MasterDataWriter,
         source_id: Uuid,
         target_id: Uuid,
@@ -95,11 +99,12 @@ impl Customers {
             ),
         ];
         let ticket_actor = actor.clone();
+        let tickets = self.permissions.ticket_scope(principal, Level::Rw).await?;
         let merged = self
             .store
             .merge_customers(
-                source.id,
-                source.version,
+                &tickets,
+                &source,
                 &next,
                 target.version,
                 &events,

@@ -181,14 +181,16 @@ where
     }
 }
 
-/// The idempotency key of a create `operation` with `request_id` and body `input`.
+/// The idempotency key of `caller`'s create `operation` with `request_id` and body `input`.
 pub fn idempotency_key(
     operation: &'static str,
+    caller: &crate::model::Actor,
     request_id: Option<String>,
     input: &impl serde::Serialize,
 ) -> Option<crate::store::IdempotencyKey> {
     request_id.map(|request_id| crate::store::IdempotencyKey {
         operation,
+        caller: caller.as_str().to_owned(),
         request_id,
         request_hash: request_hash(input),
     })

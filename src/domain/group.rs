@@ -135,7 +135,7 @@ impl Groups {
             ChangeKind::Created,
             changes::diff(None, &audit(&group)),
         );
-        let key = fields::idempotency_key("CreateGroup", request_id, input);
+        let key = fields::idempotency_key("CreateGroup", admin.actor(), request_id, input);
         let inserted = self
             .store
             .insert_group(&group, &event, key.as_ref())

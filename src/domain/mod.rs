@@ -24,6 +24,7 @@ pub(crate) mod references;
 pub mod rights;
 pub mod settings;
 pub mod sla;
+pub mod stream_rights;
 pub mod ticket;
 pub mod ticket_list;
 pub mod token;

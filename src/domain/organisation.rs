@@ -11,7 +11,7 @@ use super::{
     changes::{self, Audit, Etag, check_etag},
     country::normalise_country,
     email_domain::{is_free_mail, normalise_domain},
-    fields::{self, Violations, request_hash},
+    fields::{self, Violations},
     paging::{self, Page},
     references,
     rights::MasterDataWriter,
@@ -22,8 +22,8 @@ use crate::{
     error::{Error, Result},
     model::{Actor, ChangeKind, FieldChange, Organisation, ResourceType, Validity},
     store::{
-        Cursor, CustomerCascade, IdempotencyKey, Inserted, OrganisationFilter, OrganisationOrder,
-        Scope, Store, ValidityFilter,
+        Cursor, CustomerCascade, Inserted, OrganisationFilter, OrganisationOrder, Scope, Store,
+        ValidityFilter,
     },
 };
 
@@ -218,11 +218,7 @@ impl Organisations {
         let now = self.clock.now();
         let org = new_organisation(&input, now)?;
         self.check_references(&org, None).await?;
-        let key = request_id.map(|request_id| IdempotencyKey {
-            operation: "CreateOrganisation",
-            request_id,
-            request_hash: request_hash(&input),
-        });
+        let key = fields::idempotency_key("CreateOrganisation", actor, request_id, &input);
         let event = changes::event(
             actor,
             now,

@@ -199,7 +199,7 @@ impl Slas {
             ChangeKind::Created,
             changes::diff(None, &calendar_audit(&calendar)),
         );
-        let key = fields::idempotency_key("CreateCalendar", request_id, input);
+        let key = fields::idempotency_key("CreateCalendar", admin.actor(), request_id, input);
         let inserted = self
             .store
             .insert_calendar(&calendar, &event, key.as_ref())
@@ -301,7 +301,7 @@ impl Slas {
             ChangeKind::Created,
             changes::diff(None, &policy_audit(&policy)),
         );
-        let key = fields::idempotency_key("CreateSlaPolicy", request_id, input);
+        let key = fields::idempotency_key("CreateSlaPolicy", admin.actor(), request_id, input);
         let inserted = self
             .store
             .insert_sla_policy(&policy, &event, key.as_ref())

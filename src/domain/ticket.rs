@@ -13,7 +13,7 @@ use super::{
     Permissions, Slas,
     changes::{self, Audit, Etag, check_etag},
     escalation::{self, Sla},
-    fields::{self, Violations, request_hash},
+    fields::{self, Violations},
     paging::{self, Page},
     references,
     rights::MasterDataWriter,
@@ -26,7 +26,7 @@ use crate::{
         Actor, Alerts, ChangeEvent, ChangeKind, Customer, FieldChange, Group, Level, ResourceType,
         SlaClocks, Ticket, TicketState,
     },
-    store::{IdempotencyKey, Inserted, Scope, Store, StoredChange, TicketChange, TicketScope},
+    store::{Inserted, Scope, Store, StoredChange, TicketChange, TicketScope},
 };
 
 /// The priority of a ticket created without one.
@@ -153,6 +153,8 @@ pub struct Tickets {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) permissions: Permissions,
     pub(crate) slas: Slas,
+    /// The rights of streaming callers, shared by their lists and watches.
+    pub(crate) stream_rights: super::stream_rights::StreamRights,
 }
 
 impl Tickets {
@@ -164,6 +166,7 @@ impl Tickets {
             clock,
             permissions,
             slas,
+            stream_rights: Default::default(),
         }
     }
 
@@ -180,11 +183,7 @@ impl Tickets {
         input: TicketInput,
         request_id: Option<String>,
     ) -> Result<Ticket> {
-        let key = request_id.map(|request_id| IdempotencyKey {
-            operation: "CreateTicket",
-            request_id,
-            request_hash: request_hash(&(&input, principal.actor().as_str())),
-        });
+        let key = fields::idempotency_key("CreateTicket", &principal.actor(), request_id, &input);
         let now = self.clock.now();
         let draft = self.draft(principal, &input, now).await?;
         let actor = principal.actor();

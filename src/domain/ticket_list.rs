@@ -11,6 +11,7 @@ use super::{
     fields::{self, Violations},
     organisation::OrganisationKey,
     paging,
+    stream_rights::RightsCheck,
 };
 use crate::{
     auth::Principal,
@@ -62,6 +63,7 @@ pub struct TicketQuery {
 #[derive(Clone, Debug)]
 pub struct TicketListing {
     tickets: Tickets,
+    principal: Principal,
     scope: TicketScope,
     filter: TicketFilter,
     order: TicketOrder,
@@ -87,6 +89,15 @@ impl TicketListing {
             self.cursor = Some(self.order.cursor_after(last));
         }
         Ok(tickets)
+    }
+
+    /// The check that the caller may still read what this list streams, for its sender.
+    pub fn rights_check(&self) -> RightsCheck {
+        RightsCheck::new(
+            self.tickets.clone(),
+            self.principal.clone(),
+            self.scope.clone(),
+        )
     }
 
     /// The token that resumes this list right after `ticket`.
@@ -174,6 +185,7 @@ impl Tickets {
             })?;
         Ok(TicketListing {
             tickets: self.clone(),
+            principal: principal.clone(),
             scope: self.scope(principal, Level::Ro).await?,
             filter,
             order: query.order,

@@ -25,12 +25,13 @@ use uuid::Uuid;
 use super::{
     Tickets, changes,
     escalation::{self, AlertChange},
+    stream_rights::{RIGHTS_TTL, no_longer_authenticated},
     ticket::{alert_events, audit},
 };
 use crate::{
     auth::Principal,
     error::Result,
-    model::{Actor, ChangeKind, Level, ResourceType, Ticket, TicketState},
+    model::{Actor, ChangeKind, ResourceType, Ticket, TicketState},
     store::{FeedMessage, TicketChange, TicketFilter, TicketOrder, TicketScope},
 };
 
@@ -38,11 +39,6 @@ use crate::{
 const DUE_BATCH: u64 = 500;
 /// How many snapshot tickets are read at a time.
 const SNAPSHOT_CHUNK: u64 = 500;
-/// How long rights read for watchers are used before they are read again: a watcher's copy
-/// and the shared one are each at most this old, so a revoked token, a principal made invalid
-/// or a grant taken away reach a running watch within a second (the bound calls have too).
-pub const RIGHTS_TTL: Duration = Duration::from_millis(500);
-
 /// What the hub broadcasts.
 #[derive(Clone, Debug)]
 enum HubMessage {
@@ -63,73 +59,6 @@ pub struct Escalations {
     sender: broadcast::Sender<HubMessage>,
     /// Turns true when the server shuts down: every watch ends.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
-    rights: WatcherRights,
-}
-
-/// The rights of watching principals by token, read again once they are [`RIGHTS_TTL`] old
-/// and shared by every watch of one token (a thousand watchers of one agent cost one read).
-#[derive(Clone, Debug, Default)]
-struct WatcherRights {
-    by_token: Arc<tokio::sync::Mutex<HashMap<Uuid, ReadRights>>>,
-}
-
-/// When rights were read, and what they were (`None`: the token no longer works).
-type ReadRights = (Instant, Option<TicketScope>);
-
-impl WatcherRights {
-    /// What `principal` may read now, or `None` when its token no longer works (revoked,
-    /// expired, gone, or its agent or customer invalid or gone).
-    async fn current(
-        &self,
-        tickets: &Tickets,
-        principal: &Principal,
-    ) -> Result<Option<TicketScope>> {
-        let mut by_token = self.by_token.lock().await;
-        if let Some((checked, scope)) = by_token.get(&principal.token_id())
-            && checked.elapsed() < RIGHTS_TTL
-        {
-            return Ok(scope.clone());
-        }
-        let checked = Instant::now();
-        let scope = if still_works(tickets, principal).await? {
-            Some(tickets.scope(principal, Level::Ro).await?)
-        } else {
-            None
-        };
-        by_token.retain(|_, (at, _)| at.elapsed() < RIGHTS_TTL);
-        by_token.insert(principal.token_id(), (checked, scope.clone()));
-        Ok(scope)
-    }
-}
-
-/// Whether `principal`'s token still works and its holder is still valid.
-async fn still_works(tickets: &Tickets, principal: &Principal) -> Result<bool> {
-    let store = &tickets.store;
-    let Some(token) = store.token(principal.token_id()).await? else {
-        return Ok(false);
-    };
-    if !token.is_active(tickets.clock.now()) {
-        return Ok(false);
-    }
-    Ok(match principal {
-        Principal::Admin { .. } => true,
-        Principal::Agent { agent_id, .. } => store
-            .agent(*agent_id)
-            .await?
-            .is_some_and(|agent| agent.validity.is_valid()),
-        Principal::Customer { customer_id, .. } => store
-            .customer(&crate::store::Scope::everything(), *customer_id)
-            .await?
-            .is_some_and(|customer| customer.validity.is_valid()),
-    })
-}
-
-/// The end of a watch whose principal lost its right to watch.
-fn no_longer_authenticated() -> crate::error::Error {
-    crate::error::Error::Unauthenticated {
-        reason: "TOKEN_NO_LONGER_VALID",
-        message: "the watch's token was revoked or expired, or its holder became invalid".into(),
-    }
 }
 
 /// What a watcher is told.
@@ -177,7 +106,6 @@ pub struct Watch {
     tickets: Tickets,
     principal: Principal,
     filter: WatchFilter,
-    rights: WatcherRights,
     scope: TicketScope,
     /// When `scope` was taken from `rights`.
     scope_time: Instant,
@@ -194,7 +122,6 @@ impl Escalations {
             tickets,
             sender: broadcast::Sender::new(backlog.max(1)),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
-            rights: WatcherRights::default(),
         }
     }
 
@@ -214,7 +141,8 @@ impl Escalations {
         // Subscribe before the snapshot is read, so that nothing falls between the two.
         let receiver = self.sender.subscribe();
         let scope = self
-            .rights
+            .tickets
+            .stream_rights
             .current(&self.tickets, principal)
             .await?
             .ok_or_else(no_longer_authenticated)?;
@@ -222,7 +150,6 @@ impl Escalations {
             tickets: self.tickets.clone(),
             principal: principal.clone(),
             filter,
-            rights: self.rights.clone(),
             scope,
             scope_time: Instant::now(),
             receiver,
@@ -294,7 +221,8 @@ impl Watch {
     async fn refresh_rights(&mut self) -> Result<()> {
         self.scope_time = Instant::now();
         self.scope = self
-            .rights
+            .tickets
+            .stream_rights
             .current(&self.tickets, &self.principal)
             .await?
             .ok_or_else(no_longer_authenticated)?;

@@ -248,7 +248,7 @@ impl Store {
     ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
-            let numbers = ticket::ticket_numbers_of_customer(&*tx, id, MAX_LISTED).await?;
+            let numbers = ticket::ticket_numbers_of_customer(&*tx, id, ticket::MAX_NAMED_TICKETS).await?;
             if !numbers.is_empty() {
                 return Err(StoreFailure::Domain(ticket::tickets_in_the_way(
                     "HAS_TICKETS",
@@ -277,18 +277,20 @@ impl Store {
         finish(tx, outcome, &UNIQUE_KEYS).await
     }
 
-    /// Deletes `source` (at `source_version`) and writes `target` over its stored
-    /// `target_version`, with `events`, in one transaction.
-    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(source = %source, target = %target.id))]
+    /// Deletes `source` (at its stored version) and writes `target` over its stored
+    /// `target_version`, with `events`, in one transaction; the source's tickets move to the
+    /// target if `tickets` reaches every one of them.
+    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(source = %source.id, target = %target.id))]
     pub async fn merge_customers(
         &self,
-        source: Uuid,
-        source_version: i64,
+        tickets: &TicketScope,
+        source: &Customer,
         target: &Customer,
         target_version: i64,
         events: &[ChangeEvent],
         ticket_event: &(dyn Fn(&Ticket, &Ticket) -> ChangeEvent + Send + Sync),
     ) -> Result<Customer> {
+        let (source, source_version) = (source.id, source.version);
         // No checks ahead: the target takes over the source's unique values, which are the
         // source's until the transaction deletes it. The unique indexes still guard them.
         let tx = self.begin_write().await?;
@@ -313,16 +315,9 @@ impl Store {
             )
             .await?;
             let now = target.update_time;
-            let (_, ticket_events) = ticket::transfer_in(
-                &tx,
-                &TicketScope::everything(),
-                source,
-                target.id,
-                false,
-                now,
-                ticket_event,
-            )
-            .await?;
+            let (_, ticket_events) =
+                ticket::transfer_in(&tx, tickets, source, target.id, false, now, ticket_event)
+                    .await?;
             // Its comments, the notes on it and its place among recipients move too, each
             // comment with an event.
             let comments = comment::comments_of_customer(&*tx, source).await?;
@@ -569,9 +564,6 @@ async fn delete_customer(
     Ok(())
 }
 
-/// The most ticket numbers an error lists.
-const MAX_LISTED: u64 = 100;
-
 /// Those of `ids` that are valid, their rows locked: a ticket being created for one of them
 /// waits for this transaction (or this one for it), so a check for open tickets made after
 /// this cannot miss one.
@@ -597,7 +589,9 @@ pub(crate) async fn refuse_open_tickets(
     customers: &[Uuid],
     organisations: &[Uuid],
 ) -> Result<(), StoreFailure> {
-    let numbers = ticket::open_ticket_numbers(&**tx, customers, organisations, MAX_LISTED).await?;
+    let numbers =
+        ticket::open_ticket_numbers(&**tx, customers, organisations, ticket::MAX_NAMED_TICKETS)
+            .await?;
     if numbers.is_empty() {
         return Ok(());
     }

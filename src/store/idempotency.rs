@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 pub struct IdempotencyKey {
     /// The operation the key belongs to, e.g. `CreateOrganisation`.
     pub operation: &'static str,
+    /// Who asked (the change log's actor): another caller's request with the same
+    /// `request_id` is another request.
+    pub caller: String,
     /// The client's `request_id`.
     pub request_id: String,
     /// A hash of the request body without its `request_id`.
@@ -48,10 +51,13 @@ async fn lookup<T>(
     conn: &impl ConnectionTrait,
     key: &IdempotencyKey,
 ) -> Result<Option<Inserted<T>>, DbErr> {
-    let found =
-        idempotency_key::Entity::find_by_id((key.operation.to_owned(), key.request_id.clone()))
-            .one(conn)
-            .await?;
+    let found = idempotency_key::Entity::find_by_id((
+        key.operation.to_owned(),
+        key.caller.clone(),
+        key.request_id.clone(),
+    ))
+    .one(conn)
+    .await?;
     Ok(found.map(|row| Inserted::Replay {
         resource_id: row.resource_id,
         request_hash: row.request_hash,
@@ -75,6 +81,7 @@ pub(crate) async fn claim<T>(
     }
     idempotency_key::Entity::insert(idempotency_key::ActiveModel {
         operation: Set(key.operation.to_owned()),
+        caller: Set(key.caller.clone()),
         request_id: Set(key.request_id.clone()),
         request_hash: Set(key.request_hash.clone()),
         resource_id: Set(resource_id),

@@ -166,6 +166,33 @@ impl TicketScope {
         any
     }
 
+    /// Whether every ticket this scope reaches is also reached by `other`: a stream opened
+    /// with this scope may go on under `other`.
+    pub fn within(&self, other: &TicketScope) -> bool {
+        let (TicketReach::Paths(mine), TicketReach::Paths(theirs)) = (&self.0, &other.0) else {
+            return other.is_everything();
+        };
+        let all = |group: &Uuid| theirs.all_groups.binary_search(group).is_ok();
+        let organisation = |organisation: &Uuid, group: &Uuid| {
+            theirs
+                .organisation_groups
+                .binary_search_by_key(organisation, |(id, _)| *id)
+                .ok()
+                .and_then(|at| theirs.organisation_groups.get(at))
+                .is_some_and(|(_, groups)| groups.binary_search(group).is_ok())
+        };
+        let own = |group: &Uuid| {
+            mine.customer == theirs.customer && theirs.own_groups.binary_search(group).is_ok()
+        };
+        mine.all_groups.iter().all(all)
+            && mine.organisation_groups.iter().all(|(id, groups)| {
+                groups
+                    .iter()
+                    .all(|group| all(group) || organisation(id, group))
+            })
+            && mine.own_groups.iter().all(|group| all(group) || own(group))
+    }
+
     /// Whether a ticket of `group_id` and `organisation_id` whose customers are `customers`
     /// is in reach: the same test as [`TicketScope::condition`], on a ticket already loaded
     /// (for events pushed to watchers).

@@ -413,8 +413,14 @@ impl Store {
     }
 }
 
-/// Moves the tickets of `from` that `scope` reaches to `to` inside `tx` (a transfer, or a
-/// merge of customers); returns them as they are now, and their events.
+/// How many tickets an error names at most.
+pub(crate) const MAX_NAMED_TICKETS: u64 = 100;
+
+/// Moves the tickets of `from` to `to` inside `tx` (a transfer, or a merge of customers);
+/// returns them as they are now, and their events. The caller must be able to work on every
+/// one of them (`scope`, built at RW): otherwise nothing moves and FAILED_PRECONDITION names
+/// the tickets out of its reach, so that a transfer and a merge never move a ticket of a group
+/// the caller cannot work on, and never leave part of a customer's tickets behind unnoticed.
 pub(crate) async fn transfer_in(
     tx: &WriteTx,
     scope: &TicketScope,
@@ -424,11 +430,36 @@ pub(crate) async fn transfer_in(
     now: Timestamp,
     event_of: &(dyn Fn(&Ticket, &Ticket) -> ChangeEvent + Send + Sync),
 ) -> Result<(Vec<Ticket>, Vec<ChangeEvent>), StoreFailure> {
-    let mut condition = Condition::all()
-        .add(of_customer(from))
-        .add(scope.condition());
+    let mut condition = Condition::all().add(of_customer(from));
     if open_only {
         condition = condition.add(ticket::Column::State.ne(TicketState::Closed.as_str()));
+    }
+    if !scope.is_everything() {
+        // Out of reach: not among the rows the scope admits (NULL-safe, unlike a negated
+        // scope condition).
+        let reachable = Query::select()
+            .column(ticket::Column::Id)
+            .from(ticket::Entity)
+            .cond_where(scope.condition())
+            .to_owned();
+        let out_of_reach: Vec<i64> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::Number)
+            .filter(condition.clone())
+            .filter(ticket::Column::Id.not_in_subquery(reachable))
+            .order_by_asc(ticket::Column::Number)
+            .limit(MAX_NAMED_TICKETS)
+            .into_tuple()
+            .all(&**tx)
+            .await?;
+        if !out_of_reach.is_empty() {
+            return Err(StoreFailure::Domain(tickets_in_the_way(
+                "TICKETS_OUT_OF_REACH",
+                "some of the customer's tickets are in groups the caller may not work on".into(),
+                &out_of_reach,
+                "the caller needs RW on this ticket's group to move it",
+            )));
+        }
     }
     let rows = all_rows(
         ticket::Entity::find()

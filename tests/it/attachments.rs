@@ -79,6 +79,56 @@ async fn download(clients: &Clients, id: &str) -> Result<(pb::Attachment, Vec<u8
     Ok((attachment.expect("metadata first"), data))
 }
 
+/// DownloadAttachment of `id` as the holder of `secret`, over HTTP/2's smallest usual window
+/// (64 KiB), with its first message (the metadata) read.
+async fn slow_download(
+    server: &TestServer,
+    secret: &str,
+    id: &str,
+) -> tonic::Streaming<pb::DownloadAttachmentResponse> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .expect("uri")
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .expect("connect");
+    let mut comments = pb::comment_service_client::CommentServiceClient::with_interceptor(
+        channel,
+        crate::support::Bearer::new(Some(secret)),
+    );
+    let mut stream = comments
+        .download_attachment(pb::DownloadAttachmentRequest { id: id.into() })
+        .await
+        .expect("download")
+        .into_inner();
+    stream
+        .message()
+        .await
+        .expect("metadata")
+        .expect("a message");
+    stream
+}
+
+/// Reads the rest of a download slowly: how many bytes came, and how it ended.
+async fn read_slowly(
+    stream: &mut tonic::Streaming<pb::DownloadAttachmentResponse>,
+) -> (usize, Result<(), tonic::Status>) {
+    let mut bytes = 0;
+    loop {
+        match stream.message().await {
+            Ok(Some(message)) => {
+                if let Some(pb::download_attachment_response::Part::Chunk(piece)) = message.part {
+                    bytes += piece.len();
+                }
+            }
+            Ok(None) => return (bytes, Ok(())),
+            Err(status) => return (bytes, Err(status)),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn nothing_kept(server: &TestServer) {
     desk::eventually("nothing of the upload is kept", || async {
         server.count(Table::Attachments).await == 0
@@ -88,6 +138,34 @@ async fn nothing_kept(server: &TestServer) {
 }
 
 backend_tests! {
+    async fn a_download_ends_once_its_caller_may_no_longer_read_the_attachment(server) {
+        let desk = server.desk("acme").await;
+        let ticket = desk.create(desk.ticket("Big files")).await;
+        let comment = write(&desk.as_agent, pb::Comment {
+            body: "The logs".into(),
+            parent: on_ticket(&ticket),
+            visibility: pb::CommentVisibility::Public.into(),
+            ..Default::default()
+        }).await.expect("comment");
+        let size = 16 * 1024 * 1024;
+        let attachment = upload(&desk.as_agent, metadata(&comment, "logs.bin"), &content(size), 1024 * 1024).await.expect("upload");
+        let customer_token = || server.token(pb::token_owner::Owner::CustomerId(desk.customer.id.clone()));
+        // The token is revoked: the download ends as unauthenticated, well before its end.
+        let secret = customer_token().await;
+        let who = server.as_token(&secret).agents.who_am_i(pb::WhoAmIRequest {}).await.expect("who").into_inner();
+        let mut stream = slow_download(&server, &secret, &attachment.id).await;
+        server.agents().revoke_token(pb::RevokeTokenRequest { id: who.token.expect("token").id }).await.expect("revoke");
+        let (bytes, end) = read_slowly(&mut stream).await;
+        assert_eq!(end.map_err(|status| status.code()), Err(Code::Unauthenticated), "after {bytes} bytes");
+        assert!(bytes < size, "{bytes}");
+        // The comment is deleted: the attachment is no longer the customer's to read.
+        let secret = customer_token().await;
+        let mut stream = slow_download(&server, &secret, &attachment.id).await;
+        desk.as_agent.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), ..Default::default() }).await.expect("delete");
+        let (bytes, end) = read_slowly(&mut stream).await;
+        assert_eq!(end.map_err(|status| status.code()), Err(Code::PermissionDenied), "after {bytes} bytes");
+        assert!(bytes < size, "{bytes}");
+    }
     async fn a_twenty_mib_file_goes_up_and_comes_back_in_chunks_with_its_checksum(server) {
         let desk = server.desk("acme").await;
         let ticket = desk.create(desk.ticket("Contract")).await;

@@ -296,6 +296,26 @@ backend_tests! {
         assert_eq!(server.snapshot().await, before);
     }
 
+    async fn a_request_id_belongs_to_its_caller(server) {
+        let manager = server.agent("manager", true).await;
+        let mut as_manager = server.as_token(&server.token(pb::token_owner::Owner::AgentId(manager.id.clone())).await).organisations;
+        let mut as_admin = server.organisations();
+        let create = |name: &str| pb::CreateOrganisationRequest {
+            organisation: Some(organisation(name)),
+            request_id: "shared-id".into(),
+        };
+        let admins = as_admin.create_organisation(create("Hooli")).await.expect("the admin's").into_inner();
+        // Another caller's request with the same id is another request: neither refused nor
+        // answered with the first caller's organisation.
+        let managers = as_manager.create_organisation(create("Initech")).await.expect("the manager's").into_inner();
+        assert_ne!(admins.organisation.as_ref().map(|o| &o.id), managers.organisation.as_ref().map(|o| &o.id));
+        assert_eq!(managers.organisation.as_ref().map(|o| o.customer_id.as_str()), Some("Initech"));
+        // Each caller's retry still returns its own first result.
+        assert_eq!(as_manager.create_organisation(create("Initech")).await.expect("retry").into_inner(), managers);
+        assert_eq!(as_admin.create_organisation(create("Hooli")).await.expect("retry").into_inner(), admins);
+        assert_eq!(server.count(Table::Organisations).await, 2);
+    }
+
     async fn twenty_concurrent_duplicates_create_one_organisation(server) {
         let events = server.count(Table::ChangeEvents).await;
         let request = pb::CreateOrganisationRequest {

@@ -251,4 +251,147 @@ backend_tests! {
         let (all, _) = stream(&admin, pb::ListTicketsRequest::default()).await;
         assert_eq!(all.len(), 3_000);
     }
+
+    async fn a_list_ends_once_the_callers_token_is_revoked(server) {
+        let desk = server.desk("acme").await;
+        seed(&server, &[(desk.group.id.clone(), desk.customer.id.clone())], 1_000).await;
+        let secret = desk_secret(&server, &desk).await;
+        let who = server.as_token(&secret).agents.who_am_i(pb::WhoAmIRequest {}).await.expect("who").into_inner();
+        let mut list = slow_list(server.addr, &secret).await;
+        server.agents().revoke_token(pb::RevokeTokenRequest { id: who.token.expect("token").id }).await.expect("revoke");
+        let (read, end) = read_slowly(&mut list).await;
+        assert_eq!(end.map_err(|status| status.code()), Err(Code::Unauthenticated), "after {read} tickets");
+        assert!(read < 1_000, "the list ended before its end: {read} tickets");
+    }
+
+    async fn a_list_ends_once_the_grant_that_opened_it_is_revoked(server) {
+        let desk = server.desk("acme").await;
+        seed(&server, &[(desk.group.id.clone(), desk.customer.id.clone())], 1_000).await;
+        let secret = desk_secret(&server, &desk).await;
+        let mut list = slow_list(server.addr, &secret).await;
+        server.permissions().revoke_permission(pb::RevokePermissionRequest {
+            subject: Some(pb::Subject { subject: Some(pb::subject::Subject::AgentId(desk.agent.id.clone())) }),
+            group_id: desk.group.id.clone(),
+            context: 0,
+        }).await.expect("revoke the grant");
+        let (read, end) = read_slowly(&mut list).await;
+        assert_eq!(end.map_err(|status| status.code()), Err(Code::PermissionDenied), "after {read} tickets");
+        assert!(read < 1_000, "{read}");
+        // Rights that grow do not end a list.
+        let mut list = slow_list(server.addr, &server.admin_secret).await;
+        let (read, end) = read_slowly(&mut list).await;
+        assert_eq!((read, end.map_err(|status| status.code())), (1_000, Ok(())));
+    }
+
+    async fn a_customers_list_ends_once_its_organisation_is_deactivated(server) {
+        let desk = server.desk("acme").await;
+        seed(&server, &[(desk.group.id.clone(), desk.customer.id.clone())], 1_000).await;
+        // A colleague from a subsidiary reads Acme's tickets through Acme's SAME_ORGANISATION
+        // grant; the subsidiary (its primary organisation, with no tickets) is deactivated.
+        let subsidiary = server.organisation("SUBSIDIARY", &[]).await;
+        let colleague = server.customer(pb::Customer {
+            email: "colleague@subsidiary.example".into(),
+            organisation_id: subsidiary.id.clone(),
+            secondary_organisation_ids: vec![desk.organisation.id.clone()],
+            ..Default::default()
+        }).await;
+        let secret = server.token(pb::token_owner::Owner::CustomerId(colleague.id.clone())).await;
+        let mut list = slow_list(server.addr, &secret).await;
+        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: subsidiary.id.clone(), ..Default::default() }).await.expect("deactivate");
+        let (read, end) = read_slowly(&mut list).await;
+        assert_eq!(end.map_err(|status| status.code()), Err(Code::Unauthenticated), "after {read} tickets");
+        assert!(read < 1_000, "{read}");
+    }
+}
+
+/// A token of `desk`'s agent that the test may revoke.
+async fn desk_secret(server: &TestServer, desk: &desk::Desk) -> String {
+    server
+        .token(pb::token_owner::Owner::AgentId(desk.agent.id.clone()))
+        .await
+}
+
+/// ListTickets as the holder of `secret` at `addr`, over HTTP/2's smallest usual window
+/// (64 KiB), so that what the server sent ahead is not hidden in a large client buffer; the
+/// first item is read.
+async fn slow_list(
+    addr: std::net::SocketAddr,
+    secret: &str,
+) -> tonic::Streaming<pb::ListTicketsResponse> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .expect("connect");
+    let mut tickets = pb::ticket_service_client::TicketServiceClient::with_interceptor(
+        channel,
+        crate::support::Bearer::new(Some(secret)),
+    );
+    let mut list = tickets
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    list.message().await.expect("first").expect("an item");
+    list
+}
+
+/// Reads the rest of `list` a little at a time; how many items came after the first, and how
+/// it ended.
+async fn read_slowly(
+    list: &mut tonic::Streaming<pb::ListTicketsResponse>,
+) -> (usize, Result<(), tonic::Status>) {
+    let mut read = 1;
+    loop {
+        match list.message().await {
+            Ok(Some(_)) => read += 1,
+            Ok(None) => return (read, Ok(())),
+            Err(status) => return (read, Err(status)),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Across replicas on PostgreSQL: a token revoked on one server ends a list on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_on_one_replica_ends_once_its_token_is_revoked_on_another() {
+    let Some(server) = TestServer::start(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let desk = server.desk("acme").await;
+    seed(
+        &server,
+        &[(desk.group.id.clone(), desk.customer.id.clone())],
+        1_000,
+    )
+    .await;
+    let secret = desk_secret(&server, &desk).await;
+    let who = server
+        .as_token(&secret)
+        .agents
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("who")
+        .into_inner();
+    let replica = server.replica().await;
+    let mut list = slow_list(replica.addr, &secret).await;
+    server
+        .agents()
+        .revoke_token(pb::RevokeTokenRequest {
+            id: who.token.expect("token").id,
+        })
+        .await
+        .expect("revoke");
+    let (read, end) = read_slowly(&mut list).await;
+    assert_eq!(
+        end.map_err(|status| status.code()),
+        Err(Code::Unauthenticated),
+        "after {read} tickets"
+    );
+    assert!(read < 1_000, "{read}");
+    drop(list);
+    replica.stop().await;
+    server.stop().await;
 }

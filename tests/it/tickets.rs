@@ -255,6 +255,39 @@ clock_tests! {
         assert_eq!(reason(&status).as_deref(), Some("CUSTOMER_INVALID"));
     }
 
+    async fn merges_and_transfers_move_no_ticket_the_caller_may_not_work_on(server, clock) {
+        use pb::subject::Subject as S;
+        let desk = server.desk("acme").await;
+        let secret = server.group("Secret").await;
+        server.grant(S::OrganisationId(desk.organisation.id.clone()), &secret.id, pb::PermissionLevel::Rw, pb::GrantContext::SameOrganisation).await;
+        let visible = desk.create(desk.ticket("Visible")).await;
+        let hidden = server.tickets().create_ticket(pb::CreateTicketRequest { ticket: Some(pb::Ticket { group_id: secret.id.clone(), ..desk.ticket("Hidden") }), request_id: String::new() }).await.expect("hidden").into_inner().ticket.expect("ticket");
+        let successor = server.customer(pb::Customer { email: "successor@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        // A customer administrator with RW on the desk's group only.
+        let manager = server.agent("manager", true).await;
+        server.grant(S::AgentId(manager.id.clone()), &desk.group.id, pb::PermissionLevel::Rw, pb::GrantContext::Unspecified).await;
+        let as_manager = server.as_token(&server.token(pb::token_owner::Owner::AgentId(manager.id.clone())).await);
+        let before = server.snapshot().await;
+        let merge = pb::MergeCustomersRequest { source_id: desk.customer.id.clone(), target_id: successor.id.clone(), ..Default::default() };
+        let status = expect_code(as_manager.customers.clone().merge_customers(merge.clone()).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("TICKETS_OUT_OF_REACH"));
+        assert_eq!(blocking_numbers(&status), [hidden.number.to_string()], "only the ticket out of reach is named");
+        let transfer = pb::TransferTicketsRequest { from_customer_id: desk.customer.id.clone(), to_customer_id: successor.id.clone(), open_only: false };
+        let status = expect_code(as_manager.tickets.clone().transfer_tickets(transfer.clone()).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("TICKETS_OUT_OF_REACH"));
+        assert_eq!(blocking_numbers(&status), [hidden.number.to_string()]);
+        assert_eq!(server.snapshot().await, before, "nothing moved");
+        // With RW on the other group too, both go through.
+        server.grant(S::AgentId(manager.id.clone()), &secret.id, pb::PermissionLevel::Rw, pb::GrantContext::Unspecified).await;
+        let moved = as_manager.tickets.clone().transfer_tickets(transfer).await.expect("transfer").into_inner();
+        assert_eq!(moved.ticket_numbers, [visible.number, hidden.number]);
+        let back = pb::MergeCustomersRequest { source_id: successor.id.clone(), target_id: desk.customer.id.clone(), ..Default::default() };
+        as_manager.customers.clone().merge_customers(back).await.expect("merge");
+        for ticket in [&visible, &hidden] {
+            assert_eq!(desk::ticket(&server, &ticket.id).await.customer_id, desk.customer.id);
+        }
+    }
+
     async fn merging_customers_moves_their_tickets_as_main_and_additional_customer(server, clock) {
         let desk = server.desk("acme").await;
         let duplicate = server.customer(pb::Customer { email: "some.one@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
@@ -283,6 +316,17 @@ clock_tests! {
         let other = pb::CreateTicketRequest { ticket: Some(desk.ticket("Twice")), request_id: "ticket-once".into() };
         expect_invalid(tickets.create_ticket(other).await, "request_id");
         assert_eq!(server.count(clientele::store::Table::Tickets).await, 1);
+    }
+
+    async fn the_same_request_id_from_another_caller_is_another_ticket(server, clock) {
+        let desk = server.desk("acme").await;
+        let request = pb::CreateTicketRequest { ticket: Some(desk.ticket("Printer")), request_id: "mail-4711".into() };
+        let by_agent = desk.as_agent.tickets.clone().create_ticket(request.clone()).await.expect("the agent's").into_inner().ticket.expect("ticket");
+        let by_customer = desk.as_customer.tickets.clone().create_ticket(request.clone()).await.expect("the customer's").into_inner().ticket.expect("ticket");
+        assert_ne!(by_agent.id, by_customer.id, "two callers, two tickets");
+        let again = desk.as_customer.tickets.clone().create_ticket(request).await.expect("the customer's retry").into_inner().ticket.expect("ticket");
+        assert_eq!(again.id, by_customer.id);
+        assert_eq!(server.count(clientele::store::Table::Tickets).await, 2);
     }
 
     async fn the_history_names_who_changed_what_from_what_to_what(server, clock) {

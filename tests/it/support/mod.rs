@@ -626,6 +626,7 @@ impl TestServer {
         let mut task = Some(task);
         wait_until_serving(&channel, &mut task).await;
         Replica {
+            addr,
             channel,
             shutdown: Some(shutdown),
             task,
@@ -679,6 +680,8 @@ async fn wait_until_serving(
 
 /// Another server process on a test server's database.
 pub struct Replica {
+    /// Where the replica listens.
+    pub addr: SocketAddr,
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), clientele::server::ServeError>>>,
