@@ -1,11 +1,10 @@
-//! Who is calling and whether it may call: principals, API tokens, the method policy, and
-//! the tower layer that applies them to every RPC.
+//! Who is calling and whether it may call: API tokens, the method policy, and the tower layer
+//! that applies them to every RPC and hands the caller's principal (`domain::access`) on.
 
 mod layer;
 pub mod policy;
-mod principal;
 pub mod tokens;
 
+pub use crate::domain::access::{Principal, Role};
 pub use layer::AuthLayer;
-pub use principal::{Principal, Role};
 pub use tokens::{Authenticator, Stale};

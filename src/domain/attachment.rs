@@ -18,7 +18,7 @@ use super::{
     stream_rights::{RIGHTS_TTL, no_longer_authenticated},
 };
 use crate::{
-    auth::Principal,
+    domain::access::Principal,
     error::{Error, Result},
     model::{Attachment, ChangeKind, FieldChange, ResourceType, Visibility},
     store::Store,

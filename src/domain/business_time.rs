@@ -155,6 +155,8 @@ impl Hours {
             for (start, end) in hours.ranges_on(date) {
                 let start = start.max(from);
                 let end = end.min(to);
+                // Equivalent mutant (cargo-mutants): `<=` adds the zero duration of an empty
+                // overlap, which changes nothing.
                 if start < end {
                     total += end.duration_since(start);
                 }

@@ -16,8 +16,8 @@ use super::{
     rights,
 };
 use crate::{
-    auth::Principal,
     clock::Clock,
+    domain::access::Principal,
     error::{Error, PreconditionViolation, Result},
     model::{
         ChangeKind, Comment, CommentParent, FieldChange, Level, Party, ResourceType, Ticket,

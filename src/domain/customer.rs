@@ -78,11 +78,17 @@ pub struct Customers {
 }
 
 impl Customers {
-    /// The rules over `store`, reading time from `clock`; changes to a customer's validity
-    /// and organisations reach the principals `authenticator` caches at once.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, authenticator: Arc<Authenticator>) -> Self {
+    /// The rules over `store`, reading time from `clock` and ticket rights from
+    /// `permissions`; changes to a customer's validity and organisations reach the principals
+    /// `authenticator` caches at once.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        authenticator: Arc<Authenticator>,
+        permissions: super::Permissions,
+    ) -> Self {
         Self {
-            permissions: super::Permissions::new(store.clone(), clock.clone()),
+            permissions,
             store,
             clock,
             authenticator,

@@ -11,7 +11,7 @@ use super::{
     ticket::transfer_event,
 };
 use crate::{
-    auth::Principal,
+    domain::access::Principal,
     error::{Error, PreconditionViolation, Result},
     model::{ChangeKind, Customer, FieldChange, Level, ResourceType},
     store::Scope,

@@ -1,6 +1,7 @@
 //! The rules of the helpdesk's customer master: validation, normalisation, what may change
 //! and how, and which change-log event each change writes. No proto or tonic types here.
 
+pub mod access;
 pub mod agent;
 pub mod attachment;
 pub mod business_time;

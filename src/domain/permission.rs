@@ -11,8 +11,8 @@ use super::{
     rights::Administrator,
 };
 use crate::{
-    auth::Principal,
     clock::Clock,
+    domain::access::Principal,
     error::{Error, PreconditionViolation, Result},
     model::{
         ChangeKind, Customer, FieldChange, Grant, GrantContext, Group, Level, ResourceType,
@@ -247,17 +247,34 @@ impl Rights {
     }
 }
 
+/// How many principals' ticket scopes are kept.
+const CACHED_SCOPES: u64 = 100_000;
+
+/// How long a kept ticket scope is used at most: the bound on how late a change another
+/// replica made reaches this one should its notification be lost.
+const SCOPE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The grant rules and the rights engine, over the store.
 #[derive(Clone, Debug)]
 pub struct Permissions {
     store: Store,
     clock: Arc<dyn Clock>,
+    /// Ticket scopes by subject and level, with the rights generation they were read at: a
+    /// scope read before the generation moved is stale (see [`Store::rights_generation`]).
+    scopes: moka::sync::Cache<(Subject, Level), (u64, TicketScope)>,
 }
 
 impl Permissions {
     /// The rules over `store`, reading time from `clock`.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            scopes: moka::sync::Cache::builder()
+                .max_capacity(CACHED_SCOPES)
+                .time_to_live(SCOPE_TTL)
+                .build(),
+        }
     }
 
     /// Grants `subject` `level` on `group_id` (in `context`, for organisations), or changes the
@@ -650,9 +667,32 @@ impl Permissions {
     }
 
     /// The tickets `principal` may read (`Level::Ro`) or work on (`Level::Rw`): the scope
-    /// every ticket query of theirs is filtered by.
-    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    /// every ticket query of theirs is filtered by. Kept until a change that may change rights
+    /// commits (on this replica before the write returns; from another replica as its
+    /// notification arrives, and within [`SCOPE_TTL`] at the latest).
     pub async fn ticket_scope(&self, principal: &Principal, level: Level) -> Result<TicketScope> {
+        let subject = match principal {
+            Principal::Admin { .. } => return Ok(TicketScope::everything()),
+            Principal::Agent { agent_id, .. } => Subject::Agent(*agent_id),
+            Principal::Customer { customer_id, .. } => Subject::Customer(*customer_id),
+        };
+        // The generation is read first: a change committed while the scope is read leaves it
+        // marked with the generation before, so that it is read again.
+        let generation = self.store.rights_generation();
+        if let Some((read_at, scope)) = self.scopes.get(&(subject, level))
+            && read_at == generation
+        {
+            return Ok(scope);
+        }
+        let scope = self.read_ticket_scope(principal, level).await?;
+        self.scopes
+            .insert((subject, level), (generation, scope.clone()));
+        Ok(scope)
+    }
+
+    /// The ticket scope of `principal` at `level`, read from grants, settings and validity.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    async fn read_ticket_scope(&self, principal: &Principal, level: Level) -> Result<TicketScope> {
         let mut paths = TicketPaths::default();
         match principal {
             Principal::Admin { .. } => return Ok(TicketScope::everything()),

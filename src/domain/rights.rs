@@ -2,7 +2,8 @@
 //! takes a capability that only a principal with that right can obtain, so that no handler
 //! can forget the check.
 
-use crate::{auth::Principal, error::Error, error::Result, model::Actor};
+use super::access::Principal;
+use crate::{error::Error, error::Result, model::Actor};
 
 /// The right to create and edit organisations and customers: admins, and agents with the
 /// `manage_customers` flag ("customer administrators").

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Tickets;
 use crate::{
-    auth::Principal,
+    domain::access::Principal,
     error::{Error, Result},
     model::Level,
     store::{Scope, TicketScope},

@@ -19,8 +19,8 @@ use super::{
     rights::MasterDataWriter,
 };
 use crate::{
-    auth::Principal,
     clock::Clock,
+    domain::access::Principal,
     error::{Error, PreconditionViolation, Result},
     model::{
         Actor, Alerts, ChangeEvent, ChangeKind, Customer, FieldChange, Group, Level, ResourceType,

@@ -14,7 +14,7 @@ use super::{
     stream_rights::RightsCheck,
 };
 use crate::{
-    auth::Principal,
+    domain::access::Principal,
     error::{Error, Result},
     model::{Alert, Customer, Level, Organisation, Ticket, TicketState},
     store::{

@@ -13,8 +13,9 @@ use super::{
     rights::Administrator,
 };
 use crate::{
-    auth::{Authenticator, Principal, Stale, tokens},
+    auth::{Authenticator, Stale, tokens},
     clock::Clock,
+    domain::access::Principal,
     error::{Error, PreconditionViolation, Result},
     model::{Agent, ChangeKind, FieldChange, ResourceType, Token, TokenOwner, Validity},
     store::{Scope, Store},

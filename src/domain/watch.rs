@@ -29,7 +29,7 @@ use super::{
     ticket::{alert_events, audit},
 };
 use crate::{
-    auth::Principal,
+    domain::access::Principal,
     error::Result,
     model::{Actor, ChangeKind, ResourceType, Ticket, TicketState},
     store::{FeedMessage, TicketChange, TicketFilter, TicketOrder, TicketScope},

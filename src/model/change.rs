@@ -31,6 +31,21 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
+    /// Whether a change of such a resource may change what someone may do: grants, the
+    /// settings, and the validity, flags and memberships of groups, agents, customers and
+    /// organisations.
+    pub fn shapes_rights(self) -> bool {
+        matches!(
+            self,
+            Self::Grant
+                | Self::Settings
+                | Self::Group
+                | Self::Agent
+                | Self::Customer
+                | Self::Organisation
+        )
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -168,9 +168,14 @@ pub async fn run(
         }
     }
     let organisations = Organisations::new(store.clone(), clock.clone(), authenticator.clone());
-    let customers = Customers::new(store.clone(), clock.clone(), authenticator.clone());
-    let settings = SettingsRules::new(store.clone(), clock.clone());
     let permissions = Permissions::new(store.clone(), clock.clone());
+    let customers = Customers::new(
+        store.clone(),
+        clock.clone(),
+        authenticator.clone(),
+        permissions.clone(),
+    );
+    let settings = SettingsRules::new(store.clone(), clock.clone());
     let groups = Groups::new(store.clone(), clock.clone());
     let agents = Agents::new(store.clone(), clock.clone(), authenticator.clone());
     let slas = Slas::new(store.clone(), clock.clone());

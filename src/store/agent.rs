@@ -37,7 +37,7 @@ impl Store {
             agent::Entity::insert(active_model(agent))
                 .exec_without_returning(&*tx)
                 .await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(Inserted::New(agent.clone()))
         }
         .await;
@@ -87,7 +87,7 @@ impl Store {
             if updated.rows_affected == 0 {
                 return Err(StoreFailure::Domain(Error::StaleEtag { resource: "agent" }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(agent.clone())
         }
         .await;

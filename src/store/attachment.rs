@@ -165,7 +165,7 @@ impl Store {
                     resource: "comment",
                 }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(())
         }
         .await;

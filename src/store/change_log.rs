@@ -4,11 +4,11 @@
 use jiff::Timestamp;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
-use super::{Store, entities::change_event};
+use super::{Store, WriteTx, entities::change_event};
 use crate::{
     error::{Error, Result},
     model::{ChangeEvent, FieldChange, ResourceType},
@@ -33,8 +33,10 @@ pub struct StoredChange {
     pub changes: Vec<FieldChange>,
 }
 
-/// Writes `event` on `conn` (a write transaction) and returns its sequence number.
-pub(crate) async fn append(conn: &impl ConnectionTrait, event: &ChangeEvent) -> Result<i64> {
+/// Writes `event` in the write transaction `tx` and returns its sequence number.
+pub(crate) async fn append(tx: &WriteTx, event: &ChangeEvent) -> Result<i64> {
+    tx.note_rights(event).await?;
+    let conn = &**tx;
     let changes = serde_json::to_string(&event.changes)
         .map_err(|e| Error::Internal(format!("cannot encode a change event: {e}")))?;
     let row = change_event::ActiveModel {

@@ -132,7 +132,7 @@ impl Store {
                 .exec_without_returning(&*tx)
                 .await?;
             insert_recipients(&tx, comment).await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             let mut seqs = Vec::new();
             if let Some(change) = ticket {
                 if !super::ticket::write_ticket(&tx, &change.ticket, change.expected_version)
@@ -250,7 +250,7 @@ impl Store {
                     resource: RESOURCE,
                 }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(())
         }
         .await;

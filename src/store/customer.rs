@@ -141,7 +141,7 @@ impl Store {
             joinable_organisations(&tx, customer, new_organisation.map(|org| org.id)).await?;
             insert_customer(&tx, customer).await?;
             for event in events {
-                change_log::append(&*tx, event).await?;
+                change_log::append(&tx, event).await?;
             }
             Ok(Inserted::New(customer.clone()))
         }
@@ -230,7 +230,7 @@ impl Store {
             }
             refuse_open_tickets(&tx, &leaving, &[]).await?;
             for event in events {
-                change_log::append(&*tx, event).await?;
+                change_log::append(&tx, event).await?;
             }
             Ok(())
         }
@@ -258,18 +258,18 @@ impl Store {
                 )));
             }
             delete_customer(&tx, id, expected_version).await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             let mut deleted = event.clone();
             deleted.resource_type = ResourceType::Grant;
             deleted.changes.clear();
             for grant in grant::delete_grants_of(&tx, Subject::Customer(id)).await? {
                 deleted.resource_id = grant;
-                change_log::append(&*tx, &deleted).await?;
+                change_log::append(&tx, &deleted).await?;
             }
             deleted.resource_type = ResourceType::Comment;
             for note in comment::delete_notes_on_customer(&tx, id).await? {
                 deleted.resource_id = note;
-                change_log::append(&*tx, &deleted).await?;
+                change_log::append(&tx, &deleted).await?;
             }
             Ok(())
         }
@@ -341,7 +341,7 @@ impl Store {
             delete_customer(&tx, source, source_version).await?;
             update_customer(&tx, target, target_version).await?;
             for event in events.iter().chain(&grant_events).chain(&comment_events) {
-                change_log::append(&*tx, event).await?;
+                change_log::append(&tx, event).await?;
             }
             let seqs = self.append_ticket_events(&tx, &ticket_events).await?;
             Ok((target.clone(), seqs))
@@ -653,7 +653,7 @@ pub(crate) async fn deactivate_customers_of(
     for id in ids {
         let mut event = cascade.event.clone();
         event.resource_id = id;
-        change_log::append(&**tx, &event).await?;
+        change_log::append(tx, &event).await?;
     }
     Ok(())
 }

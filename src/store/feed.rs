@@ -7,7 +7,13 @@
 //! `NOTIFY` inside its transaction, which PostgreSQL delivers only if the transaction commits.
 //! The payload names the sending replica, so a replica skips its own notifications.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use tokio::sync::broadcast;
@@ -17,6 +23,9 @@ use super::Store;
 
 /// The PostgreSQL channel of the feed.
 pub const CHANNEL: &str = "clientele_tickets";
+/// The PostgreSQL channel on which a replica says that it committed a change that may change
+/// someone's rights.
+pub const RIGHTS_CHANNEL: &str = "clientele_rights";
 /// How many feed messages a slow subscriber may fall behind before it is told it lagged.
 const CAPACITY: usize = 4096;
 /// A `NOTIFY` payload must stay below 8000 bytes.
@@ -37,6 +46,10 @@ pub enum FeedMessage {
 pub(crate) struct TicketFeed {
     replica: Uuid,
     sender: broadcast::Sender<FeedMessage>,
+    /// Moves whenever a committed change may have changed someone's rights (a grant, the
+    /// settings, a group, an agent, a customer or an organisation), here or on any other
+    /// replica: rights read before it moved are stale.
+    rights: Arc<AtomicU64>,
 }
 
 impl TicketFeed {
@@ -44,7 +57,13 @@ impl TicketFeed {
         Self {
             replica: Uuid::now_v7(),
             sender: broadcast::Sender::new(CAPACITY),
+            rights: Arc::default(),
         }
+    }
+
+    /// Says that rights may have changed.
+    pub(crate) fn rights_changed(&self) {
+        self.rights.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Tells this replica's subscribers about `seqs`, committed just now.
@@ -81,10 +100,26 @@ pub(crate) async fn notify(
 }
 
 async fn send(conn: &impl ConnectionTrait, payload: &str) -> Result<(), DbErr> {
+    send_on(conn, CHANNEL, payload).await
+}
+
+/// Tells the other replicas, inside the transaction `conn`, that it changes rights (on
+/// PostgreSQL; SQLite has no other replicas).
+pub(crate) async fn notify_rights(
+    conn: &impl ConnectionTrait,
+    feed: &TicketFeed,
+) -> Result<(), DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    send_on(conn, RIGHTS_CHANNEL, &feed.replica.to_string()).await
+}
+
+async fn send_on(conn: &impl ConnectionTrait, channel: &str, payload: &str) -> Result<(), DbErr> {
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
+        [channel.into(), payload.into()],
     ))
     .await
     .map(|_| ())
@@ -100,6 +135,13 @@ fn parse_payload(own: Uuid, payload: &str) -> Option<Vec<i64>> {
 }
 
 impl Store {
+    /// The generation of rights: it moves whenever a committed change may have changed
+    /// someone's rights, on this replica (before the write returns) or on another (as its
+    /// notification arrives).
+    pub fn rights_generation(&self) -> u64 {
+        self.feed.rights.load(Ordering::Acquire)
+    }
+
     /// Subscribes to the ticket feed.
     pub fn subscribe_tickets(&self) -> broadcast::Receiver<FeedMessage> {
         self.feed.sender.subscribe()
@@ -129,15 +171,20 @@ impl Store {
                     continue;
                 }
             };
-            if let Err(error) = listener.listen(CHANNEL).await {
+            if let Err(error) = listener.listen_all([CHANNEL, RIGHTS_CHANNEL]).await {
                 tracing::warn!(%error, "LISTEN failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             // Whatever happened while nobody listened is unknown.
-            let _ = self.feed.sender.send(FeedMessage::Lost);
+            self.lost_track();
             loop {
                 match listener.try_recv().await {
+                    Ok(Some(notification)) if notification.channel() == RIGHTS_CHANNEL => {
+                        if notification.payload() != self.feed.replica.to_string() {
+                            self.feed.rights_changed();
+                        }
+                    }
                     Ok(Some(notification)) => {
                         if let Some(seqs) = parse_payload(self.feed.replica, notification.payload())
                         {
@@ -146,20 +193,28 @@ impl Store {
                     }
                     Ok(None) => {
                         tracing::warn!("lost the connection listening for other replicas");
-                        let _ = self.feed.sender.send(FeedMessage::Lost);
+                        self.lost_track();
                     }
                     Err(error) => {
                         if pool.is_closed() {
                             return;
                         }
                         tracing::warn!(%error, "listening for other replicas failed; reconnecting");
-                        let _ = self.feed.sender.send(FeedMessage::Lost);
+                        self.lost_track();
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         break;
                     }
                 }
             }
         }
+    }
+}
+
+impl Store {
+    /// Other replicas' changes may have been missed: what is derived from them is stale.
+    fn lost_track(&self) {
+        let _ = self.feed.sender.send(FeedMessage::Lost);
+        self.feed.rights_changed();
     }
 }
 

@@ -145,7 +145,7 @@ impl Store {
                 }
             }
             for event in events {
-                change_log::append(&*tx, event).await?;
+                change_log::append(&tx, event).await?;
             }
             Ok(())
         }

@@ -37,7 +37,7 @@ impl Store {
             group::Entity::insert(active_model(group))
                 .exec_without_returning(&*tx)
                 .await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(Inserted::New(group.clone()))
         }
         .await;
@@ -99,7 +99,7 @@ impl Store {
             if updated.rows_affected == 0 {
                 return Err(StoreFailure::Domain(Error::StaleEtag { resource: "group" }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(group.clone())
         }
         .await;

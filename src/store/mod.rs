@@ -40,7 +40,14 @@ pub use ticket::{
 };
 pub use token::TokenHolder;
 
-use std::{ops::Deref, sync::Arc, time::Duration};
+use std::{
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
@@ -228,7 +235,12 @@ impl Store {
                 ..Default::default()
             })
             .await?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            _guard: guard,
+            feed: self.feed.clone(),
+            changes_rights: AtomicBool::new(false),
+        })
     }
 
     /// Closes every pooled connection.
@@ -243,12 +255,32 @@ impl Store {
 pub(crate) struct WriteTx {
     tx: DatabaseTransaction,
     _guard: Option<OwnedMutexGuard<()>>,
+    feed: feed::TicketFeed,
+    /// Whether an event written in it may change someone's rights.
+    changes_rights: AtomicBool,
 }
 
 impl WriteTx {
-    /// Commits everything written in this transaction.
+    /// Commits everything written in this transaction. A transaction that changed rights
+    /// moves the rights generation once it has committed (or may have: a commit whose answer
+    /// was lost counts too), before the write returns.
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
-        self.tx.commit().await
+        let changes_rights = self.changes_rights.load(Ordering::Acquire);
+        let committed = self.tx.commit().await;
+        if changes_rights {
+            self.feed.rights_changed();
+        }
+        committed
+    }
+
+    /// Notes that `event`, written in this transaction, may change someone's rights: the
+    /// other replicas are told when it commits.
+    pub(crate) async fn note_rights(&self, event: &crate::model::ChangeEvent) -> Result<(), DbErr> {
+        if event.resource_type.shapes_rights() && !self.changes_rights.swap(true, Ordering::AcqRel)
+        {
+            feed::notify_rights(&self.tx, &self.feed).await?;
+        }
+        Ok(())
     }
 }
 

@@ -113,7 +113,7 @@ impl Store {
                 return Ok(replay);
             }
             insert_organisation(&tx, org).await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(Inserted::New(org.clone()))
         }
         .await;
@@ -205,7 +205,7 @@ impl Store {
         let tx = self.begin_write().await?;
         let outcome = async {
             update_organisation(&tx, org, expected_version).await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             if let Some(cascade) = cascade {
                 customer::deactivate_customers_of(&tx, org.id, cascade).await?;
             }

@@ -65,7 +65,7 @@ impl Store {
                     resource: "settings",
                 }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(settings.clone())
         }
         .await;

@@ -60,7 +60,7 @@ impl Store {
             sla_calendar::Entity::insert(calendar_model(calendar))
                 .exec_without_returning(&*tx)
                 .await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(Inserted::New(calendar.clone()))
         }
         .await;
@@ -98,7 +98,7 @@ impl Store {
                     resource: "calendar",
                 }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(())
         }
         .await;
@@ -149,7 +149,7 @@ impl Store {
             sla_policy::Entity::insert(policy_model(policy))
                 .exec_without_returning(&*tx)
                 .await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(Inserted::New(policy.clone()))
         }
         .await;
@@ -183,7 +183,7 @@ impl Store {
                     resource: "SLA policy",
                 }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(())
         }
         .await;

@@ -401,7 +401,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreFailure> {
         let mut seqs = Vec::with_capacity(events.len());
         for event in events {
-            seqs.push(change_log::append(&**tx, event).await?);
+            seqs.push(change_log::append(tx, event).await?);
         }
         feed::notify(&**tx, &self.feed, &seqs).await?;
         Ok(seqs)

@@ -56,7 +56,7 @@ impl Store {
             })
             .exec_without_returning(&*tx)
             .await?;
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(token.clone())
         }
         .await;
@@ -169,7 +169,7 @@ impl Store {
             if updated.rows_affected == 0 {
                 return Err(StoreFailure::Domain(Error::NotFound { resource: "token" }));
             }
-            change_log::append(&*tx, event).await?;
+            change_log::append(&tx, event).await?;
             Ok(())
         }
         .await;

@@ -430,3 +430,103 @@ backend_tests! {
         assert_eq!(check.reason(), pb::PermissionReason::PrincipalInvalid);
     }
 }
+
+/// GetTicket of `ticket` through `tickets`: the code it answers with (OK or NOT_FOUND).
+async fn reads_with(
+    mut tickets: pb::ticket_service_client::TicketServiceClient<crate::support::Authed>,
+    ticket: &pb::Ticket,
+) -> Code {
+    match tickets
+        .get_ticket(pb::GetTicketRequest {
+            key: Some(pb::get_ticket_request::Key::Id(ticket.id.clone())),
+        })
+        .await
+    {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// GetTicket of `ticket` as `clients`.
+async fn reads(clients: &Clients, ticket: &pb::Ticket) -> Code {
+    reads_with(clients.tickets.clone(), ticket).await
+}
+
+backend_tests! {
+    /// Rights are kept between calls, and every change that shapes them takes effect on this
+    /// server before the call that made it returns: a grant revoked, the settings changed, a
+    /// group or an agent deactivated.
+    async fn kept_rights_follow_every_change_at_once(server) {
+        let desk = server.desk("acme").await;
+        let ticket = desk.create(desk.ticket("Kept")).await;
+        // The agent's grant goes, and comes back.
+        assert_eq!(reads(&desk.as_agent, &ticket).await, Code::Ok);
+        let mut permissions = server.permissions();
+        permissions.revoke_permission(pb::RevokePermissionRequest {
+            subject: Some(pb::Subject { subject: Some(S::AgentId(desk.agent.id.clone())) }),
+            group_id: desk.group.id.clone(),
+            context: 0,
+        }).await.expect("revoke");
+        assert_eq!(reads(&desk.as_agent, &ticket).await, Code::NotFound, "the revoked grant");
+        server.grant(S::AgentId(desk.agent.id.clone()), &desk.group.id, L::Ro, C::Unspecified).await;
+        assert_eq!(reads(&desk.as_agent, &ticket).await, Code::Ok, "the new grant");
+        // The customer reads through its organisation's grant; the settings give its own
+        // tickets to every customer once customer_group_support is off.
+        assert_eq!(reads(&desk.as_customer, &ticket).await, Code::Ok);
+        permissions.revoke_permission(pb::RevokePermissionRequest {
+            subject: Some(pb::Subject { subject: Some(S::OrganisationId(desk.organisation.id.clone())) }),
+            group_id: desk.group.id.clone(),
+            context: C::SameOrganisation as i32,
+        }).await.expect("revoke the organisation's");
+        assert_eq!(reads(&desk.as_customer, &ticket).await, Code::NotFound);
+        let settings = permissions.get_settings(pb::GetSettingsRequest {}).await.expect("settings").into_inner().settings.expect("settings");
+        permissions.update_settings(pb::UpdateSettingsRequest {
+            settings: Some(pb::Settings { customer_group_support: false, ..settings }),
+            update_mask: Some(FieldMask { paths: vec!["customer_group_support".into()] }),
+        }).await.expect("group support off");
+        assert_eq!(reads(&desk.as_customer, &ticket).await, Code::Ok, "its own ticket, by the settings");
+        // The group is deactivated: nobody but admins reads its tickets.
+        let group = server.groups().get_group(pb::GetGroupRequest { key: Some(pb::get_group_request::Key::Id(desk.group.id.clone())) }).await.expect("group").into_inner().group.expect("group");
+        server.groups().update_group(pb::UpdateGroupRequest {
+            group: Some(pb::Group { validity: pb::Validity::Invalid.into(), ..group }),
+            update_mask: Some(FieldMask { paths: vec!["validity".into()] }),
+        }).await.expect("deactivate the group");
+        assert_eq!(reads(&desk.as_agent, &ticket).await, Code::NotFound, "the agent");
+        assert_eq!(reads(&desk.as_customer, &ticket).await, Code::NotFound, "the customer");
+    }
+}
+
+/// Across replicas on PostgreSQL: rights one server keeps follow a grant revoked on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_rights_follow_a_change_made_on_another_replica() {
+    let Some(server) = TestServer::start(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let desk = server.desk("acme").await;
+    let ticket = desk.create(desk.ticket("Elsewhere")).await;
+    let replica = server.replica().await;
+    let secret = server
+        .token(pb::token_owner::Owner::AgentId(desk.agent.id.clone()))
+        .await;
+    let on_replica = pb::ticket_service_client::TicketServiceClient::new(replica.authed(&secret));
+    assert_eq!(reads_with(on_replica.clone(), &ticket).await, Code::Ok);
+    server
+        .permissions()
+        .revoke_permission(pb::RevokePermissionRequest {
+            subject: Some(pb::Subject {
+                subject: Some(S::AgentId(desk.agent.id.clone())),
+            }),
+            group_id: desk.group.id.clone(),
+            context: 0,
+        })
+        .await
+        .expect("revoke on the first server");
+    desk::eventually(
+        "the replica no longer lets the agent read the ticket",
+        || async { reads_with(on_replica.clone(), &ticket).await == Code::NotFound },
+    )
+    .await;
+    drop(on_replica);
+    replica.stop().await;
+    server.stop().await;
+}

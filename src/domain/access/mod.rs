@@ -1,0 +1,6 @@
+//! Who the caller is and what it may do: the one place rights are decided. The auth layer
+//! only authenticates a token and hands the [`Principal`] it stands for to the services.
+
+mod principal;
+
+pub use principal::{Principal, Role};
