@@ -86,13 +86,7 @@ async fn slow_download(
     secret: &str,
     id: &str,
 ) -> tonic::Streaming<pb::DownloadAttachmentResponse> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-        .expect("uri")
-        .initial_stream_window_size(65_535)
-        .initial_connection_window_size(65_535)
-        .connect()
-        .await
-        .expect("connect");
+    let channel = crate::support::small_window_channel(server.addr).await;
     let mut comments = pb::comment_service_client::CommentServiceClient::with_interceptor(
         channel,
         crate::support::Bearer::new(Some(secret)),

@@ -100,31 +100,7 @@ struct World {
 
 /// Puts the settings back to their defaults.
 async fn reset_settings(server: &TestServer) {
-    let mut client = server.permissions();
-    let current = client
-        .get_settings(pb::GetSettingsRequest {})
-        .await
-        .expect("get")
-        .into_inner()
-        .settings
-        .expect("settings");
-    client
-        .update_settings(pb::UpdateSettingsRequest {
-            settings: Some(pb::Settings {
-                customer_group_support: true,
-                etag: current.etag,
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec![
-                    "customer_group_support".into(),
-                    "always_groups".into(),
-                    "company_always_groups".into(),
-                ],
-            }),
-        })
-        .await
-        .expect("reset settings");
+    customer_settings(server, true, &[], &[]).await;
 }
 
 async fn set_groups(server: &TestServer, path: &str, group: &pb::Group, support: bool) {

@@ -221,15 +221,7 @@ backend_tests! {
         let shapes = [(desk.group.id.clone(), desk.customer.id.clone())];
         seed(&server, &shapes, 3_000).await;
         let admin = server.as_token(&server.admin_secret);
-        // A client with HTTP/2's smallest usual window (64 KiB), so that what the server has
-        // read ahead is not hidden in a large client-side buffer.
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-            .expect("uri")
-            .initial_stream_window_size(65_535)
-            .initial_connection_window_size(65_535)
-            .connect()
-            .await
-            .expect("connect");
+        let channel = crate::support::small_window_channel(server.addr).await;
         let mut small_window = pb::ticket_service_client::TicketServiceClient::with_interceptor(
             channel,
             crate::support::Bearer::new(Some(&server.admin_secret)),
@@ -318,13 +310,7 @@ async fn slow_list(
     addr: std::net::SocketAddr,
     secret: &str,
 ) -> tonic::Streaming<pb::ListTicketsResponse> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .initial_stream_window_size(65_535)
-        .initial_connection_window_size(65_535)
-        .connect()
-        .await
-        .expect("connect");
+    let channel = crate::support::small_window_channel(addr).await;
     let mut tickets = pb::ticket_service_client::TicketServiceClient::with_interceptor(
         channel,
         crate::support::Bearer::new(Some(secret)),

@@ -678,6 +678,18 @@ async fn wait_until_serving(
     panic!("the server did not start serving");
 }
 
+/// A connection to `addr` with HTTP/2's smallest usual windows (64 KiB), so that what a
+/// server sends ahead of a slow reader is not hidden in a large client-side buffer.
+pub async fn small_window_channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .expect("connect")
+}
+
 /// Another server process on a test server's database.
 pub struct Replica {
     /// Where the replica listens.
