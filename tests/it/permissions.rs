@@ -886,6 +886,25 @@ clock_tests! {
         let hours = |n: i64| Some(start + jiff::SignedDuration::from_hours(n));
         assert_eq!(of(&first), (L::Rw, hours(0), hours(1)), "SetGroupPermissions");
         assert_eq!(of(&second), (L::Rw, hours(0), hours(2)), "GrantPermission");
+        // Granting the level a grant already has changes nothing: no event, no new time.
+        clock.set(start + jiff::SignedDuration::from_hours(3));
+        let events = server.count(clientele::store::Table::ChangeEvents).await;
+        let again = client
+            .grant_permission(pb::GrantPermissionRequest {
+                grant: Some(pb::Grant {
+                    subject: Some(pb::Subject { subject: Some(S::AgentId(second.id.clone())) }),
+                    group_id: group.id.clone(),
+                    level: L::Rw as i32,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("second rw again")
+            .into_inner()
+            .grant
+            .expect("grant");
+        assert_eq!(desk::time(&again.update_time), hours(2));
+        assert_eq!(server.count(clientele::store::Table::ChangeEvents).await, events);
         for agent in [&first, &second] {
             let checked = client
                 .check_permission(pb::CheckPermissionRequest {
