@@ -218,3 +218,75 @@ impl TicketScope {
                 && paths.customer.is_some_and(|me| customers.any(|c| c == me)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids<const N: usize>() -> [Uuid; N] {
+        std::array::from_fn(|_| Uuid::now_v7())
+    }
+
+    #[test]
+    fn a_scope_is_within_another_exactly_when_the_other_reaches_all_it_reaches() {
+        let [g1, g2, org, other_org, me, you] = ids();
+        let all = |groups: Vec<Uuid>| {
+            TicketScope::paths(TicketPaths {
+                all_groups: groups,
+                ..Default::default()
+            })
+        };
+        let of_organisation = |organisation: Uuid, groups: Vec<Uuid>| {
+            TicketScope::paths(TicketPaths {
+                organisation_groups: vec![(organisation, groups)],
+                ..Default::default()
+            })
+        };
+        let own = |customer: Uuid, groups: Vec<Uuid>| {
+            TicketScope::paths(TicketPaths {
+                own_groups: groups,
+                customer: Some(customer),
+                ..Default::default()
+            })
+        };
+        let nothing = TicketScope::paths(TicketPaths::default());
+        let everything = TicketScope::everything();
+        let cases = [
+            (&everything, &everything, true),
+            (&all(vec![g1]), &everything, true),
+            (&everything, &all(vec![g1, g2]), false),
+            (&nothing, &nothing, true),
+            (&all(vec![g1]), &all(vec![g1, g2]), true),
+            (&all(vec![g1, g2]), &all(vec![g1]), false),
+            (&all(vec![g1]), &nothing, false),
+            (
+                &of_organisation(org, vec![g1]),
+                &of_organisation(org, vec![g1, g2]),
+                true,
+            ),
+            (&of_organisation(org, vec![g1]), &all(vec![g1]), true),
+            (
+                &of_organisation(org, vec![g1]),
+                &of_organisation(other_org, vec![g1]),
+                false,
+            ),
+            (
+                &of_organisation(org, vec![g1, g2]),
+                &of_organisation(org, vec![g1]),
+                false,
+            ),
+            (&own(me, vec![g1]), &own(me, vec![g1, g2]), true),
+            (&own(me, vec![g1]), &all(vec![g1]), true),
+            (&own(me, vec![g1]), &own(you, vec![g1]), false),
+            (&own(me, vec![g1, g2]), &own(me, vec![g2]), false),
+            (&own(me, vec![g1]), &of_organisation(org, vec![g1]), false),
+        ];
+        for (index, (scope, other, within)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                scope.within(other),
+                within,
+                "case {index}: {scope:?} in {other:?}"
+            );
+        }
+    }
+}
