@@ -862,17 +862,15 @@ clock_tests! {
         let changed = client.set_group_permissions(set(L::Rw, vec![first.id.clone()])).await.expect("first rw").into_inner().changed;
         assert_eq!(changed, 1);
         clock.set(start + jiff::SignedDuration::from_hours(2));
-        client
-            .grant_permission(pb::GrantPermissionRequest {
-                grant: Some(pb::Grant {
-                    subject: Some(pb::Subject { subject: Some(S::AgentId(second.id.clone())) }),
-                    group_id: group.id.clone(),
-                    level: L::Rw as i32,
-                    ..Default::default()
-                }),
-            })
-            .await
-            .expect("second rw");
+        let second_rw = pb::GrantPermissionRequest {
+            grant: Some(pb::Grant {
+                subject: Some(pb::Subject { subject: Some(S::AgentId(second.id.clone())) }),
+                group_id: group.id.clone(),
+                level: L::Rw as i32,
+                ..Default::default()
+            }),
+        };
+        client.grant_permission(second_rw.clone()).await.expect("second rw");
         let grants = client
             .list_grants(pb::ListGrantsRequest { of: Some(pb::list_grants_request::Of::GroupId(group.id.clone())), ..Default::default() })
             .await
@@ -890,14 +888,7 @@ clock_tests! {
         clock.set(start + jiff::SignedDuration::from_hours(3));
         let events = server.count(clientele::store::Table::ChangeEvents).await;
         let again = client
-            .grant_permission(pb::GrantPermissionRequest {
-                grant: Some(pb::Grant {
-                    subject: Some(pb::Subject { subject: Some(S::AgentId(second.id.clone())) }),
-                    group_id: group.id.clone(),
-                    level: L::Rw as i32,
-                    ..Default::default()
-                }),
-            })
+            .grant_permission(second_rw)
             .await
             .expect("second rw again")
             .into_inner()
