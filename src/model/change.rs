@@ -31,21 +31,6 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
-    /// Whether a change of such a resource may change what someone may do: grants, the
-    /// settings, and the validity, flags and memberships of groups, agents, customers and
-    /// organisations.
-    pub fn shapes_rights(self) -> bool {
-        matches!(
-            self,
-            Self::Grant
-                | Self::Settings
-                | Self::Group
-                | Self::Agent
-                | Self::Customer
-                | Self::Organisation
-        )
-    }
-
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -145,4 +130,114 @@ pub struct ChangeEvent {
     pub kind: ChangeKind,
     /// The fields that changed.
     pub changes: Vec<FieldChange>,
+}
+
+impl ChangeEvent {
+    /// Whether this change may change what someone may do: any change to a grant or the
+    /// settings; a new group (with customer_group_support off every customer may use it); the
+    /// validity of a group, agent, customer or organisation, an agent's manage_customers flag,
+    /// a customer's organisations; and a delete or merge of any of them. A new agent, customer
+    /// or organisation holds no grant and no token yet, and an edit of a name or an address
+    /// changes nobody's rights: those leave the rights that were read in place.
+    pub fn shapes_rights(&self) -> bool {
+        let touches = |fields: &[&str]| {
+            self.changes
+                .iter()
+                .any(|change| fields.contains(&change.field.as_str()))
+        };
+        match (self.resource_type, self.kind) {
+            (ResourceType::Grant | ResourceType::Settings, _)
+            | (ResourceType::Group, ChangeKind::Created) => true,
+            (
+                ResourceType::Agent | ResourceType::Customer | ResourceType::Organisation,
+                ChangeKind::Created,
+            ) => false,
+            (ResourceType::Group | ResourceType::Organisation, ChangeKind::Updated) => {
+                touches(&["validity"])
+            }
+            (ResourceType::Agent, ChangeKind::Updated) => {
+                touches(&["validity", "manage_customers"])
+            }
+            (ResourceType::Customer, ChangeKind::Updated) => {
+                touches(&["validity", "organisation_id", "secondary_organisation_ids"])
+            }
+            (
+                ResourceType::Group
+                | ResourceType::Agent
+                | ResourceType::Customer
+                | ResourceType::Organisation,
+                _,
+            ) => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(resource_type: ResourceType, kind: ChangeKind, fields: &[&str]) -> ChangeEvent {
+        ChangeEvent {
+            time: Timestamp::UNIX_EPOCH,
+            actor: crate::model::Actor::system(),
+            resource_type,
+            resource_id: Uuid::nil(),
+            kind,
+            changes: fields
+                .iter()
+                .map(|field| FieldChange {
+                    field: (*field).into(),
+                    old: serde_json::Value::Null,
+                    new: serde_json::Value::Null,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_changes_that_can_change_someones_rights_shape_them() {
+        use ChangeKind as K;
+        use ResourceType as R;
+        let cases = [
+            (event(R::Grant, K::Created, &["level"]), true),
+            (event(R::Grant, K::Deleted, &["level"]), true),
+            (event(R::Settings, K::Updated, &["always_groups"]), true),
+            (event(R::Group, K::Created, &["name"]), true),
+            (event(R::Group, K::Updated, &["name"]), false),
+            (event(R::Group, K::Updated, &["validity"]), true),
+            (event(R::Agent, K::Created, &["login"]), false),
+            (event(R::Agent, K::Updated, &["email"]), false),
+            (event(R::Agent, K::Updated, &["manage_customers"]), true),
+            (event(R::Agent, K::Updated, &["validity"]), true),
+            (
+                event(R::Customer, K::Created, &["email", "organisation_id"]),
+                false,
+            ),
+            (event(R::Customer, K::Updated, &["phone"]), false),
+            (event(R::Customer, K::Updated, &["organisation_id"]), true),
+            (
+                event(R::Customer, K::Updated, &["secondary_organisation_ids"]),
+                true,
+            ),
+            (event(R::Customer, K::Deactivated, &["validity"]), true),
+            (event(R::Customer, K::Deleted, &[]), true),
+            (event(R::Customer, K::MergedAway, &["merged_into"]), true),
+            (event(R::Organisation, K::Created, &["name"]), false),
+            (event(R::Organisation, K::Updated, &["city"]), false),
+            (event(R::Organisation, K::Deactivated, &["validity"]), true),
+            (event(R::Ticket, K::Updated, &["group_id"]), false),
+            (event(R::Token, K::Updated, &["revoke_time"]), false),
+        ];
+        for (event, shapes) in cases {
+            assert_eq!(
+                event.shapes_rights(),
+                shapes,
+                "{:?} {:?} {:?}",
+                event.resource_type,
+                event.kind,
+                event.changes
+            );
+        }
+    }
 }

@@ -276,8 +276,7 @@ impl WriteTx {
     /// Notes that `event`, written in this transaction, may change someone's rights: the
     /// other replicas are told when it commits.
     pub(crate) async fn note_rights(&self, event: &crate::model::ChangeEvent) -> Result<(), DbErr> {
-        if event.resource_type.shapes_rights() && !self.changes_rights.swap(true, Ordering::AcqRel)
-        {
+        if event.shapes_rights() && !self.changes_rights.swap(true, Ordering::AcqRel) {
             feed::notify_rights(&self.tx, &self.feed).await?;
         }
         Ok(())

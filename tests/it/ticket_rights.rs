@@ -470,6 +470,22 @@ backend_tests! {
         assert_eq!(reads(&desk.as_agent, &ticket).await, Code::NotFound, "the revoked grant");
         server.grant(S::AgentId(desk.agent.id.clone()), &desk.group.id, L::Ro, C::Unspecified).await;
         assert_eq!(reads(&desk.as_agent, &ticket).await, Code::Ok, "the new grant");
+        // A colleague reads Acme's ticket through Acme's SAME_ORGANISATION grant, and not once
+        // it moves to another organisation; an edit of its phone keeps what was read.
+        let colleague = server.customer(pb::Customer { email: "colleague@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let as_colleague = server.as_token(&server.token(pb::token_owner::Owner::CustomerId(colleague.id.clone())).await);
+        assert_eq!(reads(&as_colleague, &ticket).await, Code::Ok);
+        let elsewhere = server.organisation("ELSEWHERE", &[]).await;
+        let moved = server.customers().update_customer(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer { phone: "+49 30 1234".into(), ..colleague.clone() }),
+            update_mask: Some(FieldMask { paths: vec!["phone".into()] }),
+        }).await.expect("phone").into_inner().customer.expect("customer");
+        assert_eq!(reads(&as_colleague, &ticket).await, Code::Ok);
+        server.customers().update_customer(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer { organisation_id: elsewhere.id.clone(), ..moved }),
+            update_mask: Some(FieldMask { paths: vec!["organisation_id".into()] }),
+        }).await.expect("move");
+        assert_eq!(reads(&as_colleague, &ticket).await, Code::NotFound, "moved away");
         // The customer reads through its organisation's grant; the settings give its own
         // tickets to every customer once customer_group_support is off.
         assert_eq!(reads(&desk.as_customer, &ticket).await, Code::Ok);
