@@ -1,5 +1,5 @@
-//! Streams follow rights: a stream that runs for a while (ListTickets, WatchEscalations)
-//! reads its caller's rights again at most every [`RIGHTS_TTL`], shared by every stream of one
+//! Streams follow rights: a stream that runs for a while (ListTickets, DownloadAttachment,
+//! WatchEscalations) reads its caller's rights again at most every [`RIGHTS_TTL`], shared by every stream of one
 //! token, and ends when they are gone: UNAUTHENTICATED once the token was revoked or expired or
 //! its holder became invalid, PERMISSION_DENIED once the rights that opened the stream no
 //! longer reach what it was streaming.

@@ -269,8 +269,12 @@ backend_tests! {
         let (read, end) = read_slowly(&mut list).await;
         assert_eq!(end.map_err(|status| status.code()), Err(Code::PermissionDenied), "after {read} tickets");
         assert!(read < 1_000, "{read}");
-        // Rights that grow do not end a list.
-        let mut list = slow_list(server.addr, &server.admin_secret).await;
+        // Rights that grow do not end a list: the agent gets the group back, opens a list, and
+        // is granted a second group while it streams.
+        server.grant(pb::subject::Subject::AgentId(desk.agent.id.clone()), &desk.group.id, pb::PermissionLevel::Ro, pb::GrantContext::Unspecified).await;
+        let mut list = slow_list(server.addr, &secret).await;
+        let more = server.group("More").await;
+        server.grant(pb::subject::Subject::AgentId(desk.agent.id.clone()), &more.id, pb::PermissionLevel::Ro, pb::GrantContext::Unspecified).await;
         let (read, end) = read_slowly(&mut list).await;
         assert_eq!((read, end.map_err(|status| status.code())), (1_000, Ok(())));
     }
