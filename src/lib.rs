@@ -16,5 +16,7 @@ pub mod proto;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 
 pub use server::{Config, run};

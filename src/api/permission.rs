@@ -7,7 +7,8 @@ use super::{admin, parse_id, parse_ids, timestamp};
 use crate::{
     domain::{
         Permissions, SettingsRules,
-        permission::{Asked, Decision, Effective, Reason, Resource, Whose},
+        access::{Decision, Effective, Reason, Whose},
+        permission::{Asked, Resource},
         settings::{SettingsField, SettingsInput},
     },
     error::{Error, Result},

@@ -202,6 +202,7 @@ mod tests {
     use jiff::{civil::date, tz::TimeZone};
 
     use super::*;
+    use crate::testing::Lcg;
 
     fn office(zone: &str, holidays: &[Date]) -> Hours {
         let day = vec![(9 * 60, 17 * 60)];
@@ -431,18 +432,6 @@ mod tests {
     }
 
     /// A small deterministic generator, so that the property tests are repeatable.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self, below: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 33) % below.max(1)
-        }
-    }
-
     fn random_hours(rng: &mut Lcg) -> Hours {
         let zones = [
             BERLIN,

@@ -440,9 +440,11 @@ impl Comments {
             let reads = match (parent, ticket, &principal) {
                 (CommentParent::Ticket(_), Some(ticket), _) => {
                     let scope = self.tickets.scope(&principal, Level::Ro).await?;
-                    let customers = std::iter::once(ticket.customer_id)
-                        .chain(ticket.additional_customer_ids.iter().copied());
-                    scope.admits(ticket.group_id, ticket.organisation_id, customers)
+                    scope.admits(
+                        ticket.group_id,
+                        ticket.organisation_id,
+                        ticket.customer_ids(),
+                    )
                 }
                 (_, _, Principal::Customer { .. }) => false,
                 _ => true,

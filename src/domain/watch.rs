@@ -273,12 +273,12 @@ impl Watch {
                     if self.scope_time.elapsed() >= RIGHTS_TTL {
                         self.refresh_rights().await?;
                     }
-                    let customers = std::iter::once(ticket.customer_id)
-                        .chain(ticket.additional_customer_ids.iter().copied());
                     if self.filter.admits(&ticket)
-                        && self
-                            .scope
-                            .admits(ticket.group_id, ticket.organisation_id, customers)
+                        && self.scope.admits(
+                            ticket.group_id,
+                            ticket.organisation_id,
+                            ticket.customer_ids(),
+                        )
                     {
                         return Ok(Some(WatchMessage::Event {
                             change,

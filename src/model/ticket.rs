@@ -296,6 +296,11 @@ impl Ticket {
         }
     }
 
+    /// Its main customer, then its additional customers.
+    pub fn customer_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        std::iter::once(self.customer_id).chain(self.additional_customer_ids.iter().copied())
+    }
+
     /// Whether `customer` is its main or an additional customer.
     pub fn has_customer(&self, customer: Uuid) -> bool {
         self.customer_id == customer || self.additional_customer_ids.contains(&customer)

@@ -54,6 +54,18 @@ impl Store {
             .transpose()
     }
 
+    /// The ids of every valid group.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn valid_group_ids(&self) -> Result<Vec<Uuid>> {
+        Ok(group::Entity::find()
+            .select_only()
+            .column(group::Column::Id)
+            .filter(group::Column::Validity.eq(Validity::Valid.as_str()))
+            .into_tuple::<Uuid>()
+            .all(self.reader())
+            .await?)
+    }
+
     /// The groups with these ids.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn groups(&self, ids: &[Uuid]) -> Result<Vec<Group>> {

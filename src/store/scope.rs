@@ -220,6 +220,20 @@ impl TicketScope {
 }
 
 #[cfg(test)]
+impl TicketScope {
+    /// The ids of the tickets in reach, by [`TicketScope::condition`]: for tests that run the
+    /// condition on a table of their own.
+    pub(crate) fn ids_query(&self) -> sea_orm::Select<super::entities::ticket::Entity> {
+        use super::entities::ticket;
+        use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
+        ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::Id)
+            .filter(self.condition())
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

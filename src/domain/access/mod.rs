@@ -2,5 +2,8 @@
 //! only authenticates a token and hands the [`Principal`] it stands for to the services.
 
 mod principal;
+mod rights;
 
 pub use principal::{Principal, Role};
+pub use rights::{Basis, Decision, Effective, Reason, Rights, Whose};
+pub(crate) use rights::{Holder, Sources};
