@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use clientele::{
     Config,
-    auth::Authenticator,
     clock::{Clock, SystemClock},
     domain::{Tokens, rights::Administrator},
     model::TokenOwner,
@@ -239,12 +238,7 @@ async fn create_token(args: TokenCreateArgs) -> ExitCode {
             Store::connect(&args.database.database_url, &store_options(&args.database)).await?;
         store.migrate().await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let authenticator = Arc::new(Authenticator::new(
-            store.clone(),
-            clock.clone(),
-            Arc::default(),
-        ));
-        let tokens = Tokens::new(store.clone(), clock.clone(), authenticator);
+        let tokens = Tokens::new(store.clone(), clock.clone());
         let expire_time = args
             .expires_in
             .map(|ttl| {

@@ -7,4 +7,4 @@ pub mod tokens;
 
 pub use crate::domain::access::{Principal, Role};
 pub use layer::AuthLayer;
-pub use tokens::{Authenticator, Stale};
+pub use tokens::Authenticator;

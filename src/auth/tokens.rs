@@ -1,121 +1,38 @@
-//! API token secrets and their verification, with a short-lived cache so that a call does not
-//! cost a database round trip, while a revoked token still stops working within a second on
-//! every replica.
+//! Bearer tokens turned into principals, with a short-lived cache so that a call does not cost
+//! a database round trip. The cache follows the change log: a revocation, an owner made
+//! invalid, a customer moved or an agent's flags changed moves the rights generation (on this
+//! replica before the write returns, on the others as its notification arrives), and every
+//! verdict read before it is read again.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::Principal;
 use crate::{
     clock::Clock,
+    domain::access::hash_secret,
     error::{Error, Result},
     metrics::Metrics,
-    model::{Token, TokenOwner, Validity},
+    model::{Token, Validity},
     store::{Store, TokenHolder},
 };
 
-/// How long a verified token is trusted before the database is asked again. It bounds how
-/// long a revocation or an invalidated owner takes to reach every replica.
+/// How long a verified token is trusted at most before the database is asked again: the bound
+/// on how late a change another replica made reaches this one should its notification be lost.
 pub const CACHE_TTL: Duration = Duration::from_millis(500);
-/// Beyond this many cached tokens the cache starts over, bounding its memory.
-const CACHE_CAPACITY: usize = 100_000;
-/// The shortest secret accepted, so that a bootstrap token cannot be guessed.
-pub const MIN_SECRET_LENGTH: usize = 20;
+/// How many verdicts are kept, bounding the cache's memory.
+const CACHE_CAPACITY: u64 = 100_000;
 
-/// A new random secret: `clt_` and 32 random bytes in URL-safe base64.
-pub fn new_secret() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Internal(format!("no randomness for a token: {e}")))?;
-    Ok(format!("clt_{}", URL_SAFE_NO_PAD.encode(bytes)))
-}
-
-/// The hash a secret is stored as. Secrets are long and random, so SHA-256 suffices.
-pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// What the database said about a secret, when.
-#[derive(Clone, Debug)]
-struct Verdict {
-    checked: Instant,
-    found: Option<(Token, Option<Principal>)>,
-}
-
-/// Something whose change makes cached verdicts about it stale: a token, the agent or
-/// customer holding tokens, or an organisation whose customers hold them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stale {
-    /// One token (revoked).
-    Token(Uuid),
-    /// Every token of this agent (validity or rights changed).
-    Agent(Uuid),
-    /// Every token of this customer (validity, organisations, merged or deleted).
-    Customer(Uuid),
-    /// Every token of this organisation's customers (deactivated with them).
-    Organisation(Uuid),
-}
-
-impl Verdict {
-    /// What a change of makes this verdict stale.
-    fn depends_on(&self) -> Vec<Stale> {
-        let Some((token, principal)) = &self.found else {
-            return Vec::new();
-        };
-        let mut on = vec![Stale::Token(token.id)];
-        match token.owner {
-            TokenOwner::Admin => {}
-            TokenOwner::Agent(id) => on.push(Stale::Agent(id)),
-            TokenOwner::Customer(id) => on.push(Stale::Customer(id)),
-        }
-        if let Some(Principal::Customer {
-            organisation_ids, ..
-        }) = principal
-        {
-            on.extend(organisation_ids.iter().copied().map(Stale::Organisation));
-        }
-        on
-    }
-}
-
-/// Verdicts by secret hash, and when each thing they depend on last changed here.
-#[derive(Debug, Default)]
-struct Cache {
-    verdicts: HashMap<String, Verdict>,
-    /// Kept for [`CACHE_TTL`]: a verdict older than that is not used anyway.
-    changed: HashMap<Stale, Instant>,
-}
-
-impl Cache {
-    /// The verdict on `hash`, if it is recent and nothing it depends on changed since.
-    fn fresh(&self, hash: &str) -> Option<Verdict> {
-        let verdict = self.verdicts.get(hash)?;
-        let fresh = verdict.checked.elapsed() < CACHE_TTL
-            && verdict.depends_on().iter().all(|on| {
-                self.changed
-                    .get(on)
-                    .is_none_or(|changed| *changed < verdict.checked)
-            });
-        fresh.then(|| verdict.clone())
-    }
-}
+/// What the database said about a secret.
+type Verdict = Option<(Token, Option<Principal>)>;
 
 /// Turns bearer secrets into principals.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     store: Store,
     clock: Arc<dyn Clock>,
-    cache: Arc<Mutex<Cache>>,
+    /// Verdicts by secret hash, with the rights generation they were read at.
+    cache: moka::sync::Cache<String, (u64, Verdict)>,
     metrics: Arc<Metrics>,
 }
 
@@ -126,7 +43,10 @@ impl Authenticator {
         Self {
             store,
             clock,
-            cache: Arc::default(),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(CACHE_TTL)
+                .build(),
             metrics,
         }
     }
@@ -134,27 +54,19 @@ impl Authenticator {
     /// The principal holding `secret`, or why there is none.
     pub async fn authenticate(&self, secret: &str) -> Result<Principal> {
         let hash = hash_secret(secret);
-        let cached = self.cache.lock().ok().and_then(|cache| cache.fresh(&hash));
-        let verdict = match cached {
-            Some(verdict) => verdict,
-            None => {
+        // The generation is read first: a change committed while the token is looked up
+        // leaves the verdict marked with the generation before, so that it is read again.
+        let generation = self.store.rights_generation();
+        let verdict = match self.cache.get(&hash) {
+            Some((read_at, verdict)) if read_at == generation => verdict,
+            _ => {
                 self.metrics.token_looked_up();
-                // Taken before the lookup: a change that lands while it runs makes it stale.
-                let checked = Instant::now();
-                let verdict = Verdict {
-                    checked,
-                    found: self.look_up(&hash).await?,
-                };
-                if let Ok(mut cache) = self.cache.lock() {
-                    if cache.verdicts.len() >= CACHE_CAPACITY {
-                        cache.verdicts.clear();
-                    }
-                    cache.verdicts.insert(hash, verdict.clone());
-                }
+                let verdict = self.look_up(&hash).await?;
+                self.cache.insert(hash, (generation, verdict.clone()));
                 verdict
             }
         };
-        let Some((token, principal)) = verdict.found else {
+        let Some((token, principal)) = verdict else {
             return Err(unauthenticated("UNKNOWN_TOKEN", "the token is not known"));
         };
         if token.revoke_time.is_some() {
@@ -174,25 +86,7 @@ impl Authenticator {
         })
     }
 
-    /// Makes the cached verdicts that depend on `changed` stale, so that a change made on
-    /// this replica (a revocation, an owner made invalid, a customer moved) applies to the
-    /// very next call here; the rest of the cache stays. Other replicas follow within
-    /// [`CACHE_TTL`].
-    pub fn forget(&self, changed: impl IntoIterator<Item = Stale>) {
-        if let Ok(mut cache) = self.cache.lock() {
-            let now = Instant::now();
-            if cache.changed.len() >= CACHE_CAPACITY {
-                cache
-                    .changed
-                    .retain(|_, at| now.duration_since(*at) < CACHE_TTL);
-            }
-            for stale in changed {
-                cache.changed.insert(stale, now);
-            }
-        }
-    }
-
-    async fn look_up(&self, hash: &str) -> Result<Option<(Token, Option<Principal>)>> {
+    async fn look_up(&self, hash: &str) -> Result<Verdict> {
         let Some((token, holder)) = self.store.token_by_secret(hash).await? else {
             return Ok(None);
         };
@@ -252,16 +146,6 @@ pub fn bearer(header: Option<&http::HeaderValue>) -> Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_long_random_and_differ() {
-        let one = new_secret().unwrap();
-        let two = new_secret().unwrap();
-        assert!(one.starts_with("clt_") && one.len() >= 40);
-        assert_ne!(one, two);
-        assert_ne!(hash_secret(&one), hash_secret(&two));
-        assert_eq!(hash_secret(&one).len(), 64);
-    }
 
     #[test]
     fn the_bearer_scheme_is_required() {

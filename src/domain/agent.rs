@@ -13,7 +13,6 @@ use super::{
     rights::Administrator,
 };
 use crate::{
-    auth::{Authenticator, Stale},
     clock::Clock,
     error::{Error, Result},
     model::{Agent, ChangeKind, ResourceType, Validity},
@@ -100,16 +99,14 @@ pub enum AgentKey {
 pub struct Agents {
     store: Store,
     clock: Arc<dyn Clock>,
-    authenticator: Arc<Authenticator>,
 }
 
 impl Agents {
-    /// The rules over `store`; changes to an agent's rights reach `authenticator` at once.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, authenticator: Arc<Authenticator>) -> Self {
+    /// The rules over `store`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
-            authenticator,
         }
     }
 
@@ -203,8 +200,6 @@ impl Agents {
             .store
             .update_agent(&next, current.version, &event)
             .await?;
-        // Validity and the flag are part of every cached principal of this agent.
-        self.authenticator.forget([Stale::Agent(id)]);
         Ok(agent)
     }
 

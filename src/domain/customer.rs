@@ -13,7 +13,6 @@ use super::{
     rights::MasterDataWriter,
 };
 use crate::{
-    auth::{Authenticator, Stale},
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
     model::{Actor, ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Validity},
@@ -72,26 +71,22 @@ impl OrganisationFields {
 pub struct Customers {
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
-    authenticator: Arc<Authenticator>,
     /// The ticket rights of whoever moves a customer's tickets (merges).
     pub(crate) permissions: super::Permissions,
 }
 
 impl Customers {
     /// The rules over `store`, reading time from `clock` and ticket rights from
-    /// `permissions`; changes to a customer's validity and organisations reach the principals
-    /// `authenticator` caches at once.
+    /// `permissions`.
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
-        authenticator: Arc<Authenticator>,
-        permissions: super::Permissions,
+            permissions: super::Permissions,
     ) -> Self {
         Self {
             permissions,
             store,
             clock,
-            authenticator,
         }
     }
 
@@ -406,7 +401,6 @@ impl Customers {
         self.store
             .delete_customer(id, current.version, &event)
             .await?;
-        self.authenticator.forget([Stale::Customer(id)]);
         Ok(())
     }
 
@@ -442,7 +436,6 @@ impl Customers {
         self.store
             .update_customers(&[(next.clone(), current.version)], &[event])
             .await?;
-        self.authenticator.forget([Stale::Customer(next.id)]);
         Ok(next)
     }
 
@@ -514,19 +507,7 @@ impl Customers {
         changed: Vec<(Customer, i64)>,
         events: Vec<ChangeEvent>,
     ) -> Result<()> {
-        self.store.update_customers(&changed, &events).await?;
-        self.authenticator.forget(
-            changed
-                .iter()
-                .map(|(customer, _)| Stale::Customer(customer.id)),
-        );
-        Ok(())
-    }
-
-    /// Makes the authenticator's cached principals of `customers` stale (after merges).
-    pub(crate) fn forget_principals(&self, customers: &[Uuid]) {
-        self.authenticator
-            .forget(customers.iter().copied().map(Stale::Customer));
+        self.store.update_customers(&changed, &events).await
     }
 }
 

@@ -111,7 +111,6 @@ impl Customers {
                 &move |before, after| transfer_event(&ticket_actor, now, before, after),
             )
             .await?;
-        self.forget_principals(&[source.id, target.id]);
         Ok(merged)
     }
 }

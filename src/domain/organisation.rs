@@ -17,7 +17,6 @@ use super::{
     rights::MasterDataWriter,
 };
 use crate::{
-    auth::{Authenticator, Stale},
     clock::Clock,
     error::{Error, Result},
     model::{Actor, ChangeKind, FieldChange, Organisation, ResourceType, Validity},
@@ -192,17 +191,14 @@ pub enum OrganisationKey {
 pub struct Organisations {
     store: Store,
     clock: Arc<dyn Clock>,
-    authenticator: Arc<Authenticator>,
 }
 
 impl Organisations {
-    /// The rules over `store`, reading time from `clock`; deactivations (which deactivate
-    /// customers) reach the principals `authenticator` caches at once.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, authenticator: Arc<Authenticator>) -> Self {
+    /// The rules over `store`, reading time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
-            authenticator,
         }
     }
 
@@ -499,14 +495,9 @@ impl Organisations {
                     }],
                 ),
             });
-        let saved = self
-            .store
+        self.store
             .update_organisation(&next, current.version, &event, cascade.as_ref())
-            .await?;
-        if cascade.is_some() {
-            self.authenticator.forget([Stale::Organisation(next.id)]);
-        }
-        Ok(saved)
+            .await
     }
 }
 

@@ -13,9 +13,8 @@ use super::{
     rights::Administrator,
 };
 use crate::{
-    auth::{Authenticator, Stale, tokens},
     clock::Clock,
-    domain::access::Principal,
+    domain::access::{self, Principal},
     error::{Error, PreconditionViolation, Result},
     model::{Agent, ChangeKind, FieldChange, ResourceType, Token, TokenOwner, Validity},
     store::{Scope, Store},
@@ -37,16 +36,14 @@ pub struct Identity {
 pub struct Tokens {
     store: Store,
     clock: Arc<dyn Clock>,
-    authenticator: Arc<Authenticator>,
 }
 
 impl Tokens {
-    /// The rules over `store`; revocations reach `authenticator` at once.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, authenticator: Arc<Authenticator>) -> Self {
+    /// The rules over `store`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
-            authenticator,
         }
     }
 
@@ -68,7 +65,7 @@ impl Tokens {
         }
         violations.finish()?;
         self.check_owner(owner).await?;
-        let secret = tokens::new_secret()?;
+        let secret = access::new_secret()?;
         let token = self
             .insert(admin, owner, description, expire_time, &secret, now)
             .await?;
@@ -79,12 +76,12 @@ impl Tokens {
     /// admin token of a new installation (`CLIENTELE_BOOTSTRAP_TOKEN`). Returns whether it
     /// did.
     pub async fn bootstrap(&self, secret: &str) -> Result<bool> {
-        if secret.len() < tokens::MIN_SECRET_LENGTH {
+        if secret.len() < access::MIN_SECRET_LENGTH {
             return Err(Error::invalid(
                 "CLIENTELE_BOOTSTRAP_TOKEN",
                 format!(
                     "must be at least {} characters long",
-                    tokens::MIN_SECRET_LENGTH
+                    access::MIN_SECRET_LENGTH
                 ),
             ));
         }
@@ -156,7 +153,6 @@ impl Tokens {
             }],
         );
         let token = self.store.revoke_token(id, now, &event).await?;
-        self.authenticator.forget([Stale::Token(id)]);
         Ok(token)
     }
 
@@ -227,7 +223,7 @@ impl Tokens {
             ],
         );
         self.store
-            .insert_token(&token, &tokens::hash_secret(secret), &event)
+            .insert_token(&token, &access::hash_secret(secret), &event)
             .await
     }
 

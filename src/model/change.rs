@@ -136,7 +136,8 @@ impl ChangeEvent {
     /// Whether this change may change what someone may do: any change to a grant or the
     /// settings; a new group (with customer_group_support off every customer may use it); the
     /// validity of a group, agent, customer or organisation, an agent's manage_customers flag,
-    /// a customer's organisations; and a delete or merge of any of them. A new agent, customer
+    /// a customer's organisations; a token revoked or deleted; and a delete or merge of any of
+    /// them. A new agent, customer
     /// or organisation holds no grant and no token yet, and an edit of a name or an address
     /// changes nobody's rights: those leave the rights that were read in place.
     pub fn shapes_rights(&self) -> bool {
@@ -147,7 +148,8 @@ impl ChangeEvent {
         };
         match (self.resource_type, self.kind) {
             (ResourceType::Grant | ResourceType::Settings, _)
-            | (ResourceType::Group, ChangeKind::Created) => true,
+            | (ResourceType::Group, ChangeKind::Created)
+            | (ResourceType::Token, ChangeKind::Updated | ChangeKind::Deleted) => true,
             (
                 ResourceType::Agent | ResourceType::Customer | ResourceType::Organisation,
                 ChangeKind::Created,
@@ -227,7 +229,9 @@ mod tests {
             (event(R::Organisation, K::Updated, &["city"]), false),
             (event(R::Organisation, K::Deactivated, &["validity"]), true),
             (event(R::Ticket, K::Updated, &["group_id"]), false),
-            (event(R::Token, K::Updated, &["revoke_time"]), false),
+            (event(R::Token, K::Created, &["owner"]), false),
+            (event(R::Token, K::Updated, &["revoke_time"]), true),
+            (event(R::Token, K::Deleted, &[]), true),
         ];
         for (event, shapes) in cases {
             assert_eq!(

@@ -157,7 +157,7 @@ pub async fn run(
         clock.clone(),
         config.metrics.clone(),
     ));
-    let tokens = Tokens::new(store.clone(), clock.clone(), authenticator.clone());
+    let tokens = Tokens::new(store.clone(), clock.clone());
     if let Some(secret) = &config.bootstrap_token {
         if tokens.bootstrap(secret).await? {
             tracing::info!("registered CLIENTELE_BOOTSTRAP_TOKEN as the first admin token");
@@ -167,17 +167,12 @@ pub async fn run(
             );
         }
     }
-    let organisations = Organisations::new(store.clone(), clock.clone(), authenticator.clone());
+    let organisations = Organisations::new(store.clone(), clock.clone());
     let permissions = Permissions::new(store.clone(), clock.clone());
-    let customers = Customers::new(
-        store.clone(),
-        clock.clone(),
-        authenticator.clone(),
-        permissions.clone(),
-    );
+    let customers = Customers::new(store.clone(), clock.clone(), permissions.clone());
     let settings = SettingsRules::new(store.clone(), clock.clone());
     let groups = Groups::new(store.clone(), clock.clone());
-    let agents = Agents::new(store.clone(), clock.clone(), authenticator.clone());
+    let agents = Agents::new(store.clone(), clock.clone());
     let slas = Slas::new(store.clone(), clock.clone());
     let tickets = Tickets::new(
         store.clone(),
