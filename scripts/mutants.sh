@@ -28,10 +28,13 @@ if [[ "$part" == all || "$part" == sla ]]; then
 fi
 
 if [[ "$part" == all || "$part" == access ]]; then
-  # The rights are observed through the API: the integration tests that exercise them, on
-  # SQLite (the SQL they check is the same on PostgreSQL, and this halves the time).
+  # The rights are observed through the unit property test of domain/access/rights.rs (the
+  # rules, the SQL and the in-memory check against each other) and through the API: the
+  # integration tests that exercise them, on SQLite (the SQL they check is the same on
+  # PostgreSQL, and this halves the time).
   cargo mutants "${common[@]}" --output mutants.out/access \
-    --file src/store/scope.rs --file src/domain/rights.rs --file src/domain/permission.rs \
+    --file src/store/scope.rs --file src/domain/access/rights.rs --file src/domain/rights.rs \
+    --file src/domain/permission.rs \
     -- --lib --test it \
     -E 'test(/::sqlite$/) and test(/^(permissions|ticket_rights|access|escalation|ticket_list|comments|tickets|auth|settings|merge)::/) | kind(lib)'
 fi

@@ -7,10 +7,11 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
+use clientele::domain::access::ServiceWork;
 use clientele::{
     Config,
     clock::{Clock, SystemClock},
-    domain::{Tokens, rights::Administrator},
+    domain::Tokens,
     model::TokenOwner,
     server::{DEFAULT_DATABASE_URL, termination_signal},
     store::{Store, StoreOptions},
@@ -250,7 +251,7 @@ async fn create_token(args: TokenCreateArgs) -> ExitCode {
             .transpose()?;
         let created = tokens
             .create(
-                &Administrator::operator(),
+                &ServiceWork::START_UP.administrator(),
                 owner,
                 &args.description,
                 expire_time,

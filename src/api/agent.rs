@@ -2,7 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{admin, parse_id, principal, timestamp, validity_from_proto, validity_to_proto};
+use super::{admin, parse_id, principal, staff, timestamp, validity_from_proto, validity_to_proto};
 use crate::{
     domain::{
         Agents, Tokens,
@@ -51,6 +51,7 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::GetAgentRequest>,
     ) -> Result<Response<pb::GetAgentResponse>, Status> {
+        let reader = staff(&request)?;
         let key = match request.into_inner().key {
             Some(pb::get_agent_request::Key::Id(id)) => AgentKey::Id(parse_id("id", &id)?),
             Some(pb::get_agent_request::Key::Login(login)) if !login.is_empty() => {
@@ -58,7 +59,7 @@ impl AgentService for AgentApi {
             }
             _ => return Err(Error::invalid("key", "give an id or a login").into()),
         };
-        let agent = self.agents.get(&key).await?;
+        let agent = self.agents.get(&reader, &key).await?;
         Ok(Response::new(pb::GetAgentResponse {
             agent: Some(agent_to_proto(agent)),
         }))
@@ -90,10 +91,12 @@ impl AgentService for AgentApi {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let reader = staff(&request)?;
         let request = request.into_inner();
         let page = self
             .agents
             .list(
+                &reader,
                 request.include_invalid,
                 request.page_size,
                 &request.page_token,

@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    admin, both, optional_id, parse_id, parse_optional_id, timestamp, validity_from_proto,
+    admin, both, optional_id, parse_id, parse_optional_id, staff, timestamp, validity_from_proto,
     validity_to_proto,
 };
 use crate::{
@@ -53,6 +53,7 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::GetGroupRequest>,
     ) -> Result<Response<pb::GetGroupResponse>, Status> {
+        let reader = staff(&request)?;
         let key = match request.into_inner().key {
             Some(pb::get_group_request::Key::Id(id)) => GroupKey::Id(parse_id("id", &id)?),
             Some(pb::get_group_request::Key::Name(name)) if !name.is_empty() => {
@@ -60,7 +61,7 @@ impl GroupService for GroupApi {
             }
             _ => return Err(Error::invalid("key", "give an id or a name").into()),
         };
-        let group = self.groups.get(&key).await?;
+        let group = self.groups.get(&reader, &key).await?;
         Ok(Response::new(pb::GetGroupResponse {
             group: Some(to_proto(group)),
         }))
@@ -92,10 +93,12 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::ListGroupsRequest>,
     ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        let reader = staff(&request)?;
         let request = request.into_inner();
         let page = self
             .groups
             .list(
+                &reader,
                 request.include_invalid,
                 request.page_size,
                 &request.page_token,

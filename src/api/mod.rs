@@ -26,7 +26,7 @@ use crate::{
     auth::Principal,
     domain::{
         import::ImportSummary,
-        rights::{self, Administrator, MasterDataWriter},
+        rights::{self, Administrator, MasterDataWriter, StaffReader},
     },
     error::{Error, Result},
     model::Validity,
@@ -49,6 +49,11 @@ pub(crate) fn principal<T>(request: &Request<T>) -> Result<Principal> {
 /// The caller's right to write master data.
 pub(crate) fn writer<T>(request: &Request<T>) -> Result<MasterDataWriter> {
     rights::master_data_writer(&principal(request)?)
+}
+
+/// The caller's right to read what only staff read.
+pub(crate) fn staff<T>(request: &Request<T>) -> Result<StaffReader> {
+    rights::staff_reader(&principal(request)?)
 }
 
 /// The caller's right to administer.

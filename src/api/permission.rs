@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{admin, parse_id, parse_ids, timestamp};
+use super::{admin, parse_id, parse_ids, staff, timestamp};
 use crate::{
     domain::{
         Permissions, SettingsRules,
@@ -129,6 +129,7 @@ impl PermissionService for PermissionApi {
         &self,
         request: Request<pb::ListGrantsRequest>,
     ) -> Result<Response<pb::ListGrantsResponse>, Status> {
+        let reader = staff(&request)?;
         let request = request.into_inner();
         let filter = match request.of {
             Some(pb::list_grants_request::Of::Subject(subject_message)) => {
@@ -141,7 +142,7 @@ impl PermissionService for PermissionApi {
         };
         let page = self
             .permissions
-            .list(filter, request.page_size, &request.page_token)
+            .list(&reader, filter, request.page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListGrantsResponse {
             grants: page.items.into_iter().map(grant_to_proto).collect(),
@@ -187,6 +188,7 @@ impl PermissionService for PermissionApi {
         &self,
         request: Request<pb::CheckPermissionRequest>,
     ) -> Result<Response<pb::CheckPermissionResponse>, Status> {
+        let reader = staff(&request)?;
         let request = request.into_inner();
         let asked = match request.principal.and_then(|p| p.principal) {
             Some(pb::principal::Principal::Admin(true)) => Asked::Admin,
@@ -232,7 +234,10 @@ impl PermissionService for PermissionApi {
             reason,
             grant,
             whose,
-        } = self.permissions.check(asked, level, resource).await?;
+        } = self
+            .permissions
+            .check(&reader, asked, level, resource)
+            .await?;
         Ok(Response::new(pb::CheckPermissionResponse {
             allowed,
             reason: reason_to_proto(reason),
@@ -247,9 +252,10 @@ impl PermissionService for PermissionApi {
         &self,
         request: Request<pb::GetEffectivePermissionsRequest>,
     ) -> Result<Response<pb::GetEffectivePermissionsResponse>, Status> {
+        let reader = staff(&request)?;
         let request = request.into_inner();
         let subject = subject(request.subject.as_ref(), "subject")?;
-        let permissions = self.permissions.effective(subject).await?;
+        let permissions = self.permissions.effective(&reader, subject).await?;
         Ok(Response::new(pb::GetEffectivePermissionsResponse {
             permissions: permissions.into_iter().map(effective_to_proto).collect(),
         }))

@@ -3,7 +3,7 @@
 use jiff::SignedDuration;
 use tonic::{Request, Response, Status};
 
-use super::{admin, optional_id, parse_id, parse_optional_id, timestamp};
+use super::{admin, optional_id, parse_id, parse_optional_id, staff, timestamp};
 use crate::{
     domain::{
         Slas,
@@ -51,8 +51,9 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::GetCalendarRequest>,
     ) -> Result<Response<pb::GetCalendarResponse>, Status> {
+        let reader = staff(&request)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        let calendar = self.slas.calendar(id).await?;
+        let calendar = self.slas.calendar(&reader, id).await?;
         Ok(Response::new(pb::GetCalendarResponse {
             calendar: Some(calendar_to_proto(calendar)),
         }))
@@ -83,10 +84,11 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::ListCalendarsRequest>,
     ) -> Result<Response<pb::ListCalendarsResponse>, Status> {
+        let reader = staff(&request)?;
         let request = request.into_inner();
         let page = self
             .slas
-            .list_calendars(request.page_size, &request.page_token)
+            .list_calendars(&reader, request.page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListCalendarsResponse {
             calendars: page.items.into_iter().map(calendar_to_proto).collect(),
@@ -117,8 +119,9 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::GetSlaPolicyRequest>,
     ) -> Result<Response<pb::GetSlaPolicyResponse>, Status> {
+        let reader = staff(&request)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        let policy = self.slas.policy(id).await?;
+        let policy = self.slas.policy(&reader, id).await?;
         Ok(Response::new(pb::GetSlaPolicyResponse {
             sla_policy: Some(policy_to_proto(policy)),
         }))
@@ -149,10 +152,11 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::ListSlaPoliciesRequest>,
     ) -> Result<Response<pb::ListSlaPoliciesResponse>, Status> {
+        let reader = staff(&request)?;
         let request = request.into_inner();
         let page = self
             .slas
-            .list_policies(request.page_size, &request.page_token)
+            .list_policies(&reader, request.page_size, &request.page_token)
             .await?;
         Ok(Response::new(pb::ListSlaPoliciesResponse {
             sla_policies: page.items.into_iter().map(policy_to_proto).collect(),

@@ -6,7 +6,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-
 use super::Principal;
 use crate::{
     clock::Clock,

@@ -10,7 +10,7 @@ use super::{
     email::normalise_email,
     fields::{self, Violations},
     paging::{self, Page},
-    rights::Administrator,
+    rights::{Administrator, StaffReader},
 };
 use crate::{
     clock::Clock,
@@ -104,10 +104,7 @@ pub struct Agents {
 impl Agents {
     /// The rules over `store`.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            clock,
-        }
+        Self { store, clock }
     }
 
     /// Creates an agent; with `request_id`, a retry returns the first result.
@@ -150,13 +147,13 @@ impl Agents {
             .insert_agent(&agent, &event, key.as_ref())
             .await?;
         fields::created(inserted, key.as_ref(), async |id| {
-            self.get(&AgentKey::Id(id)).await
+            self.get(&admin.reader(), &AgentKey::Id(id)).await
         })
         .await
     }
 
     /// Reads one agent.
-    pub async fn get(&self, key: &AgentKey) -> Result<Agent> {
+    pub async fn get(&self, _reader: &StaffReader, key: &AgentKey) -> Result<Agent> {
         let found = match key {
             AgentKey::Id(id) => self.store.agent(*id).await?,
             AgentKey::Login(login) => self.store.agent_by_login(login).await?,
@@ -174,7 +171,7 @@ impl Agents {
         fields: &[AgentField],
         input: &AgentInput,
     ) -> Result<Agent> {
-        let current = self.get(&AgentKey::Id(id)).await?;
+        let current = self.get(&admin.reader(), &AgentKey::Id(id)).await?;
         check_etag("agent", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
         let mut violations = Violations::default();
@@ -206,6 +203,7 @@ impl Agents {
     /// One page of agents.
     pub async fn list(
         &self,
+        _reader: &StaffReader,
         include_invalid: bool,
         page_size: i32,
         page_token: &str,

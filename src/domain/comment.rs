@@ -15,6 +15,7 @@ use super::{
     paging::{self, Page},
     rights,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     domain::access::Principal,
@@ -23,7 +24,7 @@ use crate::{
         ChangeKind, Comment, CommentParent, FieldChange, Level, Party, ResourceType, Ticket,
         Visibility,
     },
-    store::{CommentCursor, CommentFilter, CommentScope, Inserted, Scope, Store},
+    store::{CommentCursor, CommentFilter, CommentScope, Inserted, Store},
 };
 
 /// The longest comment text, in bytes.
@@ -379,7 +380,7 @@ impl Comments {
                 }
                 let _writer = rights::master_data_writer(principal)?;
                 self.store
-                    .organisation(&Scope::everything(), id)
+                    .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
                     .await?
                     .ok_or_else(|| unknown(parent))?;
                 Ok(None)
@@ -390,7 +391,7 @@ impl Comments {
                 }
                 let _writer = rights::master_data_writer(principal)?;
                 self.store
-                    .customer(&Scope::everything(), id)
+                    .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
                     .await?
                     .ok_or_else(|| unknown(parent))?;
                 Ok(None)
@@ -421,7 +422,11 @@ impl Comments {
                         continue;
                     }
                 },
-                Party::Customer(id) => match self.store.customer(&Scope::everything(), id).await? {
+                Party::Customer(id) => match self
+                    .store
+                    .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
+                    .await?
+                {
                     Some(customer) if customer.validity.is_valid() => Principal::Customer {
                         token_id: Uuid::nil(),
                         customer_id: customer.id,

@@ -12,6 +12,7 @@ use super::{
     paging::{self, Page},
     rights::MasterDataWriter,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
@@ -78,11 +79,7 @@ pub struct Customers {
 impl Customers {
     /// The rules over `store`, reading time from `clock` and ticket rights from
     /// `permissions`.
-    pub fn new(
-        store: Store,
-        clock: Arc<dyn Clock>,
-            permissions: super::Permissions,
-    ) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, permissions: super::Permissions) -> Self {
         Self {
             permissions,
             store,
@@ -111,8 +108,11 @@ impl Customers {
                 if key.is_none_or(|key| key.request_hash != request_hash) {
                     return Err(Error::RequestIdReused);
                 }
-                self.get(&Scope::everything(), &CustomerKey::Id(resource_id))
-                    .await
+                self.get(
+                    &ServiceWork::RULE_CHECKS.master_data(),
+                    &CustomerKey::Id(resource_id),
+                )
+                .await
             }
         }
     }
@@ -238,7 +238,12 @@ impl Customers {
         fields: &[CustomerField],
         input: &CustomerInput,
     ) -> Result<Customer> {
-        let current = self.get(&Scope::everything(), &CustomerKey::Id(id)).await?;
+        let current = self
+            .get(
+                &ServiceWork::RULE_CHECKS.master_data(),
+                &CustomerKey::Id(id),
+            )
+            .await?;
         check_etag("customer", &current.etag(), Etag::Required(etag))?;
         self.change(
             writer,
@@ -406,7 +411,12 @@ impl Customers {
 
     /// The customer `id`, checked against `etag` when one is given.
     pub(crate) async fn current(&self, id: Uuid, etag: Option<&str>) -> Result<Customer> {
-        let current = self.get(&Scope::everything(), &CustomerKey::Id(id)).await?;
+        let current = self
+            .get(
+                &ServiceWork::RULE_CHECKS.master_data(),
+                &CustomerKey::Id(id),
+            )
+            .await?;
         check_etag("customer", &current.etag(), Etag::Optional(etag))?;
         Ok(current)
     }
@@ -469,7 +479,11 @@ impl Customers {
             if known.contains(&id) {
                 continue;
             }
-            match self.store.organisation(&Scope::everything(), id).await? {
+            match self
+                .store
+                .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
+                .await?
+            {
                 None => violations.add(field, format!("no organisation has the id {id}")),
                 Some(org) if !org.validity.is_valid() => invalid.push(org),
                 Some(_) => {}
@@ -484,7 +498,11 @@ impl Customers {
         let Some(id) = customer.organisation_id else {
             return Ok(());
         };
-        match self.store.organisation(&Scope::everything(), id).await? {
+        match self
+            .store
+            .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
+            .await?
+        {
             Some(org) if !org.validity.is_valid() => Err(Error::FailedPrecondition {
                 reason: "ORGANISATION_INVALID",
                 message: format!(

@@ -10,11 +10,11 @@ use super::{
     rights::MasterDataWriter,
     ticket::transfer_event,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     domain::access::Principal,
     error::{Error, PreconditionViolation, Result},
     model::{ChangeKind, Customer, FieldChange, Level, ResourceType},
-    store::Scope,
 };
 
 impl Customers {
@@ -59,7 +59,10 @@ impl Customers {
         // end with it.
         let mut joinable = Vec::new();
         for id in source.organisation_ids() {
-            if let Some(org) = self.store.organisation(&Scope::everything(), id).await?
+            if let Some(org) = self
+                .store
+                .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
+                .await?
                 && org.validity.is_valid()
             {
                 joinable.push(id);

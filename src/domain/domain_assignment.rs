@@ -14,10 +14,11 @@ use super::{
     organisation::{OrganisationInput, new_organisation},
     rights::MasterDataWriter,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     error::{Error, PreconditionViolation, Result},
     model::{ChangeKind, Customer, FieldChange, Organisation, ResourceType},
-    store::{Scope, Store},
+    store::Store,
 };
 
 /// Where domain assignment puts a new customer.
@@ -53,7 +54,7 @@ pub(crate) async fn assignment_for(
     // of the same domain: join it. A claim by an organisation with assignment off, or the
     // business key taken by an organisation that does not claim the domain, means an
     // administrator decided otherwise: stay unassigned.
-    let everything = Scope::everything();
+    let everything = ServiceWork::RULE_CHECKS.master_data();
     let claimant = match store.organisation_claiming(domain).await? {
         Some(id) => store.organisation(&everything, id).await?,
         None => None,
@@ -99,7 +100,7 @@ impl Customers {
         let actor = writer.actor();
         let org = self
             .store
-            .organisation(&Scope::everything(), id)
+            .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
             .await?
             .ok_or(Error::NotFound {
                 resource: "organisation",

@@ -10,7 +10,7 @@ use super::{
     fields::{self, Violations},
     paging::{self, Page},
     references,
-    rights::Administrator,
+    rights::{Administrator, StaffReader},
 };
 use crate::{
     clock::Clock,
@@ -141,13 +141,13 @@ impl Groups {
             .insert_group(&group, &event, key.as_ref())
             .await?;
         fields::created(inserted, key.as_ref(), async |id| {
-            self.get(&GroupKey::Id(id)).await
+            self.get(&admin.reader(), &GroupKey::Id(id)).await
         })
         .await
     }
 
     /// Reads one group.
-    pub async fn get(&self, key: &GroupKey) -> Result<Group> {
+    pub async fn get(&self, _reader: &StaffReader, key: &GroupKey) -> Result<Group> {
         let found = match key {
             GroupKey::Id(id) => self.store.group(*id).await?,
             GroupKey::Name(name) => self.store.group_by_name(name).await?,
@@ -165,7 +165,7 @@ impl Groups {
         fields: &[GroupField],
         input: &GroupInput,
     ) -> Result<Group> {
-        let current = self.get(&GroupKey::Id(id)).await?;
+        let current = self.get(&admin.reader(), &GroupKey::Id(id)).await?;
         check_etag("group", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
         let mut violations = Violations::default();
@@ -196,6 +196,7 @@ impl Groups {
     /// One page of groups.
     pub async fn list(
         &self,
+        _reader: &StaffReader,
         include_invalid: bool,
         page_size: i32,
         page_token: &str,

@@ -15,10 +15,11 @@ use super::{
     organisation::{OrganisationInput, Organisations},
     rights::MasterDataWriter,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     error::{Error, FieldViolation, Result},
     model::{Organisation, Validity},
-    store::{Inserted, Scope},
+    store::Inserted,
 };
 
 /// The most row errors a summary lists; `failed` counts them all.
@@ -339,7 +340,7 @@ async fn upsert_customer(
         None => {
             store
                 .customer_by_email(
-                    &Scope::everything(),
+                    &ServiceWork::RULE_CHECKS.master_data(),
                     &super::email::lookup_form(&input.email),
                 )
                 .await?
@@ -401,7 +402,7 @@ async fn resolve(
         None => {
             let found = customers
                 .store
-                .organisation_by_customer_id(&Scope::everything(), customer_id)
+                .organisation_by_customer_id(&ServiceWork::RULE_CHECKS.master_data(), customer_id)
                 .await?;
             if let Ok(mut cache) = cache.lock() {
                 cache.insert(key, found.clone());

@@ -16,6 +16,7 @@ use super::{
     references,
     rights::MasterDataWriter,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     error::{Error, Result},
@@ -196,10 +197,7 @@ pub struct Organisations {
 impl Organisations {
     /// The rules over `store`, reading time from `clock`.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            clock,
-        }
+        Self { store, clock }
     }
 
     /// Creates an organisation; with `request_id`, a retry returns the first result.
@@ -237,8 +235,11 @@ impl Organisations {
                 if key.is_none_or(|key| key.request_hash != request_hash) {
                     return Err(Error::RequestIdReused);
                 }
-                self.get(&Scope::everything(), &OrganisationKey::Id(resource_id))
-                    .await
+                self.get(
+                    &ServiceWork::RULE_CHECKS.master_data(),
+                    &OrganisationKey::Id(resource_id),
+                )
+                .await
             }
         }
     }
@@ -265,7 +266,7 @@ impl Organisations {
         customer_id: &str,
     ) -> Result<Option<Organisation>> {
         self.store
-            .organisation_by_customer_id(&Scope::everything(), customer_id)
+            .organisation_by_customer_id(&ServiceWork::RULE_CHECKS.master_data(), customer_id)
             .await
     }
 
@@ -290,7 +291,10 @@ impl Organisations {
     ) -> Result<Organisation> {
         let actor = writer.actor();
         let current = self
-            .get(&Scope::everything(), &OrganisationKey::Id(id))
+            .get(
+                &ServiceWork::RULE_CHECKS.master_data(),
+                &OrganisationKey::Id(id),
+            )
             .await?;
         check_etag("organisation", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
@@ -448,7 +452,10 @@ impl Organisations {
         kind: ChangeKind,
     ) -> Result<Organisation> {
         let current = self
-            .get(&Scope::everything(), &OrganisationKey::Id(id))
+            .get(
+                &ServiceWork::RULE_CHECKS.master_data(),
+                &OrganisationKey::Id(id),
+            )
             .await?;
         check_etag("organisation", &current.etag(), Etag::Optional(etag))?;
         let mut next = current.clone();

@@ -12,8 +12,9 @@ use super::{
     changes,
     fields::Violations,
     paging::{self, Page},
-    rights::Administrator,
+    rights::{Administrator, StaffReader},
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     domain::access::Principal,
@@ -22,7 +23,7 @@ use crate::{
         ChangeKind, Customer, FieldChange, Grant, GrantContext, Group, Level, ResourceType,
         Subject, SubjectKind, Validity,
     },
-    store::{GrantFilter, Scope, Store, TicketScope},
+    store::{GrantFilter, Store, TicketScope},
 };
 
 /// A principal whose rights are asked about.
@@ -49,6 +50,9 @@ pub enum Resource {
     Ticket(Uuid),
 }
 
+/// The ids of the valid groups, with the rights generation they were read at.
+type KeptGroups = (u64, Arc<HashSet<Uuid>>);
+
 /// How many principals' rights are kept.
 const CACHED_RIGHTS: u64 = 100_000;
 
@@ -66,7 +70,7 @@ pub struct Permissions {
     rights: moka::sync::Cache<Subject, (u64, Arc<Rights>)>,
     /// The valid groups, with the rights generation they were read at: shared by every
     /// holder's rights.
-    valid_groups: Arc<std::sync::Mutex<Option<(u64, Arc<HashSet<Uuid>>)>>>,
+    valid_groups: Arc<std::sync::Mutex<Option<KeptGroups>>>,
 }
 
 impl Permissions {
@@ -167,6 +171,7 @@ impl Permissions {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn list(
         &self,
+        _reader: &StaffReader,
         filter: GrantFilter,
         page_size: i32,
         page_token: &str,
@@ -280,8 +285,14 @@ impl Permissions {
 
     /// May `who` have `wanted` on `resource`, and why.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn check(&self, who: Asked, wanted: Level, resource: Resource) -> Result<Decision> {
-        let everything = Scope::everything();
+    pub async fn check(
+        &self,
+        _reader: &StaffReader,
+        who: Asked,
+        wanted: Level,
+        resource: Resource,
+    ) -> Result<Decision> {
+        let everything = ServiceWork::RIGHTS_QUESTIONS.master_data();
         // The resource must exist, whoever asks.
         let mut ticket = None;
         match resource {
@@ -310,7 +321,7 @@ impl Permissions {
             Resource::Ticket(id) => {
                 ticket = Some(
                     self.store
-                        .ticket(&TicketScope::everything(), id)
+                        .ticket(&ServiceWork::RIGHTS_QUESTIONS.tickets(), id)
                         .await?
                         .ok_or(Error::NotFound { resource: "ticket" })?,
                 );
@@ -384,7 +395,11 @@ impl Permissions {
 
     /// What `subject` may do on every group, and why.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn effective(&self, subject: Subject) -> Result<Vec<Effective>> {
+    pub async fn effective(
+        &self,
+        _reader: &StaffReader,
+        subject: Subject,
+    ) -> Result<Vec<Effective>> {
         self.valid_subjects(&[subject])
             .await
             .or_else(|error| match error {
@@ -399,7 +414,7 @@ impl Permissions {
     /// every ticket query of theirs is filtered by.
     pub async fn ticket_scope(&self, principal: &Principal, level: Level) -> Result<TicketScope> {
         let subject = match principal {
-            Principal::Admin { .. } => return Ok(TicketScope::everything()),
+            Principal::Admin { .. } => return Ok(Rights::admin_scope()),
             Principal::Agent { agent_id, .. } => Subject::Agent(*agent_id),
             Principal::Customer { customer_id, .. } => Subject::Customer(*customer_id),
         };
@@ -440,7 +455,7 @@ impl Permissions {
     /// Reads what shapes the rights of `subject` and compiles them.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     async fn read_rights(&self, subject: Subject, generation: u64) -> Result<Rights> {
-        let everything = Scope::everything();
+        let everything = ServiceWork::RIGHTS_QUESTIONS.master_data();
         let (holder, subjects) = match subject {
             Subject::Agent(id) => {
                 let valid = self
@@ -519,7 +534,7 @@ impl Permissions {
         Ok(ids)
     }
 
-    fn kept_valid_groups(&self) -> Option<(u64, Arc<HashSet<Uuid>>)> {
+    fn kept_valid_groups(&self) -> Option<KeptGroups> {
         self.valid_groups
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -548,7 +563,7 @@ impl Permissions {
 
     /// Every subject must exist (INVALID_ARGUMENT) and be valid (FAILED_PRECONDITION).
     async fn valid_subjects(&self, subjects: &[Subject]) -> Result<()> {
-        let everything = Scope::everything();
+        let everything = ServiceWork::RIGHTS_QUESTIONS.master_data();
         let mut violations = Violations::default();
         let mut invalid = Vec::new();
         for (index, subject) in subjects.iter().enumerate() {

@@ -29,10 +29,32 @@ impl Administrator {
         &self.0
     }
 
+    /// An administrator reads what staff read.
+    pub fn reader(&self) -> StaffReader {
+        StaffReader(())
+    }
+
     /// The administrator of work the service does by itself on start-up (the bootstrap
     /// token, the `clientele token` command run on the database).
     pub fn operator() -> Self {
         Self(Actor::system())
+    }
+}
+
+/// The right to read what only staff read: groups, agents, calendars, SLA policies, grants
+/// and the answers about rights. Admins and agents.
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct StaffReader(());
+
+/// `principal`'s right to read what only staff read, if it has it.
+pub fn staff_reader(principal: &Principal) -> Result<StaffReader> {
+    match principal {
+        Principal::Admin { .. } | Principal::Agent { .. } => Ok(StaffReader(())),
+        Principal::Customer { .. } => Err(Error::denied(
+            "STAFF_ONLY",
+            "only agents and administrators may read this",
+        )),
     }
 }
 

@@ -12,7 +12,7 @@ use super::{
     escalation::Sla,
     fields::{self, Violations},
     paging::{self, Page},
-    rights::Administrator,
+    rights::{Administrator, StaffReader},
 };
 use crate::{
     clock::Clock,
@@ -204,11 +204,12 @@ impl Slas {
             .store
             .insert_calendar(&calendar, &event, key.as_ref())
             .await?;
-        fields::created(inserted, key.as_ref(), |id| self.calendar(id)).await
+        let reader = admin.reader();
+        fields::created(inserted, key.as_ref(), |id| self.calendar(&reader, id)).await
     }
 
     /// Reads calendar `id`.
-    pub async fn calendar(&self, id: Uuid) -> Result<Calendar> {
+    pub async fn calendar(&self, _reader: &StaffReader, id: Uuid) -> Result<Calendar> {
         self.store.calendar(id).await?.ok_or(Error::NotFound {
             resource: "calendar",
         })
@@ -224,7 +225,7 @@ impl Slas {
         fields: &[CalendarField],
         input: &CalendarInput,
     ) -> Result<Calendar> {
-        let current = self.calendar(id).await?;
+        let current = self.calendar(&admin.reader(), id).await?;
         check_etag("calendar", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
         let mut violations = Violations::default();
@@ -253,7 +254,12 @@ impl Slas {
     }
 
     /// One page of calendars.
-    pub async fn list_calendars(&self, page_size: i32, page_token: &str) -> Result<Page<Calendar>> {
+    pub async fn list_calendars(
+        &self,
+        _reader: &StaffReader,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<Calendar>> {
         let limit = paging::page_size(page_size)?;
         let fingerprint = paging::fingerprint(&"calendars");
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;
@@ -306,11 +312,12 @@ impl Slas {
             .store
             .insert_sla_policy(&policy, &event, key.as_ref())
             .await?;
-        fields::created(inserted, key.as_ref(), |id| self.policy(id)).await
+        let reader = admin.reader();
+        fields::created(inserted, key.as_ref(), |id| self.policy(&reader, id)).await
     }
 
     /// Reads SLA policy `id`.
-    pub async fn policy(&self, id: Uuid) -> Result<SlaPolicy> {
+    pub async fn policy(&self, _reader: &StaffReader, id: Uuid) -> Result<SlaPolicy> {
         self.store.sla_policy(id).await?.ok_or(Error::NotFound {
             resource: "SLA policy",
         })
@@ -326,7 +333,7 @@ impl Slas {
         fields: &[PolicyField],
         input: &PolicyInput,
     ) -> Result<SlaPolicy> {
-        let current = self.policy(id).await?;
+        let current = self.policy(&admin.reader(), id).await?;
         check_etag("SLA policy", &current.etag(), Etag::Required(etag))?;
         let mut next = current.clone();
         let mut violations = Violations::default();
@@ -358,7 +365,12 @@ impl Slas {
     }
 
     /// One page of SLA policies.
-    pub async fn list_policies(&self, page_size: i32, page_token: &str) -> Result<Page<SlaPolicy>> {
+    pub async fn list_policies(
+        &self,
+        _reader: &StaffReader,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<SlaPolicy>> {
         let limit = paging::page_size(page_size)?;
         let fingerprint = paging::fingerprint(&"sla_policies");
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;

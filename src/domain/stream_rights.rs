@@ -9,11 +9,12 @@ use std::{collections::HashMap, sync::Arc, time::Duration, time::Instant};
 use uuid::Uuid;
 
 use super::Tickets;
+use crate::domain::access::ServiceWork;
 use crate::{
     domain::access::Principal,
     error::{Error, Result},
     model::Level,
-    store::{Scope, TicketScope},
+    store::TicketScope,
 };
 
 /// How long rights read for a stream are taken as current.
@@ -72,7 +73,7 @@ async fn still_works(tickets: &Tickets, principal: &Principal) -> Result<bool> {
             .await?
             .is_some_and(|agent| agent.validity.is_valid()),
         Principal::Customer { customer_id, .. } => store
-            .customer(&Scope::everything(), *customer_id)
+            .customer(&ServiceWork::RIGHTS_QUESTIONS.master_data(), *customer_id)
             .await?
             .is_some_and(|customer| customer.validity.is_valid()),
     })

@@ -18,6 +18,7 @@ use super::{
     references,
     rights::MasterDataWriter,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     domain::access::Principal,
@@ -26,7 +27,7 @@ use crate::{
         Actor, Alerts, ChangeEvent, ChangeKind, Customer, FieldChange, Group, Level, ResourceType,
         SlaClocks, Ticket, TicketState,
     },
-    store::{Inserted, Scope, Store, StoredChange, TicketChange, TicketScope},
+    store::{Inserted, Store, StoredChange, TicketChange, TicketScope},
 };
 
 /// The priority of a ticket created without one.
@@ -288,7 +289,7 @@ impl Tickets {
         let organisation = match organisation_id {
             Some(id) => Some(
                 self.store
-                    .organisation(&Scope::everything(), id)
+                    .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
                     .await?
                     .ok_or_else(|| Error::invalid("organisation_id", "no such organisation"))?,
             ),
@@ -538,7 +539,7 @@ impl Tickets {
         let organisation_policy = match next.organisation_id {
             Some(id) => self
                 .store
-                .organisation(&Scope::everything(), id)
+                .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
                 .await?
                 .and_then(|o| o.sla_policy_id),
             None => None,
@@ -672,7 +673,7 @@ impl Tickets {
         let organisation_policy = match next.organisation_id {
             Some(id) => self
                 .store
-                .organisation(&Scope::everything(), id)
+                .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
                 .await?
                 .and_then(|o| o.sla_policy_id),
             None => None,
@@ -776,7 +777,7 @@ impl Tickets {
 
     async fn customer_exists(&self, id: Uuid, field: &str) -> Result<Customer> {
         self.store
-            .customer(&Scope::everything(), id)
+            .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
             .await?
             .ok_or_else(|| Error::invalid(field, format!("no customer has the id {id}")))
     }

@@ -12,12 +12,13 @@ use super::{
     paging::{self, Page},
     rights::Administrator,
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     domain::access::{self, Principal},
     error::{Error, PreconditionViolation, Result},
     model::{Agent, ChangeKind, FieldChange, ResourceType, Token, TokenOwner, Validity},
-    store::{Scope, Store},
+    store::Store,
 };
 
 /// Who the calling token belongs to.
@@ -41,10 +42,7 @@ pub struct Tokens {
 impl Tokens {
     /// The rules over `store`.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            clock,
-        }
+        Self { store, clock }
     }
 
     /// Makes a token for `owner`; returns it and its secret (shown this once).
@@ -91,7 +89,7 @@ impl Tokens {
         }
         let token = self
             .insert(
-                &Administrator::operator(),
+                &ServiceWork::START_UP.administrator(),
                 TokenOwner::Admin,
                 "bootstrap".into(),
                 None,
@@ -234,7 +232,7 @@ impl Tokens {
             TokenOwner::Agent(id) => self.store.agent(id).await?.map(|a| a.validity),
             TokenOwner::Customer(id) => self
                 .store
-                .customer(&Scope::everything(), id)
+                .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
                 .await?
                 .map(|c| c.validity),
         };

@@ -28,6 +28,7 @@ use super::{
     stream_rights::{RIGHTS_TTL, no_longer_authenticated},
     ticket::{alert_events, audit},
 };
+use crate::domain::access::ServiceWork;
 use crate::{
     domain::access::Principal,
     error::Result,
@@ -197,7 +198,7 @@ impl Escalations {
         ids.sort();
         ids.dedup();
         let tickets: HashMap<Uuid, Arc<Ticket>> = store
-            .tickets(&TicketScope::everything(), &ids)
+            .tickets(&ServiceWork::ESCALATION_SCHEDULER.tickets(), &ids)
             .await?
             .into_iter()
             .map(|ticket| (ticket.id, Arc::new(ticket)))
@@ -260,9 +261,17 @@ impl Watch {
     /// down.
     pub async fn next_event(&mut self) -> Result<Option<WatchMessage>> {
         loop {
+            // Rights are read again every RIGHTS_TTL even while no event comes, so that a
+            // watcher whose token was revoked is told within that time.
+            let recheck = tokio::time::Instant::from_std(self.scope_time + RIGHTS_TTL);
             let received = tokio::select! {
-                received = self.receiver.recv() => received,
+                received = self.receiver.recv() => Some(received),
                 _ = self.closing.wait_for(|closing| *closing) => return Ok(None),
+                () = tokio::time::sleep_until(recheck) => None,
+            };
+            let Some(received) = received else {
+                self.refresh_rights().await?;
+                continue;
             };
             match received {
                 Ok(HubMessage::Change {
@@ -345,7 +354,10 @@ async fn process_due(tickets: &Tickets) -> Result<()> {
     // Bounded, so that a ticket that keeps being skipped (changed by a client meanwhile)
     // cannot keep this run going.
     for _ in 0..1000 {
-        let due = tickets.store.due_tickets(now, DUE_BATCH).await?;
+        let due = tickets
+            .store
+            .due_tickets(&ServiceWork::ESCALATION_SCHEDULER.tickets(), now, DUE_BATCH)
+            .await?;
         if due.is_empty() {
             return Ok(());
         }

@@ -350,11 +350,17 @@ impl Store {
         next.flatten().map(timestamp).transpose()
     }
 
-    /// Up to `limit` tickets whose next event is due at `now`, earliest first.
+    /// Up to `limit` tickets of `scope` whose next event is due at `now`, earliest first.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn due_tickets(&self, now: Timestamp, limit: u64) -> Result<Vec<Ticket>> {
+    pub async fn due_tickets(
+        &self,
+        scope: &TicketScope,
+        now: Timestamp,
+        limit: u64,
+    ) -> Result<Vec<Ticket>> {
         let rows = all_rows(
             ticket::Entity::find()
+                .filter(scope.condition())
                 .filter(ticket::Column::NextEventTime.lte(now.as_microsecond()))
                 .order_by_asc(ticket::Column::NextEventTime)
                 .order_by_asc(ticket::Column::Id)

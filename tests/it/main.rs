@@ -6,6 +6,7 @@
 mod support;
 
 mod access;
+mod architecture;
 mod attachments;
 mod auth;
 mod clients;

@@ -36,12 +36,29 @@ pub struct Measured {
     pub peak_memory: Option<u64>,
 }
 
+/// Many distinct principals, each calling once, and the server's memory meanwhile.
+#[derive(Clone, Debug, Default)]
+pub struct Principals {
+    /// The calls.
+    pub calls: Measured,
+    /// Distinct principals (tokens of distinct customers).
+    pub count: usize,
+    /// The server's resident memory before the calls.
+    pub before: Option<u64>,
+    /// Its resident memory after them.
+    pub after: Option<u64>,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Default)]
 pub struct Results {
     pub health: Measured,
     pub get_organisation: Measured,
     pub get_ticket: Measured,
+    /// GetTicket as a customer, of its organisation's tickets by a SAME_ORGANISATION grant.
+    pub get_ticket_customer: Measured,
+    /// Every principal once: GetTicket with `args.principals` distinct tokens.
+    pub principals: Option<Principals>,
     pub create_ticket: Measured,
     /// PostgreSQL's own primary-key selects, when the database is PostgreSQL.
     pub database: Option<Measured>,
@@ -78,6 +95,14 @@ impl Results {
             &self.get_organisation,
         );
         check("GetTicket", args.runs("get-ticket"), &self.get_ticket);
+        check(
+            "GetTicket (customer)",
+            args.runs("get-ticket-customer"),
+            &self.get_ticket_customer,
+        );
+        if let Some(principals) = &self.principals {
+            check("principals", true, &principals.calls);
+        }
         check(
             "CreateTicket",
             args.runs("create-ticket"),
@@ -169,6 +194,34 @@ pub async fn run_all(
         .await;
     }
 
+    if args.runs("get-ticket-customer") {
+        eprintln!("GetTicket as a customer, through its organisation's grant …");
+        let mut customers = Vec::new();
+        for _ in 0..connections(args) {
+            customers.push(Clients::new(target.channel(&fixture.customer_token).await?));
+        }
+        let tickets = Arc::new(fixture.colleague_ticket_ids.clone());
+        results.get_ticket_customer = requests(args, target, ticket_clients(&customers), {
+            move |mut client, n| {
+                let id = tickets[n % tickets.len()].clone();
+                async move {
+                    client
+                        .get_ticket(pb::GetTicketRequest {
+                            key: Some(pb::get_ticket_request::Key::Id(id)),
+                        })
+                        .await
+                        .is_ok()
+                }
+            }
+        })
+        .await;
+    }
+
+    if args.runs("principals") {
+        eprintln!("{} principals, once each …", args.principals);
+        results.principals = Some(principals(args, target, fixture).await?);
+    }
+
     let customers = Arc::new(fixture.customer_ids.clone());
     let group = fixture.group_id.clone();
     if args.runs("create-ticket") {
@@ -219,6 +272,117 @@ pub async fn run_all(
         results.watchers = args.watchers;
     }
     Ok(results)
+}
+
+/// `args.principals` customers get a token each; then each calls GetTicket once, 32 at a time,
+/// while the server's memory is watched: what keeping that many tokens and rights costs.
+async fn principals(
+    args: &Args,
+    target: &Target,
+    fixture: &Fixture,
+) -> Result<Principals, BenchError> {
+    let admin = target.admin().await?;
+    let mut customers = pb::customer_service_client::CustomerServiceClient::new(admin.clone());
+    let mut ids = Vec::new();
+    let mut page_token = String::new();
+    while ids.len() < args.principals {
+        let page = customers
+            .list_customers(pb::ListCustomersRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        ids.extend(page.customers.into_iter().map(|c| c.id));
+        page_token = page.next_page_token;
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    ids.truncate(args.principals);
+    eprintln!("  making {} tokens …", ids.len());
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(ids);
+    let secrets = Arc::new(Mutex::new(Vec::with_capacity(ids.len())));
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (next, ids, secrets) = (next.clone(), ids.clone(), secrets.clone());
+        let mut agents = pb::agent_service_client::AgentServiceClient::new(admin.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let made = agents
+                    .create_token(pb::CreateTokenRequest {
+                        owner: Some(pb::TokenOwner {
+                            owner: Some(pb::token_owner::Owner::CustomerId(id.clone())),
+                        }),
+                        description: "clientele-bench principal".into(),
+                        expire_time: None,
+                    })
+                    .await?;
+                if let Ok(mut secrets) = secrets.lock() {
+                    secrets.push(made.into_inner().secret);
+                }
+            }
+            Ok::<(), tonic::Status>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let secrets: Arc<Vec<String>> = Arc::new(std::mem::take(
+        &mut *secrets.lock().map_err(|_| "poisoned")?,
+    ));
+    let count = secrets.len();
+    eprintln!("  {count} principals call …");
+    let before = target.memory();
+    target.reset_peak_memory();
+    let channel = target.plain_channel().await?;
+    let ticket = fixture.ticket_ids[0].clone();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (next, secrets, ticket) = (next.clone(), secrets.clone(), ticket.clone());
+        let mut tickets = pb::ticket_service_client::TicketServiceClient::new(channel.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while let Some(secret) = secrets.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let mut request = tonic::Request::new(pb::GetTicketRequest {
+                    key: Some(pb::get_ticket_request::Key::Id(ticket.clone())),
+                });
+                let Ok(bearer) = format!("Bearer {secret}").parse() else {
+                    errors += 1;
+                    continue;
+                };
+                request.metadata_mut().insert("authorization", bearer);
+                let sent = Instant::now();
+                // Read or not, the call authenticated the token and compiled the rights.
+                match tickets.get_ticket(request).await {
+                    Ok(_) => {}
+                    Err(status) if status.code() == tonic::Code::NotFound => {}
+                    Err(_) => errors += 1,
+                }
+                latencies.push(sent.elapsed());
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mine, failed) = task.await?;
+        latencies.extend(mine);
+        errors += failed;
+    }
+    let calls = summarise(latencies, errors, started.elapsed(), target.peak_memory());
+    Ok(Principals {
+        calls,
+        count,
+        before,
+        after: target.memory(),
+    })
 }
 
 fn organisations_clients(

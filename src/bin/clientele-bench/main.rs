@@ -3,10 +3,12 @@
 //! It seeds a database of a chosen size (organisations, customers, tickets), starts a
 //! `clientele serve` process on it (or targets a running server), and drives it from
 //! concurrent clients: Health/Check (the ceiling of tonic here), GetOrganisation and
-//! GetTicket as an agent, CreateTicket, ListTickets (streamed tickets per second, time to the
+//! GetTicket as an agent, GetTicket as a customer through its organisation's grant,
+//! CreateTicket, ListTickets (streamed tickets per second, time to the
 //! first ticket, and the server's peak memory while a slow client streams everything),
 //! WatchEscalations (the delay from a deadline to the event at many watchers), and on
-//! PostgreSQL primary-key selects straight on the database (the raw ceiling). It prints a
+//! PostgreSQL primary-key selects straight on the database (the raw ceiling), and the memory
+//! that keeping the tokens and rights of many distinct principals costs. It prints a
 //! markdown table per run.
 
 mod load;
@@ -67,8 +69,12 @@ pub struct Args {
     /// Also write the report to this file.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Distinct principals of the `principals` scenario (each a customer: seed at least as
+    /// many customers).
+    #[arg(long, default_value_t = 100_000)]
+    pub principals: usize,
     /// Run only these scenarios (comma-separated): health, get-organisation, get-ticket,
-    /// create-ticket, database, list-tickets, watch.
+    /// get-ticket-customer, create-ticket, database, list-tickets, watch, principals.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }

@@ -1,5 +1,6 @@
-//! The data the benchmark runs on: a group every customer may use, an agent with RW on it,
-//! and — on a server this tool started on an empty database — organisations, customers and
+//! The data the benchmark runs on: a group every customer may use, an agent with RW on it
+//! (and RO on four more groups, so that its rights come from several grants), a customer whose
+//! organisation has a SAME_ORGANISATION grant on it, and — on a server this tool started on an empty database — organisations, customers and
 //! tickets written straight into the database in bulk.
 
 use std::{collections::BTreeMap, time::Instant};
@@ -21,8 +22,13 @@ const TICKET_CHUNK: usize = 20_000;
 pub struct Fixture {
     /// The group of every seeded ticket.
     pub group_id: String,
-    /// A token of an agent with RW on the group.
+    /// A token of an agent with RW on the group and RO on four others.
     pub agent_token: String,
+    /// A token of a customer whose organisation has RO in SAME_ORGANISATION on the group.
+    pub customer_token: String,
+    /// Tickets of that organisation the customer reads through the organisation's grant (not
+    /// its own).
+    pub colleague_ticket_ids: Vec<String>,
     /// Organisations to read.
     pub organisation_ids: Vec<String>,
     /// Tickets to read.
@@ -43,26 +49,7 @@ impl Fixture {
         let admin = target.admin().await?;
         let run = Uuid::now_v7().simple().to_string();
         let mut groups = pb::group_service_client::GroupServiceClient::new(admin.clone());
-        let group = match groups
-            .get_group(pb::GetGroupRequest {
-                key: Some(pb::get_group_request::Key::Name("bench".into())),
-            })
-            .await
-        {
-            Ok(found) => found.into_inner().group.ok_or("no group")?,
-            Err(_) => groups
-                .create_group(pb::CreateGroupRequest {
-                    request_id: String::new(),
-                    group: Some(pb::Group {
-                        name: "bench".into(),
-                        ..Default::default()
-                    }),
-                })
-                .await?
-                .into_inner()
-                .group
-                .ok_or("no group")?,
-        };
+        let group = group_named(&mut groups, "bench").await?;
         let mut agents = pb::agent_service_client::AgentServiceClient::new(admin.clone());
         let agent = agents
             .create_agent(pb::CreateAgentRequest {
@@ -78,18 +65,26 @@ impl Fixture {
             .ok_or("no agent")?;
         let mut permissions =
             pb::permission_service_client::PermissionServiceClient::new(admin.clone());
-        permissions
-            .grant_permission(pb::GrantPermissionRequest {
-                grant: Some(pb::Grant {
-                    subject: Some(pb::Subject {
-                        subject: Some(pb::subject::Subject::AgentId(agent.id.clone())),
-                    }),
-                    group_id: group.id.clone(),
-                    level: pb::PermissionLevel::Rw.into(),
-                    ..Default::default()
-                }),
-            })
+        let agent_subject = pb::subject::Subject::AgentId(agent.id.clone());
+        grant(
+            &mut permissions,
+            agent_subject.clone(),
+            &group.id,
+            pb::PermissionLevel::Rw,
+            0,
+        )
+        .await?;
+        for extra in 1..=4 {
+            let other = group_named(&mut groups, &format!("bench-extra-{extra}")).await?;
+            grant(
+                &mut permissions,
+                agent_subject.clone(),
+                &other.id,
+                pb::PermissionLevel::Ro,
+                0,
+            )
             .await?;
+        }
         // Every customer may use the group: the seeded ones have no grants of their own.
         let settings = permissions
             .get_settings(pb::GetSettingsRequest {})
@@ -173,7 +168,7 @@ impl Fixture {
                 .into_iter()
                 .map(|o| o.id)
                 .collect::<Vec<_>>();
-        let mut stream = pb::ticket_service_client::TicketServiceClient::new(admin)
+        let mut stream = pb::ticket_service_client::TicketServiceClient::new(admin.clone())
             .list_tickets(pb::ListTicketsRequest {
                 group_ids: vec![group.id.clone()],
                 limit: 1000,
@@ -183,10 +178,56 @@ impl Fixture {
             .into_inner();
         let mut ticket_ids = Vec::new();
         let mut customer_ids = Vec::new();
+        let mut colleague = None;
         while let Some(item) = stream.message().await? {
             let ticket = item.ticket.ok_or("no ticket")?;
+            if colleague.is_none() && !ticket.organisation_id.is_empty() {
+                colleague = Some((ticket.customer_id.clone(), ticket.organisation_id.clone()));
+            }
             ticket_ids.push(ticket.id);
             customer_ids.push(ticket.customer_id);
+        }
+        let (customer_id, organisation_id) =
+            colleague.ok_or("no ticket of the group `bench` has an organisation")?;
+        grant(
+            &mut permissions,
+            pb::subject::Subject::OrganisationId(organisation_id),
+            &group.id,
+            pb::PermissionLevel::Ro,
+            pb::GrantContext::SameOrganisation as i32,
+        )
+        .await?;
+        let customer_token = agents
+            .create_token(pb::CreateTokenRequest {
+                owner: Some(pb::TokenOwner {
+                    owner: Some(pb::token_owner::Owner::CustomerId(customer_id.clone())),
+                }),
+                description: "clientele-bench customer".into(),
+                expire_time: None,
+            })
+            .await?
+            .into_inner()
+            .secret;
+        let mut as_customer = pb::ticket_service_client::TicketServiceClient::new(
+            target.channel(&customer_token).await?,
+        );
+        let mut stream = as_customer
+            .list_tickets(pb::ListTicketsRequest {
+                group_ids: vec![group.id.clone()],
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let mut colleague_ticket_ids = Vec::new();
+        while let Some(item) = stream.message().await? {
+            let ticket = item.ticket.ok_or("no ticket")?;
+            if ticket.customer_id != customer_id {
+                colleague_ticket_ids.push(ticket.id);
+            }
+        }
+        if colleague_ticket_ids.is_empty() {
+            return Err("the customer's organisation has no tickets of other customers".into());
         }
         customer_ids.sort();
         customer_ids.dedup();
@@ -198,6 +239,8 @@ impl Fixture {
         Ok(Self {
             group_id: group.id,
             agent_token,
+            customer_token,
+            colleague_ticket_ids,
             organisation_ids,
             ticket_ids,
             customer_ids,
@@ -206,6 +249,59 @@ impl Fixture {
             seeding,
         })
     }
+}
+
+/// The group named `name`, made if there is none.
+async fn group_named(
+    groups: &mut pb::group_service_client::GroupServiceClient<crate::server::Authed>,
+    name: &str,
+) -> Result<pb::Group, BenchError> {
+    let found = groups
+        .get_group(pb::GetGroupRequest {
+            key: Some(pb::get_group_request::Key::Name(name.into())),
+        })
+        .await;
+    let group = match found {
+        Ok(found) => found.into_inner().group,
+        Err(_) => {
+            groups
+                .create_group(pb::CreateGroupRequest {
+                    request_id: String::new(),
+                    group: Some(pb::Group {
+                        name: name.into(),
+                        ..Default::default()
+                    }),
+                })
+                .await?
+                .into_inner()
+                .group
+        }
+    };
+    group.ok_or_else(|| "no group".into())
+}
+
+/// Grants `subject` `level` on `group_id` in `context` (0 for none).
+async fn grant(
+    permissions: &mut pb::permission_service_client::PermissionServiceClient<crate::server::Authed>,
+    subject: pb::subject::Subject,
+    group_id: &str,
+    level: pb::PermissionLevel,
+    context: i32,
+) -> Result<(), BenchError> {
+    permissions
+        .grant_permission(pb::GrantPermissionRequest {
+            grant: Some(pb::Grant {
+                subject: Some(pb::Subject {
+                    subject: Some(subject),
+                }),
+                group_id: group_id.into(),
+                level: level.into(),
+                context,
+                ..Default::default()
+            }),
+        })
+        .await?;
+    Ok(())
 }
 
 /// Writes the organisations, customers and tickets `args` asks for.

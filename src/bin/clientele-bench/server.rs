@@ -211,6 +211,14 @@ impl Target {
         Some(kib * 1024)
     }
 
+    /// The server's resident memory now, in bytes.
+    pub fn memory(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Stops the server this tool started.
     pub async fn stop(mut self) {
         if let Some(mut child) = self.child.take() {

@@ -4,8 +4,10 @@
 mod principal;
 mod rights;
 mod secret;
+mod service_work;
 
 pub use principal::{Principal, Role};
 pub use rights::{Basis, Decision, Effective, Reason, Rights, Whose};
 pub(crate) use rights::{Holder, Sources};
 pub use secret::{MIN_SECRET_LENGTH, hash_secret, new_secret};
+pub use service_work::ServiceWork;
