@@ -602,26 +602,18 @@ mod tests {
                     ),
                     _ => GrantContext::None,
                 };
-                Grant {
-                    id: Uuid::now_v7(),
+                let group_id = pick(rng, &groups);
+                grant(
                     subject,
-                    group_id: pick(rng, &groups),
+                    group_id,
                     context,
-                    level: pick(rng, &[Level::Ro, Level::Rw]),
-                    create_time: Timestamp::UNIX_EPOCH,
-                    update_time: Timestamp::UNIX_EPOCH,
-                }
+                    pick(rng, &[Level::Ro, Level::Rw]),
+                )
             })
             .collect();
-        let settings = Settings {
-            auto_create_organisations: false,
-            auto_create_organisation_country: String::new(),
-            customer_group_support: !rng.chance(4),
-            always_groups: subset(rng, &groups),
-            company_always_groups: subset(rng, &groups),
-            update_time: Timestamp::UNIX_EPOCH,
-            version: 1,
-        };
+        let support = !rng.chance(4);
+        let always = subset(rng, &groups);
+        let settings = settings(support, always, subset(rng, &groups));
         // Every kind of ticket: each group, each organisation or none, and as its customer
         // me, someone else, or someone else with me as an additional customer.
         let mut tickets = Vec::new();
