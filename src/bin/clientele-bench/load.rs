@@ -174,24 +174,10 @@ pub async fn run_all(
         .await;
     }
 
-    let tickets = Arc::new(fixture.ticket_ids.clone());
     if args.runs("get-ticket") {
         eprintln!("GetTicket …");
-        results.get_ticket = requests(args, target, ticket_clients(&clients), {
-            let tickets = tickets.clone();
-            move |mut client, n| {
-                let id = tickets[n % tickets.len()].clone();
-                async move {
-                    client
-                        .get_ticket(pb::GetTicketRequest {
-                            key: Some(pb::get_ticket_request::Key::Id(id)),
-                        })
-                        .await
-                        .is_ok()
-                }
-            }
-        })
-        .await;
+        results.get_ticket =
+            get_tickets(args, target, ticket_clients(&clients), &fixture.ticket_ids).await;
     }
 
     if args.runs("get-ticket-customer") {
@@ -200,20 +186,12 @@ pub async fn run_all(
         for _ in 0..connections(args) {
             customers.push(Clients::new(target.channel(&fixture.customer_token).await?));
         }
-        let tickets = Arc::new(fixture.colleague_ticket_ids.clone());
-        results.get_ticket_customer = requests(args, target, ticket_clients(&customers), {
-            move |mut client, n| {
-                let id = tickets[n % tickets.len()].clone();
-                async move {
-                    client
-                        .get_ticket(pb::GetTicketRequest {
-                            key: Some(pb::get_ticket_request::Key::Id(id)),
-                        })
-                        .await
-                        .is_ok()
-                }
-            }
-        })
+        results.get_ticket_customer = get_tickets(
+            args,
+            target,
+            ticket_clients(&customers),
+            &fixture.colleague_ticket_ids,
+        )
         .await;
     }
 
@@ -383,6 +361,28 @@ async fn principals(
         before,
         after: target.memory(),
     })
+}
+
+/// GetTicket by `clients` over `ids`, in turn.
+async fn get_tickets(
+    args: &Args,
+    target: &Target,
+    clients: Vec<pb::ticket_service_client::TicketServiceClient<Authed>>,
+    ids: &[String],
+) -> Measured {
+    let ids = Arc::new(ids.to_vec());
+    requests(args, target, clients, move |mut client, n| {
+        let id = ids[n % ids.len()].clone();
+        async move {
+            client
+                .get_ticket(pb::GetTicketRequest {
+                    key: Some(pb::get_ticket_request::Key::Id(id)),
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await
 }
 
 fn organisations_clients(

@@ -799,6 +799,23 @@ mod tests {
             explain(vec![], &settings(true, vec![], vec![])),
             Reason::NoGrant
         );
+        // The effective rights name the clearest cause too (ties there go the other way).
+        let effective = Rights::compile(Sources {
+            holder: Holder::Customer {
+                id: me,
+                valid: true,
+                organisations: vec![organisation],
+            },
+            grants: vec![],
+            settings: &settings(false, vec![], vec![group]),
+            valid_groups: valid_groups.clone(),
+        })
+        .effective();
+        let own = effective
+            .iter()
+            .find(|e| e.scope == Whose::Own)
+            .map(|e| e.basis.reason);
+        assert_eq!(own, Some(Reason::CompanyAlwaysGroups));
     }
 
     /// An organisation's rights are its own grants and the company-always-groups, on valid
