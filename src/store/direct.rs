@@ -1,4 +1,5 @@
-//! PostgreSQL connections for the hottest one-statement reads, held beside sqlx's pool.
+//! PostgreSQL connections for the one-row reads (a resource by its key), held beside sqlx's
+//! pool.
 //!
 //! sqlx's pool tests every connection it takes back with a round trip of its own (a ping on
 //! release, to clean up after a statement that was cancelled half-way), so a one-statement
@@ -17,13 +18,14 @@ use sea_orm::sqlx::{
     postgres::{PgConnectOptions, PgConnection, PgRow},
 };
 use tokio::sync::Semaphore;
-use uuid::Uuid;
+
+use super::RowKey;
 
 /// A connection idle for longer than this is pinged before use (it may have been dropped by the
 /// server or a firewall meanwhile); one used more recently is taken as alive.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
-/// Connections for [`DirectReads::fetch_by_id`].
+/// Connections for [`DirectReads::fetch_one`].
 #[derive(Debug)]
 pub(crate) struct DirectReads {
     options: Arc<PgConnectOptions>,
@@ -47,13 +49,13 @@ impl DirectReads {
         }
     }
 
-    /// The row `sql` (one parameter, `id`) returns, or `None` when no connection here became
+    /// The row `sql` (one parameter, `key`) returns, or `None` when no connection here became
     /// free in time or none can be made: the caller then reads through the pool, which
     /// waits for the database and reports it unavailable as for every other read.
-    pub(crate) async fn fetch_by_id(
+    pub(crate) async fn fetch_one(
         &self,
         sql: &'static str,
-        id: Uuid,
+        key: RowKey,
     ) -> Option<Result<Option<PgRow>, sqlx::Error>> {
         // A timer only when a connection must be waited for.
         let _permit = match self.permits.try_acquire() {
@@ -64,13 +66,13 @@ impl DirectReads {
                 .ok()?,
         };
         let (mut connection, reused) = self.connection().await?;
-        let mut row = fetch(&mut connection, sql, id).await;
+        let mut row = fetch(&mut connection, sql, key).await;
         if reused && row.as_ref().is_err_and(lost) {
             // The database ended its sessions (a restart, a failover, an operator): the
             // other idle connections are as dead as this one. Once more on a new connection.
             self.idle().clear();
             connection = self.connect().await?;
-            row = fetch(&mut connection, sql, id).await;
+            row = fetch(&mut connection, sql, key).await;
         }
         // A connection whose statement failed is dropped, whatever state it is in; so is one
         // whose statement was cancelled, with this future.
@@ -119,9 +121,15 @@ impl DirectReads {
 async fn fetch(
     connection: &mut PgConnection,
     sql: &'static str,
-    id: Uuid,
+    key: RowKey,
 ) -> Result<Option<PgRow>, sqlx::Error> {
-    sqlx::query(sql).bind(id).fetch_optional(connection).await
+    let query = sqlx::query(sql);
+    match key {
+        RowKey::Id(id) => query.bind(id),
+        RowKey::Number(number) => query.bind(number),
+    }
+    .fetch_optional(connection)
+    .await
 }
 
 /// Whether `error` says the connection is gone rather than the statement failed: a broken

@@ -132,7 +132,7 @@ impl Store {
         }
         let generation = self.organisation_cache.generation();
         let row = self
-            .fetch_by_id(by_id_sql(self.backend()), id)
+            .fetch_one(by_id_sql(self.backend()), super::RowKey::Id(id))
             .await?
             .map(|row| organisation::Model::from_query_result(&row, ""))
             .transpose()?;

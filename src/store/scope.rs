@@ -2,6 +2,8 @@
 //! so that a query cannot return what the caller may not see: it is filtered in SQL, never
 //! after loading.
 
+use std::sync::Arc;
+
 use sea_orm::{ColumnTrait, Condition};
 use uuid::Uuid;
 
@@ -65,9 +67,10 @@ impl Scope {
 
 /// The tickets a caller may read (or write: a scope is built for one level). Every ticket
 /// query of the store takes one, so that a ticket outside it is never loaded; it is derived
-/// from the caller's grants by the domain (`Permissions::ticket_scope`).
+/// from the caller's grants by the domain (`Permissions::ticket_scope`). Shared: a clone
+/// costs a reference count, not the caller's paths.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TicketScope(TicketReach);
+pub struct TicketScope(Arc<TicketReach>);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum TicketReach {
@@ -96,7 +99,7 @@ pub struct TicketPaths {
 impl TicketScope {
     /// Every ticket: admins, and work the service does by itself.
     pub fn everything() -> Self {
-        Self(TicketReach::Everything)
+        Self(Arc::new(TicketReach::Everything))
     }
 
     /// The tickets `paths` lead to.
@@ -113,12 +116,12 @@ impl TicketScope {
             ids.sort();
             ids.dedup();
         }
-        Self(TicketReach::Paths(paths))
+        Self(Arc::new(TicketReach::Paths(paths)))
     }
 
     /// Whether the scope reaches every ticket.
     pub fn is_everything(&self) -> bool {
-        self.0 == TicketReach::Everything
+        *self.0 == TicketReach::Everything
     }
 
     /// The condition on the `tickets` table (and its additional customers) that keeps the
@@ -127,7 +130,7 @@ impl TicketScope {
         use super::entities::{ticket, ticket_customer};
         use sea_orm::sea_query::{Expr, ExprTrait, Query};
 
-        let TicketReach::Paths(paths) = &self.0 else {
+        let TicketReach::Paths(paths) = &*self.0 else {
             return Condition::all();
         };
         let mut any = Condition::any();
@@ -169,7 +172,7 @@ impl TicketScope {
     /// Whether every ticket this scope reaches is also reached by `other`: a stream opened
     /// with this scope may go on under `other`.
     pub fn within(&self, other: &TicketScope) -> bool {
-        let (TicketReach::Paths(mine), TicketReach::Paths(theirs)) = (&self.0, &other.0) else {
+        let (TicketReach::Paths(mine), TicketReach::Paths(theirs)) = (&*self.0, &*other.0) else {
             return other.is_everything();
         };
         let all = |group: &Uuid| theirs.all_groups.binary_search(group).is_ok();
@@ -202,7 +205,7 @@ impl TicketScope {
         organisation_id: Option<Uuid>,
         mut customers: impl Iterator<Item = Uuid>,
     ) -> bool {
-        let TicketReach::Paths(paths) = &self.0 else {
+        let TicketReach::Paths(paths) = &*self.0 else {
             return true;
         };
         paths.all_groups.binary_search(&group_id).is_ok()

@@ -1,19 +1,20 @@
 //! Tickets, their additional customers and their numbers. Every read takes a [`TicketScope`];
 //! every write commits with its change-log events and names them to the ticket feed.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::OnceLock};
 
 use jiff::Timestamp;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QueryResult, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
 
 use super::{
-    IdempotencyKey, Inserted, Store, StoreFailure, TicketScope, WriteTx, change_log, contains,
+    IdempotencyKey, Inserted, RowKey, Store, StoreFailure, TicketScope, WriteTx, change_log,
+    contains,
     entities::{customer, organisation, ticket, ticket_customer},
     feed, finish, timestamp,
 };
@@ -182,14 +183,7 @@ impl Store {
     /// The ticket `id`, if `scope` reaches it.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn ticket(&self, scope: &TicketScope, id: Uuid) -> Result<Option<Ticket>> {
-        let row = one_row(
-            ticket::Entity::find_by_id(id).filter(scope.condition()),
-            self.reader(),
-        )
-        .await?;
-        Ok(with_additional(self.reader(), row.into_iter().collect())
-            .await?
-            .pop())
+        self.ticket_by_key(scope, RowKey::Id(id)).await
     }
 
     /// The ticket numbered `number`, if `scope` reaches it.
@@ -199,16 +193,38 @@ impl Store {
         scope: &TicketScope,
         number: i64,
     ) -> Result<Option<Ticket>> {
-        let row = one_row(
-            ticket::Entity::find()
-                .filter(ticket::Column::Number.eq(number))
-                .filter(scope.condition()),
-            self.reader(),
-        )
-        .await?;
-        Ok(with_additional(self.reader(), row.into_iter().collect())
-            .await?
-            .pop())
+        self.ticket_by_key(scope, RowKey::Number(number)).await
+    }
+
+    /// The ticket `key` finds, if `scope` reaches it: one statement, built once, reads the
+    /// row with its additional customers; the one row is then held to the scope by
+    /// [`TicketScope::admits`], the test its SQL condition makes in every list (the property
+    /// test of `domain/access/rights.rs` holds the two to each other). A ticket out of reach
+    /// goes no further than this function.
+    async fn ticket_by_key(&self, scope: &TicketScope, key: RowKey) -> Result<Option<Ticket>> {
+        let Some(row) = self.fetch_one(by_key_sql(self.backend(), key), key).await? else {
+            return Ok(None);
+        };
+        let model = Positional::from_query_result(&row, "")?.0;
+        let listed: Option<String> = row.try_get("", ADDITIONAL_CUSTOMERS)?;
+        let mut additional = listed
+            .iter()
+            .flat_map(|listed| listed.split(','))
+            .map(|id| {
+                Uuid::parse_str(id).map_err(|e| {
+                    Error::Internal(format!("stored additional customer unreadable: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        additional.sort();
+        let ticket = from_row(model, additional)?;
+        Ok(scope
+            .admits(
+                ticket.group_id,
+                ticket.organisation_id,
+                ticket.customer_ids(),
+            )
+            .then_some(ticket))
     }
 
     /// The tickets with these ids that `scope` reaches.
@@ -887,6 +903,51 @@ impl FromQueryResult for Positional {
     }
 }
 
+/// The column of [`by_key_sql`] that lists a ticket's additional customers.
+const ADDITIONAL_CUSTOMERS: &str = "additional_customer_ids";
+
+/// The statement that reads one ticket by `key` (every column of `tickets`, in order, then
+/// its additional customers as a comma-separated list), built once per database and key.
+fn by_key_sql(backend: DbBackend, key: RowKey) -> &'static str {
+    static SQL: OnceLock<[String; 4]> = OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let build = |backend: DbBackend, by_number: bool| {
+            // SQLite keeps a UUID as 16 bytes; hex gives the simple form Uuid::parse_str reads.
+            let additional = match backend {
+                DbBackend::Postgres => {
+                    "(SELECT string_agg(c.customer_id::text, ',') FROM ticket_customers c \
+                     WHERE c.ticket_id = tickets.id)"
+                }
+                _ => {
+                    "(SELECT group_concat(hex(c.customer_id), ',') FROM ticket_customers c \
+                     WHERE c.ticket_id = tickets.id)"
+                }
+            };
+            let select =
+                ticket::Entity::find().column_as(Expr::cust(additional), ADDITIONAL_CUSTOMERS);
+            let select = if by_number {
+                select.filter(ticket::Column::Number.eq(0_i64))
+            } else {
+                select.filter(ticket::Column::Id.eq(Uuid::nil()))
+            };
+            backend.build(select.as_query()).sql
+        };
+        [
+            build(DbBackend::Sqlite, false),
+            build(DbBackend::Sqlite, true),
+            build(DbBackend::Postgres, false),
+            build(DbBackend::Postgres, true),
+        ]
+    });
+    let at = match (backend, key) {
+        (DbBackend::Postgres, RowKey::Id(_)) => 2,
+        (DbBackend::Postgres, RowKey::Number(_)) => 3,
+        (_, RowKey::Id(_)) => 0,
+        (_, RowKey::Number(_)) => 1,
+    };
+    &sql[at]
+}
+
 /// The rows `select` (of every column, in their order) finds, read by position.
 async fn all_rows(
     select: Select<ticket::Entity>,
@@ -899,18 +960,6 @@ async fn all_rows(
         .into_iter()
         .map(|row| row.0)
         .collect())
-}
-
-/// The first row `select` (of every column, in their order) finds, read by position.
-async fn one_row(
-    select: Select<ticket::Entity>,
-    conn: &impl ConnectionTrait,
-) -> Result<Option<ticket::Model>, DbErr> {
-    Ok(select
-        .into_model::<Positional>()
-        .one(conn)
-        .await?
-        .map(|row| row.0))
 }
 
 /// The tickets of `rows` with their additional customers.
