@@ -34,7 +34,8 @@ if [[ "$part" == all || "$part" == access ]]; then
   # PostgreSQL, and this halves the time).
   cargo mutants "${common[@]}" --output mutants.out/access \
     --file src/store/scope.rs --file src/domain/access/rights.rs --file src/domain/rights.rs \
-    --file src/domain/permission.rs \
+    --file src/domain/permission/mod.rs --file src/domain/permission/grants.rs \
+    --file src/domain/permission/check.rs --file src/domain/permission/held.rs \
     -- --lib --test it \
     -E 'test(/::sqlite$/) and test(/^(permissions|ticket_rights|access|escalation|ticket_list|comments|tickets|auth|settings|merge)::/) | kind(lib)'
 fi

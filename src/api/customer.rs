@@ -15,9 +15,8 @@ use crate::{
         import::{CustomerImport, CustomerRow},
     },
     error::{Error, Result},
-    model::{Customer, Validity},
+    model::{Customer, CustomerOrder, Validity},
     proto::v1::{self as pb, customer_service_server::CustomerService},
-    store::CustomerOrder,
 };
 
 /// The gRPC face of [`Customers`].

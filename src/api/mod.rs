@@ -25,13 +25,13 @@ use uuid::Uuid;
 use crate::{
     auth::Principal,
     domain::{
+        access::Scope,
         import::ImportSummary,
         rights::{self, Administrator, MasterDataWriter, StaffReader},
     },
     error::{Error, Result},
     model::Validity,
     proto::v1 as pb,
-    store::Scope,
 };
 
 /// Who is calling, as the auth layer established it.

@@ -13,9 +13,8 @@ use crate::{
         organisation::{OrganisationField, OrganisationInput, OrganisationKey, OrganisationQuery},
     },
     error::{Error, Result},
-    model::{Organisation, Validity},
+    model::{Organisation, OrganisationOrder, Validity},
     proto::v1::{self as pb, organisation_service_server::OrganisationService},
-    store::OrganisationOrder,
 };
 
 /// The gRPC face of [`Organisations`].

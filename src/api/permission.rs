@@ -12,9 +12,8 @@ use crate::{
         settings::{SettingsField, SettingsInput},
     },
     error::{Error, Result},
-    model::{Grant, GrantContext, Level, Settings, Subject, SubjectKind},
+    model::{Grant, GrantContext, GrantFilter, Level, Settings, Subject, SubjectKind},
     proto::v1::{self as pb, permission_service_server::PermissionService},
-    store::GrantFilter,
 };
 
 /// The gRPC face of [`SettingsRules`] and [`Permissions`].

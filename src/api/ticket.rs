@@ -28,9 +28,8 @@ use crate::{
     },
     error::{Error, Result},
     metrics::Metrics,
-    model::{Alert, Deadline, Ticket, TicketState},
+    model::{Alert, Deadline, StoredChange, Ticket, TicketOrder, TicketOrderKey, TicketState},
     proto::v1::{self as pb, ticket_service_server::TicketService},
-    store::{StoredChange, TicketOrder, TicketOrderKey},
 };
 
 /// How many streamed tickets wait for a slow client before the server stops reading ahead.

@@ -5,6 +5,5 @@ mod layer;
 pub mod policy;
 pub mod tokens;
 
-pub use crate::domain::access::{Principal, Role};
+pub use crate::domain::access::{Authenticator, Principal, Role};
 pub use layer::AuthLayer;
-pub use tokens::Authenticator;

@@ -8,6 +8,7 @@ mod customer;
 mod grant;
 mod group;
 mod organisation;
+mod query;
 mod settings;
 mod sla;
 mod ticket;
@@ -20,6 +21,11 @@ pub use customer::{Customer, email_domain};
 pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};
 pub use group::Group;
 pub use organisation::Organisation;
+pub use query::{
+    Cursor, CustomerFilter, CustomerOrder, GrantFilter, OrganisationFilter, OrganisationOrder,
+    StoredChange, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey, ValidityFilter,
+    fold_case, name_key,
+};
 pub use settings::Settings;
 pub use sla::{Calendar, Deadline, Minute, SlaPolicy};
 pub use ticket::{Alert, Alerts, SlaClocks, Ticket, TicketState};

@@ -1,7 +1,9 @@
-//! The router: services, health, reflection, layers, and graceful shutdown.
+//! Start-up and shutdown: the database, health, reflection and the layers, around the
+//! services built in [`services`]; graceful shutdown.
 
 mod detach;
 mod health;
+mod services;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -10,17 +12,14 @@ use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::HealthReporter};
 
+use self::services::Services;
 use crate::{
     api::{
         AgentApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi,
         TicketApi,
     },
-    auth::{AuthLayer, Authenticator},
+    auth::AuthLayer,
     clock::{Clock, SystemClock},
-    domain::{
-        Agents, Comments, Customers, Escalations, Groups, Organisations, Permissions,
-        SettingsRules, Slas, Tickets, Tokens,
-    },
     error::Error,
     metrics::Metrics,
     proto::{
@@ -152,14 +151,9 @@ pub async fn run(
             )
     };
     let clock = config.clock.clone();
-    let authenticator = Arc::new(Authenticator::new(
-        store.clone(),
-        clock.clone(),
-        config.metrics.clone(),
-    ));
-    let tokens = Tokens::new(store.clone(), clock.clone());
+    let services = Services::new(&store, &config);
     if let Some(secret) = &config.bootstrap_token {
-        if tokens.bootstrap(secret).await? {
+        if services.tokens.bootstrap(secret).await? {
             tracing::info!("registered CLIENTELE_BOOTSTRAP_TOKEN as the first admin token");
         } else {
             tracing::info!(
@@ -167,27 +161,8 @@ pub async fn run(
             );
         }
     }
-    let organisations = Organisations::new(store.clone(), clock.clone());
-    let permissions = Permissions::new(store.clone(), clock.clone());
-    let customers = Customers::new(store.clone(), clock.clone(), permissions.clone());
-    let settings = SettingsRules::new(store.clone(), clock.clone());
-    let groups = Groups::new(store.clone(), clock.clone());
-    let agents = Agents::new(store.clone(), clock.clone());
-    let slas = Slas::new(store.clone(), clock.clone());
-    let tickets = Tickets::new(
-        store.clone(),
-        clock.clone(),
-        permissions.clone(),
-        slas.clone(),
-    );
-    let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
+    let escalations = services.escalations.clone();
     let closing_watches = escalations.clone();
-    let comments = Comments::new(
-        store.clone(),
-        clock.clone(),
-        tickets.clone(),
-        config.attachment_limit,
-    );
     // Uploads a crashed server left unfinished are discarded once they are an hour old.
     let abandoned = store
         .discard_abandoned_uploads(clock.now() - jiff::SignedDuration::from_hours(1))
@@ -204,32 +179,16 @@ pub async fn run(
         }),
     ];
 
-    let router = Server::builder()
-        .layer(RpcTraceLayer::new(config.metrics.clone()))
-        .layer(AuthLayer::new(authenticator.clone()))
-        .layer(detach::DetachLayer)
+    let routes = services
+        .routes
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
-        .add_service(OrganisationServiceServer::new(OrganisationApi::new(
-            organisations,
-            customers.clone(),
-        )))
-        .add_service(CustomerServiceServer::new(CustomerApi::new(customers)))
-        .add_service(PermissionServiceServer::new(PermissionApi::new(
-            settings,
-            permissions,
-        )))
-        .add_service(GroupServiceServer::new(GroupApi::new(groups)))
-        .add_service(AgentServiceServer::new(AgentApi::new(agents, tokens)))
-        .add_service(SlaServiceServer::new(SlaApi::new(slas)))
-        .add_service(TicketServiceServer::new(TicketApi::new(
-            tickets,
-            escalations,
-            config.metrics.clone(),
-            config.watch_buffer,
-        )))
-        .add_service(CommentServiceServer::new(CommentApi::new(comments)));
+        .add_service(reflection().build_v1alpha()?);
+    let router = Server::builder()
+        .layer(RpcTraceLayer::new(config.metrics.clone()))
+        .layer(AuthLayer::new(services.authenticator.clone()))
+        .layer(detach::DetachLayer)
+        .add_routes(routes);
 
     tracing::info!(addr = %address, "listening");
     let (stop, stopped) = oneshot::channel::<()>();

@@ -1,7 +1,6 @@
 //! The one change log (DESIGN §3): an event row per mutation, written in the mutation's
 //! transaction.
 
-use jiff::Timestamp;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -11,27 +10,8 @@ use uuid::Uuid;
 use super::{Store, WriteTx, entities::change_event};
 use crate::{
     error::{Error, Result},
-    model::{ChangeEvent, FieldChange, ResourceType},
+    model::{ChangeEvent, ResourceType, StoredChange},
 };
-
-/// A change-log entry as read back.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredChange {
-    /// Position in the log; increases with every event.
-    pub seq: i64,
-    /// When it happened.
-    pub time: Timestamp,
-    /// Who did it.
-    pub actor: String,
-    /// The kind of resource, e.g. `organisation`.
-    pub resource_type: String,
-    /// The resource.
-    pub resource_id: Uuid,
-    /// What happened, e.g. `updated`.
-    pub kind: String,
-    /// The fields that changed.
-    pub changes: Vec<FieldChange>,
-}
 
 /// Writes `event` in the write transaction `tx` and returns its sequence number.
 pub(crate) async fn append(tx: &WriteTx, event: &ChangeEvent) -> Result<i64> {

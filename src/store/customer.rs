@@ -11,61 +11,17 @@ use uuid::Uuid;
 
 use super::{
     Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, TicketScope, UniqueKey,
-    ValidityFilter, WriteTx, after, change_log, comment, contains,
+    ValidityCondition, WriteTx, after, change_log, comment, contains,
     entities::{customer, customer_email, customer_organisation},
     finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
 };
 use crate::{
     error::{Error, PreconditionViolation, Result},
     model::{
-        ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Subject, Ticket, Validity,
-        email_domain,
+        ChangeEvent, ChangeKind, Customer, CustomerFilter, CustomerOrder, Organisation,
+        ResourceType, Subject, Ticket, Validity, email_domain, name_key,
     },
 };
-
-/// Which customers a list shows.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CustomerFilter {
-    /// Customers of this organisation, as primary or secondary organisation.
-    pub organisation_id: Option<Uuid>,
-    /// Substring of the names, primary email or login; matched case-insensitively.
-    pub text: Option<String>,
-    /// Exactly this type.
-    pub customer_type: Option<String>,
-    /// Which validities.
-    pub validity: ValidityFilter,
-}
-
-/// The orders customers can be listed in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub enum CustomerOrder {
-    /// By last name, then first name (case-insensitive), then id.
-    #[default]
-    Name,
-    /// By primary email (case-insensitive), then id.
-    Email,
-}
-
-impl CustomerOrder {
-    fn key_column(self) -> customer::Column {
-        match self {
-            Self::Name => customer::Column::NameKey,
-            Self::Email => customer::Column::EmailKey,
-        }
-    }
-
-    /// The cursor that resumes a list in this order after `customer`.
-    pub fn cursor_after(self, customer: &Customer) -> Cursor {
-        let key = match self {
-            Self::Name => name_key(customer),
-            Self::Email => fold_case(&customer.email),
-        };
-        Cursor {
-            key,
-            id: customer.id,
-        }
-    }
-}
 
 /// Deactivating an organisation deactivates its valid customers: with `validity`, each with
 /// a copy of `event` naming it.
@@ -107,6 +63,20 @@ const UNIQUE_KEYS: [UniqueKey; 6] = [
     organisation::UNIQUE_KEYS[1],
     organisation::UNIQUE_KEYS[2],
 ];
+
+/// The column a customer order sorts by.
+trait KeyColumn {
+    fn key_column(self) -> customer::Column;
+}
+
+impl KeyColumn for CustomerOrder {
+    fn key_column(self) -> customer::Column {
+        match self {
+            Self::Name => customer::Column::NameKey,
+            Self::Email => customer::Column::EmailKey,
+        }
+    }
+}
 
 impl Store {
     /// Inserts `customer` with `events`; first `new_organisation` (made by domain
@@ -773,15 +743,6 @@ async fn delete_relations(tx: &WriteTx, id: Uuid) -> Result<(), sea_orm::DbErr> 
         .exec(&**tx)
         .await?;
     Ok(())
-}
-
-/// The name sort key: last name, then first name, case-folded. `\u{1}` sorts before every
-/// printable character, so "Smith" comes before "Smithers".
-fn name_key(customer: &Customer) -> String {
-    fold_case(&format!(
-        "{}\u{1}{}",
-        customer.last_name, customer.first_name
-    ))
 }
 
 pub(crate) fn active_model(customer: &Customer) -> customer::ActiveModel {

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    model::{ChangeEvent, Grant, GrantContext, Level, Subject, SubjectKind, Validity},
+    model::{ChangeEvent, Grant, GrantContext, GrantFilter, Level, Subject, SubjectKind, Validity},
 };
 
 const UNIQUE_KEYS: [UniqueKey; 1] = [UniqueKey {
@@ -23,15 +23,6 @@ const UNIQUE_KEYS: [UniqueKey; 1] = [UniqueKey {
     field: "grant",
     reason: "GRANT_CHANGED_CONCURRENTLY",
 }];
-
-/// Whose grants a list shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum GrantFilter {
-    /// Every group of one subject.
-    Subject(Subject),
-    /// Every subject of one group.
-    Group(Uuid),
-}
 
 impl Store {
     /// Every grant of any of `subjects`.

@@ -25,19 +25,14 @@ mod ticket;
 mod token;
 
 pub use agent::agent_cursor;
-pub use change_log::StoredChange;
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
-pub use customer::{CustomerCascade, CustomerFilter, CustomerOrder};
+pub use customer::CustomerCascade;
 pub use feed::FeedMessage;
-pub use grant::GrantFilter;
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
-pub use organisation::{OrganisationFilter, OrganisationOrder};
 pub use scope::{Scope, TicketPaths, TicketScope};
 pub use sla::name_cursor;
-pub use ticket::{
-    TicketChange, TicketCounts, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey,
-};
+pub use ticket::{TicketChange, TicketCounts};
 pub use token::TokenHolder;
 
 use std::{
@@ -59,6 +54,12 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use uuid::Uuid;
 
+// The query types are the model's; the store's paths to them stay for its own modules.
+pub(crate) use crate::model::fold_case;
+pub use crate::model::{
+    Cursor, CustomerFilter, CustomerOrder, GrantFilter, OrganisationFilter, OrganisationOrder,
+    StoredChange, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey, ValidityFilter,
+};
 use crate::{
     error::{Error, Result},
     model::Validity,
@@ -424,15 +425,6 @@ pub(crate) async fn finish<T>(
     }
 }
 
-/// Where a page ended: the sort key and id of its last row. Lists are ordered by (key, id).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Cursor {
-    /// The last row's sort key.
-    pub key: String,
-    /// The last row's id.
-    pub id: Uuid,
-}
-
 /// Rows after `cursor` in the order (`key`, `id`): a range on `key` narrowed by the
 /// tie-break, which an index on `key` serves (an `OR` of the two would sort every remaining
 /// row for each page).
@@ -444,30 +436,13 @@ pub(crate) fn after(key: impl ColumnTrait, id: impl ColumnTrait, cursor: &Cursor
     )
 }
 
-/// Which validities a list shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub enum ValidityFilter {
-    /// Valid records only (the default of every list).
-    #[default]
-    ValidOnly,
-    /// Every record.
-    All,
-    /// Records of exactly this validity.
-    Exactly(Validity),
+/// The condition a validity filter puts on a `validity` column.
+pub(crate) trait ValidityCondition {
+    fn condition(self, column: impl ColumnTrait) -> Condition;
 }
 
-impl ValidityFilter {
-    /// The filter a list request asks for: an exact validity, or all, or valid only.
-    pub fn new(exactly: Option<Validity>, include_invalid: bool) -> Self {
-        match (exactly, include_invalid) {
-            (Some(validity), _) => Self::Exactly(validity),
-            (None, true) => Self::All,
-            (None, false) => Self::ValidOnly,
-        }
-    }
-
-    /// The condition on a `validity` column.
-    pub(crate) fn condition(self, column: impl ColumnTrait) -> Condition {
+impl ValidityCondition for ValidityFilter {
+    fn condition(self, column: impl ColumnTrait) -> Condition {
         match self {
             Self::ValidOnly => Condition::all().add(column.eq(Validity::Valid.as_str())),
             Self::All => Condition::all(),
@@ -588,11 +563,6 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(text: &str, what: &str
 /// binds one, so such a key is answered "no row" without asking the database.
 pub(crate) fn storable(key: &str) -> bool {
     !key.contains('\0')
-}
-
-/// The case-insensitive form of a key, as stored in `*_key` columns.
-pub(crate) fn fold_case(text: &str) -> String {
-    text.to_lowercase()
 }
 
 #[cfg(test)]

@@ -17,53 +17,14 @@ use uuid::Uuid;
 
 use super::{
     Cursor, CustomerCascade, IdempotencyKey, Inserted, Scope, Store, StoreFailure, UniqueKey,
-    ValidityFilter, WriteTx, after, change_log, contains, customer,
+    ValidityCondition, WriteTx, after, change_log, contains, customer,
     entities::{organisation, organisation_domain},
     finish, fold_case, idempotency, timestamp,
 };
 use crate::{
     error::{Error, Result},
-    model::{ChangeEvent, Organisation},
+    model::{ChangeEvent, Organisation, OrganisationFilter, OrganisationOrder},
 };
-
-/// Which organisations a list shows.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct OrganisationFilter {
-    /// Substring of customer_id, name or city; matched case-insensitively.
-    pub text: Option<String>,
-    /// ISO country code, upper-case.
-    pub country: Option<String>,
-    /// Which validities.
-    pub validity: ValidityFilter,
-}
-
-/// The orders organisations can be listed in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub enum OrganisationOrder {
-    /// By name (case-insensitive), then id.
-    #[default]
-    Name,
-    /// By customer_id (case-insensitive), then id.
-    CustomerId,
-}
-
-impl OrganisationOrder {
-    fn key_column(self) -> organisation::Column {
-        match self {
-            Self::Name => organisation::Column::NameKey,
-            Self::CustomerId => organisation::Column::CustomerIdKey,
-        }
-    }
-
-    /// The cursor that resumes a list in this order after `org`.
-    pub fn cursor_after(self, org: &Organisation) -> Cursor {
-        let key = match self {
-            Self::Name => fold_case(&org.name),
-            Self::CustomerId => fold_case(&org.customer_id),
-        };
-        Cursor { key, id: org.id }
-    }
-}
 
 const RESOURCE: &str = "organisation";
 
@@ -91,6 +52,20 @@ pub(crate) const UNIQUE_KEYS: [UniqueKey; 3] = [
         reason: "EMAIL_DOMAIN_TAKEN",
     },
 ];
+
+/// The column an organisation order sorts by.
+trait KeyColumn {
+    fn key_column(self) -> organisation::Column;
+}
+
+impl KeyColumn for OrganisationOrder {
+    fn key_column(self) -> organisation::Column {
+        match self {
+            Self::Name => organisation::Column::NameKey,
+            Self::CustomerId => organisation::Column::CustomerIdKey,
+        }
+    }
+}
 
 impl Store {
     /// Inserts `org` with its creation event; with `key`, first claims the idempotency key.

@@ -20,66 +20,20 @@ use super::{
 };
 use crate::{
     error::{Error, PreconditionViolation, Result},
-    model::{Alert, Alerts, ChangeEvent, SlaClocks, Ticket, TicketState, Validity},
+    model::{
+        Alerts, ChangeEvent, SlaClocks, Ticket, TicketCursor, TicketFilter, TicketOrder,
+        TicketOrderKey, TicketState, Validity,
+    },
 };
 
 const RESOURCE: &str = "ticket";
 
-/// Which tickets a list or count shows. Empty lists mean "any".
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TicketFilter {
-    /// Tickets of these organisations.
-    pub organisation_ids: Vec<Uuid>,
-    /// Tickets with this customer as main or additional customer.
-    pub customer_id: Option<Uuid>,
-    /// Tickets in these groups.
-    pub group_ids: Vec<Uuid>,
-    /// Tickets in these states.
-    pub states: Vec<TicketState>,
-    /// Tickets whose worst alert is one of these.
-    pub escalations: Vec<Alert>,
-    /// Tickets whose pending reminder is due (true) or not (false).
-    pub reminder_due: Option<bool>,
-    /// Tickets assigned to this agent.
-    pub assignee_id: Option<Uuid>,
-    /// Created at or after (microseconds).
-    pub created_from: Option<i64>,
-    /// Created before (microseconds).
-    pub created_until: Option<i64>,
-    /// Changed at or after (microseconds).
-    pub updated_from: Option<i64>,
-    /// Changed before (microseconds).
-    pub updated_until: Option<i64>,
-    /// Case-insensitive substring of the title.
-    pub text: Option<String>,
-    /// Only tickets that call for attention: in warning, escalated or with a due reminder.
-    pub attention: bool,
+/// The column a ticket order sorts by.
+trait OrderColumn {
+    fn column(self) -> ticket::Column;
 }
 
-/// The orders tickets can be listed in; ties are broken by id.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub enum TicketOrderKey {
-    /// By number (the default; numbers are unique).
-    #[default]
-    Number,
-    /// By creation time.
-    CreateTime,
-    /// By time of the last change.
-    UpdateTime,
-    /// By priority.
-    Priority,
-}
-
-/// An order: a key and a direction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TicketOrder {
-    /// The sort key.
-    pub key: TicketOrderKey,
-    /// Largest first.
-    pub descending: bool,
-}
-
-impl TicketOrder {
+impl OrderColumn for TicketOrder {
     fn column(self) -> ticket::Column {
         match self.key {
             TicketOrderKey::Number => ticket::Column::Number,
@@ -88,31 +42,6 @@ impl TicketOrder {
             TicketOrderKey::Priority => ticket::Column::Priority,
         }
     }
-
-    /// Whether no two tickets share a key of this order, so that the key alone orders them.
-    fn unique(self) -> bool {
-        self.key == TicketOrderKey::Number
-    }
-
-    /// Where a list in this order continues after `ticket`.
-    pub fn cursor_after(self, ticket: &Ticket) -> TicketCursor {
-        let key = match self.key {
-            TicketOrderKey::Number => ticket.number,
-            TicketOrderKey::CreateTime => ticket.create_time.as_microsecond(),
-            TicketOrderKey::UpdateTime => ticket.update_time.as_microsecond(),
-            TicketOrderKey::Priority => i64::from(ticket.priority),
-        };
-        TicketCursor { key, id: ticket.id }
-    }
-}
-
-/// Where a ticket list stopped: the last ticket's sort key and id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TicketCursor {
-    /// The sort key of the last ticket.
-    pub key: i64,
-    /// Its id.
-    pub id: Uuid,
 }
 
 /// Ticket counts of a customer or organisation.

@@ -1,0 +1,119 @@
+//! Bearer secrets turned into principals, with a short-lived cache so that a call does not
+//! cost a database round trip. The cache follows the change log: a revocation, an owner made
+//! invalid, a customer moved or an agent's flags changed moves the rights generation (on this
+//! replica before the write returns, on the others as its notification arrives), and every
+//! verdict read before it is read again. The auth layer takes the secret from the request
+//! and asks here; who the caller is, is the access module's answer.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{Principal, hash_secret};
+use crate::{
+    clock::Clock,
+    error::{Error, Result},
+    metrics::Metrics,
+    model::{Token, Validity},
+    store::{Store, TokenHolder},
+};
+
+/// How long a verified token is trusted at most before the database is asked again: the bound
+/// on how late a change another replica made reaches this one should its notification be lost.
+pub const CACHE_TTL: Duration = Duration::from_millis(500);
+/// How many verdicts are kept, bounding the cache's memory.
+const CACHE_CAPACITY: u64 = 100_000;
+
+/// What the database said about a secret.
+type Verdict = Option<(Token, Option<Principal>)>;
+
+/// Turns bearer secrets into principals.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// Verdicts by secret hash, with the rights generation they were read at.
+    cache: moka::sync::Cache<String, (u64, Verdict)>,
+    metrics: Arc<Metrics>,
+}
+
+impl Authenticator {
+    /// Verifies secrets against `store`, reading time (for expiry) from `clock`; counts its
+    /// database lookups in `metrics`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            store,
+            clock,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(CACHE_TTL)
+                .build(),
+            metrics,
+        }
+    }
+
+    /// The principal holding `secret`, or why there is none.
+    pub async fn authenticate(&self, secret: &str) -> Result<Principal> {
+        let hash = hash_secret(secret);
+        // The generation is read first: a change committed while the token is looked up
+        // leaves the verdict marked with the generation before, so that it is read again.
+        let generation = self.store.rights_generation();
+        let verdict = match self.cache.get(&hash) {
+            Some((read_at, verdict)) if read_at == generation => verdict,
+            _ => {
+                self.metrics.token_looked_up();
+                let verdict = self.look_up(&hash).await?;
+                self.cache.insert(hash, (generation, verdict.clone()));
+                verdict
+            }
+        };
+        let Some((token, principal)) = verdict else {
+            return Err(unauthenticated("UNKNOWN_TOKEN", "the token is not known"));
+        };
+        if token.revoke_time.is_some() {
+            return Err(unauthenticated("TOKEN_REVOKED", "the token was revoked"));
+        }
+        if token
+            .expire_time
+            .is_some_and(|expiry| self.clock.now() >= expiry)
+        {
+            return Err(unauthenticated("TOKEN_EXPIRED", "the token has expired"));
+        }
+        principal.ok_or_else(|| {
+            unauthenticated(
+                "PRINCIPAL_INVALID",
+                "the token's agent or customer is invalid or gone",
+            )
+        })
+    }
+
+    async fn look_up(&self, hash: &str) -> Result<Verdict> {
+        let Some((token, holder)) = self.store.token_by_secret(hash).await? else {
+            return Ok(None);
+        };
+        let principal = match holder {
+            TokenHolder::Admin => Some(Principal::Admin { token_id: token.id }),
+            TokenHolder::Agent(agent) if agent.validity == Validity::Valid => {
+                Some(Principal::Agent {
+                    token_id: token.id,
+                    agent_id: agent.id,
+                    manage_customers: agent.manage_customers,
+                })
+            }
+            TokenHolder::Customer(customer) if customer.validity == Validity::Valid => {
+                Some(Principal::Customer {
+                    token_id: token.id,
+                    customer_id: customer.id,
+                    organisation_ids: customer.organisation_ids().collect(),
+                })
+            }
+            _ => None,
+        };
+        Ok(Some((token, principal)))
+    }
+}
+
+pub(crate) fn unauthenticated(reason: &'static str, message: &str) -> Error {
+    Error::Unauthenticated {
+        reason,
+        message: message.to_owned(),
+    }
+}

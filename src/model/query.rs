@@ -1,0 +1,232 @@
+//! How lists are asked for and what they resume from: filters, orders and cursors, and the
+//! entries of a resource's history as read back. The domain builds them from requests; the
+//! store turns them into SQL.
+
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use super::{Alert, Customer, FieldChange, Organisation, Subject, Ticket, TicketState, Validity};
+
+/// Where a page ended: the sort key and id of its last row. Lists are ordered by (key, id).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    /// The last row's sort key.
+    pub key: String,
+    /// The last row's id.
+    pub id: Uuid,
+}
+
+/// Which validities a list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum ValidityFilter {
+    /// Valid records only (the default of every list).
+    #[default]
+    ValidOnly,
+    /// Every record.
+    All,
+    /// Records of exactly this validity.
+    Exactly(Validity),
+}
+
+impl ValidityFilter {
+    /// The filter a list request asks for: an exact validity, or all, or valid only.
+    pub fn new(exactly: Option<Validity>, include_invalid: bool) -> Self {
+        match (exactly, include_invalid) {
+            (Some(validity), _) => Self::Exactly(validity),
+            (None, true) => Self::All,
+            (None, false) => Self::ValidOnly,
+        }
+    }
+}
+
+/// Which customers a list shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CustomerFilter {
+    /// Customers of this organisation, as primary or secondary organisation.
+    pub organisation_id: Option<Uuid>,
+    /// Substring of the names, primary email or login; matched case-insensitively.
+    pub text: Option<String>,
+    /// Exactly this type.
+    pub customer_type: Option<String>,
+    /// Which validities.
+    pub validity: ValidityFilter,
+}
+
+/// The orders customers can be listed in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum CustomerOrder {
+    /// By last name, then first name (case-insensitive), then id.
+    #[default]
+    Name,
+    /// By primary email (case-insensitive), then id.
+    Email,
+}
+
+impl CustomerOrder {
+    /// The cursor that resumes a list in this order after `customer`.
+    pub fn cursor_after(self, customer: &Customer) -> Cursor {
+        let key = match self {
+            Self::Name => name_key(customer),
+            Self::Email => fold_case(&customer.email),
+        };
+        Cursor {
+            key,
+            id: customer.id,
+        }
+    }
+}
+
+/// Which organisations a list shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OrganisationFilter {
+    /// Substring of customer_id, name or city; matched case-insensitively.
+    pub text: Option<String>,
+    /// ISO country code, upper-case.
+    pub country: Option<String>,
+    /// Which validities.
+    pub validity: ValidityFilter,
+}
+
+/// The orders organisations can be listed in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum OrganisationOrder {
+    /// By name (case-insensitive), then id.
+    #[default]
+    Name,
+    /// By customer_id (case-insensitive), then id.
+    CustomerId,
+}
+
+impl OrganisationOrder {
+    /// The cursor that resumes a list in this order after `org`.
+    pub fn cursor_after(self, org: &Organisation) -> Cursor {
+        let key = match self {
+            Self::Name => fold_case(&org.name),
+            Self::CustomerId => fold_case(&org.customer_id),
+        };
+        Cursor { key, id: org.id }
+    }
+}
+
+/// Whose grants a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum GrantFilter {
+    /// Every group of one subject.
+    Subject(Subject),
+    /// Every subject of one group.
+    Group(Uuid),
+}
+
+/// Which tickets a list or count shows. Empty lists mean "any".
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TicketFilter {
+    /// Tickets of these organisations.
+    pub organisation_ids: Vec<Uuid>,
+    /// Tickets with this customer as main or additional customer.
+    pub customer_id: Option<Uuid>,
+    /// Tickets in these groups.
+    pub group_ids: Vec<Uuid>,
+    /// Tickets in these states.
+    pub states: Vec<TicketState>,
+    /// Tickets whose worst alert is one of these.
+    pub escalations: Vec<Alert>,
+    /// Tickets whose pending reminder is due (true) or not (false).
+    pub reminder_due: Option<bool>,
+    /// Tickets assigned to this agent.
+    pub assignee_id: Option<Uuid>,
+    /// Created at or after (microseconds).
+    pub created_from: Option<i64>,
+    /// Created before (microseconds).
+    pub created_until: Option<i64>,
+    /// Changed at or after (microseconds).
+    pub updated_from: Option<i64>,
+    /// Changed before (microseconds).
+    pub updated_until: Option<i64>,
+    /// Case-insensitive substring of the title.
+    pub text: Option<String>,
+    /// Only tickets that call for attention: in warning, escalated or with a due reminder.
+    pub attention: bool,
+}
+
+/// The orders tickets can be listed in; ties are broken by id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum TicketOrderKey {
+    /// By number (the default; numbers are unique).
+    #[default]
+    Number,
+    /// By creation time.
+    CreateTime,
+    /// By time of the last change.
+    UpdateTime,
+    /// By priority.
+    Priority,
+}
+
+/// An order: a key and a direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TicketOrder {
+    /// The sort key.
+    pub key: TicketOrderKey,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl TicketOrder {
+    /// Whether no two tickets share a key of this order, so that the key alone orders them.
+    pub fn unique(self) -> bool {
+        self.key == TicketOrderKey::Number
+    }
+
+    /// Where a list in this order continues after `ticket`.
+    pub fn cursor_after(self, ticket: &Ticket) -> TicketCursor {
+        let key = match self.key {
+            TicketOrderKey::Number => ticket.number,
+            TicketOrderKey::CreateTime => ticket.create_time.as_microsecond(),
+            TicketOrderKey::UpdateTime => ticket.update_time.as_microsecond(),
+            TicketOrderKey::Priority => i64::from(ticket.priority),
+        };
+        TicketCursor { key, id: ticket.id }
+    }
+}
+
+/// Where a ticket list stopped: the last ticket's sort key and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TicketCursor {
+    /// The sort key of the last ticket.
+    pub key: i64,
+    /// Its id.
+    pub id: Uuid,
+}
+
+/// A change-log entry as read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredChange {
+    /// Position in the log; increases with every event.
+    pub seq: i64,
+    /// When it happened.
+    pub time: Timestamp,
+    /// Who did it.
+    pub actor: String,
+    /// The kind of resource, e.g. `organisation`.
+    pub resource_type: String,
+    /// The resource.
+    pub resource_id: Uuid,
+    /// What happened, e.g. `updated`.
+    pub kind: String,
+    /// The fields that changed.
+    pub changes: Vec<FieldChange>,
+}
+
+/// The name sort key: last name, then first name, case-folded. `\u{1}` sorts before every
+/// printable character, so "Smith" comes before "Smithers".
+pub fn name_key(customer: &Customer) -> String {
+    fold_case(&format!(
+        "{}\u{1}{}",
+        customer.last_name, customer.first_name
+    ))
+}
+
+/// The case-insensitive form of a key, as stored in `*_key` columns.
+pub fn fold_case(text: &str) -> String {
+    text.to_lowercase()
+}

@@ -1,0 +1,103 @@
+//! The services of one server, built in one place from the store and the configuration: the
+//! domain services, the gRPC adapters over them, and the authenticator the auth layer asks.
+//! Starting the server only mounts what is built here.
+
+use std::sync::Arc;
+
+use tonic::service::{Routes, RoutesBuilder};
+
+use super::Config;
+use crate::{
+    api::{
+        AgentApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi,
+        TicketApi,
+    },
+    auth::Authenticator,
+    domain::{
+        Agents, Comments, Customers, Escalations, Groups, Organisations, Permissions,
+        SettingsRules, Slas, Tickets, Tokens,
+    },
+    proto::v1::{
+        agent_service_server::AgentServiceServer, comment_service_server::CommentServiceServer,
+        customer_service_server::CustomerServiceServer, group_service_server::GroupServiceServer,
+        organisation_service_server::OrganisationServiceServer,
+        permission_service_server::PermissionServiceServer, sla_service_server::SlaServiceServer,
+        ticket_service_server::TicketServiceServer,
+    },
+    store::Store,
+};
+
+/// What one server serves.
+pub(super) struct Services {
+    /// Turns bearer secrets into principals, for the auth layer.
+    pub(super) authenticator: Arc<Authenticator>,
+    /// Tokens, for registering the bootstrap token at start-up.
+    pub(super) tokens: Tokens,
+    /// The escalation scheduler and its watchers, run and closed by the server.
+    pub(super) escalations: Escalations,
+    /// The gRPC services of the API.
+    pub(super) routes: Routes,
+}
+
+impl Services {
+    /// Every service over `store`, configured by `config`.
+    pub(super) fn new(store: &Store, config: &Config) -> Self {
+        let clock = config.clock.clone();
+        let authenticator = Arc::new(Authenticator::new(
+            store.clone(),
+            clock.clone(),
+            config.metrics.clone(),
+        ));
+        let tokens = Tokens::new(store.clone(), clock.clone());
+        let organisations = Organisations::new(store.clone(), clock.clone());
+        let permissions = Permissions::new(store.clone(), clock.clone());
+        let customers = Customers::new(store.clone(), clock.clone(), permissions.clone());
+        let settings = SettingsRules::new(store.clone(), clock.clone());
+        let groups = Groups::new(store.clone(), clock.clone());
+        let agents = Agents::new(store.clone(), clock.clone());
+        let slas = Slas::new(store.clone(), clock.clone());
+        let tickets = Tickets::new(
+            store.clone(),
+            clock.clone(),
+            permissions.clone(),
+            slas.clone(),
+        );
+        let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
+        let comments = Comments::new(
+            store.clone(),
+            clock.clone(),
+            tickets.clone(),
+            config.attachment_limit,
+        );
+        let mut routes = RoutesBuilder::default();
+        routes
+            .add_service(OrganisationServiceServer::new(OrganisationApi::new(
+                organisations,
+                customers.clone(),
+            )))
+            .add_service(CustomerServiceServer::new(CustomerApi::new(customers)))
+            .add_service(PermissionServiceServer::new(PermissionApi::new(
+                settings,
+                permissions,
+            )))
+            .add_service(GroupServiceServer::new(GroupApi::new(groups)))
+            .add_service(AgentServiceServer::new(AgentApi::new(
+                agents,
+                tokens.clone(),
+            )))
+            .add_service(SlaServiceServer::new(SlaApi::new(slas)))
+            .add_service(TicketServiceServer::new(TicketApi::new(
+                tickets,
+                escalations.clone(),
+                config.metrics.clone(),
+                config.watch_buffer,
+            )))
+            .add_service(CommentServiceServer::new(CommentApi::new(comments)));
+        Self {
+            authenticator,
+            tokens,
+            escalations,
+            routes: routes.routes(),
+        }
+    }
+}
