@@ -180,7 +180,7 @@ impl Customers {
                         ResourceType::Organisation,
                         org.id,
                         ChangeKind::Created,
-                        changes::diff(None, &super::organisation::audit(&org)),
+                        changes::diff(None, &super::organisation_fields::audit(&org)),
                     ));
                     Some(*org)
                 }

@@ -11,7 +11,7 @@ use super::{
     changes,
     customer::{Customers, organisations_valid},
     email_domain::{is_free_mail, self_and_parents},
-    organisation::{OrganisationInput, new_organisation},
+    organisation_fields::{OrganisationInput, new_organisation},
     rights::MasterDataWriter,
 };
 use crate::domain::access::ServiceWork;

@@ -19,6 +19,7 @@ pub mod fields;
 pub mod group;
 pub mod import;
 pub mod organisation;
+pub mod organisation_fields;
 pub mod paging;
 pub mod permission;
 pub(crate) mod references;
