@@ -709,6 +709,23 @@ backend_tests! {
             .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::CustomerId(foreign.customer_id.clone())) })
             .await;
         expect_code(foreign_by_key, Code::NotFound);
+        // By id too: a foreign organisation is not found, its own ones are.
+        let foreign_by_id = clients
+            .organisations
+            .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::Id(foreign.id.clone())) })
+            .await;
+        expect_code(foreign_by_id, Code::NotFound);
+        for mine in [&own, &second] {
+            let found = clients
+                .organisations
+                .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::Id(mine.id.clone())) })
+                .await
+                .expect("its own organisation")
+                .into_inner()
+                .organisation
+                .expect("an organisation");
+            assert_eq!(found.id, mine.id);
+        }
         let whoami = clients.agents.who_am_i(pb::WhoAmIRequest {}).await.expect("whoami").into_inner();
         assert_eq!(whoami.customer_id, me.id);
         assert_eq!(whoami.organisation_ids.len(), 2);

@@ -376,9 +376,9 @@ impl Rights {
     /// The paths to tickets at `level`: every path a basis opens on a valid group.
     fn scope_at(&self, level: Level) -> TicketScope {
         let mut paths = TicketPaths::default();
+        // An invalid holder has no bases (see [`Rights::compile`]), so no path either.
         match &self.holder {
             Holder::Admin => return TicketScope::everything(),
-            _ if !self.valid() => {}
             Holder::Agent { .. } | Holder::Organisation { .. } => {
                 paths.all_groups = self.groups(Whose::All, level);
             }
@@ -744,6 +744,90 @@ mod tests {
             update_time: Timestamp::UNIX_EPOCH,
             version: 1,
         }
+    }
+
+    /// A holder made invalid keeps its grants in the database but none of their effect, and
+    /// the explanation says why: the principal, not a missing grant.
+    #[test]
+    fn an_invalid_holder_is_refused_as_invalid_whatever_it_was_granted() {
+        let (agent, me, group) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let grants = vec![
+            grant(Subject::Agent(agent), group, GrantContext::None, Level::Rw),
+            grant(Subject::Customer(me), group, GrantContext::None, Level::Rw),
+        ];
+        let settings = settings(true, vec![group], vec![]);
+        let rights = |holder: Holder| {
+            Rights::compile(Sources {
+                holder,
+                grants: grants.clone(),
+                settings: &settings,
+                valid_groups: Arc::new(HashSet::from([group])),
+            })
+        };
+        let holders = [
+            Holder::Agent {
+                id: agent,
+                valid: false,
+            },
+            Holder::Customer {
+                id: me,
+                valid: false,
+                organisations: vec![],
+            },
+        ];
+        for holder in holders {
+            let rights = rights(holder.clone());
+            for level in [Level::Ro, Level::Rw] {
+                let by_group = rights.explain_group(group, level);
+                assert!(!by_group.allowed, "{holder:?}");
+                assert_eq!(by_group.reason, Reason::PrincipalInvalid, "{holder:?}");
+                let by_ticket = rights.explain_ticket(group, None, std::iter::once(me), level);
+                assert_eq!(by_ticket.reason, Reason::PrincipalInvalid, "{holder:?}");
+                assert!(!rights.scope(level).admits(group, None, std::iter::once(me)));
+            }
+            assert!(rights.effective().is_empty(), "{holder:?}");
+        }
+        // And valid, the same holders may.
+        let valid = rights(Holder::Agent {
+            id: agent,
+            valid: true,
+        });
+        assert!(valid.explain_group(group, Level::Rw).allowed);
+    }
+
+    /// For a customer, a group is a question about its own tickets there: its own grant or an
+    /// always-group opens them (and is named), nothing else does.
+    #[test]
+    fn a_customers_group_is_explained_by_what_opens_its_own_tickets() {
+        let (me, organisation) = (Uuid::now_v7(), Uuid::now_v7());
+        let [own, always, nothing] = std::array::from_fn(|_| Uuid::now_v7());
+        let grants = vec![grant(
+            Subject::Customer(me),
+            own,
+            GrantContext::None,
+            Level::Ro,
+        )];
+        let settings = settings(true, vec![always], vec![]);
+        let rights = Rights::compile(Sources {
+            holder: Holder::Customer {
+                id: me,
+                valid: true,
+                organisations: vec![organisation],
+            },
+            grants,
+            settings: &settings,
+            valid_groups: Arc::new(HashSet::from([own, always, nothing])),
+        });
+        let own_ro = rights.explain_group(own, Level::Ro);
+        assert!(own_ro.allowed);
+        assert_eq!(own_ro.reason, Reason::OwnGrant);
+        assert!(!rights.explain_group(own, Level::Rw).allowed);
+        let by_always = rights.explain_group(always, Level::Rw);
+        assert!(by_always.allowed);
+        assert_eq!(by_always.reason, Reason::AlwaysGroups);
+        let refused = rights.explain_group(nothing, Level::Ro);
+        assert!(!refused.allowed);
+        assert_eq!(refused.reason, Reason::NoGrant);
     }
 
     /// When several things give a customer its own ticket, the explanation names the clearest:
