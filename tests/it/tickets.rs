@@ -346,6 +346,27 @@ clock_tests! {
         assert_ne!(changed.etag, ticket.etag);
     }
 
+    async fn a_ticket_is_read_by_id_or_by_number_with_all_its_additional_customers(server, _clock) {
+        let desk = server.desk("acme").await;
+        let main = server.customer(pb::Customer { email: "main@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let other = server.customer(pb::Customer { email: "other@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let ticket = desk.create(pb::Ticket { customer_id: main.id.clone(), additional_customer_ids: vec![other.id.clone(), desk.customer.id.clone()], ..desk.ticket("Shared") }).await;
+        let mut additional = vec![other.id.clone(), desk.customer.id.clone()];
+        additional.sort();
+        let keys = [pb::get_ticket_request::Key::Id(ticket.id.clone()), pb::get_ticket_request::Key::Number(ticket.number)];
+        for key in keys {
+            // The agent, and the desk's customer, who is only an additional customer of it.
+            for clients in [&desk.as_agent, &desk.as_customer] {
+                let read = clients.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(key.clone()) }).await.expect("read").into_inner().ticket.expect("a ticket");
+                assert_eq!((read.id.as_str(), read.number, read.customer_id.as_str()), (ticket.id.as_str(), ticket.number, main.id.as_str()), "{key:?}");
+                let mut read_additional = read.additional_customer_ids.clone();
+                read_additional.sort();
+                assert_eq!(read_additional, additional, "{key:?}");
+            }
+        }
+        expect_code(desk.as_agent.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Number(ticket.number + 1000)) }).await, Code::NotFound);
+    }
+
     async fn overviews_count_and_list_an_organisations_and_a_customers_tickets(server, clock) {
         let desk = server.desk("acme").await;
         let colleague = server.customer(pb::Customer { email: "colleague@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
