@@ -599,6 +599,93 @@ backend_tests! {
         assert!(!again, "there was nothing left to revoke");
     }
 
+    /// Every grant change is in the change log with what changed, through GrantPermission,
+    /// RevokePermission and SetGroupPermissions alike: created with its subject, group,
+    /// context and level; a level changed from the old to the new; taken away with the level
+    /// it had.
+    async fn every_grant_change_is_logged_with_what_changed(server) {
+        use pb::subject::Subject as S;
+        use serde_json::{Value, json};
+        let group = server.group("Logged").await;
+        let org = server.organisation("LOGGED", &[]).await;
+        let agent = server.agent("logged", false).await;
+        let log_of = |id: String| {
+            let store = server.store.clone();
+            async move {
+                store
+                    .changes_of(clientele::model::ResourceType::Grant, uuid::Uuid::parse_str(&id).expect("uuid"))
+                    .await
+                    .expect("log")
+                    .into_iter()
+                    .map(|event| {
+                        let fields: Vec<(String, Value, Value)> =
+                            event.changes.into_iter().map(|c| (c.field, c.old, c.new)).collect();
+                        (event.kind, fields)
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let created = |subject: Value, context: &str, level: &str| {
+            vec![
+                ("subject".to_owned(), Value::Null, subject),
+                ("group_id".to_owned(), Value::Null, json!(group.id)),
+                ("context".to_owned(), Value::Null, json!(context)),
+                ("level".to_owned(), Value::Null, json!(level)),
+            ]
+        };
+        let level = |old: Value, new: Value| vec![("level".to_owned(), old, new)];
+        let id_of = |subject: clientele::model::Subject, context: clientele::model::GrantContext| {
+            let store = server.store.clone();
+            let group_id = uuid::Uuid::parse_str(&group.id).expect("uuid");
+            async move { store.grant(subject, group_id, context).await.expect("read").expect("the grant").id.to_string() }
+        };
+        let org_id = uuid::Uuid::parse_str(&org.id).expect("uuid");
+        let agent_id = uuid::Uuid::parse_str(&agent.id).expect("uuid");
+
+        // One grant given, raised and taken away, one call each.
+        server.grant(S::OrganisationId(org.id.clone()), &group.id, L::Ro, pb::GrantContext::SameOrganisation).await;
+        let given = id_of(clientele::model::Subject::Organisation(org_id), clientele::model::GrantContext::SameOrganisation).await;
+        server.grant(S::OrganisationId(org.id.clone()), &group.id, L::Rw, pb::GrantContext::SameOrganisation).await;
+        let mut client = server.permissions();
+        client
+            .revoke_permission(pb::RevokePermissionRequest {
+                subject: Some(pb::Subject { subject: Some(S::OrganisationId(org.id.clone())) }),
+                group_id: group.id.clone(),
+                context: pb::GrantContext::SameOrganisation as i32,
+            })
+            .await
+            .expect("revoke");
+        assert_eq!(
+            log_of(given).await,
+            vec![
+                ("created".to_owned(), created(json!({"kind": "organisation", "id": org.id}), "same_organisation", "ro")),
+                ("updated".to_owned(), level(json!("ro"), json!("rw"))),
+                ("deleted".to_owned(), level(json!("rw"), Value::Null)),
+            ]
+        );
+
+        // The same through SetGroupPermissions.
+        let set = |level: L| pb::SetGroupPermissionsRequest {
+            group_id: group.id.clone(),
+            kind: pb::SubjectKind::Agent as i32,
+            level: level as i32,
+            context: 0,
+            subject_ids: vec![agent.id.clone()],
+        };
+        client.set_group_permissions(set(L::Ro)).await.expect("ro");
+        let grant = id_of(clientele::model::Subject::Agent(agent_id), clientele::model::GrantContext::None).await;
+        client.set_group_permissions(set(L::Rw)).await.expect("rw");
+        client.set_group_permissions(set(L::None)).await.expect("none");
+        assert_eq!(
+            log_of(grant).await,
+            vec![
+                ("created".to_owned(), created(json!({"kind": "agent", "id": agent.id}), "none", "ro")),
+                ("updated".to_owned(), level(json!("ro"), json!("rw"))),
+                ("deleted".to_owned(), level(json!("rw"), Value::Null)),
+            ]
+        );
+    }
+
     async fn one_level_is_set_for_every_subject_of_a_group_in_one_call(server) {
         let group = server.group("Column").await;
         let agents = [
