@@ -1,0 +1,219 @@
+//! Tickets: create with routing and SLA, read, update through the state machine, transfer
+//! between customers, and history. Every read and write goes through the caller's
+//! [`TicketScope`], so a ticket the caller may not read is NOT_FOUND like a missing one.
+
+mod create;
+mod events;
+mod fields;
+mod update;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use uuid::Uuid;
+
+pub(crate) use events::{alert_events, audit, transfer_event};
+pub use fields::{DEFAULT_PRIORITY, MAX_ADDITIONAL_CUSTOMERS, MAX_TITLE, TicketField, TicketInput};
+
+use super::{
+    Permissions, Slas,
+    escalation::{self, Sla},
+    paging::{self, Page},
+};
+use crate::{
+    clock::Clock,
+    domain::access::{Principal, ServiceWork},
+    error::{Error, PreconditionViolation, Result},
+    model::{Customer, Group, Level, ResourceType, Ticket},
+    store::{Store, StoredChange, TicketScope},
+};
+
+/// Which ticket to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TicketKey {
+    /// By id.
+    Id(Uuid),
+    /// By number.
+    Number(i64),
+}
+
+/// The ticket rules, over the store.
+#[derive(Clone, Debug)]
+pub struct Tickets {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) permissions: Permissions,
+    pub(crate) slas: Slas,
+    /// The rights of streaming callers, shared by their lists and watches.
+    pub(crate) stream_rights: super::stream_rights::StreamRights,
+}
+
+impl Tickets {
+    /// The rules over `store`, reading time from `clock`, rights from `permissions` and
+    /// policies from `slas`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, permissions: Permissions, slas: Slas) -> Self {
+        Self {
+            store,
+            clock,
+            permissions,
+            slas,
+            stream_rights: Default::default(),
+        }
+    }
+
+    /// The tickets `principal` may read (`Level::Ro`) or work on (`Level::Rw`).
+    pub async fn scope(&self, principal: &Principal, level: Level) -> Result<TicketScope> {
+        self.permissions.ticket_scope(principal, level).await
+    }
+
+    /// Reads one ticket the caller may read.
+    #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
+    pub async fn get(&self, principal: &Principal, key: TicketKey) -> Result<Ticket> {
+        let scope = self.scope(principal, Level::Ro).await?;
+        self.find(&scope, key).await
+    }
+
+    /// The ticket `key` within `scope`.
+    pub(crate) async fn find(&self, scope: &TicketScope, key: TicketKey) -> Result<Ticket> {
+        let found = match key {
+            TicketKey::Id(id) => self.store.ticket(scope, id).await?,
+            TicketKey::Number(number) => self.store.ticket_by_number(scope, number).await?,
+        };
+        found.ok_or(Error::NotFound { resource: "ticket" })
+    }
+
+    /// The ticket `id` if the caller may work on it: NOT_FOUND if it may not even read it,
+    /// PERMISSION_DENIED if it may only read it.
+    pub(crate) async fn writable(&self, principal: &Principal, id: Uuid) -> Result<Ticket> {
+        let writable = self.scope(principal, Level::Rw).await?;
+        if let Some(ticket) = self.store.ticket(&writable, id).await? {
+            return Ok(ticket);
+        }
+        let readable = self.scope(principal, Level::Ro).await?;
+        match self.store.ticket(&readable, id).await? {
+            Some(_) => Err(Error::denied(
+                "READ_ONLY",
+                "the caller may read this ticket but not work on it (RW needed)",
+            )),
+            None => Err(Error::NotFound { resource: "ticket" }),
+        }
+    }
+
+    /// One page of the history of a ticket the caller may read, oldest first.
+    #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
+    pub async fn history(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<StoredChange>> {
+        let ticket = self.get(principal, TicketKey::Id(id)).await?;
+        let limit = paging::page_size(page_size)?;
+        let fingerprint = paging::fingerprint(&("ticket_history", ticket.id));
+        let after: Option<i64> = paging::decode_token(page_token, &fingerprint)?;
+        let items = self
+            .store
+            .changes_after(
+                ResourceType::Ticket,
+                ticket.id,
+                after.unwrap_or(0),
+                limit + 1,
+            )
+            .await?;
+        Ok(paging::page(items, limit, &fingerprint, |change| {
+            change.seq
+        }))
+    }
+    /// The SLA that applies to `ticket`: its own policy, else its organisation's, else its
+    /// group's default, else none.
+    pub(crate) async fn applicable_sla(
+        &self,
+        ticket: &Ticket,
+        organisation_policy: Option<Uuid>,
+        group: &Group,
+    ) -> Result<(Option<Uuid>, Sla)> {
+        let policy = ticket
+            .sla_policy_id
+            .or(organisation_policy)
+            .or(group.default_sla_policy_id);
+        Ok((policy, self.slas.sla(policy).await?))
+    }
+
+    /// Applies to `ticket` the SLA that applies to it now (its own policy, else its
+    /// organisation's, else its group's default) and moves its deadlines and alerts on to
+    /// `now`.
+    async fn apply_sla(&self, ticket: &mut Ticket, now: Timestamp) -> Result<()> {
+        let group = self
+            .store
+            .group(ticket.group_id)
+            .await?
+            .ok_or(Error::NotFound { resource: "group" })?;
+        let organisation_policy = match ticket.organisation_id {
+            Some(id) => self
+                .store
+                .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
+                .await?
+                .and_then(|o| o.sla_policy_id),
+            None => None,
+        };
+        let (policy_id, sla) = self
+            .applicable_sla(ticket, organisation_policy, &group)
+            .await?;
+        ticket.applied_sla_policy_id = policy_id;
+        escalation::refresh(ticket, &sla, now);
+        Ok(())
+    }
+
+    /// The group `id`, which must exist and be valid.
+    async fn usable_group(&self, id: Uuid, field: &str) -> Result<Group> {
+        let group = self
+            .store
+            .group(id)
+            .await?
+            .ok_or_else(|| Error::invalid(field, format!("no group has the id {id}")))?;
+        if !group.validity.is_valid() {
+            return Err(precondition(
+                "GROUP_INVALID",
+                format!("group {} is invalid and takes no tickets", group.name),
+                group.id,
+            ));
+        }
+        Ok(group)
+    }
+
+    /// The customer `id`, which must exist (`field` names it) and be valid.
+    async fn customer(&self, id: Uuid, field: &str) -> Result<Customer> {
+        let customer = self.customer_exists(id, field).await?;
+        if !customer.validity.is_valid() {
+            return Err(precondition(
+                "CUSTOMER_INVALID",
+                format!(
+                    "customer {} is invalid and gets no new tickets",
+                    customer.email
+                ),
+                customer.id,
+            ));
+        }
+        Ok(customer)
+    }
+
+    async fn customer_exists(&self, id: Uuid, field: &str) -> Result<Customer> {
+        self.store
+            .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
+            .await?
+            .ok_or_else(|| Error::invalid(field, format!("no customer has the id {id}")))
+    }
+}
+
+fn precondition(reason: &'static str, message: String, subject: Uuid) -> Error {
+    Error::FailedPrecondition {
+        reason,
+        message: message.clone(),
+        violations: vec![PreconditionViolation {
+            kind: reason.into(),
+            subject: subject.to_string(),
+            description: message,
+        }],
+    }
+}
