@@ -1,25 +1,25 @@
-//! Customers, their email addresses and their secondary organisations.
-
-use std::collections::{BTreeMap, HashMap};
+//! Customer writes: create, update, delete and merge, each in one transaction with its
+//! events; and the steps other writes share (a deactivation cascading from an organisation,
+//! the refusal of a customer with open tickets).
 
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, LikeExpr, Query},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
-use super::{
-    Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, TicketScope, UniqueKey,
-    ValidityCondition, WriteTx, after, change_log, comment, contains,
-    entities::{customer, customer_email, customer_organisation},
-    finish, fold_case, grant, idempotency, organisation, ticket, timestamp,
-};
+use super::{active_model, address_rows, addresses};
 use crate::{
     error::{Error, PreconditionViolation, Result},
     model::{
-        ChangeEvent, ChangeKind, Customer, CustomerFilter, CustomerOrder, Organisation,
-        ResourceType, Subject, Ticket, Validity, email_domain, name_key,
+        ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Subject, Ticket, Validity,
+    },
+    store::{
+        IdempotencyKey, Inserted, Store, StoreFailure, TicketScope, UniqueKey, WriteTx, change_log,
+        comment,
+        entities::{customer, customer_email, customer_organisation},
+        finish, fold_case, grant, idempotency, organisation, ticket,
     },
 };
 
@@ -64,20 +64,6 @@ const UNIQUE_KEYS: [UniqueKey; 6] = [
     organisation::UNIQUE_KEYS[2],
 ];
 
-/// The column a customer order sorts by.
-trait KeyColumn {
-    fn key_column(self) -> customer::Column;
-}
-
-impl KeyColumn for CustomerOrder {
-    fn key_column(self) -> customer::Column {
-        match self {
-            Self::Name => customer::Column::NameKey,
-            Self::Email => customer::Column::EmailKey,
-        }
-    }
-}
-
 impl Store {
     /// Inserts `customer` with `events`; first `new_organisation` (made by domain
     /// assignment) if given, and with `key`, first of all the idempotency key.
@@ -117,60 +103,6 @@ impl Store {
         }
         .await;
         self.finish_create(tx, outcome, key, &UNIQUE_KEYS).await
-    }
-
-    /// The customer with `id` within `scope`, whatever its validity.
-    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn customer(&self, scope: &Scope, id: Uuid) -> Result<Option<Customer>> {
-        let row = customer::Entity::find_by_id(id)
-            .filter(scope.customers(customer::Column::Id))
-            .one(self.reader())
-            .await?;
-        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
-    }
-
-    /// The customer within `scope` with this primary or secondary email address
-    /// (case-insensitive).
-    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn customer_by_email(&self, scope: &Scope, email: &str) -> Result<Option<Customer>> {
-        if !super::storable(email) {
-            return Ok(None);
-        }
-        let address = customer_email::Entity::find_by_id(fold_case(email))
-            .filter(scope.customers(customer_email::Column::CustomerId))
-            .one(self.reader())
-            .await?;
-        match address {
-            Some(address) => self.customer(scope, address.customer_id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// The customer within `scope` with this login (case-insensitive).
-    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn customer_by_login(&self, scope: &Scope, login: &str) -> Result<Option<Customer>> {
-        if !super::storable(login) {
-            return Ok(None);
-        }
-        let row = customer::Entity::find()
-            .filter(scope.customers(customer::Column::Id))
-            .filter(customer::Column::LoginKey.eq(fold_case(login)))
-            .one(self.reader())
-            .await?;
-        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
-    }
-
-    /// The customer with this external id.
-    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn customer_by_external_id(&self, external_id: &str) -> Result<Option<Customer>> {
-        if !super::storable(external_id) {
-            return Ok(None);
-        }
-        let row = customer::Entity::find()
-            .filter(customer::Column::ExternalId.eq(external_id))
-            .one(self.reader())
-            .await?;
-        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
     }
 
     /// Writes each customer over its stored version (the version paired with it) and records
@@ -321,122 +253,6 @@ impl Store {
         self.published(seqs);
         Ok(merged)
     }
-
-    /// Up to `limit` customers within `scope` matching `filter` in `order`, after `cursor`.
-    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn list_customers(
-        &self,
-        scope: &Scope,
-        filter: &CustomerFilter,
-        order: CustomerOrder,
-        cursor: Option<&Cursor>,
-        limit: u64,
-    ) -> Result<Vec<Customer>> {
-        let key = order.key_column();
-        let mut condition = filter
-            .validity
-            .condition(customer::Column::Validity)
-            .add(scope.customers(customer::Column::Id));
-        if let Some(organisation_id) = filter.organisation_id {
-            condition = condition.add(
-                Condition::any()
-                    .add(customer::Column::OrganisationId.eq(organisation_id))
-                    .add(
-                        customer::Column::Id.in_subquery(
-                            Query::select()
-                                .column(customer_organisation::Column::CustomerId)
-                                .from(customer_organisation::Entity)
-                                .and_where(
-                                    customer_organisation::Column::OrganisationId
-                                        .eq(organisation_id),
-                                )
-                                .to_owned(),
-                        ),
-                    ),
-            );
-        }
-        if let Some(text) = &filter.text {
-            condition = condition.add(customer::Column::Search.like(contains(text)));
-        }
-        if let Some(customer_type) = &filter.customer_type {
-            condition = condition.add(customer::Column::CustomerType.eq(customer_type.as_str()));
-        }
-        if let Some(cursor) = cursor {
-            condition = condition.add(after(key, customer::Column::Id, cursor));
-        }
-        let rows = customer::Entity::find()
-            .filter(condition)
-            .order_by_asc(key)
-            .order_by_asc(customer::Column::Id)
-            .limit(limit)
-            .all(self.reader())
-            .await?;
-        self.with_relations(rows).await
-    }
-
-    /// Valid customers without organisation whose primary email domain is one of `domains`
-    /// or lies under one.
-    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn unassigned_customers_in(&self, domains: &[String]) -> Result<Vec<Customer>> {
-        if domains.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut in_domains =
-            Condition::any().add(customer::Column::EmailDomain.is_in(domains.iter().cloned()));
-        for domain in domains {
-            // Domains are letters, digits, hyphens and dots: nothing to escape.
-            in_domains = in_domains
-                .add(customer::Column::EmailDomain.like(LikeExpr::new(format!("%.{domain}"))));
-        }
-        let rows = customer::Entity::find()
-            .filter(customer::Column::OrganisationId.is_null())
-            .filter(customer::Column::Validity.eq(Validity::Valid.as_str()))
-            .filter(in_domains)
-            .order_by_asc(customer::Column::Id)
-            .all(self.reader())
-            .await?;
-        self.with_relations(rows).await
-    }
-
-    /// Turns rows into customers, loading addresses and memberships in two queries.
-    async fn with_relations(&self, rows: Vec<customer::Model>) -> Result<Vec<Customer>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-        let mut emails: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for address in customer_email::Entity::find()
-            .filter(customer_email::Column::CustomerId.is_in(ids.clone()))
-            .filter(customer_email::Column::IsPrimary.eq(false))
-            .order_by_asc(customer_email::Column::EmailKey)
-            .all(self.reader())
-            .await?
-        {
-            emails
-                .entry(address.customer_id)
-                .or_default()
-                .push(address.email);
-        }
-        let mut secondary: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for membership in customer_organisation::Entity::find()
-            .filter(customer_organisation::Column::CustomerId.is_in(ids))
-            .order_by_asc(customer_organisation::Column::OrganisationId)
-            .all(self.reader())
-            .await?
-        {
-            secondary
-                .entry(membership.customer_id)
-                .or_default()
-                .push(membership.organisation_id);
-        }
-        rows.into_iter()
-            .map(|row| {
-                let secondary_emails = emails.remove(&row.id).unwrap_or_default();
-                let secondary_organisation_ids = secondary.remove(&row.id).unwrap_or_default();
-                from_row(row, secondary_emails, secondary_organisation_ids)
-            })
-            .collect()
-    }
 }
 
 /// Inserts `customer` with its addresses and memberships inside `tx` (after
@@ -456,7 +272,7 @@ async fn joinable_organisations(
     if ids.is_empty() {
         return Ok(());
     }
-    use super::entities::organisation as row;
+    use crate::store::entities::organisation as row;
     let valid: Vec<Uuid> = row::Entity::find()
         .select_only()
         .column(row::Column::Id)
@@ -688,32 +504,6 @@ async fn check_unique(
     Ok(())
 }
 
-/// Every address of `customer`, case-folded, with whether it is the primary one.
-fn addresses(customer: &Customer) -> Vec<(String, bool)> {
-    std::iter::once((fold_case(&customer.email), true))
-        .chain(
-            customer
-                .secondary_emails
-                .iter()
-                .map(|email| (fold_case(email), false)),
-        )
-        .collect()
-}
-
-/// The rows of `customer_emails` for `customer`.
-pub(crate) fn address_rows(
-    customer: &Customer,
-) -> impl Iterator<Item = customer_email::ActiveModel> + '_ {
-    std::iter::once((&customer.email, true))
-        .chain(customer.secondary_emails.iter().map(|email| (email, false)))
-        .map(|(email, is_primary)| customer_email::ActiveModel {
-            email_key: Set(fold_case(email)),
-            email: Set(email.clone()),
-            customer_id: Set(customer.id),
-            is_primary: Set(is_primary),
-        })
-}
-
 async fn insert_relations(tx: &WriteTx, customer: &Customer) -> Result<(), StoreFailure> {
     customer_email::Entity::insert_many(address_rows(customer))
         .exec_without_returning(&**tx)
@@ -743,67 +533,4 @@ async fn delete_relations(tx: &WriteTx, id: Uuid) -> Result<(), sea_orm::DbErr> 
         .exec(&**tx)
         .await?;
     Ok(())
-}
-
-pub(crate) fn active_model(customer: &Customer) -> customer::ActiveModel {
-    customer::ActiveModel {
-        id: Set(customer.id),
-        email: Set(customer.email.clone()),
-        email_key: Set(fold_case(&customer.email)),
-        email_domain: Set(email_domain(&customer.email).to_owned()),
-        login: Set(customer.login.clone()),
-        login_key: Set(customer.login.as_deref().map(fold_case)),
-        first_name: Set(customer.first_name.clone()),
-        last_name: Set(customer.last_name.clone()),
-        name_key: Set(name_key(customer)),
-        title: Set(customer.title.clone()),
-        phone: Set(customer.phone.clone()),
-        mobile: Set(customer.mobile.clone()),
-        organisation_id: Set(customer.organisation_id),
-        customer_type: Set(customer.customer_type.clone()),
-        custom_fields: Set(super::encode_json(&customer.custom_fields)),
-        external_id: Set(customer.external_id.clone()),
-        validity: Set(customer.validity.as_str().to_owned()),
-        search: Set(fold_case(&format!(
-            "{} {}\n{} {}\n{}\n{}",
-            customer.first_name,
-            customer.last_name,
-            customer.last_name,
-            customer.first_name,
-            customer.email,
-            customer.login.as_deref().unwrap_or_default()
-        ))),
-        create_time: Set(customer.create_time.as_microsecond()),
-        update_time: Set(customer.update_time.as_microsecond()),
-        version: Set(customer.version),
-    }
-}
-
-fn from_row(
-    row: customer::Model,
-    secondary_emails: Vec<String>,
-    secondary_organisation_ids: Vec<Uuid>,
-) -> Result<Customer> {
-    let custom_fields: BTreeMap<String, String> =
-        super::decode_json(&row.custom_fields, "customer custom_fields")?;
-    Ok(Customer {
-        id: row.id,
-        validity: super::validity(&row.validity)?,
-        email: row.email,
-        secondary_emails,
-        login: row.login,
-        first_name: row.first_name,
-        last_name: row.last_name,
-        title: row.title,
-        phone: row.phone,
-        mobile: row.mobile,
-        organisation_id: row.organisation_id,
-        secondary_organisation_ids,
-        customer_type: row.customer_type,
-        custom_fields,
-        external_id: row.external_id,
-        create_time: timestamp(row.create_time)?,
-        update_time: timestamp(row.update_time)?,
-        version: row.version,
-    })
 }
