@@ -15,7 +15,7 @@ use super::{
     changes,
     comment::{Comments, party_of, present},
     fields::{self, Violations},
-    stream_rights::{RIGHTS_TTL, no_longer_authenticated},
+    stream_rights::RIGHTS_TTL,
 };
 use crate::{
     domain::access::Principal,
@@ -462,11 +462,7 @@ impl Download {
     /// longer readable to it.
     async fn recheck(&mut self) -> Result<()> {
         let tickets = &self.comments.tickets;
-        tickets
-            .stream_rights
-            .current(tickets, &self.principal)
-            .await?
-            .ok_or_else(no_longer_authenticated)?;
+        tickets.stream_scope(&self.principal).await?;
         self.comments
             .readable(&self.principal, &self.attachment)
             .await

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::{
     Tickets, changes,
     escalation::{self, AlertChange},
-    stream_rights::{RIGHTS_TTL, no_longer_authenticated},
+    stream_rights::RIGHTS_TTL,
     ticket::{alert_events, audit},
 };
 use crate::domain::access::ServiceWork;
@@ -141,12 +141,7 @@ impl Escalations {
     pub async fn watch(&self, principal: &Principal, filter: WatchFilter) -> Result<Watch> {
         // Subscribe before the snapshot is read, so that nothing falls between the two.
         let receiver = self.sender.subscribe();
-        let scope = self
-            .tickets
-            .stream_rights
-            .current(&self.tickets, principal)
-            .await?
-            .ok_or_else(no_longer_authenticated)?;
+        let scope = self.tickets.stream_scope(principal).await?;
         Ok(Watch {
             tickets: self.tickets.clone(),
             principal: principal.clone(),
@@ -221,12 +216,7 @@ impl Watch {
     /// the watch with UNAUTHENTICATED.
     async fn refresh_rights(&mut self) -> Result<()> {
         self.scope_time = Instant::now();
-        self.scope = self
-            .tickets
-            .stream_rights
-            .current(&self.tickets, &self.principal)
-            .await?
-            .ok_or_else(no_longer_authenticated)?;
+        self.scope = self.tickets.stream_scope(&self.principal).await?;
         Ok(())
     }
 

@@ -61,6 +61,7 @@ impl Services {
             clock.clone(),
             permissions.clone(),
             slas.clone(),
+            authenticator.clone(),
         );
         let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
         let comments = Comments::new(

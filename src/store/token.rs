@@ -76,11 +76,22 @@ impl Store {
     /// The token whose secret hashes to `secret_hash`, and who holds it now.
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"))]
     pub async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<(Token, TokenHolder)>> {
-        let Some(row) = token::Entity::find()
+        let row = token::Entity::find()
             .filter(token::Column::SecretHash.eq(secret_hash))
             .one(self.reader())
-            .await?
-        else {
+            .await?;
+        self.with_holder(row).await
+    }
+
+    /// The token `id`, and who holds it now.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn token_with_holder(&self, id: Uuid) -> Result<Option<(Token, TokenHolder)>> {
+        let row = token::Entity::find_by_id(id).one(self.reader()).await?;
+        self.with_holder(row).await
+    }
+
+    async fn with_holder(&self, row: Option<token::Model>) -> Result<Option<(Token, TokenHolder)>> {
+        let Some(row) = row else {
             return Ok(None);
         };
         let token = from_row(row)?;

@@ -32,6 +32,8 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     /// Verdicts by secret hash, with the rights generation they were read at.
     cache: moka::sync::Cache<String, (u64, Verdict)>,
+    /// Verdicts by token id, kept alike: what a running stream asks again.
+    by_token: moka::sync::Cache<uuid::Uuid, (u64, Verdict)>,
     metrics: Arc<Metrics>,
 }
 
@@ -42,10 +44,8 @@ impl Authenticator {
         Self {
             store,
             clock,
-            cache: moka::sync::Cache::builder()
-                .max_capacity(CACHE_CAPACITY)
-                .time_to_live(CACHE_TTL)
-                .build(),
+            cache: verdicts(),
+            by_token: verdicts(),
             metrics,
         }
     }
@@ -60,11 +60,35 @@ impl Authenticator {
             Some((read_at, verdict)) if read_at == generation => verdict,
             _ => {
                 self.metrics.token_looked_up();
-                let verdict = self.look_up(&hash).await?;
+                let verdict = verdict_of(self.store.token_by_secret(&hash).await?);
                 self.cache.insert(hash, (generation, verdict.clone()));
                 verdict
             }
         };
+        self.admit(verdict)
+    }
+
+    /// Whether the token `principal` authenticated with still works, asked again by a stream
+    /// that runs for a while: UNAUTHENTICATED, for the same reasons as [`Self::authenticate`],
+    /// once it was revoked or expired or its holder became invalid or gone. Through a cache
+    /// kept like the one of secrets.
+    pub async fn still_holds(&self, principal: &Principal) -> Result<()> {
+        let id = principal.token_id();
+        let generation = self.store.rights_generation();
+        let verdict = match self.by_token.get(&id) {
+            Some((read_at, verdict)) if read_at == generation => verdict,
+            _ => {
+                self.metrics.token_looked_up();
+                let verdict = verdict_of(self.store.token_with_holder(id).await?);
+                self.by_token.insert(id, (generation, verdict.clone()));
+                verdict
+            }
+        };
+        self.admit(verdict).map(|_| ())
+    }
+
+    /// The principal of a token as the database had it, or why it may not call.
+    fn admit(&self, verdict: Verdict) -> Result<Principal> {
         let Some((token, principal)) = verdict else {
             return Err(unauthenticated("UNKNOWN_TOKEN", "the token is not known"));
         };
@@ -84,31 +108,41 @@ impl Authenticator {
             )
         })
     }
+}
 
-    async fn look_up(&self, hash: &str) -> Result<Verdict> {
-        let Some((token, holder)) = self.store.token_by_secret(hash).await? else {
-            return Ok(None);
-        };
-        let principal = match holder {
-            TokenHolder::Admin => Some(Principal::Admin { token_id: token.id }),
-            TokenHolder::Agent(agent) if agent.validity == Validity::Valid => {
-                Some(Principal::Agent {
-                    token_id: token.id,
-                    agent_id: agent.id,
-                    manage_customers: agent.manage_customers,
-                })
-            }
-            TokenHolder::Customer(customer) if customer.validity == Validity::Valid => {
-                Some(Principal::Customer {
-                    token_id: token.id,
-                    customer_id: customer.id,
-                    organisation_ids: customer.organisation_ids().collect(),
-                })
-            }
-            _ => None,
-        };
-        Ok(Some((token, principal)))
-    }
+/// The verdict on a token and its holder as read from the store.
+fn verdict_of(found: Option<(Token, TokenHolder)>) -> Verdict {
+    let Some((token, holder)) = found else {
+        return None;
+    };
+    let principal = match holder {
+        TokenHolder::Admin => Some(Principal::Admin { token_id: token.id }),
+        TokenHolder::Agent(agent) if agent.validity == Validity::Valid => Some(Principal::Agent {
+            token_id: token.id,
+            agent_id: agent.id,
+            manage_customers: agent.manage_customers,
+        }),
+        TokenHolder::Customer(customer) if customer.validity == Validity::Valid => {
+            Some(Principal::Customer {
+                token_id: token.id,
+                customer_id: customer.id,
+                organisation_ids: customer.organisation_ids().collect(),
+            })
+        }
+        _ => None,
+    };
+    Some((token, principal))
+}
+
+/// A cache of verdicts: bounded, each read again after [`CACHE_TTL`] at the latest.
+fn verdicts<K>() -> moka::sync::Cache<K, (u64, Verdict)>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(CACHE_CAPACITY)
+        .time_to_live(CACHE_TTL)
+        .build()
 }
 
 pub(crate) fn unauthenticated(reason: &'static str, message: &str) -> Error {

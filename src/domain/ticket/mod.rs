@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    domain::access::{Principal, ServiceWork},
+    domain::access::{Authenticator, Principal, ServiceWork},
     error::{Error, PreconditionViolation, Result},
     model::{Customer, Group, Level, ResourceType, Ticket},
     store::{Store, StoredChange, TicketScope},
@@ -44,20 +44,27 @@ pub struct Tickets {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) permissions: Permissions,
     pub(crate) slas: Slas,
-    /// The rights of streaming callers, shared by their lists and watches.
-    pub(crate) stream_rights: super::stream_rights::StreamRights,
+    /// Asked again by running streams whether their caller's token still works.
+    pub(crate) authenticator: Arc<Authenticator>,
 }
 
 impl Tickets {
-    /// The rules over `store`, reading time from `clock`, rights from `permissions` and
-    /// policies from `slas`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, permissions: Permissions, slas: Slas) -> Self {
+    /// The rules over `store`, reading time from `clock`, rights from `permissions`,
+    /// policies from `slas`, and whether a streaming caller's token still works from
+    /// `authenticator`.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        permissions: Permissions,
+        slas: Slas,
+        authenticator: Arc<Authenticator>,
+    ) -> Self {
         Self {
             store,
             clock,
             permissions,
             slas,
-            stream_rights: Default::default(),
+            authenticator,
         }
     }
 
