@@ -7,7 +7,9 @@ use std::{collections::BTreeSet, time::Duration};
 use clientele::proto::v1 as pb;
 use tonic::Code;
 
-use crate::support::{Clients, TestServer, concurrently, desk, expect_code, expect_invalid};
+use crate::support::{
+    Clients, TestServer, concurrently, desk, expect_code, expect_invalid, reason,
+};
 
 /// Streams `request` as `clients`; returns the tickets and the last resume token.
 async fn stream(clients: &Clients, request: pb::ListTicketsRequest) -> (Vec<pb::Ticket>, String) {
@@ -252,7 +254,11 @@ backend_tests! {
         let mut list = slow_list(server.addr, &secret).await;
         server.agents().revoke_token(pb::RevokeTokenRequest { id: who.token.expect("token").id }).await.expect("revoke");
         let (read, end) = read_slowly(&mut list).await;
-        assert_eq!(end.map_err(|status| status.code()), Err(Code::Unauthenticated), "after {read} tickets");
+        assert_eq!(
+            end.map_err(|status| (status.code(), reason(&status))),
+            Err((Code::Unauthenticated, Some("TOKEN_REVOKED".to_owned()))),
+            "after {read} tickets"
+        );
         assert!(read < 1_000, "the list ended before its end: {read} tickets");
     }
 
@@ -295,7 +301,12 @@ backend_tests! {
         let mut list = slow_list(server.addr, &secret).await;
         server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: subsidiary.id.clone(), ..Default::default() }).await.expect("deactivate");
         let (read, end) = read_slowly(&mut list).await;
-        assert_eq!(end.map_err(|status| status.code()), Err(Code::Unauthenticated), "after {read} tickets");
+        // Its primary organisation's deactivation deactivated the colleague too.
+        assert_eq!(
+            end.map_err(|status| (status.code(), reason(&status))),
+            Err((Code::Unauthenticated, Some("PRINCIPAL_INVALID".to_owned()))),
+            "after {read} tickets"
+        );
         assert!(read < 1_000, "{read}");
     }
 }
