@@ -848,6 +848,37 @@ backend_tests! {
             .expect("deactivate the agent");
         assert!(effective(&server, agent.id.clone()).await.is_empty(), "its grants give an invalid agent nothing");
     }
+
+    async fn an_invalid_customer_has_no_effective_permissions(server) {
+        use pb::subject::Subject as S;
+        let group = server.group("portal").await;
+        customer_settings(&server, true, &[], &[]).await;
+        let customer = server
+            .customer(pb::Customer { email: "gone@portal.example".into(), ..Default::default() })
+            .await;
+        server.grant(S::CustomerId(customer.id.clone()), &group.id, L::Rw, pb::GrantContext::Unspecified).await;
+        let effective = || {
+            let mut permissions = server.permissions();
+            let id = customer.id.clone();
+            async move {
+                permissions
+                    .get_effective_permissions(pb::GetEffectivePermissionsRequest {
+                        subject: Some(pb::Subject { subject: Some(S::CustomerId(id)) }),
+                    })
+                    .await
+                    .expect("effective")
+                    .into_inner()
+                    .permissions
+            }
+        };
+        assert_eq!(effective().await.len(), 1, "its own grant");
+        server
+            .customers()
+            .deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), ..Default::default() })
+            .await
+            .expect("deactivate the customer");
+        assert!(effective().await.is_empty(), "its grants give an invalid customer nothing");
+    }
 }
 
 /// Sets the three settings that give customers rights.

@@ -453,6 +453,21 @@ async fn reads(clients: &Clients, ticket: &pb::Ticket) -> Code {
 }
 
 backend_tests! {
+    /// A server started on a database that already holds the grants gives every holder its
+    /// rights from its first call, before any change has moved its rights on.
+    async fn a_server_started_on_existing_grants_applies_them_from_its_first_call(server) {
+        let desk = server.desk("acme").await;
+        let ticket = desk.create(desk.ticket("Before the start")).await;
+        let agent = server.token(pb::token_owner::Owner::AgentId(desk.agent.id.clone())).await;
+        let customer = server.token(pb::token_owner::Owner::CustomerId(desk.customer.id.clone())).await;
+        let replica = server.replica().await;
+        for (who, secret) in [("the agent", &agent), ("the customer", &customer)] {
+            let tickets = pb::ticket_service_client::TicketServiceClient::new(replica.authed(secret));
+            assert_eq!(reads_with(tickets, &ticket).await, Code::Ok, "{who}");
+        }
+        replica.stop().await;
+    }
+
     /// Rights are kept between calls, and every change that shapes them takes effect on this
     /// server before the call that made it returns: a grant revoked, the settings changed, a
     /// group or an agent deactivated.
