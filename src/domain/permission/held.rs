@@ -138,6 +138,8 @@ impl Permissions {
         Ok(ids)
     }
 
+    /// The valid groups as last read. Equivalent mutant: `None` reads them on every miss of
+    /// the rights cache, which only costs time.
     fn kept_valid_groups(&self) -> Option<KeptGroups> {
         self.valid_groups
             .lock()
