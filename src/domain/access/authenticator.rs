@@ -112,9 +112,7 @@ impl Authenticator {
 
 /// The verdict on a token and its holder as read from the store.
 fn verdict_of(found: Option<(Token, TokenHolder)>) -> Verdict {
-    let Some((token, holder)) = found else {
-        return None;
-    };
+    let (token, holder) = found?;
     let principal = match holder {
         TokenHolder::Admin => Some(Principal::Admin { token_id: token.id }),
         TokenHolder::Agent(agent) if agent.validity == Validity::Valid => Some(Principal::Agent {
