@@ -24,7 +24,7 @@ use crate::{
         ChangeKind, Comment, CommentParent, FieldChange, Level, Party, ResourceType, Ticket,
         Visibility,
     },
-    store::{CommentCursor, CommentFilter, CommentScope, Inserted, Store},
+    store::{CommentCursor, CommentFilter, CommentScope, Store},
 };
 
 /// The longest comment text, in bytes.
@@ -194,15 +194,11 @@ impl Comments {
                 .insert_comment(&comment, &event, key.as_ref(), effect.as_ref())
                 .await
             {
-                Ok(Inserted::New(comment)) => return Ok(comment),
-                Ok(Inserted::Replay {
-                    resource_id,
-                    request_hash,
-                }) => {
-                    if key.is_none_or(|key| key.request_hash != request_hash) {
-                        return Err(Error::RequestIdReused);
-                    }
-                    return self.get(principal, resource_id).await;
+                Ok(inserted) => {
+                    return fields::created(inserted, key.as_ref(), async |id| {
+                        self.get(principal, id).await
+                    })
+                    .await;
                 }
                 Err(Error::StaleEtag { resource: "ticket" }) if attempt < 3 => {
                     ticket = Some(

@@ -96,25 +96,17 @@ impl Customers {
         request_id: Option<String>,
     ) -> Result<Customer> {
         let key = fields::idempotency_key("CreateCustomer", writer.actor(), request_id, &input);
-        match self
+        let inserted = self
             .insert(writer, &input, key.as_ref(), OrganisationFields::API)
-            .await?
-        {
-            Inserted::New(customer) => Ok(customer),
-            Inserted::Replay {
-                resource_id,
-                request_hash,
-            } => {
-                if key.is_none_or(|key| key.request_hash != request_hash) {
-                    return Err(Error::RequestIdReused);
-                }
-                self.get(
-                    &ServiceWork::RULE_CHECKS.master_data(),
-                    &CustomerKey::Id(resource_id),
-                )
-                .await
-            }
-        }
+            .await?;
+        fields::created(inserted, key.as_ref(), async |id| {
+            self.get(
+                &ServiceWork::RULE_CHECKS.master_data(),
+                &CustomerKey::Id(id),
+            )
+            .await
+        })
+        .await
     }
 
     /// Validates and inserts a new customer, assigning it an organisation by its email

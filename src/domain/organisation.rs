@@ -23,7 +23,7 @@ use crate::{
     error::{Error, Result},
     model::{Actor, ChangeKind, FieldChange, Organisation, ResourceType, Validity},
     store::{
-        Cursor, CustomerCascade, Inserted, OrganisationFilter, OrganisationOrder, Scope, Store,
+        Cursor, CustomerCascade, OrganisationFilter, OrganisationOrder, Scope, Store,
         ValidityFilter,
     },
 };
@@ -91,22 +91,14 @@ impl Organisations {
             .insert_organisation(&org, &event, key.as_ref())
             .await
             .map_err(|e| in_request_order(e, &org.email_domains, &input))?;
-        match inserted {
-            Inserted::New(org) => Ok(org),
-            Inserted::Replay {
-                resource_id,
-                request_hash,
-            } => {
-                if key.is_none_or(|key| key.request_hash != request_hash) {
-                    return Err(Error::RequestIdReused);
-                }
-                self.get(
-                    &ServiceWork::RULE_CHECKS.master_data(),
-                    &OrganisationKey::Id(resource_id),
-                )
-                .await
-            }
-        }
+        fields::created(inserted, key.as_ref(), async |id| {
+            self.get(
+                &ServiceWork::RULE_CHECKS.master_data(),
+                &OrganisationKey::Id(id),
+            )
+            .await
+        })
+        .await
     }
 
     /// Reads one organisation within `scope`, whatever its validity.

@@ -18,7 +18,6 @@ use crate::{
     },
     error::{Error, Result},
     model::{Alerts, ChangeKind, Group, Level, ResourceType, SlaClocks, Ticket, TicketState},
-    store::Inserted,
 };
 
 impl Tickets {
@@ -52,18 +51,10 @@ impl Tickets {
                 (ticket, events)
             })
             .await?;
-        match inserted {
-            Inserted::New(ticket) => Ok(ticket),
-            Inserted::Replay {
-                resource_id,
-                request_hash,
-            } => {
-                if key.is_none_or(|key| key.request_hash != request_hash) {
-                    return Err(Error::RequestIdReused);
-                }
-                self.get(principal, TicketKey::Id(resource_id)).await
-            }
-        }
+        fields::created(inserted, key.as_ref(), async |id| {
+            self.get(principal, TicketKey::Id(id)).await
+        })
+        .await
     }
 
     /// The checked new ticket of a create request.
