@@ -19,11 +19,10 @@ use sea_orm::sqlx::{
 };
 use tokio::sync::Semaphore;
 
-use super::RowKey;
-
-/// A connection idle for longer than this is pinged before use (it may have been dropped by the
-/// server or a firewall meanwhile); one used more recently is taken as alive.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+use super::{
+    RowKey,
+    liveness::{Liveness, lost},
+};
 
 /// Connections for [`DirectReads::fetch_one`].
 #[derive(Debug)]
@@ -35,17 +34,25 @@ pub(crate) struct DirectReads {
     permits: Semaphore,
     /// Connections that completed their last statement, with the instant they did.
     idle: Mutex<Vec<(PgConnection, Instant)>>,
+    /// Which of them are pinged before use.
+    liveness: Arc<Liveness>,
 }
 
 impl DirectReads {
     /// Up to `connections` connections made with `options`, opened when first needed; a read
     /// waits at most `wait` for one.
-    pub(crate) fn new(options: Arc<PgConnectOptions>, connections: usize, wait: Duration) -> Self {
+    pub(crate) fn new(
+        options: Arc<PgConnectOptions>,
+        connections: usize,
+        wait: Duration,
+        liveness: Arc<Liveness>,
+    ) -> Self {
         Self {
             options,
             wait,
             permits: Semaphore::new(connections),
             idle: Mutex::new(Vec::with_capacity(connections)),
+            liveness,
         }
     }
 
@@ -69,7 +76,9 @@ impl DirectReads {
         let mut row = fetch(&mut connection, sql, key).await;
         if reused && row.as_ref().is_err_and(lost) {
             // The database ended its sessions (a restart, a failover, an operator): the
-            // other idle connections are as dead as this one. Once more on a new connection.
+            // other idle connections are as dead as this one, and so are the pool's. Once
+            // more on a new connection.
+            self.liveness.lost();
             self.idle().clear();
             connection = self.connect().await?;
             row = fetch(&mut connection, sql, key).await;
@@ -89,7 +98,7 @@ impl DirectReads {
             let Some((mut connection, since)) = taken else {
                 return Some((self.connect().await?, false));
             };
-            if since.elapsed() < PING_WHEN_IDLE_FOR || connection.ping().await.is_ok() {
+            if !self.liveness.must_ping(since.elapsed()) || connection.ping().await.is_ok() {
                 return Some((connection, true));
             }
         }
@@ -130,17 +139,4 @@ async fn fetch(
     }
     .fetch_optional(connection)
     .await
-}
-
-/// Whether `error` says the connection is gone rather than the statement failed: a broken
-/// socket, or PostgreSQL's classes 08 (connection exception) and 57P (the server ended the
-/// session: shutdown, crash, `pg_terminate_backend`).
-fn lost(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(error) => error
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
-        _ => false,
-    }
 }

@@ -193,6 +193,7 @@ impl Store {
                     }
                     Ok(None) => {
                         tracing::warn!("lost the connection listening for other replicas");
+                        self.liveness.lost();
                         self.lost_track();
                     }
                     Err(error) => {
@@ -200,6 +201,11 @@ impl Store {
                             return;
                         }
                         tracing::warn!(%error, "listening for other replicas failed; reconnecting");
+                        if super::liveness::lost(&error) {
+                            // Before the rights generation moves and sends every caller's
+                            // next call to the pool: its idle connections may be as dead.
+                            self.liveness.lost();
+                        }
                         self.lost_track();
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         break;

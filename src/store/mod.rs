@@ -16,6 +16,7 @@ mod feed;
 mod grant;
 mod group;
 mod idempotency;
+mod liveness;
 mod organisation;
 mod scope;
 mod seed;
@@ -78,6 +79,8 @@ pub struct Store {
     organisation_cache: Arc<organisation::OrganisationCache>,
     /// Connections for the hottest reads, past the pool's ping on release (PostgreSQL only).
     direct: Option<Arc<direct::DirectReads>>,
+    /// Which idle connections are pinged before use.
+    liveness: Arc<liveness::Liveness>,
 }
 
 /// The one parameter of a statement read by [`Store::fetch_one`].
@@ -111,17 +114,18 @@ impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`). SQLite files are opened in WAL mode
     /// and created when missing if the URL says `mode=rwc`.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        let liveness = Arc::new(liveness::Liveness::new());
         if url.starts_with("sqlite:") {
             // Switching a file to WAL takes an exclusive lock that busy_timeout does not wait
             // for; done once here, before a pool opens connections in parallel, it cannot race.
-            let mut single = Self::connect_options(url, options);
+            let mut single = Self::connect_options(url, options, &liveness);
             single.max_connections(1).min_connections(1);
             let db = Database::connect(single)
                 .await
                 .map_err(|e| Error::Unavailable(format!("cannot open the database: {e}")))?;
             db.close().await?;
         }
-        let db = Database::connect(Self::connect_options(url, options))
+        let db = Database::connect(Self::connect_options(url, options, &liveness))
             .await
             .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
         let sqlite_writer =
@@ -134,6 +138,7 @@ impl Store {
                 db.get_postgres_connection_pool().connect_options(),
                 options.max_connections as usize,
                 options.acquire_timeout,
+                liveness.clone(),
             ))
         });
         Ok(Self {
@@ -142,10 +147,16 @@ impl Store {
             feed: feed::TicketFeed::new(),
             organisation_cache,
             direct,
+            liveness,
         })
     }
 
-    fn connect_options(url: &str, options: &StoreOptions) -> ConnectOptions {
+    fn connect_options(
+        url: &str,
+        options: &StoreOptions,
+        liveness: &Arc<liveness::Liveness>,
+    ) -> ConnectOptions {
+        let liveness = liveness.clone();
         let mut connect = ConnectOptions::new(url);
         connect
             .max_connections(options.max_connections)
@@ -154,9 +165,20 @@ impl Store {
             .connect_timeout(options.acquire_timeout)
             .sqlx_logging(false)
             // sqlx pings a pooled connection on every checkout by default: a second round
-            // trip for every statement. A connection used within the last second is alive;
-            // only one idle for longer (perhaps dropped by the server or a firewall) is pinged.
-            .test_before_acquire_if_idle_for(Duration::from_secs(1))
+            // trip for every statement. A PostgreSQL connection used within the last second is
+            // taken as alive unless the database ended sessions since ([`liveness`]); an
+            // SQLite connection cannot be ended from outside.
+            .test_before_acquire(false)
+            .map_sqlx_postgres_before_acquire(move |connection, meta| {
+                let ping = liveness.must_ping(meta.idle_for);
+                Box::pin(async move {
+                    use sea_orm::sqlx::Connection;
+                    if ping {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .map_sqlx_sqlite_opts(|opts| {
                 opts.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -215,30 +237,40 @@ impl Store {
         {
             return Ok(row.map_err(query_error)?.map(sea_orm::QueryResult::from));
         }
-        match self.db.get_database_backend() {
+        let row = match self.db.get_database_backend() {
             DbBackend::Postgres => {
-                let query = sqlx::query(sql);
-                Ok(match key {
-                    RowKey::Id(id) => query.bind(id),
-                    RowKey::Number(number) => query.bind(number),
+                let pool = self.db.get_postgres_connection_pool();
+                let fetch = || {
+                    let query = sqlx::query(sql);
+                    match key {
+                        RowKey::Id(id) => query.bind(id),
+                        RowKey::Number(number) => query.bind(number),
+                    }
+                    .fetch_optional(pool)
+                };
+                match fetch().await {
+                    // The database ended its sessions since this connection was last used:
+                    // once more, on a connection the pool now pings first.
+                    Err(error) if liveness::lost(&error) => {
+                        self.liveness.lost();
+                        fetch().await
+                    }
+                    row => row,
                 }
-                .fetch_optional(self.db.get_postgres_connection_pool())
-                .await
-                .map_err(query_error)?
-                .map(sea_orm::QueryResult::from))
+                .map(|row| row.map(sea_orm::QueryResult::from))
             }
             _ => {
                 let query = sqlx::query(sql);
-                Ok(match key {
+                match key {
                     RowKey::Id(id) => query.bind(id),
                     RowKey::Number(number) => query.bind(number),
                 }
                 .fetch_optional(self.db.get_sqlite_connection_pool())
                 .await
-                .map_err(query_error)?
-                .map(sea_orm::QueryResult::from))
+                .map(|row| row.map(sea_orm::QueryResult::from))
             }
-        }
+        };
+        row.map_err(query_error)
     }
 
     /// Starts a write transaction. On SQLite it waits its turn and takes the write lock at

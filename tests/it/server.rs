@@ -281,9 +281,11 @@ async fn end_sessions(admin: &DatabaseConnection, database: &str) {
         .expect("end sessions");
 }
 
-/// PostgreSQL only: organisation reads hold connections of their own beside the pool. When
-/// the database ends every session (a restart, a failover, an operator), the reads right after
-/// still answer: a dead connection is replaced, not handed to the client as an error.
+/// PostgreSQL only: organisation reads hold connections of their own beside the pool, lists
+/// go through the pool, which takes a connection used within the last second as alive. When
+/// the database ends every session (a restart, a failover, an operator), the reads and lists
+/// right after still answer: a dead connection is replaced, not handed to the client as an
+/// error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organisation_reads_answer_right_after_the_database_ended_every_session() {
     let Some(server) = TestServer::start(Backend::Postgres).await else {
@@ -299,16 +301,25 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
         .organisation
         .expect("organisation")
         .id;
-    // Eight reads at once, so that several connections are open and idle afterwards.
+    // Eight callers at once, each reading and listing, so that several connections of both
+    // kinds are open and idle afterwards.
     let read_concurrently = || {
         let reads: Vec<_> = (0..8)
             .map(|_| {
                 let mut client = server.organisations();
                 let key = Some(pb::get_organisation_request::Key::Id(id.clone()));
                 tokio::spawn(async move {
-                    client
+                    let read = client
                         .get_organisation(pb::GetOrganisationRequest { key })
-                        .await
+                        .await?
+                        .into_inner()
+                        .organisation;
+                    let listed = client
+                        .list_organisations(pb::ListOrganisationsRequest::default())
+                        .await?
+                        .into_inner()
+                        .organisations;
+                    Ok::<_, tonic::Status>((read, listed))
                 })
             })
             .collect();
@@ -327,8 +338,8 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
     let before = sessions(&admin, &database).await;
     assert!(!before.is_empty(), "the server holds sessions");
     end_sessions(&admin, &database).await;
-    // Until the ended sessions are gone, so that the reads meet dead connections (well within
-    // the second after which an idle connection would be pinged first).
+    // Until the ended sessions are gone, so that the calls meet dead connections (well within
+    // the second after which an idle connection would be pinged anyway).
     desk::eventually("the sessions were ended", || async {
         let now = sessions(&admin, &database).await;
         !now.iter().any(|pid| before.contains(pid))
@@ -336,12 +347,13 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
     .await;
 
     for answer in read_concurrently().await {
-        let organisation = answer
-            .expect("a read right after the sessions ended answers")
-            .into_inner()
-            .organisation
-            .expect("organisation");
-        assert_eq!(organisation.id, id);
+        let (read, listed) = answer.expect("a call right after the sessions ended answers");
+        assert_eq!(read.expect("organisation").id, id);
+        assert_eq!(
+            listed.iter().map(|o| &o.id).collect::<Vec<_>>(),
+            [&id],
+            "the list"
+        );
     }
     admin.close().await.expect("close admin");
     server.stop().await;
