@@ -83,7 +83,7 @@ struct TokenCreateArgs {
     /// What the token is for.
     #[arg(long, default_value = "")]
     description: String,
-    /// Let the token expire after this long, e.g. `90d` or `12h`.
+    /// Let the token expire after this long, e.g. `90d`, `2w` or `12h` (a day is 24 hours).
     #[arg(long, value_parser = duration)]
     expires_in: Option<Duration>,
 }
@@ -110,7 +110,12 @@ struct ImportArgs {
 #[derive(Args, Debug)]
 struct DatabaseArgs {
     /// `sqlite://FILE?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_DATABASE_URL
+    )]
     database_url: String,
     /// Largest number of pooled database connections (on PostgreSQL, organisation reads hold
     /// up to as many again of their own, past the pool's ping on release).
@@ -120,9 +125,10 @@ struct DatabaseArgs {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on: `HOST:PORT`, where the host is an IP address or a name
+    /// (`localhost:50051`, `[::]:50051`).
     #[arg(long, env = "CLIENTELE_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
+    listen: String,
     #[command(flatten)]
     database: DatabaseArgs,
     /// Log format.
@@ -154,10 +160,18 @@ struct HealthArgs {
     timeout: Duration,
 }
 
+/// A duration such as `500ms`, `25s`, `12h`, `90d` or `2w`; a day is 24 hours. Months and
+/// years are refused: their length depends on when they start.
 fn duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text
+    let span: jiff::Span = text
         .parse()
-        .map_err(|e| format!("not a duration like 25s or 500ms: {e}"))?;
+        .map_err(|e| format!("not a duration like 25s, 12h or 90d: {e}"))?;
+    if span.get_years() != 0 || span.get_months() != 0 {
+        return Err("months and years vary in length; give days (e.g. 90d) instead".into());
+    }
+    let signed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("not a duration: {e}"))?;
     Duration::try_from(signed).map_err(|_| "must not be negative".to_owned())
 }
 
@@ -185,7 +199,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+    let listener = match tokio::net::TcpListener::bind(args.listen.as_str()).await {
         Ok(listener) => listener,
         Err(error) => {
             tracing::error!(addr = %args.listen, %error, "cannot listen");
@@ -234,6 +248,16 @@ async fn create_token(args: TokenCreateArgs) -> ExitCode {
         (_, _, Some(id)) => TokenOwner::Customer(id),
         _ => unreachable!("clap requires exactly one owner"),
     };
+    // A token belongs to an existing installation: an SQLite file the server has not made yet
+    // is not created here, as a typo in the path or the wrong directory would.
+    if let Some(file) = missing_sqlite_file(&args.database.database_url) {
+        tracing::error!(
+            "cannot create the token: there is no database {}; start the server once (or run \
+             `clientele migrate`) to create it, or point --database-url at the server's",
+            file.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let created = async {
         let store =
             Store::connect(&args.database.database_url, &store_options(&args.database)).await?;
@@ -271,6 +295,14 @@ async fn create_token(args: TokenCreateArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The file of an SQLite `url` when it does not exist.
+fn missing_sqlite_file(url: &str) -> Option<PathBuf> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    let options: SqliteConnectOptions = url.strip_prefix("sqlite:").and(url.parse().ok())?;
+    let file = options.get_filename();
+    (!file.exists()).then(|| file.to_owned())
 }
 
 fn store_options(args: &DatabaseArgs) -> StoreOptions {

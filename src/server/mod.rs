@@ -100,6 +100,9 @@ impl Config {
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The configuration is unusable; nothing was started.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(#[from] Error),
@@ -123,6 +126,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let address: SocketAddr = listener.local_addr()?;
+    // Checked before the database is touched: a bad value must not leave a migrated database.
+    if let Some(secret) = &config.bootstrap_token
+        && secret.len() < crate::domain::access::MIN_SECRET_LENGTH
+    {
+        return Err(ServeError::Config(format!(
+            "CLIENTELE_BOOTSTRAP_TOKEN must be at least {} characters long (`openssl rand -hex \
+             32` makes a good one)",
+            crate::domain::access::MIN_SECRET_LENGTH
+        )));
+    }
     let store = Store::connect(&config.database_url, &config.store).await?;
     store.migrate().await?;
     tracing::info!(backend = ?store.backend(), "database ready");

@@ -83,6 +83,52 @@ pub struct Store {
     liveness: Arc<liveness::Liveness>,
 }
 
+/// Why an SQLite database could not be opened, with the hint a missing file needs.
+fn sqlite_unopened(url: &str, error: &DbErr) -> String {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    let file = url
+        .parse::<SqliteConnectOptions>()
+        .ok()
+        .map(|options| options.get_filename().to_owned());
+    match file {
+        Some(file) if !file.exists() => format!(
+            "cannot open the database: there is no file {} (add `?mode=rwc` to the URL to \
+             create it): {error}",
+            file.display()
+        ),
+        _ => format!("cannot open the database: {error}"),
+    }
+}
+
+/// Why a PostgreSQL pool could not be opened. sqlx's pool reports only that it timed out
+/// waiting for a connection; one connection made directly tells the cause (refused, unknown
+/// host, authentication, no such database). The password is never part of the message.
+async fn unconnected(url: &str, error: DbErr) -> String {
+    use sea_orm::sqlx::{Connection, postgres::PgConnectOptions, postgres::PgConnection};
+    let Ok(options) = url.parse::<PgConnectOptions>() else {
+        return format!("cannot connect to the database: {error}");
+    };
+    let at = format!(
+        "{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
+    let cause =
+        match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
+            .await
+        {
+            Ok(Err(cause)) => cause.to_string(),
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                error.to_string()
+            }
+            Err(_) => format!("{error} (no answer within 5 s)"),
+        };
+    format!("cannot connect to the database postgres://{at}: {cause}")
+}
+
 /// The one parameter of a statement read by [`Store::fetch_one`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum RowKey {
@@ -122,12 +168,13 @@ impl Store {
             single.max_connections(1).min_connections(1);
             let db = Database::connect(single)
                 .await
-                .map_err(|e| Error::Unavailable(format!("cannot open the database: {e}")))?;
+                .map_err(|e| Error::Unavailable(sqlite_unopened(url, &e)))?;
             db.close().await?;
         }
-        let db = Database::connect(Self::connect_options(url, options, &liveness))
-            .await
-            .map_err(|e| Error::Unavailable(format!("cannot connect to the database: {e}")))?;
+        let db = match Database::connect(Self::connect_options(url, options, &liveness)).await {
+            Ok(db) => db,
+            Err(error) => return Err(Error::Unavailable(unconnected(url, error).await)),
+        };
         let sqlite_writer =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let organisation_cache = Arc::new(organisation::OrganisationCache::new(

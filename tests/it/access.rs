@@ -266,6 +266,13 @@ mod the_token_command_and_the_bootstrap_token {
         let Some(database) = TestDatabase::create(backend).await else {
             return;
         };
+        // The database of an installation: `token create` never makes one.
+        let migrated = Command::new(env!("CARGO_BIN_EXE_clientele"))
+            .arg("migrate")
+            .env("DATABASE_URL", &database.url)
+            .status()
+            .expect("clientele migrate");
+        assert!(migrated.success());
         let output = Command::new(env!("CARGO_BIN_EXE_clientele"))
             .args(["token", "create", "--admin", "--description", "ops"])
             .env("DATABASE_URL", &database.url)
@@ -406,6 +413,10 @@ mod the_token_command_and_the_bootstrap_token {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(clientele_postgres_tests),
+        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+    )]
     async fn postgres() {
         run(Backend::Postgres).await;
     }

@@ -293,6 +293,10 @@ mod an_upload_over_the_limit_or_broken_off_keeps_nothing {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(clientele_postgres_tests),
+        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+    )]
     async fn postgres() {
         run(Backend::Postgres).await;
     }

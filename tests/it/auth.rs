@@ -445,6 +445,7 @@ macro_rules! on_both_backends {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(clientele_postgres_tests), ignore = "CLIENTELE_TEST_POSTGRES_URL is not set")]
             async fn postgres() {
                 super::$name($crate::support::Backend::Postgres).await;
             }

@@ -475,6 +475,10 @@ fn the_health_command_fails_when_nothing_serves() {
 /// watcher on one hears of the escalation of a ticket created through the other, and the
 /// escalation is recorded once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
 async fn two_server_processes_share_escalations_through_postgres() {
     use clientele::proto::v1 as pb;
 

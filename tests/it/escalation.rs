@@ -379,6 +379,10 @@ mod a_watcher_that_cannot_keep_up_is_told_to_resync {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(clientele_postgres_tests),
+        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+    )]
     async fn postgres() {
         run(Backend::Postgres).await;
     }
@@ -458,6 +462,10 @@ mod a_watcher_on_one_replica_sees_escalations_of_tickets_changed_through_another
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(clientele_postgres_tests),
+        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+    )]
     async fn postgres() {
         // Replicas share a PostgreSQL database; SQLite is one process's embedded store.
         let Some((server, clock)) = desk::start_with_clock(Backend::Postgres).await else {

@@ -237,6 +237,10 @@ mod shutdown_gives_up_on_requests_that_outlast_the_timeout {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(clientele_postgres_tests),
+        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+    )]
     async fn postgres() {
         run(Backend::Postgres).await;
     }
@@ -270,6 +274,19 @@ async fn sessions(admin: &DatabaseConnection, database: &str) -> Vec<i32> {
         .collect()
 }
 
+/// CI requires PostgreSQL (`CLIENTELE_REQUIRE_POSTGRES=1`): then the PostgreSQL tests must have
+/// been built to run, not as ignored for want of `CLIENTELE_TEST_POSTGRES_URL`.
+#[test]
+fn the_postgres_tests_run_where_they_are_required() {
+    let required = std::env::var("CLIENTELE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    if required && !cfg!(clientele_postgres_tests) {
+        panic!(
+            "CLIENTELE_REQUIRE_POSTGRES=1 but CLIENTELE_TEST_POSTGRES_URL was not set when the \
+             tests were built"
+        );
+    }
+}
+
 /// Ends every session of `database` but `admin`'s own, as a restart or an operator would.
 async fn end_sessions(admin: &DatabaseConnection, database: &str) {
     admin
@@ -287,6 +304,10 @@ async fn end_sessions(admin: &DatabaseConnection, database: &str) {
 /// right after still answer: a dead connection is replaced, not handed to the client as an
 /// error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
 async fn organisation_reads_answer_right_after_the_database_ended_every_session() {
     let Some(server) = TestServer::start(Backend::Postgres).await else {
         return;
@@ -362,6 +383,10 @@ async fn organisation_reads_answer_right_after_the_database_ended_every_session(
 /// PostgreSQL only: an embedded SQLite file cannot become unreachable the way a database
 /// server can. The test database stops accepting connections and its sessions are ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
 async fn health_is_not_serving_while_postgres_is_unreachable_and_serving_when_it_returns() {
     let Some(server) = TestServer::start(Backend::Postgres).await else {
         return;
@@ -423,6 +448,10 @@ async fn health_is_not_serving_while_postgres_is_unreachable_and_serving_when_it
 /// sqlx 0.9.0 stopped setting it (vendor/README.md), and then the tail of any statement sent
 /// in more than one piece waits 40 ms for PostgreSQL's delayed ACK.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
 async fn every_postgres_connection_of_the_server_has_tcp_nodelay() {
     let Some(server) = TestServer::start(Backend::Postgres).await else {
         return;

@@ -357,6 +357,10 @@ async fn read_slowly(
 
 /// Across replicas on PostgreSQL: a token revoked on one server ends a list on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
 async fn a_list_on_one_replica_ends_once_its_token_is_revoked_on_another() {
     let Some(server) = TestServer::start(crate::support::Backend::Postgres).await else {
         return;

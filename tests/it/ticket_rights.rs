@@ -529,6 +529,10 @@ backend_tests! {
 
 /// Across replicas on PostgreSQL: rights one server keeps follow a grant revoked on another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
 async fn kept_rights_follow_a_change_made_on_another_replica() {
     let Some(server) = TestServer::start(crate::support::Backend::Postgres).await else {
         return;

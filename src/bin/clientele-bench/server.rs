@@ -85,8 +85,18 @@ impl Target {
                 .ok_or("cannot find the directory of clientele-bench")?
                 .join("clientele"),
         };
-        // An admin token made on the database (which this also migrates), so that a database
-        // seeded by an earlier run can be measured again.
+        // The database made (an SQLite file) or brought up to date, then an admin token made
+        // on it, so that a database seeded by an earlier run can be measured again.
+        let migrated = Command::new(&binary)
+            .arg("migrate")
+            .env("DATABASE_URL", &database_url)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::inherit())
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        if !migrated.success() {
+            return Err("`clientele migrate` failed".into());
+        }
         let made = Command::new(&binary)
             .args([
                 "token",
