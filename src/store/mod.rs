@@ -644,6 +644,27 @@ pub(crate) fn storable(key: &str) -> bool {
     !key.contains('\0')
 }
 
+/// Rows read by position (a column at its discriminant, `position`) need `Entity::find()` to
+/// select the columns in the order they are declared.
+#[cfg(test)]
+pub(crate) fn assert_columns_selected_in_discriminant_order<E: sea_orm::EntityTrait>(
+    position: impl Fn(E::Column) -> usize,
+) {
+    use sea_orm::{IdenStatic, Iterable, QueryTrait};
+    for (index, column) in E::Column::iter().enumerate() {
+        assert_eq!(position(column), index, "{}", column.as_str());
+    }
+    let sql = E::find().build(DbBackend::Sqlite).to_string();
+    let mut from = 0;
+    for column in E::Column::iter() {
+        let name = format!("\"{}\"", column.as_str());
+        let found = sql[from..]
+            .find(&name)
+            .unwrap_or_else(|| panic!("{name} not in order in {sql}"));
+        from += found + name.len();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

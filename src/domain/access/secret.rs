@@ -18,10 +18,15 @@ pub fn new_secret() -> Result<String> {
 
 /// The hash a secret is stored as. Secrets are long and random, so SHA-256 suffices.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // Every call hashes its token: a string formatted per byte was a seventh of the server's
+    // work on a one-row read (callgrind, BENCHMARKS.md).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(secret.as_bytes()) {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 #[cfg(test)]
@@ -36,5 +41,14 @@ mod tests {
         assert_ne!(one, two);
         assert_ne!(hash_secret(&one), hash_secret(&two));
         assert_eq!(hash_secret(&one).len(), 64);
+    }
+
+    /// Stored tokens are found by this hash: its form (SHA-256, lower-case hex) never changes.
+    #[test]
+    fn a_secret_hashes_to_the_lower_case_hex_of_its_sha256() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -539,21 +539,9 @@ mod tests {
     /// columns `Entity::find()` selects.
     #[test]
     fn a_ticket_columns_position_is_its_discriminant() {
-        use sea_orm::{Iterable, QueryTrait};
-        for (index, column) in ticket::Column::iter().enumerate() {
-            assert_eq!(column as usize, index, "{column:?}");
-        }
-        let sql = ticket::Entity::find()
-            .build(sea_orm::DbBackend::Sqlite)
-            .to_string();
-        let mut from = 0;
-        for column in ticket::Column::iter() {
-            let name = format!("\"{}\"", sea_orm::IdenStatic::as_str(&column));
-            let found = sql[from..]
-                .find(&name)
-                .unwrap_or_else(|| panic!("{name} not in order in {sql}"));
-            from += found + name.len();
-        }
+        crate::store::assert_columns_selected_in_discriminant_order::<ticket::Entity>(|c| {
+            c as usize
+        });
     }
 
     #[tokio::test]
