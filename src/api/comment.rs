@@ -139,6 +139,11 @@ impl CommentService for CommentApi {
     ) -> Result<Response<pb::UploadAttachmentResponse>, Status> {
         use pb::upload_attachment_request::Part;
         let principal = principal(&request)?;
+        let broken_off = request
+            .extensions()
+            .get::<super::BrokenOff>()
+            .cloned()
+            .unwrap_or_default();
         let mut parts = request.into_inner();
         let metadata = match parts.message().await? {
             Some(pb::UploadAttachmentRequest {
@@ -179,6 +184,11 @@ impl CommentService for CommentApi {
                     );
                 }
             }
+        }
+        // tonic ends the stream the same way for a client's cancel as for its end of stream;
+        // a cancelled upload is half a file, and is discarded with the upload.
+        if broken_off.is_set() {
+            return Err(Status::cancelled("the client cancelled the upload"));
         }
         let attachment = upload.finish().await?;
         Ok(Response::new(pb::UploadAttachmentResponse {

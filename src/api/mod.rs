@@ -19,6 +19,11 @@ pub use permission::PermissionApi;
 pub use sla::SlaApi;
 pub use ticket::TicketApi;
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use tonic::Request;
 use uuid::Uuid;
 
@@ -208,5 +213,23 @@ pub(crate) fn summary_to_proto(summary: ImportSummary) -> pb::ImportSummary {
                     .collect(),
             })
             .collect(),
+    }
+}
+
+/// Whether a client-streaming request's body ended in an error (the client cancelled the
+/// call or its connection broke) rather than with the client's end of stream. Read it after
+/// the stream ended: a request whose body broke off must not be acted on as complete.
+#[derive(Clone, Debug, Default)]
+pub struct BrokenOff(Arc<AtomicBool>);
+
+impl BrokenOff {
+    /// Whether the request's body broke off.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Records that the request's body broke off; the transport calls it.
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::Release);
     }
 }

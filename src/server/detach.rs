@@ -7,6 +7,11 @@
 //! stops when the client goes. Client-streaming RPCs (imports, uploads) stay tied to their
 //! client: a client that breaks off must stop them; each keeps its own writes whole (a row of
 //! an import is one transaction, an upload writes through a task of its own).
+//!
+//! A client-streaming request's body is watched for the way it ends: tonic reads a client's
+//! cancel (RST_STREAM CANCEL) as the clean end of the stream, so a handler could take half an
+//! upload for the whole file. [`BrokenOff`], in the request's extensions, tells the two
+//! apart.
 
 use std::{
     pin::Pin,
@@ -15,6 +20,8 @@ use std::{
 
 use tower::{Layer, Service};
 use tracing::Instrument;
+
+use crate::api::BrokenOff;
 
 /// The client-streaming RPCs, which end with their client.
 const CLIENT_STREAMING: &[&str] = &[
@@ -55,9 +62,44 @@ pub struct Detach<S> {
     inner: S,
 }
 
+/// A request body that records in [`BrokenOff`] an error it passes on.
+#[derive(Debug)]
+pub struct Watched<B> {
+    inner: B,
+    broken_off: Option<BrokenOff>,
+}
+
+impl<B> http_body::Body for Watched<B>
+where
+    B: http_body::Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Err(_))), Some(broken_off)) = (&polled, &this.broken_off) {
+            broken_off.set();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 impl<S, B> Service<http::Request<B>> for Detach<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+    S: Service<http::Request<Watched<B>>, Response = http::Response<tonic::body::Body>>
         + Clone
         + Send
         + 'static,
@@ -76,7 +118,21 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let path = request.uri().path();
-        if CLIENT_STREAMING.contains(&path) || only_reads(path) {
+        if CLIENT_STREAMING.contains(&path) {
+            let broken_off = BrokenOff::default();
+            let (mut parts, body) = request.into_parts();
+            parts.extensions.insert(broken_off.clone());
+            let body = Watched {
+                inner: body,
+                broken_off: Some(broken_off),
+            };
+            return Box::pin(self.inner.call(http::Request::from_parts(parts, body)));
+        }
+        let request = request.map(|inner| Watched {
+            inner,
+            broken_off: None,
+        });
+        if only_reads(request.uri().path()) {
             return Box::pin(self.inner.call(request));
         }
         let ready = self.inner.clone();
