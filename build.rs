@@ -7,10 +7,14 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from("proto");
-    // Served through reflection only, so that reflection clients can decode error details;
-    // the Rust types of google.rpc come from tonic-types.
+    // googleapis' rich error model, unchanged (third_party/googleapis/README.md): served
+    // through reflection, so that reflection clients can decode error details; the Rust types
+    // of google.rpc come from tonic-types.
     let third_party = PathBuf::from("third_party/googleapis");
-    let error_details = third_party.join("google/rpc/error_details.proto");
+    let googleapis: Vec<PathBuf> = ["status", "code", "error_details"]
+        .iter()
+        .map(|name| third_party.join(format!("google/rpc/{name}.proto")))
+        .collect();
     let mut protos: Vec<PathBuf> = std::fs::read_dir(root.join("clientele/v1"))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))
@@ -19,7 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A new file in the directory must rebuild too, not only a changed one.
     println!("cargo:rerun-if-changed=proto/clientele/v1");
-    println!("cargo:rerun-if-changed={}", error_details.display());
+    for proto in &googleapis {
+        println!("cargo:rerun-if-changed={}", proto.display());
+    }
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());
     }
@@ -33,10 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo::rustc-cfg=clientele_postgres_tests");
     }
 
-    let descriptors = protox::compile(
-        protos.iter().chain(std::iter::once(&error_details)),
-        [&root, &third_party],
-    )?;
+    let descriptors = protox::compile(protos.iter().chain(&googleapis), [&root, &third_party])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(
         out_dir.join("clientele_descriptor.bin"),

@@ -1,4 +1,7 @@
-"""A Python client generated from proto/ with grpcio-tools: creates and reads an organisation.
+"""A Python client generated from proto/ and third_party/googleapis with grpcio-tools: creates
+and reads an organisation, creates a customer, a group, a grant and two tickets, streams
+ListTickets, and decodes the rich details of errors (BadRequest,
+PreconditionFailure, ErrorInfo) from the `grpc-status-details-bin` trailer.
 
 Usage: python_client.py PROTO_DIR OUT_DIR ADDRESS TOKEN
 """
@@ -14,20 +17,53 @@ from grpc_tools import protoc
 
 def generate(proto_dir: str, out_dir: str) -> None:
     well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+    googleapis = os.path.join(proto_dir, os.pardir, "third_party", "googleapis")
     files = sorted(glob.glob(os.path.join(proto_dir, "clientele", "v1", "*.proto")))
+    rpc = [os.path.join(googleapis, "google", "rpc", f"{name}.proto")
+           for name in ("status", "error_details")]
     code = protoc.main(
-        ["grpc_tools.protoc", f"-I{proto_dir}", f"-I{well_known}",
-         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", *files]
+        ["grpc_tools.protoc", f"-I{proto_dir}", f"-I{googleapis}", f"-I{well_known}",
+         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", *files, *rpc]
     )
     if code != 0:
         raise SystemExit(f"protoc failed with {code}")
     sys.path.insert(0, out_dir)
 
 
+def detail(error: grpc.RpcError, kind):
+    """The detail of type `kind` in the error's google.rpc.Status."""
+    from google.rpc import status_pb2
+
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            assert status.code == error.code().value[0], (status.code, error.code())
+            for packed in status.details:
+                if packed.Is(kind.DESCRIPTOR):
+                    found = kind()
+                    packed.Unpack(found)
+                    return found
+            raise AssertionError(f"no {kind.DESCRIPTOR.full_name} in {status}")
+    raise AssertionError("no grpc-status-details-bin trailer")
+
+
 def main() -> None:
     proto_dir, out_dir, address, token = sys.argv[1:5]
     generate(proto_dir, out_dir)
-    from clientele.v1 import common_pb2, organisation_pb2, organisation_pb2_grpc
+    from clientele.v1 import (
+        common_pb2,
+        customer_pb2,
+        customer_pb2_grpc,
+        group_pb2,
+        group_pb2_grpc,
+        organisation_pb2,
+        organisation_pb2_grpc,
+        permission_pb2,
+        permission_pb2_grpc,
+        ticket_pb2,
+        ticket_pb2_grpc,
+    )
+    from google.rpc import error_details_pb2
 
     metadata = (("authorization", f"Bearer {token}"),)
     with grpc.insecure_channel(address) as channel:
@@ -64,6 +100,48 @@ def main() -> None:
         ).organisation
         assert found == created, (found, created)
 
+        customer = customer_pb2_grpc.CustomerServiceStub(channel).CreateCustomer(
+            customer_pb2.CreateCustomerRequest(
+                customer=customer_pb2.Customer(
+                    email="grace@python.example", first_name="Grace", last_name="Hopper",
+                    organisation_id=created.id,
+                ),
+                request_id="python-customer-1",
+            ),
+            metadata=metadata,
+        ).customer
+        assert customer.organisation_id == created.id, customer
+        group = group_pb2_grpc.GroupServiceStub(channel).CreateGroup(
+            group_pb2.CreateGroupRequest(group=group_pb2.Group(name="python-support")),
+            metadata=metadata,
+        ).group
+        permission_pb2_grpc.PermissionServiceStub(channel).GrantPermission(
+            permission_pb2.GrantPermissionRequest(
+                grant=permission_pb2.Grant(
+                    subject=permission_pb2.Subject(customer_id=customer.id),
+                    group_id=group.id,
+                    level=permission_pb2.PERMISSION_LEVEL_RW,
+                )
+            ),
+            metadata=metadata,
+        )
+        tickets = ticket_pb2_grpc.TicketServiceStub(channel)
+        for title in ("First from Python", "Second from Python"):
+            tickets.CreateTicket(
+                ticket_pb2.CreateTicketRequest(
+                    ticket=ticket_pb2.Ticket(title=title, group_id=group.id, customer_id=customer.id)
+                ),
+                metadata=metadata,
+            )
+        # A server-streaming call: the generated stub returns an iterator of messages.
+        listed = [
+            message.ticket.title
+            for message in tickets.ListTickets(
+                ticket_pb2.ListTicketsRequest(customer_id=customer.id), metadata=metadata
+            )
+        ]
+        assert sorted(listed) == ["First from Python", "Second from Python"], listed
+
         try:
             stub.CreateOrganisation(
                 organisation_pb2.CreateOrganisationRequest(
@@ -74,8 +152,26 @@ def main() -> None:
         except grpc.RpcError as error:
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
             assert "organisation.country" in error.details(), error.details()
+            bad_request = detail(error, error_details_pb2.BadRequest)
+            fields = [v.field for v in bad_request.field_violations]
+            assert "organisation.country" in fields, fields
+            info = detail(error, error_details_pb2.ErrorInfo)
+            assert info.domain and info.reason, info
         else:
             raise AssertionError("a missing country was accepted")
+
+        try:
+            stub.ApplyDomainAssignment(
+                organisation_pb2.ApplyDomainAssignmentRequest(id=created.id), metadata=metadata
+            )
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
+            failure = detail(error, error_details_pb2.PreconditionFailure)
+            violation = failure.violations[0]
+            assert violation.type == "DOMAIN_ASSIGNMENT_OFF", violation
+            assert violation.subject == created.id, violation
+        else:
+            raise AssertionError("domain assignment ran with domain_assignment off")
     print("python client: ok")
 
 

@@ -255,7 +255,7 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
 }
 
 #[tokio::test]
-async fn a_python_client_generated_from_the_protos_creates_and_reads_an_organisation() {
+async fn a_python_client_generated_from_the_protos_creates_reads_and_decodes_error_details() {
     if !available("python3", &["-c", "import grpc_tools, grpc"]) {
         return;
     }
@@ -271,6 +271,37 @@ async fn a_python_client_generated_from_the_protos_creates_and_reads_an_organisa
             .expect("run python");
         let stdout = stdout_of(&output);
         assert!(stdout.contains("python client: ok"), "{stdout}");
+    })
+    .await;
+}
+
+/// A Node client (@grpc/grpc-js, its types loaded from `proto/` and `third_party/googleapis`
+/// by @grpc/proto-loader; `npm ci` in tests/clients/node installs them).
+#[tokio::test]
+async fn a_node_client_loaded_from_the_protos_creates_streams_and_decodes_error_details() {
+    let node = repository().join("tests/clients/node");
+    if !available("node", &["--version"]) {
+        return;
+    }
+    let installed = node.join("node_modules/@grpc/grpc-js").exists();
+    assert!(
+        installed || !require_tools(),
+        "CLIENTELE_REQUIRE_TOOLS=1 but tests/clients/node has no node_modules (npm ci)"
+    );
+    if !installed {
+        eprintln!("note: skipped, tests/clients/node has no node_modules (npm ci)");
+        return;
+    }
+    on_each_backend(|binary, _| {
+        let output = Command::new("node")
+            .arg(node.join("client.js"))
+            .arg(repository())
+            .arg(&binary.addr)
+            .arg(TOKEN)
+            .output()
+            .expect("run node");
+        let stdout = stdout_of(&output);
+        assert!(stdout.contains("node client: ok"), "{stdout}");
     })
     .await;
 }

@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod clients;
 mod comments;
+mod contract;
 mod customers;
 mod domain_assignment;
 mod escalation;
