@@ -154,7 +154,7 @@ impl Store {
             .reader()
             .get_database_backend()
             .eq(&DbBackend::Postgres)
-            .then(|| self.reader().get_postgres_connection_pool().clone())
+            .then(|| self.db.get_postgres_connection_pool().clone())
         else {
             return;
         };

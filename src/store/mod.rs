@@ -18,6 +18,7 @@ mod group;
 mod idempotency;
 mod liveness;
 mod organisation;
+mod reader;
 mod scope;
 mod seed;
 mod settings;
@@ -81,6 +82,8 @@ pub struct Store {
     direct: Option<Arc<direct::DirectReads>>,
     /// Which idle connections are pinged before use.
     liveness: Arc<liveness::Liveness>,
+    /// The pool for reads, which repeat a statement that met a lost connection.
+    reader: reader::Reader,
 }
 
 /// Why an SQLite database could not be opened, with the hint a missing file needs.
@@ -189,6 +192,7 @@ impl Store {
             ))
         });
         Ok(Self {
+            reader: reader::Reader::new(db.clone(), liveness.clone()),
             db,
             sqlite_writer,
             feed: feed::TicketFeed::new(),
@@ -258,8 +262,8 @@ impl Store {
     }
 
     /// The connection pool, for reads.
-    pub(crate) fn reader(&self) -> &DatabaseConnection {
-        &self.db
+    pub(crate) fn reader(&self) -> &reader::Reader {
+        &self.reader
     }
 
     /// The row `sql` (a statement with one parameter, `key`) returns, read straight through
