@@ -200,7 +200,7 @@ pub(crate) fn summary_to_proto(summary: ImportSummary) -> pb::ImportSummary {
             .errors
             .into_iter()
             .map(|error| pb::ImportRowError {
-                row: count(error.row),
+                row_number: count(error.row),
                 reason: error.reason,
                 message: error.message,
                 fields: error

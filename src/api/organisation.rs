@@ -64,12 +64,10 @@ impl OrganisationService for OrganisationApi {
             Some(pb::get_organisation_request::Key::Id(id)) => {
                 OrganisationKey::Id(parse_id("id", &id)?)
             }
-            Some(pb::get_organisation_request::Key::CustomerId(customer_id))
-                if !customer_id.is_empty() =>
-            {
-                OrganisationKey::CustomerId(customer_id)
+            Some(pb::get_organisation_request::Key::Code(code)) if !code.is_empty() => {
+                OrganisationKey::Code(code)
             }
-            _ => return Err(Error::invalid("key", "give an id or a customer_id").into()),
+            _ => return Err(Error::invalid("key", "give an id or a code").into()),
         };
         let organisation = self.organisations.get(&scope, &key).await?;
         Ok(Response::new(pb::GetOrganisationResponse {
@@ -113,7 +111,7 @@ impl OrganisationService for OrganisationApi {
             Ok(pb::OrganisationOrder::Unspecified | pb::OrganisationOrder::Name) => {
                 OrganisationOrder::Name
             }
-            Ok(pb::OrganisationOrder::CustomerId) => OrganisationOrder::CustomerId,
+            Ok(pb::OrganisationOrder::Code) => OrganisationOrder::Code,
             Err(_) => return Err(Error::invalid("order_by", "is not an OrganisationOrder").into()),
         };
         let query = OrganisationQuery {
@@ -211,7 +209,7 @@ fn input(organisation: pb::Organisation, with_validity: bool) -> Result<Organisa
     Ok(OrganisationInput {
         sla_policy_id,
         default_assignee_id,
-        customer_id: organisation.customer_id,
+        code: organisation.code,
         name: organisation.name,
         street: organisation.street,
         zip: organisation.zip,
@@ -231,7 +229,7 @@ pub(crate) fn to_proto(organisation: Organisation) -> pb::Organisation {
     pb::Organisation {
         etag: organisation.etag(),
         id: organisation.id.to_string(),
-        customer_id: organisation.customer_id,
+        code: organisation.code,
         name: organisation.name,
         street: organisation.street,
         zip: organisation.zip,

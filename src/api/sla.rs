@@ -217,9 +217,9 @@ fn calendar_to_proto(calendar: Calendar) -> pb::Calendar {
 
 fn policy_input(policy: pb::SlaPolicy) -> Result<PolicyInput> {
     Ok(PolicyInput {
-        first_response: duration("first_response_time", policy.first_response_time)?,
-        update: duration("update_time", policy.update_time)?,
-        solution: duration("solution_time", policy.solution_time)?,
+        first_response: duration("first_response_within", policy.first_response_within)?,
+        update: duration("update_within", policy.update_within)?,
+        solution: duration("solution_within", policy.solution_within)?,
         calendar_id: parse_optional_id("calendar_id", &policy.calendar_id)?,
         warning_percent: policy.warning_percent,
         name: policy.name,
@@ -257,12 +257,12 @@ fn policy_to_proto(policy: SlaPolicy) -> pb::SlaPolicy {
         etag: policy.etag(),
         id: policy.id.to_string(),
         name: policy.name,
-        first_response_time: proto_duration(policy.first_response),
-        update_time: proto_duration(policy.update),
-        solution_time: proto_duration(policy.solution),
+        first_response_within: proto_duration(policy.first_response),
+        update_within: proto_duration(policy.update),
+        solution_within: proto_duration(policy.solution),
         warning_percent: i32::from(policy.warning_percent),
         calendar_id: optional_id(policy.calendar_id),
         create_time: Some(timestamp(policy.create_time)),
-        change_time: Some(timestamp(policy.update_time)),
+        update_time: Some(timestamp(policy.update_time)),
     }
 }

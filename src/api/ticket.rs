@@ -28,7 +28,9 @@ use crate::{
     },
     error::{Error, Result},
     metrics::Metrics,
-    model::{Alert, Deadline, StoredChange, Ticket, TicketOrder, TicketOrderKey, TicketState},
+    model::{
+        Alert, ChangeKind, Deadline, StoredChange, Ticket, TicketOrder, TicketOrderKey, TicketState,
+    },
     proto::v1::{self as pb, ticket_service_server::TicketService},
 };
 
@@ -280,12 +282,10 @@ impl TicketService for TicketApi {
             Some(pb::get_organisation_overview_request::Key::Id(id)) => {
                 OrganisationKey::Id(parse_id("id", &id)?)
             }
-            Some(pb::get_organisation_overview_request::Key::CustomerId(customer_id))
-                if !customer_id.is_empty() =>
-            {
-                OrganisationKey::CustomerId(customer_id)
+            Some(pb::get_organisation_overview_request::Key::Code(code)) if !code.is_empty() => {
+                OrganisationKey::Code(code)
             }
-            _ => return Err(Error::invalid("key", "give an id or a customer_id").into()),
+            _ => return Err(Error::invalid("key", "give an id or a code").into()),
         };
         let overview = self
             .tickets
@@ -295,9 +295,9 @@ impl TicketService for TicketApi {
         Ok(Response::new(pb::GetOrganisationOverviewResponse {
             organisation: parts.organisation,
             counts: Some(parts.counts),
-            escalated: parts.escalated,
-            warning: parts.warning,
-            reminder_due: parts.reminder_due,
+            escalated_tickets: parts.escalated,
+            warning_tickets: parts.warning,
+            reminder_due_tickets: parts.reminder_due,
             open_tickets: parts.open,
             customers: parts.customers,
         }))
@@ -326,9 +326,9 @@ impl TicketService for TicketApi {
         Ok(Response::new(pb::GetCustomerOverviewResponse {
             customer: parts.customer,
             counts: Some(parts.counts),
-            escalated: parts.escalated,
-            warning: parts.warning,
-            reminder_due: parts.reminder_due,
+            escalated_tickets: parts.escalated,
+            warning_tickets: parts.warning,
+            reminder_due_tickets: parts.reminder_due,
             open_tickets: parts.open,
         }))
     }
@@ -595,17 +595,61 @@ fn entry_to_proto(change: StoredChange) -> pb::HistoryEntry {
         seq: change.seq,
         time: Some(timestamp(change.time)),
         actor: change.actor,
-        kind: change.kind,
+        kind: change_kind_to_proto(&change.kind).into(),
         changes: change
             .changes
             .into_iter()
             .map(|c| pb::FieldChange {
                 field: c.field,
-                old_value: c.old.to_string(),
-                new_value: c.new.to_string(),
+                old_value: Some(json_to_proto(c.old)),
+                new_value: Some(json_to_proto(c.new)),
             })
             .collect(),
     }
+}
+
+/// The API's kind of a stored change; a name this version does not know is unspecified.
+fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
+    use pb::ChangeKind as P;
+    match ChangeKind::from_name(name) {
+        None => P::Unspecified,
+        Some(ChangeKind::Created) => P::Created,
+        Some(ChangeKind::Updated) => P::Updated,
+        Some(ChangeKind::Deactivated) => P::Deactivated,
+        Some(ChangeKind::Reactivated) => P::Reactivated,
+        Some(ChangeKind::Deleted) => P::Deleted,
+        Some(ChangeKind::Undeleted) => P::Undeleted,
+        Some(ChangeKind::Merged) => P::Merged,
+        Some(ChangeKind::MergedAway) => P::MergedAway,
+        Some(ChangeKind::Transferred) => P::Transferred,
+        Some(ChangeKind::Warning) => P::Warning,
+        Some(ChangeKind::Escalated) => P::Escalated,
+        Some(ChangeKind::ReminderDue) => P::ReminderDue,
+        Some(ChangeKind::Cleared) => P::Cleared,
+        Some(ChangeKind::AttachmentAdded) => P::AttachmentAdded,
+    }
+}
+
+/// A JSON value as a `google.protobuf.Value`.
+fn json_to_proto(value: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    use serde_json::Value as J;
+    let kind = match value {
+        J::Null => Kind::NullValue(prost_types::NullValue::NullValue.into()),
+        J::Bool(b) => Kind::BoolValue(b),
+        J::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        J::String(s) => Kind::StringValue(s),
+        J::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.into_iter().map(json_to_proto).collect(),
+        }),
+        J::Object(fields) => Kind::StructValue(prost_types::Struct {
+            fields: fields
+                .into_iter()
+                .map(|(key, value)| (key, json_to_proto(value)))
+                .collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
 }
 
 fn watch_to_proto(message: WatchMessage) -> pb::WatchEscalationsResponse {

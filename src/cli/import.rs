@@ -1,7 +1,7 @@
 //! `clientele import customers|organisations FILE.csv`: streams the rows of a CSV file to a
 //! running server's import RPC with a progress bar, then prints the summary.
 //!
-//! The first line names the columns (any order, any case). Lists (`secondary_organisations`,
+//! The first line names the columns (any order, any case). Lists (`secondary_organisation_codes`,
 //! `email_domains`) are separated by `;`. A column `custom.KEY` fills custom field KEY.
 
 use std::{collections::HashMap, path::Path, pin::Pin, time::Duration};
@@ -13,10 +13,10 @@ use tokio_stream::{Stream, StreamExt};
 /// Which records a file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
-    /// Customers: email, login, first_name, last_name, title, phone, mobile, organisation,
-    /// secondary_organisations, type, external_id, validity, custom.KEY.
+    /// Customers: email, login, first_name, last_name, title, phone, mobile, organisation_code,
+    /// secondary_organisation_codes, type, external_id, validity, custom.KEY.
     Customers,
-    /// Organisations: customer_id, name, street, zip, city, country, url, comment,
+    /// Organisations: code, name, street, zip, city, country, url, comment,
     /// email_domains, domain_assignment, external_id, validity, custom.KEY.
     Organisations,
 }
@@ -29,15 +29,15 @@ const CUSTOMER_COLUMNS: &[&str] = &[
     "title",
     "phone",
     "mobile",
-    "organisation",
-    "secondary_organisations",
+    "organisation_code",
+    "secondary_organisation_codes",
     "type",
     "external_id",
     "validity",
 ];
 
 const ORGANISATION_COLUMNS: &[&str] = &[
-    "customer_id",
+    "code",
     "name",
     "street",
     "zip",
@@ -128,8 +128,8 @@ fn customer(record: &Record<'_>) -> Result<pb::ImportCustomersRequest, String> {
             title: record.get("title"),
             phone: record.get("phone"),
             mobile: record.get("mobile"),
-            organisation: record.get("organisation"),
-            secondary_organisations: record.list("secondary_organisations"),
+            organisation_code: record.get("organisation_code"),
+            secondary_organisation_codes: record.list("secondary_organisation_codes"),
             r#type: record.get("type"),
             external_id: record.get("external_id"),
             custom_fields: record.custom_fields(),
@@ -142,7 +142,7 @@ fn organisation(record: &Record<'_>) -> Result<pb::ImportOrganisationsRequest, S
         organisation: Some(pb::Organisation {
             validity: record.validity()?,
             domain_assignment: record.flag("domain_assignment")?,
-            customer_id: record.get("customer_id"),
+            code: record.get("code"),
             name: record.get("name"),
             street: record.get("street"),
             zip: record.get("zip"),
@@ -291,7 +291,10 @@ async fn import(kind: Kind, file: &Path, server: &str, token: &str) -> Result<bo
         } else {
             fields.join("; ")
         };
-        (error.row as u64, format!("{} {detail}", error.reason))
+        (
+            error.row_number as u64,
+            format!("{} {detail}", error.reason),
+        )
     }));
     errors.sort_by_key(|(line, _)| *line);
     for (line, message) in &errors {
@@ -342,8 +345,8 @@ where
         summary.map_err(|status| format!("the server refused the import: {status}"))?;
     if let Some(summary) = summary.as_mut() {
         for error in &mut summary.errors {
-            let index = usize::try_from(error.row - 1).unwrap_or(usize::MAX);
-            error.row = lines.get(index).copied().map_or(0, |line| line as i64);
+            let index = usize::try_from(error.row_number - 1).unwrap_or(usize::MAX);
+            error.row_number = lines.get(index).copied().map_or(0, |line| line as i64);
         }
     }
     Ok((summary, local_errors))

@@ -499,12 +499,12 @@ impl Customers {
                 reason: "ORGANISATION_INVALID",
                 message: format!(
                     "the customer's organisation {} is invalid: reactivate it or move the customer first",
-                    org.customer_id
+                    org.code
                 ),
                 violations: vec![PreconditionViolation {
                     kind: "ORGANISATION_INVALID".into(),
                     subject: org.id.to_string(),
-                    description: format!("organisation {} is invalid", org.customer_id),
+                    description: format!("organisation {} is invalid", org.code),
                 }],
             }),
             _ => Ok(()),
@@ -532,7 +532,7 @@ pub(crate) fn organisations_valid(invalid: &[Organisation]) -> Result<()> {
             "an invalid organisation takes no new customers: {}",
             invalid
                 .iter()
-                .map(|org| org.customer_id.as_str())
+                .map(|org| org.code.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -541,7 +541,7 @@ pub(crate) fn organisations_valid(invalid: &[Organisation]) -> Result<()> {
             .map(|org| PreconditionViolation {
                 kind: "ORGANISATION_INVALID".into(),
                 subject: org.id.to_string(),
-                description: format!("organisation {} is invalid", org.customer_id),
+                description: format!("organisation {} is invalid", org.code),
             })
             .collect(),
     })

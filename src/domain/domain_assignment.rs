@@ -59,9 +59,7 @@ pub(crate) async fn assignment_for(
         Some(id) => store.organisation(&everything, id).await?,
         None => None,
     };
-    let namesake = store
-        .organisation_by_customer_id(&everything, domain)
-        .await?;
+    let namesake = store.organisation_by_code(&everything, domain).await?;
     if claimant.is_some() || namesake.is_some() {
         let joinable = claimant.into_iter().chain(namesake).find(|org| {
             org.domain_assignment
@@ -71,7 +69,7 @@ pub(crate) async fn assignment_for(
         return Ok(joinable.map_or(Assignment::None, |org| Assignment::Existing(org.id)));
     }
     let input = OrganisationInput {
-        customer_id: domain.to_owned(),
+        code: domain.to_owned(),
         name: domain.to_owned(),
         country: settings.auto_create_organisation_country,
         email_domains: vec![domain.to_owned()],
@@ -81,7 +79,7 @@ pub(crate) async fn assignment_for(
     match new_organisation(&input, now) {
         Ok(org) => Ok(Assignment::New(Box::new(org))),
         Err(error) => {
-            // A domain too long for a customer_id, say: no organisation, not a failed create.
+            // A domain too long for a code, say: no organisation, not a failed create.
             tracing::info!(%domain, %error, "no organisation auto-created for this domain");
             Ok(Assignment::None)
         }
@@ -113,7 +111,7 @@ impl Customers {
                 reason: "DOMAIN_ASSIGNMENT_OFF",
                 message: format!(
                     "organisation {} has domain_assignment off; turn it on first",
-                    org.customer_id
+                    org.code
                 ),
                 violations: vec![PreconditionViolation {
                     kind: "DOMAIN_ASSIGNMENT_OFF".into(),

@@ -136,10 +136,10 @@ pub struct CustomerRow {
     pub phone: String,
     /// Mobile number.
     pub mobile: String,
-    /// The primary organisation's customer_id.
-    pub organisation: String,
-    /// Further organisations' customer_ids.
-    pub secondary_organisations: Vec<String>,
+    /// The primary organisation's code.
+    pub organisation_code: String,
+    /// Further organisations' codes.
+    pub secondary_organisation_codes: Vec<String>,
     /// Free label.
     pub customer_type: String,
     /// Key in the source system.
@@ -152,8 +152,8 @@ pub struct CustomerRow {
 
 /// The names of a customer import row, for errors about its organisations.
 const ROW_FIELDS: OrganisationFields = OrganisationFields {
-    primary: "organisation",
-    secondary: "secondary_organisations",
+    primary: "organisation_code",
+    secondary: "secondary_organisation_codes",
 };
 
 /// Rows in flight at once. Each row is its own transaction; overlapping them hides the
@@ -225,7 +225,7 @@ impl Pipeline {
     }
 }
 
-/// Organisations by case-folded customer_id, looked up once per import.
+/// Organisations by case-folded code, looked up once per import.
 type OrganisationCache = Arc<Mutex<HashMap<String, Option<Organisation>>>>;
 
 /// A customer import in progress: feed it rows, then take the summary.
@@ -280,22 +280,22 @@ async fn upsert_customer(
     row: CustomerRow,
 ) -> Result<Outcome> {
     let mut violations = Violations::default();
-    let organisation_id = match row.organisation.trim() {
+    let organisation_id = match row.organisation_code.trim() {
         "" => None,
         key => {
             resolve(
                 customers,
                 organisations,
                 &mut violations,
-                "organisation",
+                "organisation_code",
                 key,
             )
             .await?
         }
     };
     let mut secondary_organisation_ids = Vec::new();
-    for (index, key) in row.secondary_organisations.iter().enumerate() {
-        let field = format!("secondary_organisations[{index}]");
+    for (index, key) in row.secondary_organisation_codes.iter().enumerate() {
+        let field = format!("secondary_organisation_codes[{index}]");
         if let Some(id) = resolve(
             customers,
             organisations,
@@ -387,22 +387,22 @@ async fn upsert_customer(
     })
 }
 
-/// The id of the organisation with `customer_id`, or a violation of `field`.
+/// The id of the organisation with `code`, or a violation of `field`.
 async fn resolve(
     customers: &Customers,
     cache: &OrganisationCache,
     violations: &mut Violations,
     field: &str,
-    customer_id: &str,
+    code: &str,
 ) -> Result<Option<uuid::Uuid>> {
-    let key = customer_id.to_lowercase();
+    let key = code.to_lowercase();
     let cached = cache.lock().ok().and_then(|cache| cache.get(&key).cloned());
     let found = match cached {
         Some(found) => found,
         None => {
             let found = customers
                 .store
-                .organisation_by_customer_id(&ServiceWork::RULE_CHECKS.master_data(), customer_id)
+                .organisation_by_code(&ServiceWork::RULE_CHECKS.master_data(), code)
                 .await?;
             if let Ok(mut cache) = cache.lock() {
                 cache.insert(key, found.clone());
@@ -411,10 +411,7 @@ async fn resolve(
         }
     };
     if found.is_none() {
-        violations.add(
-            field,
-            format!("no organisation has the customer_id {customer_id:?}"),
-        );
+        violations.add(field, format!("no organisation has the code {code:?}"));
     }
     Ok(found.map(|org| org.id))
 }
@@ -442,7 +439,7 @@ impl OrganisationImport {
             Ok(input) => input,
             Err(error) => return self.pipeline.refuse(error),
         };
-        let mut keys = vec![format!("customer_id:{}", input.customer_id.to_lowercase())];
+        let mut keys = vec![format!("code:{}", input.code.to_lowercase())];
         keys.extend(
             input
                 .email_domains
@@ -470,7 +467,7 @@ async fn upsert_organisation(
     writer: &MasterDataWriter,
     input: OrganisationInput,
 ) -> Result<Outcome> {
-    // By external id first, else by customer_id (also for a row whose external id nobody
+    // By external id first, else by code (also for a row whose external id nobody
     // has yet: an organisation made before the sync is taken over, not duplicated).
     let external_id = input.external_id.trim();
     let by_external = if external_id.is_empty() {
@@ -480,11 +477,7 @@ async fn upsert_organisation(
     };
     let existing = match by_external {
         Some(found) => Some(found),
-        None => {
-            organisations
-                .find_by_customer_id(&input.customer_id)
-                .await?
-        }
+        None => organisations.find_by_code(&input.code).await?,
     };
     let Some(current) = existing else {
         organisations.create(writer, input, None).await?;

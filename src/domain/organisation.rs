@@ -31,7 +31,7 @@ use crate::{
 /// What a list of organisations shows, as a client asks for it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrganisationQuery {
-    /// Substring of customer_id, name or city.
+    /// Substring of code, name or city.
     pub text: String,
     /// Country code, or empty.
     pub country: String,
@@ -48,8 +48,8 @@ pub struct OrganisationQuery {
 pub enum OrganisationKey {
     /// By id.
     Id(Uuid),
-    /// By customer_id, case-insensitively.
-    CustomerId(String),
+    /// By code, case-insensitively.
+    Code(String),
 }
 
 /// The organisation rules, over the store.
@@ -106,24 +106,17 @@ impl Organisations {
     pub async fn get(&self, scope: &Scope, key: &OrganisationKey) -> Result<Organisation> {
         let found = match key {
             OrganisationKey::Id(id) => self.store.organisation(scope, *id).await?,
-            OrganisationKey::CustomerId(customer_id) => {
-                self.store
-                    .organisation_by_customer_id(scope, customer_id)
-                    .await?
-            }
+            OrganisationKey::Code(code) => self.store.organisation_by_code(scope, code).await?,
         };
         found.ok_or(Error::NotFound {
             resource: "organisation",
         })
     }
 
-    /// The organisation with this customer_id (case-insensitive), if there is one.
-    pub(crate) async fn find_by_customer_id(
-        &self,
-        customer_id: &str,
-    ) -> Result<Option<Organisation>> {
+    /// The organisation with this code (case-insensitive), if there is one.
+    pub(crate) async fn find_by_code(&self, code: &str) -> Result<Option<Organisation>> {
         self.store
-            .organisation_by_customer_id(&ServiceWork::RULE_CHECKS.master_data(), customer_id)
+            .organisation_by_code(&ServiceWork::RULE_CHECKS.master_data(), code)
             .await
     }
 
@@ -168,7 +161,7 @@ impl Organisations {
     }
 
     /// Makes `current` what `input` says, every imported field and the validity (for
-    /// imports, where the source system is the master). `customer_id` may differ only in case.
+    /// imports, where the source system is the master). `code` may differ only in case.
     pub(crate) async fn replace(
         &self,
         writer: &MasterDataWriter,
@@ -176,12 +169,12 @@ impl Organisations {
         input: &OrganisationInput,
     ) -> Result<Organisation> {
         let actor = writer.actor();
-        if fold(&input.customer_id) != fold(&current.customer_id) {
+        if fold(&input.code) != fold(&current.code) {
             return Err(Error::invalid(
-                "customer_id",
+                "code",
                 format!(
                     "is immutable: this row matches the organisation {} by external_id",
-                    current.customer_id
+                    current.code
                 ),
             ));
         }

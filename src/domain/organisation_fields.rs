@@ -25,7 +25,7 @@ pub const MAX_EMAIL_DOMAINS: usize = 100;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OrganisationInput {
     /// Business key.
-    pub customer_id: String,
+    pub code: String,
     /// Display name.
     pub name: String,
     /// Street and number.
@@ -144,7 +144,7 @@ impl OrganisationField {
     /// violation of `update_mask`, saying why.
     pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
         fields::fields_of_mask(paths, &Self::ALL, Self::name, |path| match path {
-            "customer_id" => Some("customer_id is immutable".into()),
+            "code" => Some("code is immutable".into()),
             "validity" => Some(
                 "validity is changed by DeactivateOrganisation and ReactivateOrganisation".into(),
             ),
@@ -160,10 +160,10 @@ pub(crate) fn new_organisation(
     now: jiff::Timestamp,
 ) -> Result<Organisation> {
     let mut violations = Violations::default();
-    let customer_id = customer_id(&mut violations, &input.customer_id);
+    let code = code(&mut violations, &input.code);
     let mut org = Organisation {
         id: Uuid::now_v7(),
-        customer_id,
+        code,
         name: String::new(),
         street: String::new(),
         zip: String::new(),
@@ -192,7 +192,7 @@ pub(crate) fn new_organisation(
 /// The organisation's audited fields.
 pub(crate) fn audit(org: &Organisation) -> Audit {
     vec![
-        ("customer_id", json!(org.customer_id)),
+        ("code", json!(org.code)),
         ("name", json!(org.name)),
         ("street", json!(org.street)),
         ("zip", json!(org.zip)),
@@ -249,19 +249,19 @@ pub(crate) fn apply(
     }
 }
 
-/// customer_id: 1 to 100 letters, digits and `. _ - @`.
-fn customer_id(violations: &mut Violations, raw: &str) -> String {
+/// code: 1 to 100 letters, digits and `. _ - @`.
+fn code(violations: &mut Violations, raw: &str) -> String {
     let length = raw.chars().count();
     if length == 0 {
-        violations.add("customer_id", "is required");
+        violations.add("code", "is required");
     } else if length > 100 {
-        violations.add("customer_id", "must be at most 100 characters long");
+        violations.add("code", "must be at most 100 characters long");
     } else if !raw
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
     {
         violations.add(
-            "customer_id",
+            "code",
             "may only contain letters, digits and the characters . _ - @",
         );
     }

@@ -295,11 +295,7 @@ impl Tickets {
     async fn organisation(&self, scope: &Scope, key: &OrganisationKey) -> Result<Organisation> {
         let found = match key {
             OrganisationKey::Id(id) => self.store.organisation(scope, *id).await?,
-            OrganisationKey::CustomerId(customer_id) => {
-                self.store
-                    .organisation_by_customer_id(scope, customer_id)
-                    .await?
-            }
+            OrganisationKey::Code(code) => self.store.organisation_by_code(scope, code).await?,
         };
         found.ok_or(Error::NotFound {
             resource: "organisation",

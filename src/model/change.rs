@@ -83,6 +83,29 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// Every kind.
+    pub const ALL: [Self; 14] = [
+        Self::Created,
+        Self::Updated,
+        Self::Deactivated,
+        Self::Reactivated,
+        Self::Deleted,
+        Self::Merged,
+        Self::MergedAway,
+        Self::Warning,
+        Self::Escalated,
+        Self::ReminderDue,
+        Self::Cleared,
+        Self::Transferred,
+        Self::Undeleted,
+        Self::AttachmentAdded,
+    ];
+
+    /// The kind stored under `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

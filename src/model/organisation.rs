@@ -10,8 +10,8 @@ use super::Validity;
 pub struct Organisation {
     /// Server-assigned UUIDv7.
     pub id: Uuid,
-    /// The business key, unique case-insensitively.
-    pub customer_id: String,
+    /// The business key (OTRS "CustomerID"), unique case-insensitively.
+    pub code: String,
     /// Display name.
     pub name: String,
     /// Street and number.

@@ -79,7 +79,7 @@ impl CustomerOrder {
 /// Which organisations a list shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OrganisationFilter {
-    /// Substring of customer_id, name or city; matched case-insensitively.
+    /// Substring of code, name or city; matched case-insensitively.
     pub text: Option<String>,
     /// ISO country code, upper-case.
     pub country: Option<String>,
@@ -93,8 +93,8 @@ pub enum OrganisationOrder {
     /// By name (case-insensitive), then id.
     #[default]
     Name,
-    /// By customer_id (case-insensitive), then id.
-    CustomerId,
+    /// By code (case-insensitive), then id.
+    Code,
 }
 
 impl OrganisationOrder {
@@ -102,7 +102,7 @@ impl OrganisationOrder {
     pub fn cursor_after(self, org: &Organisation) -> Cursor {
         let key = match self {
             Self::Name => fold_case(&org.name),
-            Self::CustomerId => fold_case(&org.customer_id),
+            Self::Code => fold_case(&org.code),
         };
         Cursor { key, id: org.id }
     }

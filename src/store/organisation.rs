@@ -34,8 +34,8 @@ pub(crate) const UNIQUE_KEYS: [UniqueKey; 3] = [
         resource: RESOURCE,
         index: "ux_organisations_customer_id_key",
         sqlite_column: "organisations.customer_id_key",
-        field: "customer_id",
-        reason: "CUSTOMER_ID_TAKEN",
+        field: "code",
+        reason: "CODE_TAKEN",
     },
     UniqueKey {
         resource: RESOURCE,
@@ -62,7 +62,7 @@ impl KeyColumn for OrganisationOrder {
     fn key_column(self) -> organisation::Column {
         match self {
             Self::Name => organisation::Column::NameKey,
-            Self::CustomerId => organisation::Column::CustomerIdKey,
+            Self::Code => organisation::Column::CustomerIdKey,
         }
     }
 }
@@ -118,20 +118,20 @@ impl Store {
         Ok(org)
     }
 
-    /// The organisation within `scope` whose customer_id matches `customer_id`
+    /// The organisation within `scope` whose code matches `code`
     /// case-insensitively.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn organisation_by_customer_id(
+    pub async fn organisation_by_code(
         &self,
         scope: &Scope,
-        customer_id: &str,
+        code: &str,
     ) -> Result<Option<Organisation>> {
-        if !super::storable(customer_id) {
+        if !super::storable(code) {
             return Ok(None);
         }
         let row = organisation::Entity::find()
             .filter(scope.organisations(organisation::Column::Id))
-            .filter(organisation::Column::CustomerIdKey.eq(fold_case(customer_id)))
+            .filter(organisation::Column::CustomerIdKey.eq(fold_case(code)))
             .one(self.reader())
             .await?;
         Ok(organisations_of(row.into_iter().collect())?.pop())
@@ -443,11 +443,11 @@ pub(crate) async fn check_unique(
     let others = Condition::all().add(organisation::Column::Id.ne(org.id));
     let same_key = organisation::Entity::find()
         .filter(others.clone())
-        .filter(organisation::Column::CustomerIdKey.eq(fold_case(&org.customer_id)))
+        .filter(organisation::Column::CustomerIdKey.eq(fold_case(&org.code)))
         .one(conn)
         .await?;
     if same_key.is_some() {
-        return Err(taken("customer_id".into(), "CUSTOMER_ID_TAKEN"));
+        return Err(taken("code".into(), "CODE_TAKEN"));
     }
     if let Some(external_id) = &org.external_id {
         let same_external = organisation::Entity::find()
@@ -498,8 +498,8 @@ async fn insert_domains(tx: &WriteTx, org: &Organisation) -> Result<(), sea_orm:
 pub(crate) fn active_model(org: &Organisation) -> organisation::ActiveModel {
     organisation::ActiveModel {
         id: Set(org.id),
-        customer_id: Set(org.customer_id.clone()),
-        customer_id_key: Set(fold_case(&org.customer_id)),
+        customer_id: Set(org.code.clone()),
+        customer_id_key: Set(fold_case(&org.code)),
         name: Set(org.name.clone()),
         name_key: Set(fold_case(&org.name)),
         street: Set(org.street.clone()),
@@ -517,7 +517,7 @@ pub(crate) fn active_model(org: &Organisation) -> organisation::ActiveModel {
         default_assignee_id: Set(org.default_assignee_id),
         search: Set(fold_case(&format!(
             "{}\n{}\n{}",
-            org.customer_id, org.name, org.city
+            org.code, org.name, org.city
         ))),
         create_time: Set(org.create_time.as_microsecond()),
         update_time: Set(org.update_time.as_microsecond()),
@@ -533,7 +533,7 @@ fn from_row(row: organisation::Model) -> Result<Organisation> {
     Ok(Organisation {
         id: row.id,
         validity: super::validity(&row.validity)?,
-        customer_id: row.customer_id,
+        code: row.customer_id,
         name: row.name,
         street: row.street,
         zip: row.zip,

@@ -80,7 +80,7 @@ def main() -> None:
         created = stub.CreateOrganisation(
             organisation_pb2.CreateOrganisationRequest(
                 organisation=organisation_pb2.Organisation(
-                    customer_id="PY-1",
+                    code="PY-1",
                     name="Made in Python",
                     country="fr",
                     email_domains=["Python.example"],
@@ -96,7 +96,7 @@ def main() -> None:
         assert created.validity == common_pb2.VALIDITY_VALID
 
         found = stub.GetOrganisation(
-            organisation_pb2.GetOrganisationRequest(customer_id="py-1"), metadata=metadata
+            organisation_pb2.GetOrganisationRequest(code="py-1"), metadata=metadata
         ).organisation
         assert found == created, (found, created)
 
@@ -145,7 +145,7 @@ def main() -> None:
         try:
             stub.CreateOrganisation(
                 organisation_pb2.CreateOrganisationRequest(
-                    organisation=organisation_pb2.Organisation(customer_id="PY-2", name="x")
+                    organisation=organisation_pb2.Organisation(code="PY-2", name="x")
                 ),
                 metadata=metadata,
             )

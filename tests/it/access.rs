@@ -94,7 +94,7 @@ backend_tests! {
         let org = editor
             .organisations
             .create_organisation(pb::CreateOrganisationRequest {
-                organisation: Some(pb::Organisation { customer_id: "EDITED".into(), name: "Edited".into(), country: "DE".into(), ..Default::default() }),
+                organisation: Some(pb::Organisation { code: "EDITED".into(), name: "Edited".into(), country: "DE".into(), ..Default::default() }),
                 request_id: String::new(),
             })
             .await

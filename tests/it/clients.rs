@@ -173,7 +173,10 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
             "grpc.reflection.v1.ServerReflection",
             "grpc.reflection.v1alpha.ServerReflection",
         ] {
-            assert!(services.lines().any(|l| l == service), "{service} in {services}");
+            assert!(
+                services.lines().any(|l| l == service),
+                "{service} in {services}"
+            );
         }
         let described = stdout_of(&grpcurl(&[
             "-plaintext",
@@ -182,9 +185,17 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
             "clientele.v1.OrganisationService",
         ]));
         assert!(described.contains("rpc CreateOrganisation"), "{described}");
-        assert!(described.contains("// Creates an organisation."), "comments are served");
-        let message = stdout_of(&grpcurl(&["-plaintext", addr, "describe", "clientele.v1.Organisation"]));
-        assert!(message.contains("customer_id"), "{message}");
+        assert!(
+            described.contains("// Creates an organisation."),
+            "comments are served"
+        );
+        let message = stdout_of(&grpcurl(&[
+            "-plaintext",
+            addr,
+            "describe",
+            "clientele.v1.Organisation",
+        ]));
+        assert!(message.contains("code"), "{message}");
 
         let unauthenticated = grpcurl(&[
             "-plaintext",
@@ -199,31 +210,38 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
         let created = stdout_of(&grpcurl_authed(&[
             "-plaintext",
             "-d",
-            r#"{"organisation": {"customer_id": "GRPCURL", "name": "Made by grpcurl", "country": "se"}}"#,
+            r#"{"organisation": {"code": "GRPCURL", "name": "Made by grpcurl", "country": "se"}}"#,
             addr,
             "clientele.v1.OrganisationService/CreateOrganisation",
         ]));
         let created: serde_json::Value = serde_json::from_str(&created).expect("json");
-        let id = created["organisation"]["id"].as_str().expect("id").to_owned();
+        let id = created["organisation"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
         assert_eq!(created["organisation"]["country"], "SE");
 
         let found = stdout_of(&grpcurl_authed(&[
             "-plaintext",
             "-d",
-            r#"{"customer_id": "grpcurl"}"#,
+            r#"{"code": "grpcurl"}"#,
             addr,
             "clientele.v1.OrganisationService/GetOrganisation",
         ]));
         let found: serde_json::Value = serde_json::from_str(&found).expect("json");
         assert_eq!(found["organisation"]["id"], id.as_str());
 
-        let health = stdout_of(&grpcurl(&["-plaintext", addr, "grpc.health.v1.Health/Check"]));
+        let health = stdout_of(&grpcurl(&[
+            "-plaintext",
+            addr,
+            "grpc.health.v1.Health/Check",
+        ]));
         assert!(health.contains("SERVING"), "{health}");
 
         let refused = grpcurl_authed(&[
             "-plaintext",
             "-d",
-            r#"{"organisation": {"customer_id": "X", "name": "X", "country": "XX"}}"#,
+            r#"{"organisation": {"code": "X", "name": "X", "country": "XX"}}"#,
             addr,
             "clientele.v1.OrganisationService/CreateOrganisation",
         ]);
@@ -239,17 +257,33 @@ async fn grpcurl_explores_the_service_by_reflection_and_uses_it() {
             .args(["health", "--addr", addr])
             .output()
             .expect("clientele health");
-        assert!(probe.status.success(), "clientele health exits 0 while serving");
+        assert!(
+            probe.status.success(),
+            "clientele health exits 0 while serving"
+        );
         let with_scheme = Command::new(BINARY)
             .args(["health", "--addr", &format!("http://{addr}")])
             .output()
             .expect("clientele health");
-        assert!(with_scheme.status.success(), "an address with its scheme works too");
+        assert!(
+            with_scheme.status.success(),
+            "an address with its scheme works too"
+        );
         let unknown = Command::new(BINARY)
-            .args(["health", "--addr", addr, "--service", "clientele.v1.NoSuchService"])
+            .args([
+                "health",
+                "--addr",
+                addr,
+                "--service",
+                "clientele.v1.NoSuchService",
+            ])
             .output()
             .expect("clientele health");
-        assert_eq!(unknown.status.code(), Some(1), "a service that is not served is not healthy");
+        assert_eq!(
+            unknown.status.code(),
+            Some(1),
+            "a service that is not served is not healthy"
+        );
     })
     .await;
 }
@@ -397,9 +431,9 @@ async fn json_logs_carry_one_span_per_rpc_with_method_code_and_latency() {
         );
     let _ = client
         .get_organisation(clientele::proto::v1::GetOrganisationRequest {
-            key: Some(
-                clientele::proto::v1::get_organisation_request::Key::CustomerId("missing".into()),
-            ),
+            key: Some(clientele::proto::v1::get_organisation_request::Key::Code(
+                "missing".into(),
+            )),
         })
         .await;
     let line = binary.wait_for_line(|line| line.contains("rpc finished"));
@@ -456,7 +490,7 @@ async fn the_import_command_streams_csv_files_and_prints_the_summary() {
         let bad = dir.path().join("bad.csv");
         std::fs::write(
             &bad,
-            "email,first_name,organisation,validity\n\
+            "email,first_name,organisation_code,validity\n\
              ok@example.com,Okay,,\n\
              broken,Broken,,\n\
              nobody@example.com,Nobody,NO-SUCH-ORG,\n\
@@ -472,7 +506,7 @@ async fn the_import_command_streams_csv_files_and_prints_the_summary() {
         );
         assert!(text.contains("line 3: INVALID_FIELD email:"), "{text}");
         assert!(
-            text.contains("line 4: INVALID_FIELD organisation:"),
+            text.contains("line 4: INVALID_FIELD organisation_code:"),
             "{text}"
         );
         assert!(text.contains("line 5: UNREADABLE validity:"), "{text}");
@@ -534,7 +568,7 @@ async fn two_server_processes_share_escalations_through_postgres() {
             request_id: String::new(),
             sla_policy: Some(pb::SlaPolicy {
                 name: "Two seconds".into(),
-                first_response_time: Some(prost_types::Duration {
+                first_response_within: Some(prost_types::Duration {
                     seconds: 2,
                     nanos: 0,
                 }),
@@ -626,7 +660,7 @@ async fn two_server_processes_share_escalations_through_postgres() {
     let escalations = history
         .entries
         .iter()
-        .filter(|e| e.kind == "escalated")
+        .filter(|e| e.kind() == pb::ChangeKind::Escalated)
         .count();
     assert_eq!(escalations, 1, "recorded once by the two schedulers");
     // Close the connections first: a graceful shutdown waits for its clients to go.

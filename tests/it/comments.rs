@@ -436,7 +436,7 @@ clock_tests! {
         write(&desk.as_agent, text("Still on it", pb::CommentVisibility::Public, ticket_parent(&ticket))).await.expect("again");
         assert_eq!(time(&desk::ticket(&server, &ticket.id).await.first_response_time), Some(answered_at));
         let history = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), ..Default::default() }).await.expect("history").into_inner();
-        assert!(history.entries.iter().any(|e| e.kind == "cleared"));
+        assert!(history.entries.iter().any(|e| e.kind() == pb::ChangeKind::Cleared));
     }
 
     async fn a_customers_comment_restarts_the_update_clock_and_reopens_a_pending_ticket(server, clock) {

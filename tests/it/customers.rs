@@ -141,7 +141,7 @@ backend_tests! {
             expect_code(result, Code::NotFound);
         }
         let result = server.organisations().get_organisation(pb::GetOrganisationRequest {
-            key: Some(pb::get_organisation_request::Key::CustomerId("NUL\0".into())),
+            key: Some(pb::get_organisation_request::Key::Code("NUL\0".into())),
         }).await;
         expect_code(result, Code::NotFound);
         let result = server.tickets().get_customer_overview(pb::GetCustomerOverviewRequest {
@@ -150,7 +150,7 @@ backend_tests! {
         }).await;
         expect_code(result, Code::NotFound);
         let result = server.tickets().get_organisation_overview(pb::GetOrganisationOverviewRequest {
-            key: Some(pb::get_organisation_overview_request::Key::CustomerId("NUL\0".into())),
+            key: Some(pb::get_organisation_overview_request::Key::Code("NUL\0".into())),
             limit: 0,
         }).await;
         expect_code(result, Code::NotFound);
@@ -207,7 +207,7 @@ backend_tests! {
         assert_eq!(customer.secondary_organisation_ids, secondary);
         for org in [&acme, &globex, &initech] {
             let members = list_all(&server, pb::ListCustomersRequest { organisation_id: org.id.clone(), ..Default::default() }).await;
-            assert_eq!(emails(&members), ["multi@example.com"], "listed under {}", org.customer_id);
+            assert_eq!(emails(&members), ["multi@example.com"], "listed under {}", org.code);
         }
         let refused = server
             .customers()

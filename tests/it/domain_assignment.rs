@@ -49,7 +49,7 @@ backend_tests! {
             .organisations()
             .create_organisation(pb::CreateOrganisationRequest {
                 organisation: Some(pb::Organisation {
-                    customer_id: "SECOND".into(),
+                    code: "SECOND".into(),
                     name: "Second".into(),
                     country: "DE".into(),
                     email_domains: vec!["Shared.Example".into()],
@@ -68,7 +68,7 @@ backend_tests! {
             .organisations()
             .create_organisation(pb::CreateOrganisationRequest {
                 organisation: Some(pb::Organisation {
-                    customer_id: "SILENT".into(),
+                    code: "SILENT".into(),
                     name: "Silent".into(),
                     country: "DE".into(),
                     email_domains: vec!["silent.example".into()],
@@ -114,7 +114,7 @@ backend_tests! {
             .into_inner()
             .organisation
             .expect("org");
-        assert_eq!(created.customer_id, "newco.example");
+        assert_eq!(created.code, "newco.example");
         assert_eq!(created.name, "newco.example");
         assert_eq!(created.country, "AT");
         assert_eq!(created.email_domains, ["newco.example"]);

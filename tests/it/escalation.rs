@@ -123,9 +123,9 @@ async fn overview_lists(desk: &Desk) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
         .into_inner();
     let numbers = |tickets: &[pb::Ticket]| tickets.iter().map(|t| t.number).collect();
     (
-        numbers(&overview.escalated),
-        numbers(&overview.warning),
-        numbers(&overview.reminder_due),
+        numbers(&overview.escalated_tickets),
+        numbers(&overview.warning_tickets),
+        numbers(&overview.reminder_due_tickets),
     )
 }
 
@@ -171,8 +171,8 @@ clock_tests! {
         assert!(listed(&desk.as_agent, at_level(pb::Escalation::Warning)).await.is_empty());
         assert_eq!(overview_lists(&desk).await, (vec![ticket.number], vec![], vec![]));
         let history = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), ..Default::default() }).await.expect("history").into_inner();
-        let kinds: Vec<(&str, &str)> = history.entries.iter().map(|e| (e.kind.as_str(), e.actor.as_str())).collect();
-        assert_eq!(kinds[1..], [("warning", "system"), ("escalated", "system")]);
+        let kinds: Vec<(pb::ChangeKind, &str)> = history.entries.iter().map(|e| (e.kind(), e.actor.as_str())).collect();
+        assert_eq!(kinds[1..], [(pb::ChangeKind::Warning, "system"), (pb::ChangeKind::Escalated, "system")]);
         // A new watcher finds the ticket in its snapshot.
         let (_, snapshot) = watch(&desk.as_agent, pb::WatchEscalationsRequest::default()).await;
         assert_eq!(snapshot, [ticket.number]);
@@ -420,7 +420,7 @@ mod a_watcher_that_cannot_keep_up_is_told_to_resync {
                 server
                     .tickets()
                     .get_organisation_overview(pb::GetOrganisationOverviewRequest {
-                        key: Some(pb::get_organisation_overview_request::Key::CustomerId(
+                        key: Some(pb::get_organisation_overview_request::Key::Code(
                             "acme".into(),
                         )),
                         limit: 1000,
@@ -428,7 +428,7 @@ mod a_watcher_that_cannot_keep_up_is_told_to_resync {
                     .await
                     .expect("overview")
                     .into_inner()
-                    .escalated
+                    .escalated_tickets
                     .len()
                     == 400
             }
@@ -545,12 +545,12 @@ mod a_watcher_on_one_replica_sees_escalations_of_tickets_changed_through_another
         let escalations = history
             .entries
             .iter()
-            .filter(|e| e.kind == "escalated")
+            .filter(|e| e.kind() == pb::ChangeKind::Escalated)
             .count();
         let warnings = history
             .entries
             .iter()
-            .filter(|e| e.kind == "warning")
+            .filter(|e| e.kind() == pb::ChangeKind::Warning)
             .count();
         assert_eq!(
             (warnings, escalations),

@@ -58,14 +58,19 @@ fn error_rows(summary: &pb::ImportSummary) -> Vec<(i64, Vec<&str>)> {
     summary
         .errors
         .iter()
-        .map(|e| (e.row, e.fields.iter().map(|f| f.field.as_str()).collect()))
+        .map(|e| {
+            (
+                e.row_number,
+                e.fields.iter().map(|f| f.field.as_str()).collect(),
+            )
+        })
         .collect()
 }
 
-fn organisation_row(customer_id: &str, external_id: &str) -> pb::Organisation {
+fn organisation_row(code: &str, external_id: &str) -> pb::Organisation {
     pb::Organisation {
-        customer_id: customer_id.to_owned(),
-        name: format!("{customer_id} imported"),
+        code: code.to_owned(),
+        name: format!("{code} imported"),
         country: "DE".to_owned(),
         external_id: external_id.to_owned(),
         ..Default::default()
@@ -85,10 +90,10 @@ fn large_import() -> (Vec<pb::CustomerImportRow>, HashSet<i64>, HashSet<String>)
             ..row(&format!("person{i:05}@bulk.example"))
         };
         match i % 4 {
-            0 => row.organisation = "ORG-A".into(),
+            0 => row.organisation_code = "ORG-A".into(),
             1 => {
-                row.organisation = "org-b".into();
-                row.secondary_organisations = vec!["ORG-C".into()];
+                row.organisation_code = "org-b".into();
+                row.secondary_organisation_codes = vec!["ORG-C".into()];
             }
             2 => row.email = format!("person{i:05}@assigned.example"),
             _ => row.r#type = "partner".into(),
@@ -96,9 +101,9 @@ fn large_import() -> (Vec<pb::CustomerImportRow>, HashSet<i64>, HashSet<String>)
         if i % 100 == 37 {
             match (i / 100) % 4 {
                 0 => row.email = format!("broken-{i}"),
-                1 => row.organisation = "NO-SUCH-ORG".into(),
+                1 => row.organisation_code = "NO-SUCH-ORG".into(),
                 2 => row.last_name = "x".repeat(101),
-                _ => row.secondary_organisations = vec!["ORG-C".into(), "MISSING".into()],
+                _ => row.secondary_organisation_codes = vec!["ORG-C".into(), "MISSING".into()],
             }
             bad_rows.insert(i64::from(i) + 1);
         } else {
@@ -121,13 +126,13 @@ backend_tests! {
         assert_eq!(first.created, 9_900);
         assert_eq!(first.failed, 100);
         assert_eq!((first.updated, first.unchanged), (0, 0));
-        let reported: HashSet<i64> = first.errors.iter().map(|e| e.row).collect();
+        let reported: HashSet<i64> = first.errors.iter().map(|e| e.row_number).collect();
         assert_eq!(reported, bad_rows, "exactly the bad rows are reported");
         for error in &first.errors {
-            assert!(!error.fields.is_empty(), "row {} names its field: {error:?}", error.row);
+            assert!(!error.fields.is_empty(), "row {} names its field: {error:?}", error.row_number);
         }
         let fields: HashSet<&str> = first.errors.iter().flat_map(|e| e.fields.iter().map(|f| f.field.as_str())).collect();
-        assert_eq!(fields, HashSet::from(["email", "organisation", "last_name", "secondary_organisations[1]"]));
+        assert_eq!(fields, HashSet::from(["email", "organisation_code", "last_name", "secondary_organisation_codes[1]"]));
 
         assert_eq!(server.count(Table::Customers).await, 9_900);
         let mut listed = HashSet::new();
@@ -154,7 +159,7 @@ backend_tests! {
         let events = server.count(Table::ChangeEvents).await;
         let second = import_customers(&server, rows).await;
         assert_eq!((second.created, second.updated, second.unchanged, second.failed), (0, 0, 9_900, 100));
-        let reported_again: HashSet<i64> = second.errors.iter().map(|e| e.row).collect();
+        let reported_again: HashSet<i64> = second.errors.iter().map(|e| e.row_number).collect();
         assert_eq!(reported_again, bad_rows);
         assert_eq!(server.count(Table::Customers).await, 9_900);
         assert_eq!(server.count(Table::ChangeEvents).await, events, "a second run changes nothing");
@@ -191,7 +196,7 @@ backend_tests! {
         assert_eq!(server.count(Table::Customers).await, 3);
     }
 
-    async fn a_row_whose_external_id_nobody_has_takes_over_the_record_with_its_email_or_customer_id(server) {
+    async fn a_row_whose_external_id_nobody_has_takes_over_the_record_with_its_email_or_code(server) {
         server.organisation("ACME", &[]).await;
         server.customer(pb::Customer { email: "jane@example.com".into(), first_name: "Jane".into(), ..Default::default() }).await;
         let summary = import_organisations(&server, vec![organisation_row("acme", "erp-7")]).await;
@@ -209,7 +214,7 @@ backend_tests! {
         assert_eq!(jane.external_id, "crm-9", "the record now carries the source system's key");
         let acme = server
             .organisations()
-            .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::CustomerId("acme".into())) })
+            .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::Code("acme".into())) })
             .await
             .expect("acme")
             .into_inner()
@@ -225,8 +230,8 @@ backend_tests! {
         let summary = import_customers(&server, vec![
             row("one@example.com"),
             pb::CustomerImportRow {
-                organisation: "HOME".into(),
-                secondary_organisations: vec!["NOWHERE".into()],
+                organisation_code: "HOME".into(),
+                secondary_organisation_codes: vec!["NOWHERE".into()],
                 ..row("two@example.com")
             },
             pb::CustomerImportRow { validity: 99, ..row("three@example.com") },
@@ -237,9 +242,9 @@ backend_tests! {
         let errors: Vec<(i64, Vec<&str>)> = summary
             .errors
             .iter()
-            .map(|e| (e.row, e.fields.iter().map(|f| f.field.as_str()).collect()))
+            .map(|e| (e.row_number, e.fields.iter().map(|f| f.field.as_str()).collect()))
             .collect();
-        assert_eq!(errors, [(2, vec!["secondary_organisations[0]"]), (3, vec!["validity"])]);
+        assert_eq!(errors, [(2, vec!["secondary_organisation_codes[0]"]), (3, vec!["validity"])]);
         let after = server.snapshot().await;
         assert_eq!(after[4] - before[4], 2, "two customers, nothing of the bad rows");
         let missing = server
@@ -260,7 +265,7 @@ backend_tests! {
             pb::Organisation { name: "Nul".into(), ..organisation_row("NUL\0", "erp-1") },
             organisation_row("NUL", "erp\0-2"),
         ]).await;
-        assert_eq!(error_rows(&summary), [(1, vec!["customer_id"]), (2, vec!["external_id"])], "{summary:?}");
+        assert_eq!(error_rows(&summary), [(1, vec!["code"]), (2, vec!["external_id"])], "{summary:?}");
         assert_eq!(server.snapshot().await, before, "nothing written");
     }
 
@@ -271,7 +276,7 @@ backend_tests! {
             pb::Organisation { country: "XX".into(), ..organisation_row("BROKEN", "") },
         ]).await;
         assert_eq!((first.created, first.failed), (2, 1), "{first:?}");
-        assert_eq!(first.errors[0].row, 3);
+        assert_eq!(first.errors[0].row_number, 3);
         assert_eq!(first.errors[0].fields[0].field, "country");
         let staff = server.customer(pb::Customer { email: "staff@beta.example".into(), ..Default::default() }).await;
         assert_ne!(staff.organisation_id, "", "assigned by the imported domain");
@@ -287,8 +292,8 @@ backend_tests! {
             organisation_row("GAMMA", "erp-1"),
         ]).await;
         assert_eq!((second.created, second.updated, second.unchanged, second.failed), (0, 2, 0, 1), "{second:?}");
-        assert_eq!(second.errors[0].row, 3);
-        assert_eq!(second.errors[0].fields[0].field, "customer_id", "customer_id is immutable");
+        assert_eq!(second.errors[0].row_number, 3);
+        assert_eq!(second.errors[0].fields[0].field, "code", "code is immutable");
         assert_eq!(server.customer_by_id(&staff.id).await.validity, pb::Validity::Invalid as i32, "the deactivation cascades");
 
         let third = import_organisations(&server, vec![

@@ -14,10 +14,10 @@ use uuid::Uuid;
 use crate::support::*;
 
 /// A valid organisation with the given business key.
-fn organisation(customer_id: &str) -> pb::Organisation {
+fn organisation(code: &str) -> pb::Organisation {
     pb::Organisation {
-        customer_id: customer_id.to_owned(),
-        name: format!("{customer_id} Ltd"),
+        code: code.to_owned(),
+        name: format!("{code} Ltd"),
         country: "DE".to_owned(),
         ..Default::default()
     }
@@ -79,18 +79,15 @@ async fn list_all(
     }
 }
 
-fn customer_ids(organisations: &[pb::Organisation]) -> Vec<&str> {
-    organisations
-        .iter()
-        .map(|o| o.customer_id.as_str())
-        .collect()
+fn codes(organisations: &[pb::Organisation]) -> Vec<&str> {
+    organisations.iter().map(|o| o.code.as_str()).collect()
 }
 
 backend_tests! {
     async fn creating_an_organisation_returns_it_normalised_with_server_fields(server) {
         let mut client = server.organisations();
         let created = create(&mut client, pb::Organisation {
-            customer_id: "ACME-01".into(),
+            code: "ACME-01".into(),
             name: "  Acme Corporation  ".into(),
             street: "Main Street 1".into(),
             zip: "10115".into(),
@@ -109,7 +106,7 @@ backend_tests! {
 
         let id = Uuid::parse_str(&created.id).expect("id is a UUID");
         assert_eq!(id.get_version_num(), 7, "ids are UUIDv7");
-        assert_eq!(created.customer_id, "ACME-01");
+        assert_eq!(created.code, "ACME-01");
         assert_eq!(created.name, "Acme Corporation");
         assert_eq!(created.country, "DE");
         assert_eq!(created.email_domains, ["acme.example", "sales.acme.example"]);
@@ -123,16 +120,16 @@ backend_tests! {
         assert_eq!(get_by_id(&mut client, &created.id).await, created);
     }
 
-    async fn an_organisation_is_found_by_customer_id_in_any_case(server) {
+    async fn an_organisation_is_found_by_code_in_any_case(server) {
         let mut client = server.organisations();
         let created = create(&mut client, organisation("Globex.Inc")).await;
         for key in ["Globex.Inc", "globex.inc", "GLOBEX.INC"] {
             let found = client
                 .get_organisation(pb::GetOrganisationRequest {
-                    key: Some(pb::get_organisation_request::Key::CustomerId(key.into())),
+                    key: Some(pb::get_organisation_request::Key::Code(key.into())),
                 })
                 .await
-                .expect("get by customer_id")
+                .expect("get by code")
                 .into_inner()
                 .organisation
                 .expect("organisation");
@@ -151,13 +148,13 @@ backend_tests! {
         assert_eq!(reason(&status).as_deref(), Some("NOT_FOUND"));
         let missing = client
             .get_organisation(pb::GetOrganisationRequest {
-                key: Some(pb::get_organisation_request::Key::CustomerId("nobody".into())),
+                key: Some(pb::get_organisation_request::Key::Code("nobody".into())),
             })
             .await;
         expect_code(missing, Code::NotFound);
     }
 
-    async fn customer_ids_are_unique_case_insensitively_even_against_invalid_organisations(server) {
+    async fn codes_are_unique_case_insensitively_even_against_invalid_organisations(server) {
         let mut client = server.organisations();
         let first = create(&mut client, organisation("Initech")).await;
         client
@@ -175,8 +172,8 @@ backend_tests! {
             })
             .await;
         let status = expect_code(duplicate, Code::AlreadyExists);
-        assert_eq!(violated_fields(&status), ["organisation.customer_id"]);
-        assert_eq!(reason(&status).as_deref(), Some("CUSTOMER_ID_TAKEN"));
+        assert_eq!(violated_fields(&status), ["organisation.code"]);
+        assert_eq!(reason(&status).as_deref(), Some("CODE_TAKEN"));
         assert_eq!(server.snapshot().await, before);
     }
 
@@ -309,7 +306,7 @@ backend_tests! {
         // answered with the first caller's organisation.
         let managers = as_manager.create_organisation(create("Initech")).await.expect("the manager's").into_inner();
         assert_ne!(admins.organisation.as_ref().map(|o| &o.id), managers.organisation.as_ref().map(|o| &o.id));
-        assert_eq!(managers.organisation.as_ref().map(|o| o.customer_id.as_str()), Some("Initech"));
+        assert_eq!(managers.organisation.as_ref().map(|o| o.code.as_str()), Some("Initech"));
         // Each caller's retry still returns its own first result.
         assert_eq!(as_manager.create_organisation(create("Initech")).await.expect("retry").into_inner(), managers);
         assert_eq!(as_admin.create_organisation(create("Hooli")).await.expect("retry").into_inner(), admins);
@@ -423,13 +420,13 @@ backend_tests! {
         assert_eq!(server.count(Table::ChangeEvents).await, events + 2, "created + one update");
     }
 
-    async fn customer_id_validity_and_output_fields_cannot_be_updated(server) {
+    async fn code_validity_and_output_fields_cannot_be_updated(server) {
         let mut client = server.organisations();
         let created = create(&mut client, organisation("Fixed")).await;
-        for path in ["customer_id", "validity", "id", "create_time", "update_time", "etag", "no_such_field"] {
+        for path in ["code", "validity", "id", "create_time", "update_time", "etag", "no_such_field"] {
             let refused = client
                 .update_organisation(update_request(
-                    pb::Organisation { customer_id: "Changed".into(), ..created.clone() },
+                    pb::Organisation { code: "Changed".into(), ..created.clone() },
                     &[path],
                 ))
                 .await;
@@ -476,7 +473,7 @@ backend_tests! {
         let replaced = client
             .update_organisation(update_request(
                 pb::Organisation {
-                    customer_id: created.customer_id.clone(),
+                    code: created.code.clone(),
                     name: "Wild Card".into(),
                     country: "AT".into(),
                     id: created.id.clone(),
@@ -596,7 +593,7 @@ backend_tests! {
         assert!(log[0].seq < log[1].seq);
         assert!(log[0].actor.starts_with("admin:"), "{}", log[0].actor);
         let created_fields: Vec<&str> = log[0].changes.iter().map(|c| c.field.as_str()).collect();
-        assert!(created_fields.contains(&"customer_id") && created_fields.contains(&"name"));
+        assert!(created_fields.contains(&"code") && created_fields.contains(&"name"));
         let update = &log[1].changes;
         let fields: Vec<&str> = update.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["name", "email_domains"]);
@@ -622,17 +619,17 @@ backend_tests! {
                 .expect("deactivate");
         }
         let default = list_all(&mut client, pb::ListOrganisationsRequest::default()).await;
-        assert_eq!(customer_ids(&default), [valid.customer_id.as_str()]);
+        assert_eq!(codes(&default), [valid.code.as_str()]);
         let all = list_all(&mut client, pb::ListOrganisationsRequest {
             include_invalid: true,
             ..Default::default()
         }).await;
-        assert_eq!(customer_ids(&all), ["Alive", "Gone", "Paused"]);
+        assert_eq!(codes(&all), ["Alive", "Gone", "Paused"]);
         let only_paused = list_all(&mut client, pb::ListOrganisationsRequest {
             validity: pb::Validity::InvalidTemporarily as i32,
             ..Default::default()
         }).await;
-        assert_eq!(customer_ids(&only_paused), ["Paused"]);
+        assert_eq!(codes(&only_paused), ["Paused"]);
     }
 
     async fn lists_filter_by_text_and_country(server) {
@@ -644,20 +641,20 @@ backend_tests! {
         create(&mut client, pb::Organisation { name: "1000 Cottons".into(), ..organisation("Other") }).await;
 
         let text = |t: &str| pb::ListOrganisationsRequest { text: t.into(), ..Default::default() };
-        let mut found = customer_ids(&list_all(&mut client, text("HAMBURG")).await).iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut found = codes(&list_all(&mut client, text("HAMBURG")).await).iter().map(|s| s.to_string()).collect::<Vec<_>>();
         found.sort();
         assert_eq!(found, ["Nord-1", "Port"], "matches city and name, any case");
-        assert_eq!(customer_ids(&list_all(&mut client, text("sued")).await), ["Sued-1"], "matches customer_id");
-        assert_eq!(customer_ids(&list_all(&mut client, text("100%")).await), ["Textile"], "% is literal");
-        assert_eq!(customer_ids(&list_all(&mut client, text("0_")).await), Vec::<&str>::new(), "_ is literal");
+        assert_eq!(codes(&list_all(&mut client, text("sued")).await), ["Sued-1"], "matches code");
+        assert_eq!(codes(&list_all(&mut client, text("100%")).await), ["Textile"], "% is literal");
+        assert_eq!(codes(&list_all(&mut client, text("0_")).await), Vec::<&str>::new(), "_ is literal");
         let austrian = list_all(&mut client, pb::ListOrganisationsRequest { country: "AT".into(), ..Default::default() }).await;
-        assert_eq!(customer_ids(&austrian), ["Sued-1"]);
+        assert_eq!(codes(&austrian), ["Sued-1"]);
     }
 
-    async fn lists_are_ordered_by_name_or_by_customer_id(server) {
+    async fn lists_are_ordered_by_name_or_by_code(server) {
         let mut client = server.organisations();
-        for (customer_id, name) in [("c-2", "alpha"), ("A-3", "Charlie"), ("b-1", "Bravo"), ("d-0", "bravo")] {
-            create(&mut client, pb::Organisation { name: name.into(), ..organisation(customer_id) }).await;
+        for (code, name) in [("c-2", "alpha"), ("A-3", "Charlie"), ("b-1", "Bravo"), ("d-0", "bravo")] {
+            create(&mut client, pb::Organisation { name: name.into(), ..organisation(code) }).await;
         }
         let by_name = list_all(&mut client, pb::ListOrganisationsRequest::default()).await;
         let names: Vec<&str> = by_name.iter().map(|o| o.name.as_str()).collect();
@@ -667,10 +664,10 @@ backend_tests! {
         bravos.sort();
         assert_eq!(bravos, ["Bravo", "bravo"], "names compare case-insensitively");
         let by_key = list_all(&mut client, pb::ListOrganisationsRequest {
-            order_by: pb::OrganisationOrder::CustomerId as i32,
+            order_by: pb::OrganisationOrder::Code as i32,
             ..Default::default()
         }).await;
-        assert_eq!(customer_ids(&by_key), ["A-3", "b-1", "c-2", "d-0"]);
+        assert_eq!(codes(&by_key), ["A-3", "b-1", "c-2", "d-0"]);
     }
 
     async fn paging_returns_every_organisation_once_and_ends_with_an_empty_token(server) {
@@ -689,7 +686,7 @@ backend_tests! {
             let page = client.list_organisations(request.clone()).await.expect("page").into_inner();
             pages += 1;
             assert!(page.organisations.len() <= 5);
-            seen.extend(page.organisations.into_iter().map(|o| o.customer_id));
+            seen.extend(page.organisations.into_iter().map(|o| o.code));
             if page.next_page_token.is_empty() {
                 break;
             }
@@ -767,7 +764,7 @@ backend_tests! {
             .list_organisations(pb::ListOrganisationsRequest {
                 page_size: 1,
                 page_token: first.next_page_token.clone(),
-                order_by: pb::OrganisationOrder::CustomerId as i32,
+                order_by: pb::OrganisationOrder::Code as i32,
                 ..Default::default()
             })
             .await;
@@ -795,10 +792,10 @@ backend_tests! {
             org
         };
         let creates: Vec<(pb::Organisation, &str)> = vec![
-            (with(&|o| o.customer_id = String::new()), "organisation.customer_id"),
-            (with(&|o| o.customer_id = "has space".into()), "organisation.customer_id"),
-            (with(&|o| o.customer_id = "slash/ed".into()), "organisation.customer_id"),
-            (with(&|o| o.customer_id = long(101)), "organisation.customer_id"),
+            (with(&|o| o.code = String::new()), "organisation.code"),
+            (with(&|o| o.code = "has space".into()), "organisation.code"),
+            (with(&|o| o.code = "slash/ed".into()), "organisation.code"),
+            (with(&|o| o.code = long(101)), "organisation.code"),
             (with(&|o| o.name = String::new()), "organisation.name"),
             (with(&|o| o.name = "   ".into()), "organisation.name"),
             (with(&|o| o.name = long(201)), "organisation.name"),
@@ -844,7 +841,7 @@ backend_tests! {
         let missing = client
             .create_organisation(pb::CreateOrganisationRequest::default())
             .await;
-        expect_invalid(missing, "organisation.customer_id");
+        expect_invalid(missing, "organisation.code");
 
         let get = |key| pb::GetOrganisationRequest { key };
         expect_invalid(client.get_organisation(get(Some(pb::get_organisation_request::Key::Id("nope".into())))).await, "id");

@@ -777,7 +777,7 @@ backend_tests! {
             .into_inner()
             .organisations
             .into_iter()
-            .map(|o| o.customer_id)
+            .map(|o| o.code)
             .collect();
         assert_eq!(organisations, ["ALSO-MINE", "MINE"]);
         let customers: Vec<String> = clients
@@ -793,7 +793,7 @@ backend_tests! {
         assert_eq!(customers, ["me@example.com"], "not even colleagues");
         let foreign_by_key = clients
             .organisations
-            .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::CustomerId(foreign.customer_id.clone())) })
+            .get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::Code(foreign.code.clone())) })
             .await;
         expect_code(foreign_by_key, Code::NotFound);
         // By id too: a foreign organisation is not found, its own ones are.

@@ -28,11 +28,11 @@ const SERVICES: [&str; 9] = [
     "clientele.v1.CommentService",
 ];
 
-fn new_organisation(customer_id: &str) -> pb::CreateOrganisationRequest {
+fn new_organisation(code: &str) -> pb::CreateOrganisationRequest {
     pb::CreateOrganisationRequest {
         organisation: Some(pb::Organisation {
-            customer_id: customer_id.into(),
-            name: customer_id.into(),
+            code: code.into(),
+            name: code.into(),
             country: "NL".into(),
             ..Default::default()
         }),
@@ -184,7 +184,7 @@ backend_tests! {
         assert!(!in_flight.is_finished(), "the request waits for the lock");
         lock.release().await;
         let created = in_flight.await.expect("task").expect("the in-flight request succeeds");
-        assert_eq!(created.into_inner().organisation.expect("org").customer_id, "InFlight");
+        assert_eq!(created.into_inner().organisation.expect("org").code, "InFlight");
         server.join().await.expect("clean stop");
         assert_eq!(server.count(clientele::store::Table::Organisations).await, 1);
     }

@@ -53,7 +53,7 @@ backend_tests! {
         };
         let policy = |id: &str, name: &str| {
             let mut slas = slas.clone();
-            let request = pb::CreateSlaPolicyRequest { request_id: id.into(), sla_policy: Some(pb::SlaPolicy { name: name.into(), first_response_time: Some(duration(SignedDuration::from_hours(1))), ..Default::default() }) };
+            let request = pb::CreateSlaPolicyRequest { request_id: id.into(), sla_policy: Some(pb::SlaPolicy { name: name.into(), first_response_within: Some(duration(SignedDuration::from_hours(1))), ..Default::default() }) };
             async move { slas.create_sla_policy(request).await.map(|r| r.into_inner().sla_policy.expect("policy").id) }
         };
         let first = agent("retry-agent", "retried").await.expect("agent");
@@ -134,15 +134,15 @@ backend_tests! {
     }
 
     async fn policies_need_positive_budgets_a_warning_share_and_a_known_calendar(server) {
-        let policy = |name: &str| pb::SlaPolicy { name: name.into(), first_response_time: Some(duration(SignedDuration::from_hours(2))), warning_percent: 80, ..Default::default() };
+        let policy = |name: &str| pb::SlaPolicy { name: name.into(), first_response_within: Some(duration(SignedDuration::from_hours(2))), warning_percent: 80, ..Default::default() };
         let cases: Vec<(pb::SlaPolicy, &str)> = vec![
-            (pb::SlaPolicy { first_response_time: Some(duration(SignedDuration::ZERO)), ..policy("zero") }, "sla_policy.first_response_time"),
-            (pb::SlaPolicy { update_time: Some(duration(SignedDuration::from_secs(-60))), ..policy("negative") }, "sla_policy.update_time"),
-            (pb::SlaPolicy { solution_time: Some(prost_types::Duration { seconds: 60, nanos: 5 }), ..policy("fractional") }, "sla_policy.solution_time"),
-            (pb::SlaPolicy { solution_time: Some(prost_types::Duration { seconds: 60, nanos: -5 }), ..policy("mixed signs") }, "sla_policy.solution_time"),
-            (pb::SlaPolicy { solution_time: Some(prost_types::Duration { seconds: -60, nanos: i32::MIN }), ..policy("nanos out of range") }, "sla_policy.solution_time"),
-            (pb::SlaPolicy { solution_time: Some(prost_types::Duration { seconds: i64::MAX, nanos: 0 }), ..policy("forever") }, "sla_policy.solution_time"),
-            (pb::SlaPolicy { update_time: Some(prost_types::Duration { seconds: i64::MIN, nanos: -999_999_999 }), ..policy("before time") }, "sla_policy.update_time"),
+            (pb::SlaPolicy { first_response_within: Some(duration(SignedDuration::ZERO)), ..policy("zero") }, "sla_policy.first_response_within"),
+            (pb::SlaPolicy { update_within: Some(duration(SignedDuration::from_secs(-60))), ..policy("negative") }, "sla_policy.update_within"),
+            (pb::SlaPolicy { solution_within: Some(prost_types::Duration { seconds: 60, nanos: 5 }), ..policy("fractional") }, "sla_policy.solution_within"),
+            (pb::SlaPolicy { solution_within: Some(prost_types::Duration { seconds: 60, nanos: -5 }), ..policy("mixed signs") }, "sla_policy.solution_within"),
+            (pb::SlaPolicy { solution_within: Some(prost_types::Duration { seconds: -60, nanos: i32::MIN }), ..policy("nanos out of range") }, "sla_policy.solution_within"),
+            (pb::SlaPolicy { solution_within: Some(prost_types::Duration { seconds: i64::MAX, nanos: 0 }), ..policy("forever") }, "sla_policy.solution_within"),
+            (pb::SlaPolicy { update_within: Some(prost_types::Duration { seconds: i64::MIN, nanos: -999_999_999 }), ..policy("before time") }, "sla_policy.update_within"),
             (pb::SlaPolicy { warning_percent: 100, ..policy("full") }, "sla_policy.warning_percent"),
             (pb::SlaPolicy { warning_percent: -1, ..policy("less") }, "sla_policy.warning_percent"),
             (pb::SlaPolicy { calendar_id: uuid::Uuid::now_v7().to_string(), ..policy("unknown calendar") }, "sla_policy.calendar_id"),
@@ -154,15 +154,15 @@ backend_tests! {
         }
         assert!(server.slas().list_sla_policies(pb::ListSlaPoliciesRequest::default()).await.expect("list").into_inner().sla_policies.is_empty());
         let created = server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("Gold")), request_id: String::new() }).await.expect("create").into_inner().sla_policy.expect("policy");
-        assert_eq!(created.first_response_time, Some(duration(SignedDuration::from_hours(2))));
-        assert_eq!(created.update_time, None);
+        assert_eq!(created.first_response_within, Some(duration(SignedDuration::from_hours(2))));
+        assert_eq!(created.update_within, None);
         expect_code(server.slas().create_sla_policy(pb::CreateSlaPolicyRequest { sla_policy: Some(policy("gold")), request_id: String::new() }).await, Code::AlreadyExists);
         let updated = server.slas().update_sla_policy(pb::UpdateSlaPolicyRequest {
-            sla_policy: Some(pb::SlaPolicy { id: created.id.clone(), etag: created.etag.clone(), update_time: Some(duration(SignedDuration::from_hours(8))), ..Default::default() }),
-            update_mask: Some(FieldMask { paths: vec!["update_time".into()] }),
+            sla_policy: Some(pb::SlaPolicy { id: created.id.clone(), etag: created.etag.clone(), update_within: Some(duration(SignedDuration::from_hours(8))), ..Default::default() }),
+            update_mask: Some(FieldMask { paths: vec!["update_within".into()] }),
         }).await.expect("update").into_inner().sla_policy.expect("policy");
-        assert_eq!(updated.update_time, Some(duration(SignedDuration::from_hours(8))));
-        assert_eq!(updated.first_response_time, created.first_response_time);
+        assert_eq!(updated.update_within, Some(duration(SignedDuration::from_hours(8))));
+        assert_eq!(updated.first_response_within, created.first_response_within);
     }
 
     async fn only_admins_change_sla_settings_and_staff_read_them(server) {

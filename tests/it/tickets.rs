@@ -238,12 +238,12 @@ clock_tests! {
         }).await.expect("transfer").into_inner();
         assert_eq!(moved.ticket_numbers, vec![closed.number]);
         let history = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: open.id.clone(), ..Default::default() }).await.expect("history").into_inner();
-        let kinds: Vec<&str> = history.entries.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["created", "transferred"], "one history entry per transferred ticket");
+        let kinds: Vec<pb::ChangeKind> = history.entries.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds, [pb::ChangeKind::Created, pb::ChangeKind::Transferred], "one history entry per transferred ticket");
         let transfer = &history.entries[1];
         let customer = transfer.changes.iter().find(|c| c.field == "customer_id").expect("customer_id change");
-        assert_eq!(customer.old_value, format!("\"{}\"", desk.customer.id));
-        assert_eq!(customer.new_value, format!("\"{}\"", successor.id));
+        assert_eq!(customer.old_value, Some(text(&desk.customer.id)));
+        assert_eq!(customer.new_value, Some(text(&successor.id)));
         server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await.expect("delete");
         // A transfer to an invalid customer is refused.
         server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await.expect_err("gone");
@@ -302,7 +302,7 @@ clock_tests! {
         assert_eq!(both.customer_id, desk.customer.id);
         assert!(both.additional_customer_ids.is_empty(), "the target is main customer once, not also additional");
         let history = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: main.id.clone(), ..Default::default() }).await.expect("history").into_inner();
-        assert_eq!(history.entries.last().map(|e| e.kind.as_str()), Some("transferred"));
+        assert_eq!(history.entries.last().map(|e| e.kind()), Some(pb::ChangeKind::Transferred));
     }
 
     async fn a_retried_create_with_the_same_request_id_returns_the_first_ticket(server, clock) {
@@ -335,13 +335,13 @@ clock_tests! {
         let changed = update(&desk.as_agent, pb::Ticket { title: "New title".into(), priority: 5, ..ticket.clone() }, &["title", "priority"]).await.expect("update");
         let page = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), page_size: 1, ..Default::default() }).await.expect("history").into_inner();
         assert_eq!(page.entries.len(), 1);
-        assert_eq!(page.entries[0].kind, "created");
+        assert_eq!(page.entries[0].kind(), pb::ChangeKind::Created);
         let next = server.tickets().get_ticket_history(pb::GetTicketHistoryRequest { id: ticket.id.clone(), page_size: 1, page_token: page.next_page_token }).await.expect("history").into_inner();
         let entry = &next.entries[0];
-        assert_eq!(entry.kind, "updated");
+        assert_eq!(entry.kind(), pb::ChangeKind::Updated);
         assert_eq!(entry.actor, format!("agent:{}", desk.agent.id));
-        let fields: Vec<(&str, &str, &str)> = entry.changes.iter().map(|c| (c.field.as_str(), c.old_value.as_str(), c.new_value.as_str())).collect();
-        assert_eq!(fields, [("title", "\"Old title\"", "\"New title\""), ("priority", "3", "5")]);
+        let fields: Vec<(&str, Option<prost_types::Value>, Option<prost_types::Value>)> = entry.changes.iter().map(|c| (c.field.as_str(), c.old_value.clone(), c.new_value.clone())).collect();
+        assert_eq!(fields, [("title", Some(text("Old title")), Some(text("New title"))), ("priority", Some(number(3.0)), Some(number(5.0)))], "typed values, not JSON in strings");
         assert!(next.next_page_token.is_empty());
         assert_ne!(changed.etag, ticket.etag);
     }
@@ -375,7 +375,7 @@ clock_tests! {
         let third = desk.create(pb::Ticket { customer_id: colleague.id.clone(), ..desk.ticket("Third") }).await;
         update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..third }, &["state"]).await.expect("close");
         let overview = desk.as_agent.tickets.clone().get_organisation_overview(pb::GetOrganisationOverviewRequest {
-            key: Some(pb::get_organisation_overview_request::Key::CustomerId("ACME".into())), limit: 0,
+            key: Some(pb::get_organisation_overview_request::Key::Code("ACME".into())), limit: 0,
         }).await.expect("overview").into_inner();
         assert_eq!(overview.organisation.map(|o| o.id), Some(desk.organisation.id.clone()));
         assert_eq!(overview.counts.map(|c| (c.open, c.closed)), Some((2, 1)));
@@ -395,5 +395,19 @@ clock_tests! {
         expect_invalid(desk.as_agent.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
             key: Some(pb::get_customer_overview_request::Key::Id(colleague.id.clone())), limit: -1,
         }).await, "limit");
+    }
+}
+
+/// A `google.protobuf.Value` holding a string.
+fn text(value: &str) -> prost_types::Value {
+    prost_types::Value {
+        kind: Some(prost_types::value::Kind::StringValue(value.to_owned())),
+    }
+}
+
+/// A `google.protobuf.Value` holding a number.
+fn number(value: f64) -> prost_types::Value {
+    prost_types::Value {
+        kind: Some(prost_types::value::Kind::NumberValue(value)),
     }
 }

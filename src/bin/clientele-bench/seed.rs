@@ -124,7 +124,7 @@ impl Fixture {
                 request_id: String::new(),
                 sla_policy: Some(pb::SlaPolicy {
                     name: format!("bench probe {run}"),
-                    first_response_time: Some(prost_types::Duration {
+                    first_response_within: Some(prost_types::Duration {
                         seconds: 3,
                         nanos: 0,
                     }),
@@ -310,7 +310,7 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
     let organisations: Vec<Organisation> = (0..args.organisations.max(1))
         .map(|i| Organisation {
             id: Uuid::now_v7(),
-            customer_id: format!("B{i:07}"),
+            code: format!("B{i:07}"),
             name: format!("Bench Organisation {i}"),
             street: format!("Benchstraße {i}"),
             zip: "10115".into(),

@@ -25,11 +25,8 @@ pub use policy::{PolicyField, PolicyInput};
 
 /// Why a field of a calendar or policy may not be written: it is output only.
 pub(super) fn output_only(path: &str) -> Option<String> {
-    matches!(
-        path,
-        "id" | "create_time" | "change_time" | "update_time" | "etag"
-    )
-    .then(|| format!("{path} is output only"))
+    matches!(path, "id" | "create_time" | "update_time" | "etag")
+        .then(|| format!("{path} is output only"))
 }
 
 /// The rules of calendars and SLA policies, over the store.

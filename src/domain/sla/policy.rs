@@ -43,11 +43,11 @@ pub struct PolicyInput {
 pub enum PolicyField {
     /// `name`
     Name,
-    /// `first_response_time`
+    /// `first_response_within`
     FirstResponse,
-    /// `update_time`
+    /// `update_within`
     Update,
-    /// `solution_time`
+    /// `solution_within`
     Solution,
     /// `warning_percent`
     WarningPercent,
@@ -70,9 +70,9 @@ impl PolicyField {
     pub fn name(self) -> &'static str {
         match self {
             Self::Name => "name",
-            Self::FirstResponse => "first_response_time",
-            Self::Update => "update_time",
-            Self::Solution => "solution_time",
+            Self::FirstResponse => "first_response_within",
+            Self::Update => "update_within",
+            Self::Solution => "solution_within",
             Self::WarningPercent => "warning_percent",
             Self::CalendarId => "calendar_id",
         }
@@ -241,9 +241,9 @@ fn policy_audit(policy: &SlaPolicy) -> Audit {
     let seconds = |budget: Option<SignedDuration>| json!(budget.map(|d| d.as_secs()));
     vec![
         ("name", json!(policy.name)),
-        ("first_response_time", seconds(policy.first_response)),
-        ("update_time", seconds(policy.update)),
-        ("solution_time", seconds(policy.solution)),
+        ("first_response_within", seconds(policy.first_response)),
+        ("update_within", seconds(policy.update)),
+        ("solution_within", seconds(policy.solution)),
         ("warning_percent", json!(policy.warning_percent)),
         ("calendar_id", json!(policy.calendar_id)),
     ]

@@ -137,7 +137,7 @@ impl Tickets {
                 "ORGANISATION_INVALID",
                 format!(
                     "organisation {} is invalid and gets no new tickets",
-                    org.customer_id
+                    org.code
                 ),
                 org.id,
             ));

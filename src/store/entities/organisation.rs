@@ -6,8 +6,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// The organisation's code (the column keeps its first name).
     pub customer_id: String,
-    /// `customer_id` lower-cased: the unique key.
+    /// The code lower-cased: the unique key.
     pub customer_id_key: String,
     pub name: String,
     /// `name` lower-cased: the sort key.
@@ -23,7 +24,7 @@ pub struct Model {
     pub external_id: Option<String>,
     /// JSON object of strings.
     pub custom_fields: String,
-    /// customer_id, name and city lower-cased, for substring search.
+    /// code, name and city lower-cased, for substring search.
     pub search: String,
     pub sla_policy_id: Option<Uuid>,
     /// JSON array of the email domains, sorted: a copy of `organisation_domains` for reads.

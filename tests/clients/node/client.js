@@ -83,7 +83,7 @@ async function main() {
   const permissions = new v1.PermissionService(address, credentials);
 
   const { organisation } = await call(organisations, "CreateOrganisation", {
-    organisation: { customer_id: "NODE-1", name: "Made in Node", country: "nl", email_domains: ["node.example"] },
+    organisation: { code: "NODE-1", name: "Made in Node", country: "nl", email_domains: ["node.example"] },
     request_id: "node-1",
   });
   assert.ok(organisation.id);
@@ -118,7 +118,7 @@ async function main() {
   assert.deepEqual(listed.sort(), ["First from Node", "Second from Node"]);
 
   const invalid = await refused(
-    call(organisations, "CreateOrganisation", { organisation: { customer_id: "NODE-2", name: "x" } }),
+    call(organisations, "CreateOrganisation", { organisation: { code: "NODE-2", name: "x" } }),
     grpc.status.INVALID_ARGUMENT,
   );
   const badRequest = detail(invalid, "google.rpc.BadRequest");

@@ -99,9 +99,9 @@ impl TestServer {
                 request_id: String::new(),
                 sla_policy: Some(pb::SlaPolicy {
                     name: name.into(),
-                    first_response_time: first_response.map(duration),
-                    update_time: update.map(duration),
-                    solution_time: solution.map(duration),
+                    first_response_within: first_response.map(duration),
+                    update_within: update.map(duration),
+                    solution_within: solution.map(duration),
                     warning_percent,
                     calendar_id: calendar_id.into(),
                     ..Default::default()

@@ -489,12 +489,12 @@ impl TestServer {
 
     /// Creates a valid organisation with this business key and these email domains
     /// (domain assignment on when there are any).
-    pub async fn organisation(&self, customer_id: &str, domains: &[&str]) -> pb::Organisation {
+    pub async fn organisation(&self, code: &str, domains: &[&str]) -> pb::Organisation {
         self.organisations()
             .create_organisation(pb::CreateOrganisationRequest {
                 organisation: Some(pb::Organisation {
-                    customer_id: customer_id.to_owned(),
-                    name: format!("{customer_id} Ltd"),
+                    code: code.to_owned(),
+                    name: format!("{code} Ltd"),
                     country: "DE".to_owned(),
                     email_domains: domains.iter().map(|d| (*d).to_owned()).collect(),
                     domain_assignment: !domains.is_empty(),
