@@ -6,7 +6,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use super::{optional, parse_id, principal, timestamp};
+use super::{parse_id, principal, timestamp};
 use crate::{
     domain::{
         Comments,
@@ -110,7 +110,7 @@ impl CommentService for CommentApi {
         let id = parse_id("id", &request.id)?;
         let comment = self
             .comments
-            .set_deleted(&principal, id, optional(&request.etag), true)
+            .set_deleted(&principal, id, &request.etag, true)
             .await?;
         Ok(Response::new(pb::DeleteCommentResponse {
             comment: Some(to_proto(comment)),
@@ -126,7 +126,7 @@ impl CommentService for CommentApi {
         let id = parse_id("id", &request.id)?;
         let comment = self
             .comments
-            .set_deleted(&principal, id, optional(&request.etag), false)
+            .set_deleted(&principal, id, &request.etag, false)
             .await?;
         Ok(Response::new(pb::UndeleteCommentResponse {
             comment: Some(to_proto(comment)),

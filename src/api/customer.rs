@@ -3,8 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    both, optional, parse_id, parse_ids, parse_optional_id, principal, scope, summary_to_proto,
-    timestamp, validity_from_proto, validity_to_proto, writer,
+    both, parse_id, parse_ids, parse_optional_id, principal, scope, summary_to_proto, timestamp,
+    validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
     domain::{
@@ -137,7 +137,7 @@ impl CustomerService for CustomerApi {
             validity_from_proto("validity", request.validity)?.unwrap_or(Validity::Invalid);
         let customer = self
             .customers
-            .deactivate(&writer, id, validity, optional(&request.etag))
+            .deactivate(&writer, id, validity, &request.etag)
             .await?;
         Ok(Response::new(pb::DeactivateCustomerResponse {
             customer: Some(to_proto(customer)),
@@ -153,7 +153,7 @@ impl CustomerService for CustomerApi {
         let id = parse_id("id", &request.id)?;
         let customer = self
             .customers
-            .reactivate(&writer, id, optional(&request.etag))
+            .reactivate(&writer, id, &request.etag)
             .await?;
         Ok(Response::new(pb::ReactivateCustomerResponse {
             customer: Some(to_proto(customer)),
@@ -167,9 +167,7 @@ impl CustomerService for CustomerApi {
         let writer = writer(&request)?;
         let request = request.into_inner();
         let id = parse_id("id", &request.id)?;
-        self.customers
-            .delete(&writer, id, optional(&request.etag))
-            .await?;
+        self.customers.delete(&writer, id, &request.etag).await?;
         Ok(Response::new(pb::DeleteCustomerResponse {}))
     }
 
@@ -191,8 +189,8 @@ impl CustomerService for CustomerApi {
                 &writer,
                 source,
                 target,
-                optional(&request.source_etag),
-                optional(&request.target_etag),
+                &request.source_etag,
+                &request.target_etag,
             )
             .await?;
         Ok(Response::new(pb::MergeCustomersResponse {

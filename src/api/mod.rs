@@ -182,11 +182,6 @@ pub(crate) fn optional_id(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
 }
 
-/// An optional etag: empty means none.
-pub(crate) fn optional(etag: &str) -> Option<&str> {
-    (!etag.is_empty()).then_some(etag)
-}
-
 /// An import summary for the API.
 pub(crate) fn summary_to_proto(summary: ImportSummary) -> pb::ImportSummary {
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

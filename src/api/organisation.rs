@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    both, optional, optional_id, parse_id, parse_optional_id, scope, summary_to_proto, timestamp,
+    both, optional_id, parse_id, parse_optional_id, scope, summary_to_proto, timestamp,
     validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
@@ -142,7 +142,7 @@ impl OrganisationService for OrganisationApi {
             validity_from_proto("validity", request.validity)?.unwrap_or(Validity::Invalid);
         let organisation = self
             .organisations
-            .deactivate(&writer, id, validity, optional(&request.etag))
+            .deactivate(&writer, id, validity, &request.etag)
             .await?;
         Ok(Response::new(pb::DeactivateOrganisationResponse {
             organisation: Some(to_proto(organisation)),
@@ -158,7 +158,7 @@ impl OrganisationService for OrganisationApi {
         let id = parse_id("id", &request.id)?;
         let organisation = self
             .organisations
-            .reactivate(&writer, id, optional(&request.etag))
+            .reactivate(&writer, id, &request.etag)
             .await?;
         Ok(Response::new(pb::ReactivateOrganisationResponse {
             organisation: Some(to_proto(organisation)),

@@ -8,7 +8,8 @@ use crate::{
     domain::{
         Permissions, SettingsRules,
         access::{Decision, Effective, Reason, Whose},
-        permission::{Asked, Resource},
+        permission::{Asked, GrantMode, Resource},
+        rights::Administrator,
         settings::{SettingsField, SettingsInput},
     },
     error::{Error, Result},
@@ -30,6 +31,30 @@ impl PermissionApi {
             settings,
             permissions,
         }
+    }
+
+    /// Grants or sets the level of `grant` as `mode` says; errors name fields within `grant`.
+    async fn grant(
+        &self,
+        admin: &Administrator,
+        grant: pb::Grant,
+        mode: GrantMode,
+    ) -> Result<(Grant, Option<Level>), Status> {
+        let (subject, group_id, level, context) = (|| {
+            let subject = subject(grant.subject.as_ref(), "subject")?;
+            let group_id = parse_id("group_id", &grant.group_id)?;
+            let level = match level_from_proto("level", grant.level)? {
+                Some(level) => level,
+                None => return Err(Error::invalid("level", "must be RO or RW")),
+            };
+            Ok((subject, group_id, level, context_from_proto(grant.context)?))
+        })()
+        .map_err(|e| e.within("grant"))?;
+        Ok(self
+            .permissions
+            .grant(admin, subject, group_id, level, context, mode)
+            .await
+            .map_err(|e| e.within("grant"))?)
     }
 }
 
@@ -88,23 +113,22 @@ impl PermissionService for PermissionApi {
     ) -> Result<Response<pb::GrantPermissionResponse>, Status> {
         let admin = admin(&request)?;
         let grant = request.into_inner().grant.unwrap_or_default();
-        let (subject, group_id, level, context) = (|| {
-            let subject = subject(grant.subject.as_ref(), "subject")?;
-            let group_id = parse_id("group_id", &grant.group_id)?;
-            let level = match level_from_proto("level", grant.level)? {
-                Some(level) => level,
-                None => return Err(Error::invalid("level", "must be RO or RW")),
-            };
-            Ok((subject, group_id, level, context_from_proto(grant.context)?))
-        })()
-        .map_err(|e| e.within("grant"))?;
-        let grant = self
-            .permissions
-            .grant(&admin, subject, group_id, level, context)
-            .await
-            .map_err(|e| e.within("grant"))?;
+        let (grant, _) = self.grant(&admin, grant, GrantMode::Add).await?;
         Ok(Response::new(pb::GrantPermissionResponse {
             grant: Some(grant_to_proto(grant)),
+        }))
+    }
+
+    async fn set_permission(
+        &self,
+        request: Request<pb::SetPermissionRequest>,
+    ) -> Result<Response<pb::SetPermissionResponse>, Status> {
+        let admin = admin(&request)?;
+        let grant = request.into_inner().grant.unwrap_or_default();
+        let (grant, previous) = self.grant(&admin, grant, GrantMode::Set).await?;
+        Ok(Response::new(pb::SetPermissionResponse {
+            grant: Some(grant_to_proto(grant)),
+            previous_level: previous.map_or(pb::PermissionLevel::None as i32, level_to_proto),
         }))
     }
 

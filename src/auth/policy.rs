@@ -74,6 +74,7 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.PermissionService/GetSettings", ADMINS),
     ("/clientele.v1.PermissionService/UpdateSettings", ADMINS),
     ("/clientele.v1.PermissionService/GrantPermission", ADMINS),
+    ("/clientele.v1.PermissionService/SetPermission", ADMINS),
     ("/clientele.v1.PermissionService/RevokePermission", ADMINS),
     ("/clientele.v1.PermissionService/ListGrants", STAFF),
     (

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    changes::{self, Audit, Etag, check_etag},
+    changes::{self, Audit, check_etag},
     email::normalise_email,
     fields::{self, Violations},
     paging::{self, Page},
@@ -172,7 +172,7 @@ impl Agents {
         input: &AgentInput,
     ) -> Result<Agent> {
         let current = self.get(&admin.reader(), &AgentKey::Id(id)).await?;
-        check_etag("agent", &current.etag(), Etag::Required(etag))?;
+        check_etag("agent", &current.etag(), etag)?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {

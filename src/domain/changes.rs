@@ -8,31 +8,30 @@ use crate::{
     model::{Actor, ChangeEvent, ChangeKind, FieldChange, ResourceType},
 };
 
-/// Whether a change must name the version it was made from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Etag<'a> {
-    /// Updates: the etag is required (lost-update protection is not optional).
-    Required(&'a str),
-    /// State changes such as deactivation: checked when the client sends one.
-    Optional(Option<&'a str>),
+/// Refuses a change made from another version than `current` of `resource`. One rule for
+/// every change of an existing resource (updates, deactivation, deletion, merges): the etag
+/// as the client read it is required, so that no change is made blind.
+pub(crate) fn check_etag(resource: &'static str, current: &str, sent: &str) -> Result<()> {
+    check_etag_of("etag", resource, current, sent)
 }
 
-/// Refuses a change made from another version than `current` of `resource`.
-pub(crate) fn check_etag(resource: &'static str, current: &str, sent: Etag<'_>) -> Result<()> {
-    let sent = match sent {
-        Etag::Required("") => {
-            return Err(Error::invalid(
-                "etag",
-                format!("is required: send the etag of the {resource} as you read it"),
-            ));
-        }
-        Etag::Required(etag) => Some(etag),
-        Etag::Optional(etag) => etag.filter(|etag| !etag.is_empty()),
-    };
-    match sent {
-        Some(etag) if etag != current => Err(Error::StaleEtag { resource }),
-        _ => Ok(()),
+/// [`check_etag`] for a request that names the etag in `field`.
+pub(crate) fn check_etag_of(
+    field: &'static str,
+    resource: &'static str,
+    current: &str,
+    sent: &str,
+) -> Result<()> {
+    if sent.is_empty() {
+        return Err(Error::invalid(
+            field,
+            format!("is required: send the etag of the {resource} as you read it"),
+        ));
     }
+    if sent != current {
+        return Err(Error::StaleEtag { resource });
+    }
+    Ok(())
 }
 
 /// A record's audited fields and their values, in the order of the API.

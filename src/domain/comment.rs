@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Tickets,
-    changes::{self, Etag, check_etag},
+    changes::{self, check_etag},
     fields::{self, Violations},
     paging::{self, Page},
     rights,
@@ -290,7 +290,7 @@ impl Comments {
         &self,
         principal: &Principal,
         id: Uuid,
-        etag: Option<&str>,
+        etag: &str,
         deleted: bool,
     ) -> Result<Comment> {
         let scope = self.scope(principal).await?;
@@ -308,10 +308,11 @@ impl Comments {
                 "only its author, an agent who may write on its parent, or an admin may delete or restore a comment",
             ));
         }
-        check_etag("comment", &current.etag(), Etag::Optional(etag))?;
+        // Already so: a retry of a call that went through answers as the first did.
         if current.delete_time.is_some() == deleted {
             return Ok(present(current, reader));
         }
+        check_etag("comment", &current.etag(), etag)?;
         let now = self.clock.now();
         let mut next = current.clone();
         next.delete_time = deleted.then_some(now);

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use uuid::Uuid;
 
 use super::{
-    changes::{self, Etag, check_etag},
+    changes::{self, check_etag, check_etag_of},
     customer_fields::{CustomerField, CustomerInput, apply, audit, check_consistency},
     domain_assignment::{self, Assignment},
     fields::{self, Violations},
@@ -236,7 +236,7 @@ impl Customers {
                 &CustomerKey::Id(id),
             )
             .await?;
-        check_etag("customer", &current.etag(), Etag::Required(etag))?;
+        check_etag("customer", &current.etag(), etag)?;
         self.change(
             writer,
             current,
@@ -330,7 +330,7 @@ impl Customers {
         writer: &MasterDataWriter,
         id: Uuid,
         validity: Validity,
-        etag: Option<&str>,
+        etag: &str,
     ) -> Result<Customer> {
         let actor = writer.actor();
         if validity.is_valid() {
@@ -339,7 +339,12 @@ impl Customers {
                 "must be VALIDITY_INVALID or VALIDITY_INVALID_TEMPORARILY",
             ));
         }
-        let current = self.current(id, etag).await?;
+        let current = self.read(id).await?;
+        // Already so: a retry of a call that went through answers as the first did.
+        if current.validity == validity {
+            return Ok(current);
+        }
+        check_etag("customer", &current.etag(), etag)?;
         // The store refuses, inside the write, while an open ticket has the customer as main
         // or additional customer.
         let mut next = current.clone();
@@ -354,10 +359,14 @@ impl Customers {
         &self,
         writer: &MasterDataWriter,
         id: Uuid,
-        etag: Option<&str>,
+        etag: &str,
     ) -> Result<Customer> {
         let actor = writer.actor();
-        let current = self.current(id, etag).await?;
+        let current = self.read(id).await?;
+        if current.validity.is_valid() {
+            return Ok(current);
+        }
+        check_etag("customer", &current.etag(), etag)?;
         let mut next = current.clone();
         next.validity = Validity::Valid;
         if !current.validity.is_valid() {
@@ -369,14 +378,9 @@ impl Customers {
 
     /// Deletes customer `id` for good; the change log keeps its last state.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn delete(
-        &self,
-        writer: &MasterDataWriter,
-        id: Uuid,
-        etag: Option<&str>,
-    ) -> Result<()> {
+    pub async fn delete(&self, writer: &MasterDataWriter, id: Uuid, etag: &str) -> Result<()> {
         let actor = writer.actor();
-        let current = self.current(id, etag).await?;
+        let current = self.current(id, "etag", etag).await?;
         // The store refuses, inside the write, while the customer has any ticket:
         // TransferTickets is the way out.
         let changes = audit(&current)
@@ -401,15 +405,24 @@ impl Customers {
         Ok(())
     }
 
-    /// The customer `id`, checked against `etag` when one is given.
-    pub(crate) async fn current(&self, id: Uuid, etag: Option<&str>) -> Result<Customer> {
-        let current = self
-            .get(
-                &ServiceWork::RULE_CHECKS.master_data(),
-                &CustomerKey::Id(id),
-            )
-            .await?;
-        check_etag("customer", &current.etag(), Etag::Optional(etag))?;
+    /// The customer `id`, whatever its validity.
+    async fn read(&self, id: Uuid) -> Result<Customer> {
+        self.get(
+            &ServiceWork::RULE_CHECKS.master_data(),
+            &CustomerKey::Id(id),
+        )
+        .await
+    }
+
+    /// The customer `id`, checked against the etag the client sent in `field`.
+    pub(crate) async fn current(
+        &self,
+        id: Uuid,
+        field: &'static str,
+        etag: &str,
+    ) -> Result<Customer> {
+        let current = self.read(id).await?;
+        check_etag_of(field, "customer", &current.etag(), etag)?;
         Ok(current)
     }
 

@@ -32,8 +32,8 @@ impl Customers {
         writer: &MasterDataWriter,
         source_id: Uuid,
         target_id: Uuid,
-        source_etag: Option<&str>,
-        target_etag: Option<&str>,
+        source_etag: &str,
+        target_etag: &str,
     ) -> Result<Customer> {
         let actor = writer.actor();
         if source_id == target_id {
@@ -42,8 +42,8 @@ impl Customers {
                 "must differ from source_id: a customer cannot be merged into itself",
             ));
         }
-        let source = self.current(source_id, source_etag).await?;
-        let target = self.current(target_id, target_etag).await?;
+        let source = self.current(source_id, "source_etag", source_etag).await?;
+        let target = self.current(target_id, "target_etag", target_etag).await?;
         if !target.validity.is_valid() {
             return Err(Error::FailedPrecondition {
                 reason: "TARGET_INVALID",

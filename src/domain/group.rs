@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    changes::{self, Audit, Etag, check_etag},
+    changes::{self, Audit, check_etag},
     fields::{self, Violations},
     paging::{self, Page},
     references,
@@ -166,7 +166,7 @@ impl Groups {
         input: &GroupInput,
     ) -> Result<Group> {
         let current = self.get(&admin.reader(), &GroupKey::Id(id)).await?;
-        check_etag("group", &current.etag(), Etag::Required(etag))?;
+        check_etag("group", &current.etag(), etag)?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {

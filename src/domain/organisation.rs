@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 pub use super::organisation_fields::{MAX_EMAIL_DOMAINS, OrganisationField, OrganisationInput};
 use super::{
-    changes::{self, Etag, check_etag},
+    changes::{self, check_etag},
     country::normalise_country,
     email_domain::normalise_domain,
     fields::{self, Violations},
@@ -146,7 +146,7 @@ impl Organisations {
                 &OrganisationKey::Id(id),
             )
             .await?;
-        check_etag("organisation", &current.etag(), Etag::Required(etag))?;
+        check_etag("organisation", &current.etag(), etag)?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {
@@ -204,7 +204,7 @@ impl Organisations {
         writer: &MasterDataWriter,
         id: Uuid,
         validity: Validity,
-        etag: Option<&str>,
+        etag: &str,
     ) -> Result<Organisation> {
         let actor = writer.actor();
         if validity.is_valid() {
@@ -225,7 +225,7 @@ impl Organisations {
         &self,
         writer: &MasterDataWriter,
         id: Uuid,
-        etag: Option<&str>,
+        etag: &str,
     ) -> Result<Organisation> {
         let actor = writer.actor();
         self.set_validity(actor, id, Validity::Valid, etag, ChangeKind::Reactivated)
@@ -298,7 +298,7 @@ impl Organisations {
         actor: &Actor,
         id: Uuid,
         validity: Validity,
-        etag: Option<&str>,
+        etag: &str,
         kind: ChangeKind,
     ) -> Result<Organisation> {
         let current = self
@@ -307,7 +307,11 @@ impl Organisations {
                 &OrganisationKey::Id(id),
             )
             .await?;
-        check_etag("organisation", &current.etag(), Etag::Optional(etag))?;
+        // Already so: a retry of a call that went through answers as the first did.
+        if current.validity == validity {
+            return Ok(current);
+        }
+        check_etag("organisation", &current.etag(), etag)?;
         let mut next = current.clone();
         next.validity = validity;
         self.save(actor, current, next, kind).await

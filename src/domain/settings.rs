@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    changes::{self, Audit, Etag, check_etag},
+    changes::{self, Audit, check_etag},
     country::normalise_country,
     fields::{self, Violations},
     rights::Administrator,
@@ -106,7 +106,7 @@ impl SettingsRules {
         input: &SettingsInput,
     ) -> Result<Settings> {
         let current = self.store.settings().await?;
-        check_etag("settings", &current.etag(), Etag::Required(etag))?;
+        check_etag("settings", &current.etag(), etag)?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {

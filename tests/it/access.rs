@@ -173,7 +173,7 @@ backend_tests! {
         let customer = server.customer(pb::Customer { email: "left@example.com".into(), ..Default::default() }).await;
         server
             .customers()
-            .deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), ..Default::default() })
+            .deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() })
             .await
             .expect("deactivate");
         let mut agents = server.agents();

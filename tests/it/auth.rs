@@ -293,6 +293,7 @@ async fn tokens_of_principals_that_became_invalid_stop_working(backend: Backend)
         .customers()
         .deactivate_customer(pb::DeactivateCustomerRequest {
             id: customer.id.clone(),
+            etag: server.customer_etag(&customer.id).await,
             ..Default::default()
         })
         .await

@@ -254,7 +254,7 @@ backend_tests! {
         let open = server.organisation("OPEN", &[]).await;
         server
             .organisations()
-            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), ..Default::default() })
+            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), etag: server.organisation_etag(&closed.id).await, ..Default::default() })
             .await
             .expect("deactivate");
         let before = server.snapshot().await;
@@ -288,7 +288,7 @@ backend_tests! {
             .deactivate_customer(pb::DeactivateCustomerRequest {
                 id: paused.id.clone(),
                 validity: pb::Validity::InvalidTemporarily as i32,
-                etag: String::new(),
+                etag: server.customer_etag(&paused.id).await,
             })
             .await
             .expect("pause one customer");
@@ -300,7 +300,7 @@ backend_tests! {
 
         server
             .organisations()
-            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: org.id.clone(), ..Default::default() })
+            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: org.id.clone(), etag: server.organisation_etag(&org.id).await, ..Default::default() })
             .await
             .expect("deactivate organisation");
         assert_eq!(server.customer_by_id(&staff.id).await.validity, pb::Validity::Invalid as i32);
@@ -314,7 +314,7 @@ backend_tests! {
 
         server
             .organisations()
-            .reactivate_organisation(pb::ReactivateOrganisationRequest { id: org.id.clone(), etag: String::new() })
+            .reactivate_organisation(pb::ReactivateOrganisationRequest { id: org.id.clone(), etag: server.organisation_etag(&org.id).await, ..Default::default() })
             .await
             .expect("reactivate organisation");
         assert_eq!(server.customer_by_id(&staff.id).await.validity, pb::Validity::Invalid as i32, "customers stay deactivated");
@@ -325,12 +325,12 @@ backend_tests! {
         let customer = server.customer(pb::Customer { organisation_id: org.id.clone(), ..person("left@example.com") }).await;
         server
             .organisations()
-            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: org.id.clone(), ..Default::default() })
+            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: org.id.clone(), etag: server.organisation_etag(&org.id).await, ..Default::default() })
             .await
             .expect("deactivate organisation");
         let refused = server
             .customers()
-            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: String::new() })
+            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() })
             .await;
         let status = expect_code(refused, Code::FailedPrecondition);
         assert_eq!(reason(&status).as_deref(), Some("ORGANISATION_INVALID"));
@@ -343,7 +343,7 @@ backend_tests! {
             .expect("move out");
         let back = server
             .customers()
-            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: String::new() })
+            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() })
             .await
             .expect("reactivate")
             .into_inner()
@@ -384,6 +384,10 @@ backend_tests! {
     async fn deleting_a_customer_removes_it_and_frees_its_addresses(server) {
         let customer = server.customer(pb::Customer { login: "gone".into(), ..person("bye@example.com") }).await;
         let mut client = server.customers();
+        let blind = client
+            .delete_customer(pb::DeleteCustomerRequest { id: customer.id.clone(), etag: String::new() })
+            .await;
+        expect_invalid(blind, "etag");
         let stale = client
             .delete_customer(pb::DeleteCustomerRequest { id: customer.id.clone(), etag: "v0".into() })
             .await;
@@ -400,7 +404,7 @@ backend_tests! {
         assert_eq!(server.count(Table::CustomerEmails).await, 0);
         server.customer(pb::Customer { login: "gone".into(), ..person("BYE@example.com") }).await;
         let again = client
-            .delete_customer(pb::DeleteCustomerRequest { id: customer.id.clone(), etag: String::new() })
+            .delete_customer(pb::DeleteCustomerRequest { id: customer.id.clone(), etag: customer.etag.clone() })
             .await;
         expect_code(again, Code::NotFound);
     }
@@ -434,7 +438,7 @@ backend_tests! {
         let zed = by_name.iter().find(|c| c.email == "zed@example.com").expect("zed");
         server
             .customers()
-            .deactivate_customer(pb::DeactivateCustomerRequest { id: zed.id.clone(), ..Default::default() })
+            .deactivate_customer(pb::DeactivateCustomerRequest { id: zed.id.clone(), etag: server.customer_etag(&zed.id).await, ..Default::default() })
             .await
             .expect("deactivate");
         assert_eq!(list_all(&server, pb::ListCustomersRequest::default()).await.len(), 4);
@@ -557,8 +561,8 @@ backend_tests! {
 backend_tests! {
     async fn deactivating_reactivating_and_domain_assignment_are_in_each_customers_log(server) {
         let customer = server.customer(pb::Customer { email: "pat@late.example".into(), ..Default::default() }).await;
-        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), ..Default::default() }).await.expect("deactivate");
-        server.customers().reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), ..Default::default() }).await.expect("reactivate");
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() }).await.expect("deactivate");
+        server.customers().reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() }).await.expect("reactivate");
         let org = server.organisation("LATE", &["late.example"]).await;
         let assigned = server.organisations().apply_domain_assignment(pb::ApplyDomainAssignmentRequest { id: org.id.clone() }).await.expect("apply").into_inner();
         assert_eq!(assigned.assigned, 1);

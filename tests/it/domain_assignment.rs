@@ -83,7 +83,7 @@ backend_tests! {
         let closed = server.organisation("CLOSED", &["closed.example"]).await;
         server
             .organisations()
-            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), ..Default::default() })
+            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), etag: server.organisation_etag(&closed.id).await, ..Default::default() })
             .await
             .expect("deactivate");
         assert_eq!(server.customer(person("a@silent.example")).await.organisation_id, "");
@@ -209,7 +209,7 @@ backend_tests! {
         let closed = server.organisation("CLOSED", &["closed.example"]).await;
         server
             .organisations()
-            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), ..Default::default() })
+            .deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), etag: server.organisation_etag(&closed.id).await, ..Default::default() })
             .await
             .expect("deactivate");
         let status = expect_code(

@@ -16,6 +16,7 @@ mod contract;
 mod customers;
 mod domain_assignment;
 mod escalation;
+mod etags;
 mod imports;
 mod merge;
 mod organisations;

@@ -8,11 +8,26 @@ use uuid::Uuid;
 
 use crate::support::*;
 
+/// A merge of `source` into `target`, without etags: for requests refused before either is
+/// read.
 fn merge(source: &str, target: &str) -> pb::MergeCustomersRequest {
     pb::MergeCustomersRequest {
         source_id: source.to_owned(),
         target_id: target.to_owned(),
         ..Default::default()
+    }
+}
+
+/// A merge of `source` into `target` with the etags of both as they are now.
+async fn merge_current(
+    server: &TestServer,
+    source: &str,
+    target: &str,
+) -> pb::MergeCustomersRequest {
+    pb::MergeCustomersRequest {
+        source_etag: server.customer_etag(source).await,
+        target_etag: server.customer_etag(target).await,
+        ..merge(source, target)
     }
 }
 
@@ -46,7 +61,7 @@ backend_tests! {
 
         let merged = server
             .customers()
-            .merge_customers(merge(&source.id, &target.id))
+            .merge_customers(merge_current(&server, &source.id, &target.id).await)
             .await
             .expect("merge")
             .into_inner()
@@ -102,8 +117,8 @@ backend_tests! {
             secondary_organisation_ids: vec![kept.id.clone()],
             ..Default::default()
         }).await;
-        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), ..Default::default() }).await.expect("deactivate");
-        let merged = server.customers().merge_customers(merge(&source.id, &target.id)).await.expect("merge").into_inner().customer.expect("customer");
+        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: closed.id.clone(), etag: server.organisation_etag(&closed.id).await, ..Default::default() }).await.expect("deactivate");
+        let merged = server.customers().merge_customers(merge_current(&server, &source.id, &target.id).await).await.expect("merge").into_inner().customer.expect("customer");
         assert_eq!(merged.organisation_id, kept.id, "the valid organisation becomes the primary");
         assert!(merged.secondary_organisation_ids.is_empty(), "{:?}", merged.secondary_organisation_ids);
     }
@@ -113,7 +128,7 @@ backend_tests! {
         let target = server.customer(pb::Customer { email: "target@example.com".into(), secondary_emails: addresses("t"), ..Default::default() }).await;
         let source = server.customer(pb::Customer { email: "source@example.com".into(), secondary_emails: addresses("s"), ..Default::default() }).await;
         let before = server.snapshot().await;
-        let status = expect_code(server.customers().merge_customers(merge(&source.id, &target.id)).await, Code::FailedPrecondition);
+        let status = expect_code(server.customers().merge_customers(merge_current(&server, &source.id, &target.id).await).await, Code::FailedPrecondition);
         assert_eq!(reason(&status).as_deref(), Some("MERGE_TOO_LARGE"));
         assert_eq!(server.snapshot().await, before, "nothing changed");
     }
@@ -131,11 +146,11 @@ backend_tests! {
         let target = server.customer(pb::Customer { email: "main@example.com".into(), ..Default::default() }).await;
         server
             .customers()
-            .deactivate_customer(pb::DeactivateCustomerRequest { id: target.id.clone(), ..Default::default() })
+            .deactivate_customer(pb::DeactivateCustomerRequest { id: target.id.clone(), etag: server.customer_etag(&target.id).await, ..Default::default() })
             .await
             .expect("deactivate target");
         let before = server.snapshot().await;
-        let refused = server.customers().merge_customers(merge(&source.id, &target.id)).await;
+        let refused = server.customers().merge_customers(merge_current(&server, &source.id, &target.id).await).await;
         let status = expect_code(refused, Code::FailedPrecondition);
         assert_eq!(reason(&status).as_deref(), Some("TARGET_INVALID"));
         assert_eq!(server.snapshot().await, before);
@@ -147,7 +162,7 @@ backend_tests! {
         let target = server.customer(pb::Customer { email: "t@example.com".into(), ..Default::default() }).await;
         let mut client = server.customers();
         let stale = client
-            .merge_customers(pb::MergeCustomersRequest { source_etag: "v7".into(), ..merge(&source.id, &target.id) })
+            .merge_customers(pb::MergeCustomersRequest { source_etag: "v7".into(), ..merge_current(&server, &source.id, &target.id).await })
             .await;
         expect_code(stale, Code::Aborted);
         let missing = client.merge_customers(merge(&Uuid::now_v7().to_string(), &target.id)).await;

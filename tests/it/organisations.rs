@@ -160,6 +160,7 @@ backend_tests! {
         client
             .deactivate_organisation(pb::DeactivateOrganisationRequest {
                 id: first.id.clone(),
+                etag: server.organisation_etag(&first.id).await,
                 ..Default::default()
             })
             .await
@@ -524,7 +525,7 @@ backend_tests! {
             .deactivate_organisation(pb::DeactivateOrganisationRequest {
                 id: created.id.clone(),
                 validity: pb::Validity::InvalidTemporarily as i32,
-                etag: String::new(),
+                etag: server.organisation_etag(&created.id).await,
             })
             .await
             .expect("repeat deactivate")
@@ -613,7 +614,7 @@ backend_tests! {
                 .deactivate_organisation(pb::DeactivateOrganisationRequest {
                     id: org.id.clone(),
                     validity: validity as i32,
-                    etag: String::new(),
+                    etag: server.organisation_etag(&org.id).await,
                 })
                 .await
                 .expect("deactivate");

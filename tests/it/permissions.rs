@@ -247,6 +247,7 @@ async fn principal(
                 .customers()
                 .deactivate_customer(pb::DeactivateCustomerRequest {
                     id: customer.id.clone(),
+                    etag: server.customer_etag(&customer.id).await,
                     ..Default::default()
                 })
                 .await
@@ -547,10 +548,19 @@ backend_tests! {
         let second = server.group("Second").await;
         let agent = server.agent("lister", false).await;
         let org = server.organisation("LISTED", &[]).await;
-        server.grant(S::AgentId(agent.id.clone()), &first.id, L::Ro, pb::GrantContext::Unspecified).await;
-        let raised = server.grant(S::AgentId(agent.id.clone()), &first.id, L::Rw, pb::GrantContext::Unspecified).await;
-        assert_eq!(raised.level(), L::Rw, "granting again changes the level");
-        server.grant(S::AgentId(agent.id.clone()), &second.id, L::Ro, pb::GrantContext::Unspecified).await;
+        let given = server.grant(S::AgentId(agent.id.clone()), &first.id, L::Ro, pb::GrantContext::Unspecified).await;
+        // GrantPermission adds: the level held again changes nothing, another is refused.
+        assert_eq!(server.grant(S::AgentId(agent.id.clone()), &first.id, L::Ro, pb::GrantContext::Unspecified).await, given);
+        let before = server.snapshot().await;
+        let other_level = pb::GrantPermissionRequest { grant: Some(pb::Grant { level: L::Rw as i32, ..given.clone() }) };
+        let status = expect_code(server.permissions().grant_permission(other_level).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("GRANT_EXISTS"));
+        assert_eq!(server.snapshot().await, before, "the level stays");
+        // SetPermission sets, and says what the level was.
+        let (raised, previous) = server.set_level(S::AgentId(agent.id.clone()), &first.id, L::Rw, pb::GrantContext::Unspecified).await;
+        assert_eq!((raised.level(), previous, &raised.create_time), (L::Rw, L::Ro, &given.create_time), "the same grant");
+        let (_, previous) = server.set_level(S::AgentId(agent.id.clone()), &second.id, L::Ro, pb::GrantContext::Unspecified).await;
+        assert_eq!(previous, L::None, "a new grant had no level");
         server.grant(S::OrganisationId(org.id.clone()), &first.id, L::Ro, pb::GrantContext::SameOrganisation).await;
         server.grant(S::OrganisationId(org.id.clone()), &first.id, L::Rw, pb::GrantContext::OtherOrganisations).await;
 
@@ -645,7 +655,7 @@ backend_tests! {
         // One grant given, raised and taken away, one call each.
         server.grant(S::OrganisationId(org.id.clone()), &group.id, L::Ro, pb::GrantContext::SameOrganisation).await;
         let given = id_of(clientele::model::Subject::Organisation(org_id), clientele::model::GrantContext::SameOrganisation).await;
-        server.grant(S::OrganisationId(org.id.clone()), &group.id, L::Rw, pb::GrantContext::SameOrganisation).await;
+        server.set_level(S::OrganisationId(org.id.clone()), &group.id, L::Rw, pb::GrantContext::SameOrganisation).await;
         let mut client = server.permissions();
         client
             .revoke_permission(pb::RevokePermissionRequest {
@@ -733,7 +743,7 @@ backend_tests! {
         server.grant(S::CustomerId(target.id.clone()), &other.id, L::Ro, pb::GrantContext::Unspecified).await;
         server
             .customers()
-            .merge_customers(pb::MergeCustomersRequest { source_id: source.id.clone(), target_id: target.id.clone(), ..Default::default() })
+            .merge_customers(pb::MergeCustomersRequest { source_id: source.id.clone(), target_id: target.id.clone(), source_etag: server.customer_etag(&source.id).await, target_etag: server.customer_etag(&target.id).await })
             .await
             .expect("merge");
         let grants = server
@@ -753,7 +763,7 @@ backend_tests! {
         assert_eq!(levels, expected, "moved, and the higher level kept");
         server
             .customers()
-            .delete_customer(pb::DeleteCustomerRequest { id: target.id.clone(), etag: String::new() })
+            .delete_customer(pb::DeleteCustomerRequest { id: target.id.clone(), etag: server.customer_etag(&target.id).await, ..Default::default() })
             .await
             .expect("delete");
         assert_eq!(server.count(clientele::store::Table::Grants).await, 0);
@@ -874,7 +884,7 @@ backend_tests! {
         assert_eq!(effective().await.len(), 1, "its own grant");
         server
             .customers()
-            .deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), ..Default::default() })
+            .deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() })
             .await
             .expect("deactivate the customer");
         assert!(effective().await.is_empty(), "its grants give an invalid customer nothing");
@@ -1005,7 +1015,7 @@ clock_tests! {
                 ..Default::default()
             }),
         };
-        client.grant_permission(second_rw.clone()).await.expect("second rw");
+        client.set_permission(pb::SetPermissionRequest { grant: second_rw.grant.clone() }).await.expect("second rw");
         let grants = client
             .list_grants(pb::ListGrantsRequest { of: Some(pb::list_grants_request::Of::GroupId(group.id.clone())), ..Default::default() })
             .await
@@ -1018,7 +1028,7 @@ clock_tests! {
         };
         let hours = |n: i64| Some(start + jiff::SignedDuration::from_hours(n));
         assert_eq!(of(&first), (L::Rw, hours(0), hours(1)), "SetGroupPermissions");
-        assert_eq!(of(&second), (L::Rw, hours(0), hours(2)), "GrantPermission");
+        assert_eq!(of(&second), (L::Rw, hours(0), hours(2)), "SetPermission");
         // Granting the level a grant already has changes nothing: no event, no new time.
         clock.set(start + jiff::SignedDuration::from_hours(3));
         let events = server.count(clientele::store::Table::ChangeEvents).await;

@@ -299,7 +299,7 @@ backend_tests! {
         }).await;
         let secret = server.token(pb::token_owner::Owner::CustomerId(colleague.id.clone())).await;
         let mut list = slow_list(server.addr, &secret).await;
-        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: subsidiary.id.clone(), ..Default::default() }).await.expect("deactivate");
+        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: subsidiary.id.clone(), etag: server.organisation_etag(&subsidiary.id).await, ..Default::default() }).await.expect("deactivate");
         let (read, end) = read_slowly(&mut list).await;
         // Its primary organisation's deactivation deactivated the colleague too.
         assert_eq!(

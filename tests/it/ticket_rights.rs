@@ -420,7 +420,7 @@ backend_tests! {
             ticket: Some(pb::Ticket { state: pb::TicketState::Closed.into(), ..desk::ticket(&server, &world.own.id).await }),
             update_mask: Some(FieldMask { paths: vec!["state".into()] }),
         }).await.expect("close its ticket");
-        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: world.me.id.clone(), ..Default::default() }).await.expect("deactivate");
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: world.me.id.clone(), etag: server.customer_etag(&world.me.id).await, ..Default::default() }).await.expect("deactivate");
         expect_code(clients.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Id(world.own.id.clone())) }).await, Code::Unauthenticated);
         let check = server.permissions().check_permission(pb::CheckPermissionRequest {
             principal: Some(asked), level: L::Ro.into(),

@@ -162,7 +162,7 @@ clock_tests! {
         expect_invalid(desk.try_create(pb::Ticket { group_id: "not-a-uuid".into(), ..desk.ticket("Nope") }).await, "ticket.group_id");
         assert_eq!(server.snapshot().await, before, "nothing was written");
         // An invalid customer gets no new tickets.
-        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await.expect("deactivate");
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: desk.customer.id.clone(), etag: server.customer_etag(&desk.customer.id).await, ..Default::default() }).await.expect("deactivate");
         let status = expect_code(desk.try_create(desk.ticket("Nope")).await, Code::FailedPrecondition);
         assert_eq!(reason(&status).as_deref(), Some("CUSTOMER_INVALID"));
     }
@@ -195,21 +195,21 @@ clock_tests! {
         let before = server.snapshot().await;
         for id in [&desk.customer.id, &colleague.id] {
             let status = expect_code(
-                server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: id.clone(), ..Default::default() }).await,
+                server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: id.clone(), etag: server.customer_etag(&id).await, ..Default::default() }).await,
                 Code::FailedPrecondition,
             );
             assert_eq!(reason(&status).as_deref(), Some("OPEN_TICKETS"));
             assert_eq!(blocking_numbers(&status), [open.number.to_string()], "only the open ticket is in the way");
         }
         let status = expect_code(
-            server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: desk.organisation.id.clone(), ..Default::default() }).await,
+            server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: desk.organisation.id.clone(), etag: server.organisation_etag(&desk.organisation.id).await, ..Default::default() }).await,
             Code::FailedPrecondition,
         );
         assert_eq!(blocking_numbers(&status), [open.number.to_string()]);
         assert_eq!(server.snapshot().await, before, "nothing changed");
         // Closed, the ticket is in nobody's way.
         update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..open }, &["state"]).await.expect("close");
-        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: desk.organisation.id.clone(), ..Default::default() }).await.expect("deactivate");
+        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: desk.organisation.id.clone(), etag: server.organisation_etag(&desk.organisation.id).await, ..Default::default() }).await.expect("deactivate");
         let status = expect_code(desk.try_create(desk.ticket("After")).await, Code::FailedPrecondition);
         assert_eq!(reason(&status).as_deref(), Some("CUSTOMER_INVALID"), "the cascade took the customer out of use too");
     }
@@ -221,7 +221,7 @@ clock_tests! {
         let closed = desk.create(desk.ticket("Closed")).await;
         let closed = update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..closed }, &["state"]).await.expect("close");
         let status = expect_code(
-            server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await,
+            server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), etag: server.customer_etag(&desk.customer.id).await, ..Default::default() }).await,
             Code::FailedPrecondition,
         );
         assert_eq!(reason(&status).as_deref(), Some("HAS_TICKETS"));
@@ -244,11 +244,11 @@ clock_tests! {
         let customer = transfer.changes.iter().find(|c| c.field == "customer_id").expect("customer_id change");
         assert_eq!(customer.old_value, Some(text(&desk.customer.id)));
         assert_eq!(customer.new_value, Some(text(&successor.id)));
-        server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await.expect("delete");
+        server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), etag: server.customer_etag(&desk.customer.id).await, ..Default::default() }).await.expect("delete");
         // A transfer to an invalid customer is refused.
-        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: desk.customer.id.clone(), ..Default::default() }).await.expect_err("gone");
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: desk.customer.id.clone(), etag: "gone".into(), ..Default::default() }).await.expect_err("gone");
         let third = server.customer(pb::Customer { email: "third@acme.example".into(), ..Default::default() }).await;
-        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: third.id.clone(), ..Default::default() }).await.expect("deactivate");
+        server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: third.id.clone(), etag: server.customer_etag(&third.id).await, ..Default::default() }).await.expect("deactivate");
         let status = expect_code(server.tickets().transfer_tickets(pb::TransferTicketsRequest {
             from_customer_id: successor.id.clone(), to_customer_id: third.id.clone(), open_only: false,
         }).await, Code::FailedPrecondition);
@@ -268,7 +268,7 @@ clock_tests! {
         server.grant(S::AgentId(manager.id.clone()), &desk.group.id, pb::PermissionLevel::Rw, pb::GrantContext::Unspecified).await;
         let as_manager = server.as_token(&server.token(pb::token_owner::Owner::AgentId(manager.id.clone())).await);
         let before = server.snapshot().await;
-        let merge = pb::MergeCustomersRequest { source_id: desk.customer.id.clone(), target_id: successor.id.clone(), ..Default::default() };
+        let merge = pb::MergeCustomersRequest { source_id: desk.customer.id.clone(), target_id: successor.id.clone(), source_etag: server.customer_etag(&desk.customer.id).await, target_etag: server.customer_etag(&successor.id).await };
         let status = expect_code(as_manager.customers.clone().merge_customers(merge.clone()).await, Code::FailedPrecondition);
         assert_eq!(reason(&status).as_deref(), Some("TICKETS_OUT_OF_REACH"));
         assert_eq!(blocking_numbers(&status), [hidden.number.to_string()], "only the ticket out of reach is named");
@@ -281,7 +281,7 @@ clock_tests! {
         server.grant(S::AgentId(manager.id.clone()), &secret.id, pb::PermissionLevel::Rw, pb::GrantContext::Unspecified).await;
         let moved = as_manager.tickets.clone().transfer_tickets(transfer).await.expect("transfer").into_inner();
         assert_eq!(moved.ticket_numbers, [visible.number, hidden.number]);
-        let back = pb::MergeCustomersRequest { source_id: successor.id.clone(), target_id: desk.customer.id.clone(), ..Default::default() };
+        let back = pb::MergeCustomersRequest { source_id: successor.id.clone(), target_id: desk.customer.id.clone(), source_etag: server.customer_etag(&successor.id).await, target_etag: server.customer_etag(&desk.customer.id).await };
         as_manager.customers.clone().merge_customers(back).await.expect("merge");
         for ticket in [&visible, &hidden] {
             assert_eq!(desk::ticket(&server, &ticket.id).await.customer_id, desk.customer.id);
@@ -294,7 +294,8 @@ clock_tests! {
         let main = desk.create(pb::Ticket { customer_id: duplicate.id.clone(), ..desk.ticket("Main") }).await;
         let both = desk.create(pb::Ticket { additional_customer_ids: vec![duplicate.id.clone()], ..desk.ticket("Both") }).await;
         server.customers().merge_customers(pb::MergeCustomersRequest {
-            source_id: duplicate.id.clone(), target_id: desk.customer.id.clone(), ..Default::default()
+            source_id: duplicate.id.clone(), target_id: desk.customer.id.clone(),
+            source_etag: server.customer_etag(&duplicate.id).await, target_etag: server.customer_etag(&desk.customer.id).await,
         }).await.expect("merge");
         let main = desk::ticket(&server, &main.id).await;
         assert_eq!(main.customer_id, desk.customer.id);

@@ -21,9 +21,20 @@ use crate::{
     },
 };
 
+/// What a grant call does to a grant of another level that the subject already holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantMode {
+    /// GrantPermission: adds a grant; another level already held is FAILED_PRECONDITION.
+    Add,
+    /// SetPermission: the level becomes `level`, whatever it was.
+    Set,
+}
+
 impl Permissions {
-    /// Grants `subject` `level` on `group_id` (in `context`, for organisations), or changes the
-    /// level of its grant.
+    /// Grants `subject` `level` on `group_id` (in `context`, for organisations); with
+    /// [`GrantMode::Set`] also changes the level of its grant. Returns the grant and the
+    /// level it had before (none for a new grant). Granting the level already held changes
+    /// nothing.
     #[tracing::instrument(skip(self, admin), level = "debug", err(level = "debug"))]
     pub async fn grant(
         &self,
@@ -32,14 +43,33 @@ impl Permissions {
         group_id: Uuid,
         level: Level,
         context: GrantContext,
-    ) -> Result<Grant> {
+        mode: GrantMode,
+    ) -> Result<(Grant, Option<Level>)> {
         check_context(subject.kind(), context)?;
         self.usable_group(group_id).await?;
         self.valid_subjects(&[subject]).await?;
         let now = self.clock.now();
         let existing = self.store.grant(subject, group_id, context).await?;
+        let previous = existing.as_ref().map(|grant| grant.level);
         let (grant, kind, changes) = match existing {
-            Some(grant) if grant.level == level => return Ok(grant),
+            Some(grant) if grant.level == level => return Ok((grant, previous)),
+            Some(grant) if mode == GrantMode::Add => {
+                return Err(Error::FailedPrecondition {
+                    reason: "GRANT_EXISTS",
+                    message: format!(
+                        "the subject already holds {} on this group; SetPermission changes the level",
+                        grant.level.as_str().to_uppercase()
+                    ),
+                    violations: vec![PreconditionViolation {
+                        kind: "GRANT_EXISTS".into(),
+                        subject: grant.id.to_string(),
+                        description: format!(
+                            "holds {}: use SetPermission to change it, RevokePermission to take it away",
+                            grant.level.as_str().to_uppercase()
+                        ),
+                    }],
+                });
+            }
             Some(grant) => (
                 Grant {
                     level,
@@ -74,7 +104,7 @@ impl Permissions {
         self.store
             .write_grants(std::slice::from_ref(&grant), &[], &[event])
             .await?;
-        Ok(grant)
+        Ok((grant, previous))
     }
 
     /// Takes away the grant of `subject` on `group_id` in `context`; false if there was none.

@@ -7,6 +7,8 @@ mod check;
 mod grants;
 mod held;
 
+pub use grants::GrantMode;
+
 use std::{collections::HashSet, sync::Arc};
 
 use uuid::Uuid;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Slas, output_only};
 use crate::{
     domain::{
-        changes::{self, Audit, Etag, check_etag},
+        changes::{self, Audit, check_etag},
         fields::{self, Violations},
         paging::{self, Page},
         rights::{Administrator, StaffReader},
@@ -139,7 +139,7 @@ impl Slas {
         input: &CalendarInput,
     ) -> Result<Calendar> {
         let current = self.calendar(&admin.reader(), id).await?;
-        check_etag("calendar", &current.etag(), Etag::Required(etag))?;
+        check_etag("calendar", &current.etag(), etag)?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Slas, output_only};
 use crate::{
     domain::{
-        changes::{self, Audit, Etag, check_etag},
+        changes::{self, Audit, check_etag},
         fields::{self, Violations},
         paging::{self, Page},
         rights::{Administrator, StaffReader},
@@ -147,7 +147,7 @@ impl Slas {
         input: &PolicyInput,
     ) -> Result<SlaPolicy> {
         let current = self.policy(&admin.reader(), id).await?;
-        check_etag("SLA policy", &current.etag(), Etag::Required(etag))?;
+        check_etag("SLA policy", &current.etag(), etag)?;
         let mut next = current.clone();
         let mut violations = Violations::default();
         for field in fields {

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     domain::{
         access::Principal,
-        changes::{self, Etag, check_etag},
+        changes::{self, check_etag},
         escalation,
         fields::{self, Violations},
         references,
@@ -35,7 +35,7 @@ impl Tickets {
         input: &TicketInput,
     ) -> Result<Ticket> {
         let current = self.writable(principal, id).await?;
-        check_etag("ticket", &current.etag(), Etag::Required(etag))?;
+        check_etag("ticket", &current.etag(), etag)?;
         let customer = matches!(principal, Principal::Customer { .. });
         if customer && let Some(field) = fields.iter().find(|f| !f.open_to_customers()) {
             return Err(Error::denied(

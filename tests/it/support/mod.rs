@@ -402,6 +402,46 @@ impl TestServer {
         CommentServiceClient::new(self.admin())
     }
 
+    /// The customer's current etag, as an admin reads it: every change of a customer needs it.
+    pub async fn customer_etag(&self, id: &str) -> String {
+        self.customers()
+            .get_customer(pb::GetCustomerRequest {
+                key: Some(pb::get_customer_request::Key::Id(id.to_owned())),
+            })
+            .await
+            .expect("read the customer's etag")
+            .into_inner()
+            .customer
+            .expect("customer")
+            .etag
+    }
+
+    /// The organisation's current etag, as an admin reads it.
+    pub async fn organisation_etag(&self, id: &str) -> String {
+        self.organisations()
+            .get_organisation(pb::GetOrganisationRequest {
+                key: Some(pb::get_organisation_request::Key::Id(id.to_owned())),
+            })
+            .await
+            .expect("read the organisation's etag")
+            .into_inner()
+            .organisation
+            .expect("organisation")
+            .etag
+    }
+
+    /// The comment's current etag, as an admin reads it.
+    pub async fn comment_etag(&self, id: &str) -> String {
+        self.comments()
+            .get_comment(pb::GetCommentRequest { id: id.to_owned() })
+            .await
+            .expect("read the comment's etag")
+            .into_inner()
+            .comment
+            .expect("comment")
+            .etag
+    }
+
     /// Creates a valid agent.
     pub async fn agent(&self, login: &str, manage_customers: bool) -> pb::Agent {
         self.agents()
@@ -485,6 +525,35 @@ impl TestServer {
             .into_inner()
             .grant
             .expect("grant")
+    }
+
+    /// Sets `subject`'s level on `group_id` through SetPermission: the grant and the level it
+    /// had before.
+    pub async fn set_level(
+        &self,
+        subject: pb::subject::Subject,
+        group_id: &str,
+        level: pb::PermissionLevel,
+        context: pb::GrantContext,
+    ) -> (pb::Grant, pb::PermissionLevel) {
+        let set = self
+            .permissions()
+            .set_permission(pb::SetPermissionRequest {
+                grant: Some(pb::Grant {
+                    subject: Some(pb::Subject {
+                        subject: Some(subject),
+                    }),
+                    group_id: group_id.to_owned(),
+                    level: level as i32,
+                    context: context as i32,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("set permission")
+            .into_inner();
+        let previous = set.previous_level();
+        (set.grant.expect("grant"), previous)
     }
 
     /// Creates a valid organisation with this business key and these email domains
