@@ -7,14 +7,22 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from("proto");
-    // googleapis' rich error model, unchanged (third_party/googleapis/README.md): served
-    // through reflection, so that reflection clients can decode error details; the Rust types
-    // of google.rpc come from tonic-types.
+    // googleapis' rich error model, field behaviours and calendar types, unchanged
+    // (third_party/googleapis/README.md): served through reflection, so that reflection
+    // clients can decode error details; the Rust types of google.rpc come from tonic-types.
     let third_party = PathBuf::from("third_party/googleapis");
-    let googleapis: Vec<PathBuf> = ["status", "code", "error_details"]
-        .iter()
-        .map(|name| third_party.join(format!("google/rpc/{name}.proto")))
-        .collect();
+    let googleapis: Vec<PathBuf> = [
+        "rpc/status",
+        "rpc/code",
+        "rpc/error_details",
+        "api/field_behavior",
+        "type/date",
+        "type/timeofday",
+        "type/dayofweek",
+    ]
+    .iter()
+    .map(|name| third_party.join(format!("google/{name}.proto")))
+    .collect();
     let mut protos: Vec<PathBuf> = std::fs::read_dir(root.join("clientele/v1"))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))

@@ -7,10 +7,13 @@ use super::{admin, optional_id, parse_id, parse_optional_id, staff, timestamp};
 use crate::{
     domain::{
         Slas,
-        sla::{CalendarField, CalendarInput, DayInput, PolicyField, PolicyInput},
+        sla::{
+            CalendarField, CalendarInput, ClockInput, DateInput, DayInput, PolicyField, PolicyInput,
+        },
     },
     error::{Error, Result},
     model::{Calendar, SlaPolicy},
+    proto::google::r#type::{Date as GoogleDate, TimeOfDay},
     proto::v1::{self as pb, sla_service_server::SlaService},
 };
 
@@ -170,6 +173,14 @@ fn mask(mask: Option<prost_types::FieldMask>) -> Vec<String> {
 }
 
 fn calendar_input(calendar: pb::Calendar) -> CalendarInput {
+    let clock = |time: Option<TimeOfDay>| {
+        time.map(|t| ClockInput {
+            hours: t.hours,
+            minutes: t.minutes,
+            seconds: t.seconds,
+            nanos: t.nanos,
+        })
+    };
     CalendarInput {
         name: calendar.name,
         time_zone: calendar.time_zone,
@@ -177,17 +188,38 @@ fn calendar_input(calendar: pb::Calendar) -> CalendarInput {
             .hours
             .into_iter()
             .map(|day| DayInput {
-                // The proto numbers weekdays as ISO does: 1 Monday … 7 Sunday.
+                // google.type.DayOfWeek numbers weekdays as ISO does: 1 Monday … 7 Sunday.
                 weekday: day.weekday,
-                ranges: day.ranges.into_iter().map(|r| (r.start, r.end)).collect(),
+                ranges: day
+                    .ranges
+                    .into_iter()
+                    .map(|r| (clock(r.start), clock(r.end)))
+                    .collect(),
             })
             .collect(),
-        holidays: calendar.holidays,
+        holidays: calendar
+            .holidays
+            .into_iter()
+            .map(|d| {
+                Some(DateInput {
+                    year: d.year,
+                    month: d.month,
+                    day: d.day,
+                })
+            })
+            .collect(),
     }
 }
 
 fn calendar_to_proto(calendar: Calendar) -> pb::Calendar {
-    let clock = |minute: u16| format!("{:02}:{:02}", minute / 60, minute % 60);
+    let clock = |minute: u16| {
+        Some(TimeOfDay {
+            hours: i32::from(minute / 60),
+            minutes: i32::from(minute % 60),
+            seconds: 0,
+            nanos: 0,
+        })
+    };
     pb::Calendar {
         etag: calendar.etag(),
         id: calendar.id.to_string(),
@@ -209,7 +241,15 @@ fn calendar_to_proto(calendar: Calendar) -> pb::Calendar {
                     .collect(),
             })
             .collect(),
-        holidays: calendar.holidays.iter().map(ToString::to_string).collect(),
+        holidays: calendar
+            .holidays
+            .iter()
+            .map(|date| GoogleDate {
+                year: i32::from(date.year()),
+                month: i32::from(date.month()),
+                day: i32::from(date.day()),
+            })
+            .collect(),
         create_time: Some(timestamp(calendar.create_time)),
         update_time: Some(timestamp(calendar.update_time)),
     }

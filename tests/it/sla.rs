@@ -5,16 +5,21 @@ use jiff::SignedDuration;
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::support::{desk::duration, expect_code, expect_invalid};
+use clientele::proto::google::r#type::{Date, DayOfWeek as Weekday, TimeOfDay};
+
+use crate::support::{
+    desk::{clock, date, duration},
+    expect_code, expect_invalid,
+};
 
 fn range(start: &str, end: &str) -> pb::TimeRange {
     pb::TimeRange {
-        start: start.into(),
-        end: end.into(),
+        start: Some(clock(start)),
+        end: Some(clock(end)),
     }
 }
 
-fn day(weekday: pb::Weekday, ranges: Vec<pb::TimeRange>) -> pb::DayHours {
+fn day(weekday: Weekday, ranges: Vec<pb::TimeRange>) -> pb::DayHours {
     pb::DayHours {
         weekday: weekday.into(),
         ranges,
@@ -48,7 +53,7 @@ backend_tests! {
         };
         let calendar = |id: &str, name: &str| {
             let mut slas = slas.clone();
-            let request = pb::CreateCalendarRequest { request_id: id.into(), calendar: Some(pb::Calendar { name: name.into(), ..super::calendar(vec![super::day(pb::Weekday::Monday, vec![super::range("09:00", "17:00")])]) }) };
+            let request = pb::CreateCalendarRequest { request_id: id.into(), calendar: Some(pb::Calendar { name: name.into(), ..super::calendar(vec![super::day(Weekday::Monday, vec![super::range("09:00", "17:00")])]) }) };
             async move { slas.create_calendar(request).await.map(|r| r.into_inner().calendar.expect("calendar").id) }
         };
         let policy = |id: &str, name: &str| {
@@ -80,16 +85,16 @@ backend_tests! {
     async fn a_calendar_keeps_several_ranges_a_day_and_sorted_holidays(server) {
         let created = server.slas().create_calendar(pb::CreateCalendarRequest { request_id: String::new(),
             calendar: Some(pb::Calendar {
-                holidays: vec!["2026-12-25".into(), "2026-12-24".into(), "2026-12-25".into()],
+                holidays: vec![date("2026-12-25"), date("2026-12-24"), date("2026-12-25")],
                 ..calendar(vec![
-                    day(pb::Weekday::Monday, vec![range("13:00", "17:00"), range("08:00", "12:00")]),
-                    day(pb::Weekday::Saturday, vec![range("22:00", "24:00")]),
+                    day(Weekday::Monday, vec![range("13:00", "17:00"), range("08:00", "12:00")]),
+                    day(Weekday::Saturday, vec![range("22:00", "24:00")]),
                 ])
             }),
         }).await.expect("create").into_inner().calendar.expect("calendar");
-        assert_eq!(created.holidays, ["2026-12-24", "2026-12-25"]);
+        assert_eq!(created.holidays, [date("2026-12-24"), date("2026-12-25")]);
         let monday = &created.hours[0];
-        assert_eq!(monday.weekday(), pb::Weekday::Monday);
+        assert_eq!(monday.weekday(), Weekday::Monday);
         assert_eq!(monday.ranges, [range("08:00", "12:00"), range("13:00", "17:00")], "ranges are kept sorted");
         assert_eq!(created.hours[1].ranges, [range("22:00", "24:00")]);
         let read = server.slas().get_calendar(pb::GetCalendarRequest { id: created.id.clone() }).await.expect("get").into_inner().calendar.expect("calendar");
@@ -110,21 +115,27 @@ backend_tests! {
 
     async fn bad_calendars_are_refused_naming_the_field_and_nothing_is_written(server) {
         let before = server.slas().list_calendars(pb::ListCalendarsRequest::default()).await.expect("list").into_inner().calendars.len();
-        let monday = |ranges| vec![day(pb::Weekday::Monday, ranges)];
+        let monday = |ranges| vec![day(Weekday::Monday, ranges)];
         let cases: Vec<(pb::Calendar, &str)> = vec![
             (pb::Calendar { time_zone: "Mars/Olympus_Mons".into(), ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.time_zone"),
             (pb::Calendar { time_zone: String::new(), ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.time_zone"),
             (pb::Calendar { name: String::new(), ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.name"),
             (calendar(monday(vec![range("09:00", "13:00"), range("12:00", "17:00")])), "calendar.hours[0].ranges[1]"),
             (calendar(monday(vec![range("17:00", "09:00")])), "calendar.hours[0].ranges[0].end"),
-            (calendar(monday(vec![range("9:00", "17:00")])), "calendar.hours[0].ranges[0].start"),
+            (calendar(monday(vec![pb::TimeRange { start: None, ..range("09:00", "17:00") }])), "calendar.hours[0].ranges[0].start"),
+            (calendar(monday(vec![pb::TimeRange { start: Some(TimeOfDay { seconds: 30, ..clock("09:00") }), ..range("09:00", "17:00") }])), "calendar.hours[0].ranges[0].start"),
+            (calendar(monday(vec![pb::TimeRange { end: Some(TimeOfDay { nanos: 1, ..clock("17:00") }), ..range("09:00", "17:00") }])), "calendar.hours[0].ranges[0].end"),
+            (calendar(monday(vec![pb::TimeRange { start: Some(TimeOfDay { hours: -1, ..clock("09:00") }), ..range("09:00", "17:00") }])), "calendar.hours[0].ranges[0].start"),
+            (calendar(monday(vec![pb::TimeRange { start: Some(TimeOfDay { minutes: 60, ..clock("09:00") }), ..range("09:00", "17:00") }])), "calendar.hours[0].ranges[0].start"),
             (calendar(monday(vec![range("09:00", "24:30")])), "calendar.hours[0].ranges[0].end"),
             (calendar(monday(vec![range("24:00", "24:00")])), "calendar.hours[0].ranges[0].start"),
-            (calendar(vec![day(pb::Weekday::Unspecified, vec![range("09:00", "17:00")])]), "calendar.hours[0].weekday"),
-            (calendar(vec![day(pb::Weekday::Monday, vec![range("09:00", "12:00")]), day(pb::Weekday::Monday, vec![range("13:00", "17:00")])]), "calendar.hours[1].weekday"),
+            (calendar(vec![day(Weekday::Unspecified, vec![range("09:00", "17:00")])]), "calendar.hours[0].weekday"),
+            (calendar(vec![day(Weekday::Monday, vec![range("09:00", "12:00")]), day(Weekday::Monday, vec![range("13:00", "17:00")])]), "calendar.hours[1].weekday"),
             (calendar(vec![]), "calendar.hours"),
-            (pb::Calendar { holidays: vec!["24.12.2026".into()], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
-            (pb::Calendar { holidays: vec!["2026-02-30".into()], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
+            (pb::Calendar { holidays: vec![Date { year: 0, month: 12, day: 24 }], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
+            (pb::Calendar { holidays: vec![Date { year: 2026, month: 12, day: 0 }], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
+            (pb::Calendar { holidays: vec![date("2026-12-24"), Date { year: 2026, month: 2, day: 30 }], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[1]"),
+            (pb::Calendar { holidays: vec![Date { year: i32::MAX, month: i32::MIN, day: -1 }], ..calendar(monday(vec![range("09:00", "17:00")])) }, "calendar.holidays[0]"),
         ];
         for (calendar, field) in cases {
             expect_invalid(server.slas().create_calendar(pb::CreateCalendarRequest { calendar: Some(calendar), request_id: String::new() }).await, field);

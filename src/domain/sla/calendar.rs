@@ -24,13 +24,38 @@ use crate::{
 pub const MAX_HOLIDAYS: usize = 1000;
 /// The most ranges one weekday has.
 pub const MAX_RANGES_PER_DAY: usize = 24;
+/// A time of day as a client sends it (`google.type.TimeOfDay`): business hours count in
+/// whole minutes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClockInput {
+    /// Hours, 0 to 23 (24 for the end of the day).
+    pub hours: i32,
+    /// Minutes, 0 to 59.
+    pub minutes: i32,
+    /// Seconds: must be 0.
+    pub seconds: i32,
+    /// Nanoseconds: must be 0.
+    pub nanos: i32,
+}
+
+/// A calendar date as a client sends it (`google.type.Date`): all three parts are required.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DateInput {
+    /// Year, 1 to 9999.
+    pub year: i32,
+    /// Month, 1 to 12.
+    pub month: i32,
+    /// Day of the month.
+    pub day: i32,
+}
+
 /// The business hours of one weekday, as a client sends them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DayInput {
     /// ISO weekday number: 1 Monday … 7 Sunday; anything else is refused.
     pub weekday: i32,
-    /// `(start, end)` as `HH:MM`.
-    pub ranges: Vec<(String, String)>,
+    /// `(start, end)`; a missing one is refused.
+    pub ranges: Vec<(Option<ClockInput>, Option<ClockInput>)>,
 }
 
 /// The values a client sends for a calendar.
@@ -42,8 +67,8 @@ pub struct CalendarInput {
     pub time_zone: String,
     /// Business hours per weekday.
     pub hours: Vec<DayInput>,
-    /// Holidays as `YYYY-MM-DD`.
-    pub holidays: Vec<String>,
+    /// Holidays; a missing one is refused.
+    pub holidays: Vec<Option<DateInput>>,
 }
 
 /// The fields of a calendar an update may change.
@@ -222,10 +247,7 @@ fn week(violations: &mut Violations, days: &[DayInput]) -> [Vec<(Minute, Minute)
             .filter(|n| (1..=7).contains(n))
             .map(|n| n - 1)
         else {
-            violations.add(
-                format!("{field}.weekday"),
-                "is required: WEEKDAY_MONDAY to WEEKDAY_SUNDAY",
-            );
+            violations.add(format!("{field}.weekday"), "is required: MONDAY to SUNDAY");
             continue;
         };
         if std::mem::replace(&mut seen[slot], true) {
@@ -245,8 +267,8 @@ fn week(violations: &mut Violations, days: &[DayInput]) -> [Vec<(Minute, Minute)
         let mut ranges = Vec::with_capacity(day.ranges.len());
         for (r, (start, end)) in day.ranges.iter().enumerate() {
             let at = format!("{field}.ranges[{r}]");
-            let start_minute = minute(violations, &format!("{at}.start"), start, false);
-            let end_minute = minute(violations, &format!("{at}.end"), end, true);
+            let start_minute = minute(violations, &format!("{at}.start"), *start, false);
+            let end_minute = minute(violations, &format!("{at}.end"), *end, true);
             if let (Some(start), Some(end)) = (start_minute, end_minute) {
                 if start >= end {
                     violations.add(format!("{at}.end"), "must be after start");
@@ -276,25 +298,41 @@ fn week(violations: &mut Violations, days: &[DayInput]) -> [Vec<(Minute, Minute)
     week
 }
 
-/// `HH:MM` as minutes since midnight; `24:00` only where `end_of_day` is allowed.
-fn minute(violations: &mut Violations, field: &str, raw: &str, end_of_day: bool) -> Option<Minute> {
-    let parsed = raw.trim().split_once(':').and_then(|(h, m)| {
-        let valid = h.len() == 2 && m.len() == 2;
-        let (h, m) = (h.parse::<u16>().ok()?, m.parse::<u16>().ok()?);
-        (valid && m < 60 && (h < 24 || (end_of_day && h == 24 && m == 0))).then_some(h * 60 + m)
-    });
+/// A time of day as minutes since midnight: whole minutes, 24:00 only where `end_of_day`
+/// is allowed.
+fn minute(
+    violations: &mut Violations,
+    field: &str,
+    time: Option<ClockInput>,
+    end_of_day: bool,
+) -> Option<Minute> {
+    let Some(time) = time else {
+        violations.add(field, "is required");
+        return None;
+    };
+    let ClockInput {
+        hours,
+        minutes,
+        seconds,
+        nanos,
+    } = time;
+    let whole = seconds == 0 && nanos == 0 && (0..60).contains(&minutes);
+    let in_day = (0..24).contains(&hours) || (end_of_day && hours == 24 && minutes == 0);
+    let parsed = (whole && in_day)
+        .then(|| u16::try_from(hours * 60 + minutes).ok())
+        .flatten();
     if parsed.is_none() {
         let range = if end_of_day {
             "00:01 to 24:00"
         } else {
             "00:00 to 23:59"
         };
-        violations.add(field, format!("must be a time HH:MM from {range}"));
+        violations.add(field, format!("must be whole minutes from {range}"));
     }
     parsed
 }
 
-fn holidays(violations: &mut Violations, raw: &[String]) -> Vec<Date> {
+fn holidays(violations: &mut Violations, raw: &[Option<DateInput>]) -> Vec<Date> {
     if raw.len() > MAX_HOLIDAYS {
         violations.add(
             "holidays",
@@ -304,12 +342,18 @@ fn holidays(violations: &mut Violations, raw: &[String]) -> Vec<Date> {
     }
     let mut days = BTreeSet::new();
     for (index, day) in raw.iter().enumerate() {
-        let text = day.trim();
-        match text.parse::<Date>() {
-            Ok(date) if text.len() == 10 => {
+        let date = day.and_then(|DateInput { year, month, day }| {
+            let year = i16::try_from(year).ok().filter(|year| *year >= 1)?;
+            Date::new(year, i8::try_from(month).ok()?, i8::try_from(day).ok()?).ok()
+        });
+        match date {
+            Some(date) => {
                 days.insert(date);
             }
-            _ => violations.add(format!("holidays[{index}]"), "must be a date YYYY-MM-DD"),
+            None => violations.add(
+                format!("holidays[{index}]"),
+                "must be a whole date: a year from 1, a month and a day that exist",
+            ),
         }
     }
     days.into_iter().collect()

@@ -20,7 +20,9 @@ use crate::{
     store::Store,
 };
 
-pub use calendar::{CalendarField, CalendarInput, DayInput, MAX_HOLIDAYS, MAX_RANGES_PER_DAY};
+pub use calendar::{
+    CalendarField, CalendarInput, ClockInput, DateInput, DayInput, MAX_HOLIDAYS, MAX_RANGES_PER_DAY,
+};
 pub use policy::{PolicyField, PolicyInput};
 
 /// Why a field of a calendar or policy may not be written: it is output only.

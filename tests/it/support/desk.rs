@@ -3,7 +3,13 @@
 
 use std::sync::Arc;
 
-use clientele::{clock::ManualClock, proto::v1 as pb};
+use clientele::{
+    clock::ManualClock,
+    proto::{
+        google::r#type::{Date as GoogleDate, DayOfWeek, TimeOfDay},
+        v1 as pb,
+    },
+};
 use jiff::{SignedDuration, Timestamp};
 use tonic::Status;
 
@@ -116,11 +122,11 @@ impl TestServer {
 
     /// Creates the calendar Monday to Friday 09:00–17:00 in `zone`.
     pub async fn office_calendar(&self, name: &str, zone: &str, holidays: &[&str]) -> pb::Calendar {
-        let weekday = |day: pb::Weekday| pb::DayHours {
+        let weekday = |day: DayOfWeek| pb::DayHours {
             weekday: day.into(),
             ranges: vec![pb::TimeRange {
-                start: "09:00".into(),
-                end: "17:00".into(),
+                start: Some(clock("09:00")),
+                end: Some(clock("17:00")),
             }],
         };
         self.slas()
@@ -130,13 +136,13 @@ impl TestServer {
                     name: name.into(),
                     time_zone: zone.into(),
                     hours: vec![
-                        weekday(pb::Weekday::Monday),
-                        weekday(pb::Weekday::Tuesday),
-                        weekday(pb::Weekday::Wednesday),
-                        weekday(pb::Weekday::Thursday),
-                        weekday(pb::Weekday::Friday),
+                        weekday(DayOfWeek::Monday),
+                        weekday(DayOfWeek::Tuesday),
+                        weekday(DayOfWeek::Wednesday),
+                        weekday(DayOfWeek::Thursday),
+                        weekday(DayOfWeek::Friday),
                     ],
-                    holidays: holidays.iter().map(|d| (*d).to_owned()).collect(),
+                    holidays: holidays.iter().map(|d| date(d)).collect(),
                     ..Default::default()
                 }),
             })
@@ -258,4 +264,25 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// A time of day written `HH:MM`.
+pub fn clock(text: &str) -> TimeOfDay {
+    let (hours, minutes) = text.split_once(':').expect("HH:MM");
+    TimeOfDay {
+        hours: hours.parse().expect("hours"),
+        minutes: minutes.parse().expect("minutes"),
+        seconds: 0,
+        nanos: 0,
+    }
+}
+
+/// A date written `YYYY-MM-DD`.
+pub fn date(text: &str) -> GoogleDate {
+    let date: jiff::civil::Date = text.parse().expect("YYYY-MM-DD");
+    GoogleDate {
+        year: i32::from(date.year()),
+        month: i32::from(date.month()),
+        day: i32::from(date.day()),
+    }
 }
