@@ -47,12 +47,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo::rustc-cfg=clientele_postgres_tests");
     }
 
-    let descriptors = protox::compile(protos.iter().chain(&googleapis), [&root, &third_party])?;
+    let mut compiler = protox::Compiler::new([&root, &third_party])?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(protos.iter().chain(&googleapis))?;
+    // Encoded by protox itself, the set keeps the options' extensions (field behaviours),
+    // which prost_types' descriptors drop: reflection clients and the tests read them.
+    let encoded = compiler.encode_file_descriptor_set();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out_dir.join("clientele_descriptor.bin"),
-        descriptors.encode_to_vec(),
-    )?;
+    std::fs::write(out_dir.join("clientele_descriptor.bin"), &encoded)?;
+    let descriptors = prost_types::FileDescriptorSet::decode(encoded.as_slice())?;
 
     tonic_prost_build::configure()
         .build_client(true)

@@ -19,11 +19,11 @@ def generate(proto_dir: str, out_dir: str) -> None:
     well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
     googleapis = os.path.join(proto_dir, os.pardir, "third_party", "googleapis")
     files = sorted(glob.glob(os.path.join(proto_dir, "clientele", "v1", "*.proto")))
-    rpc = [os.path.join(googleapis, "google", "rpc", f"{name}.proto")
-           for name in ("status", "error_details")]
+    # Every googleapis file the contract imports: error details, field behaviours, dates.
+    google = sorted(glob.glob(os.path.join(googleapis, "google", "*", "*.proto")))
     code = protoc.main(
         ["grpc_tools.protoc", f"-I{proto_dir}", f"-I{googleapis}", f"-I{well_known}",
-         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", *files, *rpc]
+         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", *files, *google]
     )
     if code != 0:
         raise SystemExit(f"protoc failed with {code}")

@@ -17,6 +17,7 @@ mod customers;
 mod domain_assignment;
 mod escalation;
 mod etags;
+mod field_behavior;
 mod imports;
 mod merge;
 mod organisations;
