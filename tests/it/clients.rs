@@ -3,7 +3,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::mpsc,
     time::Duration,
@@ -846,4 +846,61 @@ async fn round_trip(
         }
     }
     assert_eq!(received, size);
+}
+
+/// `buf breaking` against the committed baseline of the v1 contract, as CI runs it, in `dir`.
+fn buf_breaking(dir: &Path) -> Output {
+    Command::new("buf")
+        .current_dir(dir)
+        .args([
+            "breaking",
+            "proto",
+            "--against",
+            "contract/clientele-v1.binpb",
+        ])
+        .output()
+        .expect("run buf")
+}
+
+/// The contract is stable: CI runs `buf breaking` against `contract/clientele-v1.binpb`. The
+/// tree as committed passes; the same tree with a field taken away fails, naming it.
+#[test]
+fn a_breaking_change_of_the_contract_fails_the_check_against_the_baseline() {
+    if !available("buf", &["--version"]) {
+        return;
+    }
+    let as_is = buf_breaking(&repository());
+    assert!(
+        as_is.status.success(),
+        "the committed contract breaks its baseline: {}{}",
+        String::from_utf8_lossy(&as_is.stdout),
+        String::from_utf8_lossy(&as_is.stderr)
+    );
+
+    let copy = tempfile::tempdir().expect("temp dir");
+    for part in ["buf.yaml", "proto", "third_party", "contract"] {
+        let copied = Command::new("cp")
+            .args(["-r", &repository().join(part).display().to_string()])
+            .arg(copy.path())
+            .status()
+            .expect("cp");
+        assert!(copied.success(), "copy {part}");
+    }
+    let organisation = copy.path().join("proto/clientele/v1/organisation.proto");
+    let text = std::fs::read_to_string(&organisation).expect("read");
+    let without_street: String = text
+        .lines()
+        .filter(|line| line.trim() != "string street = 4;")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(without_street, text, "the field was there to take away");
+    std::fs::write(&organisation, without_street).expect("write");
+    let broken = buf_breaking(copy.path());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&broken.stdout),
+        String::from_utf8_lossy(&broken.stderr)
+    );
+    assert!(!broken.status.success(), "a removed field passed: {said}");
+    assert!(said.contains("street"), "{said}");
 }
