@@ -155,7 +155,7 @@ backend_tests! {
         // The comment is deleted: the attachment is no longer the customer's to read.
         let secret = customer_token().await;
         let mut stream = slow_download(&server, &secret, &attachment.id).await;
-        desk.as_agent.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), etag: server.comment_etag(&comment.id).await, ..Default::default() }).await.expect("delete");
+        desk.as_agent.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), etag: server.comment_etag(&comment.id).await }).await.expect("delete");
         let (bytes, end) = read_slowly(&mut stream).await;
         assert_eq!(end.map_err(|status| status.code()), Err(Code::PermissionDenied), "after {bytes} bytes");
         assert!(bytes < size, "{bytes}");

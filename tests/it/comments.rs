@@ -211,7 +211,7 @@ backend_tests! {
         let parent = on_ticket(&talk.ticket);
         let comment = write(&desk.as_customer, text("Oops", pb::CommentVisibility::Public, parent.clone())).await.expect("write");
         // Someone else's comment is not the colleague's to delete.
-        let status = expect_code(talk.as_colleague.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), etag: server.comment_etag(&comment.id).await, ..Default::default() }).await, Code::PermissionDenied);
+        let status = expect_code(talk.as_colleague.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), etag: server.comment_etag(&comment.id).await }).await, Code::PermissionDenied);
         assert_eq!(reason(&status).as_deref(), Some("NOT_AUTHOR"));
         expect_invalid(desk.as_customer.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), etag: String::new() }).await, "etag");
         expect_code(desk.as_customer.comments.clone().delete_comment(pb::DeleteCommentRequest { id: comment.id.clone(), etag: "v9".into() }).await, Code::Aborted);
@@ -222,7 +222,7 @@ backend_tests! {
         assert_eq!(listed.len(), 1);
         assert!(listed[0].delete_time.is_some(), "listed as deleted");
         // An agent with write on the ticket moderates: it restores the customer's comment.
-        let restored = desk.as_agent.comments.clone().undelete_comment(pb::UndeleteCommentRequest { id: comment.id.clone(), etag: server.comment_etag(&comment.id).await, ..Default::default() }).await.expect("undelete").into_inner().comment.expect("comment");
+        let restored = desk.as_agent.comments.clone().undelete_comment(pb::UndeleteCommentRequest { id: comment.id.clone(), etag: server.comment_etag(&comment.id).await }).await.expect("undelete").into_inner().comment.expect("comment");
         assert_eq!(restored.delete_time, None);
         assert_eq!(seen(&thread(&desk.as_agent, parent, false).await), ["Oops"]);
         let log = server.store.changes_of(clientele::model::ResourceType::Comment, uuid::Uuid::parse_str(&comment.id).expect("uuid")).await.expect("log");
@@ -390,7 +390,7 @@ backend_tests! {
         let on = |id: &str| Some(pb::CommentParent { parent: Some(pb::comment_parent::Parent::CustomerId(id.into())) });
         let note = write(&as_manager, text("Moving abroad", pb::CommentVisibility::Internal, on(&leaving.id))).await.expect("note");
         write(&as_manager, text("Stays", pb::CommentVisibility::Internal, on(&desk.customer.id))).await.expect("other note");
-        server.customers().delete_customer(pb::DeleteCustomerRequest { id: leaving.id.clone(), etag: server.customer_etag(&leaving.id).await, ..Default::default() }).await.expect("delete");
+        server.customers().delete_customer(pb::DeleteCustomerRequest { id: leaving.id.clone(), etag: server.customer_etag(&leaving.id).await }).await.expect("delete");
         expect_code(as_manager.comments.clone().get_comment(pb::GetCommentRequest { id: note.id.clone() }).await, Code::NotFound);
         assert_eq!(server.count(Table::Comments).await, 1, "the other customer's note stays");
         let log = server.store.changes_of(clientele::model::ResourceType::Comment, uuid::Uuid::parse_str(&note.id).expect("uuid")).await.expect("log");

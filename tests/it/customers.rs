@@ -314,7 +314,7 @@ backend_tests! {
 
         server
             .organisations()
-            .reactivate_organisation(pb::ReactivateOrganisationRequest { id: org.id.clone(), etag: server.organisation_etag(&org.id).await, ..Default::default() })
+            .reactivate_organisation(pb::ReactivateOrganisationRequest { id: org.id.clone(), etag: server.organisation_etag(&org.id).await })
             .await
             .expect("reactivate organisation");
         assert_eq!(server.customer_by_id(&staff.id).await.validity, pb::Validity::Invalid as i32, "customers stay deactivated");
@@ -330,7 +330,7 @@ backend_tests! {
             .expect("deactivate organisation");
         let refused = server
             .customers()
-            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() })
+            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await })
             .await;
         let status = expect_code(refused, Code::FailedPrecondition);
         assert_eq!(reason(&status).as_deref(), Some("ORGANISATION_INVALID"));
@@ -343,7 +343,7 @@ backend_tests! {
             .expect("move out");
         let back = server
             .customers()
-            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() })
+            .reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await })
             .await
             .expect("reactivate")
             .into_inner()
@@ -562,7 +562,7 @@ backend_tests! {
     async fn deactivating_reactivating_and_domain_assignment_are_in_each_customers_log(server) {
         let customer = server.customer(pb::Customer { email: "pat@late.example".into(), ..Default::default() }).await;
         server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() }).await.expect("deactivate");
-        server.customers().reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await, ..Default::default() }).await.expect("reactivate");
+        server.customers().reactivate_customer(pb::ReactivateCustomerRequest { id: customer.id.clone(), etag: server.customer_etag(&customer.id).await }).await.expect("reactivate");
         let org = server.organisation("LATE", &["late.example"]).await;
         let assigned = server.organisations().apply_domain_assignment(pb::ApplyDomainAssignmentRequest { id: org.id.clone() }).await.expect("apply").into_inner();
         assert_eq!(assigned.assigned, 1);

@@ -763,7 +763,7 @@ backend_tests! {
         assert_eq!(levels, expected, "moved, and the higher level kept");
         server
             .customers()
-            .delete_customer(pb::DeleteCustomerRequest { id: target.id.clone(), etag: server.customer_etag(&target.id).await, ..Default::default() })
+            .delete_customer(pb::DeleteCustomerRequest { id: target.id.clone(), etag: server.customer_etag(&target.id).await })
             .await
             .expect("delete");
         assert_eq!(server.count(clientele::store::Table::Grants).await, 0);

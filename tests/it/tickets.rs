@@ -195,7 +195,7 @@ clock_tests! {
         let before = server.snapshot().await;
         for id in [&desk.customer.id, &colleague.id] {
             let status = expect_code(
-                server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: id.clone(), etag: server.customer_etag(&id).await, ..Default::default() }).await,
+                server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: id.clone(), etag: server.customer_etag(id).await, ..Default::default() }).await,
                 Code::FailedPrecondition,
             );
             assert_eq!(reason(&status).as_deref(), Some("OPEN_TICKETS"));
@@ -221,7 +221,7 @@ clock_tests! {
         let closed = desk.create(desk.ticket("Closed")).await;
         let closed = update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..closed }, &["state"]).await.expect("close");
         let status = expect_code(
-            server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), etag: server.customer_etag(&desk.customer.id).await, ..Default::default() }).await,
+            server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), etag: server.customer_etag(&desk.customer.id).await }).await,
             Code::FailedPrecondition,
         );
         assert_eq!(reason(&status).as_deref(), Some("HAS_TICKETS"));
@@ -244,7 +244,7 @@ clock_tests! {
         let customer = transfer.changes.iter().find(|c| c.field == "customer_id").expect("customer_id change");
         assert_eq!(customer.old_value, Some(text(&desk.customer.id)));
         assert_eq!(customer.new_value, Some(text(&successor.id)));
-        server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), etag: server.customer_etag(&desk.customer.id).await, ..Default::default() }).await.expect("delete");
+        server.customers().delete_customer(pb::DeleteCustomerRequest { id: desk.customer.id.clone(), etag: server.customer_etag(&desk.customer.id).await }).await.expect("delete");
         // A transfer to an invalid customer is refused.
         server.customers().deactivate_customer(pb::DeactivateCustomerRequest { id: desk.customer.id.clone(), etag: "gone".into(), ..Default::default() }).await.expect_err("gone");
         let third = server.customer(pb::Customer { email: "third@acme.example".into(), ..Default::default() }).await;
