@@ -288,6 +288,24 @@ pub struct TestServer {
     task: Option<JoinHandle<Result<(), clientele::server::ServeError>>>,
 }
 
+/// A grant of `level` on `group_id` to `subject` in `context`, as a request carries it.
+fn grant_of(
+    subject: pb::subject::Subject,
+    group_id: &str,
+    level: pb::PermissionLevel,
+    context: pb::GrantContext,
+) -> pb::Grant {
+    pb::Grant {
+        subject: Some(pb::Subject {
+            subject: Some(subject),
+        }),
+        group_id: group_id.to_owned(),
+        level: level as i32,
+        context: context as i32,
+        ..Default::default()
+    }
+}
+
 impl TestServer {
     /// A server with the default test configuration, or `None` when the backend is skipped.
     pub async fn start(backend: Backend) -> Option<Self> {
@@ -510,15 +528,7 @@ impl TestServer {
     ) -> pb::Grant {
         self.permissions()
             .grant_permission(pb::GrantPermissionRequest {
-                grant: Some(pb::Grant {
-                    subject: Some(pb::Subject {
-                        subject: Some(subject),
-                    }),
-                    group_id: group_id.to_owned(),
-                    level: level as i32,
-                    context: context as i32,
-                    ..Default::default()
-                }),
+                grant: Some(grant_of(subject, group_id, level, context)),
             })
             .await
             .expect("grant")
@@ -539,15 +549,7 @@ impl TestServer {
         let set = self
             .permissions()
             .set_permission(pb::SetPermissionRequest {
-                grant: Some(pb::Grant {
-                    subject: Some(pb::Subject {
-                        subject: Some(subject),
-                    }),
-                    group_id: group_id.to_owned(),
-                    level: level as i32,
-                    context: context as i32,
-                    ..Default::default()
-                }),
+                grant: Some(grant_of(subject, group_id, level, context)),
             })
             .await
             .expect("set permission")
