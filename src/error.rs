@@ -10,6 +10,13 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `ErrorInfo.domain` of every error this service returns.
 pub const ERROR_DOMAIN: &str = "clientele";
 
+/// How long a client is told to wait before it retries a request that met a concurrent write.
+pub const CONFLICT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The response header that marks an ABORTED answer as a concurrent write the service may run
+/// again itself; the retry layer removes it before the answer leaves the service.
+pub const CONFLICT_MARK: &str = "clientele-concurrent-write";
+
 /// A problem with one field of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -99,6 +106,12 @@ pub enum Error {
     /// A dependency (the database) cannot be reached; the request may be retried.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A write met another one at the same moment (a deadlock, a serialization failure, a row
+    /// the other changed or removed under it) and was rolled back whole. The service runs a
+    /// unary request again itself a few times ([`crate::server`]'s retry layer) before the
+    /// client sees this; the detail is logged, never sent.
+    #[error("another request changed the same data at the same moment; retry")]
+    Conflict(String),
     /// A bug or an unexpected failure; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -278,6 +291,22 @@ impl From<Error> for Status {
                     "the service is temporarily unavailable; retry later",
                     ErrorDetails::with_error_info("UNAVAILABLE", ERROR_DOMAIN, []),
                 )
+            }
+            Error::Conflict(detail) => {
+                tracing::debug!(%detail, "request rolled back: a concurrent write");
+                let mut status = Status::with_error_details(
+                    Code::Aborted,
+                    "another request changed the same data at the same moment; nothing was \
+                     changed, retry the request",
+                    ErrorDetails::with_error_info("CONCURRENT_WRITE", ERROR_DOMAIN, [])
+                        .set_retry_info(Some(CONFLICT_RETRY_DELAY))
+                        .to_owned(),
+                );
+                status.metadata_mut().insert(
+                    CONFLICT_MARK,
+                    tonic::metadata::MetadataValue::from_static("1"),
+                );
+                status
             }
             Error::Internal(detail) => {
                 tracing::error!(%detail, "request failed: internal error");

@@ -4,6 +4,9 @@
 //! adapter (decode, convert) → the [`domain`] (rules) → the [`store`] (one transaction with
 //! its change-log event) → back. [`run`] starts the whole service on a listener; `main.rs`
 //! and the tests both use it.
+// The futures of the RPCs nest the store's generic one-row read (`store::direct`) inside
+// tonic's and sqlx's own: computing their layout needs more than the default 128 levels.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod auth;
@@ -13,6 +16,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod proto;
+pub mod retry;
 pub mod server;
 pub mod store;
 pub mod telemetry;

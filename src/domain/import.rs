@@ -19,6 +19,7 @@ use crate::domain::access::ServiceWork;
 use crate::{
     error::{Error, FieldViolation, Result},
     model::{Organisation, Validity},
+    retry,
     store::Inserted,
 };
 
@@ -98,6 +99,7 @@ fn row_error(row: u64, error: Error) -> RowError {
         Error::NotFound { .. } => ("NOT_FOUND".into(), Vec::new()),
         Error::RequestIdReused => ("REQUEST_ID_REUSED".into(), Vec::new()),
         Error::Unavailable(_) => ("UNAVAILABLE".into(), Vec::new()),
+        Error::Conflict(_) => ("CONCURRENT_WRITE".into(), Vec::new()),
         Error::Unauthenticated { reason, .. } | Error::PermissionDenied { reason, .. } => {
             (reason.to_owned(), Vec::new())
         }
@@ -155,6 +157,30 @@ const ROW_FIELDS: OrganisationFields = OrganisationFields {
     primary: "organisation_code",
     secondary: "secondary_organisation_codes",
 };
+
+/// Runs a row again while it meets another write of the same record at the same moment (an
+/// import of the same rows running beside this one, a client writing the record): a value the
+/// other took just before this row's write, or a deadlock. Run again, the row finds the record
+/// as the other left it and is counted as what it then is (mostly unchanged), not as failed.
+async fn once_more_on_a_race<F, Fut>(mut row: F) -> Result<Outcome>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    let mut attempt = 1;
+    loop {
+        match row().await {
+            // A value taken meanwhile is found by the second run's own checks; one taken by a
+            // record of its own stays taken, and the row fails as it should.
+            Err(Error::AlreadyExists { .. }) if attempt == 1 => {}
+            Err(Error::Conflict(_)) if attempt < retry::ATTEMPTS => {
+                retry::pause(attempt).await;
+            }
+            outcome => return outcome,
+        }
+        attempt += 1;
+    }
+}
 
 /// Rows in flight at once. Each row is its own transaction; overlapping them hides the
 /// database round trips of one row behind those of others.
@@ -262,7 +288,10 @@ impl CustomerImport {
         let organisations = self.organisations.clone();
         self.pipeline
             .start(keys, async move {
-                upsert_customer(&customers, &writer, &organisations, row).await
+                once_more_on_a_race(|| {
+                    upsert_customer(&customers, &writer, &organisations, row.clone())
+                })
+                .await
             })
             .await
     }
@@ -451,7 +480,8 @@ impl OrganisationImport {
         let writer = self.writer.clone();
         self.pipeline
             .start(keys, async move {
-                upsert_organisation(&organisations, &writer, input).await
+                once_more_on_a_race(|| upsert_organisation(&organisations, &writer, input.clone()))
+                    .await
             })
             .await
     }

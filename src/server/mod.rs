@@ -3,6 +3,7 @@
 
 mod detach;
 mod health;
+mod rerun;
 mod services;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -200,6 +201,7 @@ pub async fn run(
     let router = Server::builder()
         .layer(RpcTraceLayer::new(config.metrics.clone()))
         .layer(AuthLayer::new(services.authenticator.clone()))
+        .layer(rerun::RerunLayer::new())
         .layer(detach::DetachLayer)
         .add_routes(routes);
 

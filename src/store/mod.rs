@@ -48,7 +48,8 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, SqlErr, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqlErr, TransactionOptions,
+    TransactionTrait,
     sea_query::LikeExpr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
@@ -78,8 +79,8 @@ pub struct Store {
     feed: feed::TicketFeed,
     /// Organisations read lately (SQLite only).
     organisation_cache: Arc<organisation::OrganisationCache>,
-    /// Connections for the hottest reads, past the pool's ping on release (PostgreSQL only).
-    direct: Option<Arc<direct::DirectReads>>,
+    /// Connections for the reads of one row by its key, past the pool's ping on release.
+    direct: Arc<direct::Direct>,
     /// Which idle connections are pinged before use.
     liveness: Arc<liveness::Liveness>,
     /// The pool for reads, which repeat a statement that met a lost connection.
@@ -183,13 +184,19 @@ impl Store {
         let organisation_cache = Arc::new(organisation::OrganisationCache::new(
             sqlite_writer.is_some(),
         ));
-        let direct = (db.get_database_backend() == DbBackend::Postgres).then(|| {
-            Arc::new(direct::DirectReads::new(
+        let direct = Arc::new(match db.get_database_backend() {
+            DbBackend::Postgres => direct::Direct::Postgres(direct::DirectReads::new(
                 db.get_postgres_connection_pool().connect_options(),
                 options.max_connections as usize,
                 options.acquire_timeout,
                 liveness.clone(),
-            ))
+            )),
+            _ => direct::Direct::Sqlite(direct::DirectReads::new(
+                db.get_sqlite_connection_pool().connect_options(),
+                options.max_connections as usize,
+                options.acquire_timeout,
+                liveness.clone(),
+            )),
         });
         Ok(Self {
             reader: reader::Reader::new(db.clone(), liveness.clone()),
@@ -269,57 +276,33 @@ impl Store {
     /// The row `sql` (a statement with one parameter, `key`) returns, read straight through
     /// sqlx: every read of one resource by its key takes this path. It skips sea-orm's
     /// executor, whose futures are large enough to make copying them a fifth of a read's
-    /// cost, and the statement, built once, is prepared once per connection. On PostgreSQL
-    /// it also skips the pool's ping on release while a direct connection is free
-    /// ([`direct::DirectReads`]).
+    /// cost, and the statement, built once, is prepared once per connection. It also skips
+    /// the pool's ping on release while a direct connection is free ([`direct::DirectReads`]).
     pub(crate) async fn fetch_one(
         &self,
         sql: &'static str,
         key: RowKey,
     ) -> Result<Option<sea_orm::QueryResult>> {
         use sea_orm::sqlx;
-        let query_error = |error: sqlx::Error| {
-            Error::from(DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(
-                error,
-            ))))
-        };
-        if let Some(direct) = &self.direct
-            && let Some(row) = direct.fetch_one(sql, key).await
-        {
-            return Ok(row.map_err(query_error)?.map(sea_orm::QueryResult::from));
+        let query_error =
+            |error: sqlx::Error| Error::from(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))));
+        if let Some(row) = self.direct.fetch_one(sql, key).await {
+            return row.map_err(query_error);
         }
         let row = match self.db.get_database_backend() {
             DbBackend::Postgres => {
                 let pool = self.db.get_postgres_connection_pool();
-                let fetch = || {
-                    let query = sqlx::query(sql);
-                    match key {
-                        RowKey::Id(id) => query.bind(id),
-                        RowKey::Number(number) => query.bind(number),
-                    }
-                    .fetch_optional(pool)
-                };
-                match fetch().await {
+                match direct::from_pool(pool, sql, key).await {
                     // The database ended its sessions since this connection was last used:
                     // once more, on a connection the pool now pings first.
                     Err(error) if liveness::lost(&error) => {
                         self.liveness.lost();
-                        fetch().await
+                        direct::from_pool(pool, sql, key).await
                     }
                     row => row,
                 }
-                .map(|row| row.map(sea_orm::QueryResult::from))
             }
-            _ => {
-                let query = sqlx::query(sql);
-                match key {
-                    RowKey::Id(id) => query.bind(id),
-                    RowKey::Number(number) => query.bind(number),
-                }
-                .fetch_optional(self.db.get_sqlite_connection_pool())
-                .await
-                .map(|row| row.map(sea_orm::QueryResult::from))
-            }
+            _ => direct::from_pool(self.db.get_sqlite_connection_pool(), sql, key).await,
         };
         row.map_err(query_error)
     }
@@ -401,8 +384,36 @@ impl From<DbErr> for Error {
         match &error {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable(error.to_string()),
             _ if is_connection_failure(&error) => Error::Unavailable(error.to_string()),
+            _ if is_conflict(&error) => Error::Conflict(error.to_string()),
             _ => Error::Internal(error.to_string()),
         }
+    }
+}
+
+/// True when a statement failed because another transaction wrote the same rows at the same
+/// moment, so that the same request run again meets the state the other left: PostgreSQL's
+/// deadlock (40P01), serialization failure (40001) and lock not available (55P03); SQLite's
+/// busy and locked; on either, a foreign key whose row another request removed meanwhile
+/// (23503, SQLite 787) and a unique value another request took meanwhile where no known key
+/// named it (23505, SQLite 2067 and 1555). Every write checks what it refers to and what it
+/// takes before it writes, so only a race gets this far; run again, the request answers as it
+/// would have had it come second (NOT_FOUND, ALREADY_EXISTS, a stale etag).
+fn is_conflict(error: &DbErr) -> bool {
+    let (DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(error) = error.as_ref() else {
+        return false;
+    };
+    let Some(code) = error.code() else {
+        return false;
+    };
+    match code.parse::<u32>() {
+        // SQLite: the primary result code is the low byte of the extended one.
+        Ok(extended) => matches!(extended & 0xff, 5 | 6) || matches!(extended, 787 | 2067 | 1555),
+        Err(_) => matches!(&*code, "40P01" | "40001" | "55P03" | "23503" | "23505"),
     }
 }
 

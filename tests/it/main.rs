@@ -22,6 +22,7 @@ mod imports;
 mod merge;
 mod organisations;
 mod permissions;
+mod races;
 mod server;
 mod settings;
 mod sla;

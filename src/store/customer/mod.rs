@@ -4,7 +4,7 @@
 mod write;
 
 pub use write::CustomerCascade;
-pub(crate) use write::deactivate_customers_of;
+pub(crate) use write::{deactivate_customers_of, lock_customers};
 
 use std::collections::{BTreeMap, HashMap};
 

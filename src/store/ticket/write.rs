@@ -132,6 +132,9 @@ impl Store {
     ) -> Result<Vec<Ticket>> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            // Both customers first, in the lock order of writes: a deletion of either waits
+            // for this transfer or is done before it looks.
+            crate::store::customer::lock_customers(&tx, &[from, to]).await?;
             check_valid_customer(&tx, to).await?;
             let (moved, events) =
                 transfer_in(&tx, scope, from, to, open_only, now, &event_of).await?;
