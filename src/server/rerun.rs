@@ -5,13 +5,14 @@
 //! [`Error::Conflict`](crate::error::Error::Conflict): ABORTED, marked with
 //! [`CONFLICT_MARK`]. Run again, the request meets the state the other write left and answers
 //! as it would have had it come second (done, NOT_FOUND, ALREADY_EXISTS, a stale etag). This
-//! layer does that for every unary RPC, new ones included: it keeps the request's one message
-//! as the handler reads it and, on a marked answer, sends the same request through once more
-//! after a short, jittered pause, up to [`ATTEMPTS`] times in all. Only then does the client
+//! layer does that for every unary RPC that writes, new ones included: it keeps the request's
+//! one message as the handler reads it and, on a marked answer, sends the same request through
+//! once more after a short, jittered pause, up to [`ATTEMPTS`] times in all. Only then does the client
 //! see ABORTED, with `RetryInfo`; the mark never leaves the service.
 //!
 //! Streaming RPCs are not run again (their messages are not kept); an import runs each row
-//! again itself (`domain::import`).
+//! again itself (`domain::import`). Nor are reads, which meet no concurrent write: their
+//! messages are not copied, so the hottest calls pay nothing for this layer but a lookup.
 
 use std::{
     collections::HashSet,
@@ -25,6 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use prost::Message;
 use tower::{Layer, Service};
 
+use super::detach::only_reads;
 use crate::{
     error::CONFLICT_MARK,
     proto::FILE_DESCRIPTOR_SET,
@@ -38,14 +40,18 @@ const KEPT: usize = 4 * 1024 * 1024 + 5;
 /// Makes [`Rerun`] services.
 #[derive(Clone, Debug)]
 pub struct RerunLayer {
-    unary: Arc<HashSet<String>>,
+    /// The unary methods that write, by path.
+    writes: Arc<HashSet<String>>,
 }
 
 impl RerunLayer {
-    /// The layer for the unary methods of the contract, as its descriptor set lists them.
+    /// The layer for the unary methods of the contract that write, as its descriptor set
+    /// lists them.
     pub fn new() -> Self {
+        let mut writes = unary_methods();
+        writes.retain(|path| !only_reads(path));
         Self {
-            unary: Arc::new(unary_methods()),
+            writes: Arc::new(writes),
         }
     }
 }
@@ -85,7 +91,7 @@ impl<S> Layer<S> for RerunLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Rerun {
             inner,
-            unary: self.unary.clone(),
+            writes: self.writes.clone(),
         }
     }
 }
@@ -94,7 +100,8 @@ impl<S> Layer<S> for RerunLayer {
 #[derive(Clone, Debug)]
 pub struct Rerun<S> {
     inner: S,
-    unary: Arc<HashSet<String>>,
+    /// The unary methods that write, by path.
+    writes: Arc<HashSet<String>>,
 }
 
 impl<S, B> Service<http::Request<B>> for Rerun<S>
@@ -117,7 +124,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let (parts, body) = request.into_parts();
-        if !self.unary.contains(parts.uri.path()) {
+        if !self.writes.contains(parts.uri.path()) {
             let request = http::Request::from_parts(parts, Replayable::Live(body, None));
             return Box::pin(self.inner.call(request));
         }
@@ -250,6 +257,12 @@ mod tests {
         assert!(!unary.contains("/clientele.v1.TicketService/ListTickets"));
         assert!(!unary.contains("/clientele.v1.CustomerService/ImportCustomers"));
         assert!(!unary.contains("/clientele.v1.CommentService/UploadAttachment"));
+        let writes = RerunLayer::new().writes;
+        assert!(writes.contains("/clientele.v1.CustomerService/MergeCustomers"));
+        assert!(
+            !writes.contains("/clientele.v1.TicketService/GetTicket"),
+            "reads keep nothing"
+        );
     }
 
     #[test]

@@ -26,9 +26,8 @@ use super::{
     liveness::{Liveness, lost},
 };
 
-/// What reading one row costs the future that awaits it: boxed, because sqlx's statement
-/// futures are deep, and every RPC's future would otherwise carry their layout (beyond the
-/// compiler's depth limit once generic).
+/// A read of one row, boxed: sqlx's statement futures are large, and every RPC's future would
+/// otherwise carry their layout.
 type Fetch<'c> =
     Pin<Box<dyn Future<Output = Result<Option<QueryResult>, sqlx::Error>> + Send + 'c>>;
 

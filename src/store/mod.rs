@@ -410,10 +410,17 @@ fn is_conflict(error: &DbErr) -> bool {
     let Some(code) = error.code() else {
         return false;
     };
-    match code.parse::<u32>() {
+    // SQLSTATEs such as 40001 are digits too: the driver that raised it tells them apart.
+    if error
+        .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        matches!(&*code, "40P01" | "40001" | "55P03" | "23503" | "23505")
+    } else {
         // SQLite: the primary result code is the low byte of the extended one.
-        Ok(extended) => matches!(extended & 0xff, 5 | 6) || matches!(extended, 787 | 2067 | 1555),
-        Err(_) => matches!(&*code, "40P01" | "40001" | "55P03" | "23503" | "23505"),
+        code.parse::<u32>().is_ok_and(|extended| {
+            matches!(extended & 0xff, 5 | 6) || matches!(extended, 787 | 2067 | 1555)
+        })
     }
 }
 

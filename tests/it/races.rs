@@ -217,3 +217,91 @@ async fn futures_join4<T>(
     let (a, b, c, d) = tokio::join!(a, b, c, d);
     [a, b, c, d]
 }
+
+/// The database itself answers a customer update as it answers a race: on PostgreSQL a
+/// trigger raises a serialization failure (40001) or a deadlock (40P01), counted by a sequence,
+/// which no rollback undoes; on SQLite (whose triggers cannot raise a chosen code) a trigger
+/// writes a row whose foreign key names no customer, as a customer deleted meanwhile would.
+/// The service runs the request again until it goes through; one that never does is answered
+/// ABORTED `CONCURRENT_WRITE` with `RetryInfo` (after exactly five runs, PostgreSQL counts),
+/// and changes nothing.
+mod injected {
+    use clientele::{error::CONFLICT_MARK, retry::ATTEMPTS};
+    use sea_orm::{ConnectionTrait, DatabaseConnection};
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    const INJECT_POSTGRES: &str = r#"
+        CREATE SEQUENCE injected_conflicts;
+        CREATE FUNCTION inject_conflict() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.phone = '+49 30 1' AND nextval('injected_conflicts') <= 2 THEN
+                RAISE EXCEPTION 'injected serialization failure' USING ERRCODE = '40001';
+            ELSIF NEW.phone = '+49 30 2' THEN
+                PERFORM nextval('injected_conflicts');
+                RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER inject_conflict BEFORE UPDATE ON customers
+            FOR EACH ROW EXECUTE FUNCTION inject_conflict();
+    "#;
+
+    const INJECT_SQLITE: &str = "
+        CREATE TABLE injected (customer_id BLOB NOT NULL REFERENCES customers (id));
+        CREATE TRIGGER inject_conflict BEFORE UPDATE ON customers
+            WHEN NEW.phone = '+49 30 2'
+            BEGIN INSERT INTO injected (customer_id) VALUES (X'00'); END;
+    ";
+
+    /// How many runs the PostgreSQL trigger counted.
+    async fn runs(database: &DatabaseConnection) -> i64 {
+        let row = database
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT last_value FROM injected_conflicts",
+            ))
+            .await
+            .expect("read the sequence")
+            .expect("a row");
+        row.try_get_by_index(0).expect("last_value")
+    }
+
+    backend_tests! {
+        async fn a_write_that_meets_a_concurrent_one_is_run_again_before_the_client_sees_aborted(server) {
+            let database = sea_orm::Database::connect(&server.database.url).await.expect("connect");
+            let postgres = server.backend() == Backend::Postgres;
+            database.execute_unprepared(if postgres { INJECT_POSTGRES } else { INJECT_SQLITE }).await.expect("install the trigger");
+            let customer = server.customer(pb::Customer { email: "rerun@races.example".into(), last_name: "Rerun".into(), ..Default::default() }).await;
+            let update = |etag: String, phone: &str| pb::UpdateCustomerRequest {
+                customer: Some(pb::Customer { id: customer.id.clone(), etag, phone: phone.into(), ..Default::default() }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["phone".into()] }),
+            };
+
+            // On PostgreSQL two runs fail and the third goes through: the client sees only
+            // the success.
+            let updated = server.customers().update_customer(update(customer.etag.clone(), "+49 30 1")).await.expect("run again until it went through").into_inner().customer.expect("customer");
+            assert_eq!(updated.phone, "+49 30 1");
+            if postgres {
+                assert_eq!(runs(&database).await, 3, "two failed runs and the one that went through");
+            }
+
+            // Every run fails: ABORTED with its reason and retry delay, without the service's
+            // internal mark or the database's text, and nothing changed.
+            let before = server.snapshot().await;
+            let status = server.customers().update_customer(update(updated.etag.clone(), "+49 30 2")).await.expect_err("never goes through");
+            assert_eq!(status.code(), Code::Aborted, "{status:?}");
+            if postgres {
+                assert_eq!(runs(&database).await, 3 + i64::from(ATTEMPTS), "five runs in all");
+            }
+            assert_eq!(status.get_details_error_info().map(|info| info.reason), Some("CONCURRENT_WRITE".to_owned()));
+            assert!(status.get_details_retry_info().and_then(|info| info.retry_delay).is_some(), "a retry delay");
+            assert!(!status.metadata().contains_key(CONFLICT_MARK), "the mark stays inside");
+            assert!(!status.message().contains("injected") && !status.message().contains("FOREIGN KEY"), "the database's text is not sent: {}", status.message());
+            assert_eq!(server.snapshot().await, before, "nothing changed");
+            assert_eq!(server.customer_by_id(&customer.id).await.phone, "+49 30 1");
+            database.close().await.expect("close");
+        }
+    }
+}
