@@ -33,7 +33,7 @@ use crate::{
     domain::access::Principal,
     error::Result,
     model::{Actor, ChangeKind, ResourceType, Ticket, TicketState},
-    store::{FeedMessage, TicketChange, TicketFilter, TicketOrder, TicketScope},
+    store::{FeedMessage, NextEvent, TicketChange, TicketFilter, TicketOrder, TicketScope},
 };
 
 /// How many due tickets one scheduler transaction handles.
@@ -159,7 +159,7 @@ impl Escalations {
         let mut feed = self.tickets.store.subscribe_tickets();
         loop {
             let seqs = match feed.recv().await {
-                Ok(FeedMessage::Committed(seqs)) => seqs,
+                Ok(FeedMessage::Committed { seqs, .. }) => seqs,
                 Ok(FeedMessage::Lost) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     let _ = self.sender.send(HubMessage::Lost);
                     continue;
@@ -300,18 +300,27 @@ impl Watch {
 }
 
 /// The scheduler: sleeps until the next ticket event, handles what is due, and starts over
-/// whenever the feed reports a committed ticket change.
+/// whenever the feed reports a committed ticket change. A change of this replica's says the
+/// earliest next event of the tickets it wrote, which is enough to move the wake-up earlier;
+/// only a change it knows nothing about (another replica's, a lost notification) and a run
+/// of what was due make it read the earliest deadline from the database again.
 async fn schedule(tickets: Tickets) {
     let mut feed = tickets.store.subscribe_tickets();
+    // The next event as far as known; `None`: look it up.
+    let mut known: Option<Option<Timestamp>> = None;
     loop {
-        let next = match tickets.store.next_ticket_event().await {
-            Ok(next) => next,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the next ticket deadline; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+        let next = match known {
+            Some(next) => next,
+            None => match tickets.store.next_ticket_event().await {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the next ticket deadline; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
         };
+        known = Some(next);
         let clock = tickets.clock.clone();
         let sleep = async move {
             match next {
@@ -325,15 +334,44 @@ async fn schedule(tickets: Tickets) {
                     tracing::warn!(%error, "escalation run failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
+                known = None;
             }
             message = feed.recv() => {
                 if matches!(message, Err(broadcast::error::RecvError::Closed)) {
                     return;
                 }
-                // One look at the deadlines serves every change that came in meanwhile.
-                while feed.try_recv().is_ok() {}
+                known = earlier(known, message);
+                // Everything that came in meanwhile, at once.
+                loop {
+                    match feed.try_recv() {
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                        Err(broadcast::error::TryRecvError::Closed) => return,
+                        message => known = earlier(known, message.map_err(|_| ())),
+                    }
+                }
             }
         }
+    }
+}
+
+/// The next event known after `message`: the earlier of the two when the message says when
+/// its tickets' next event is, unknown otherwise.
+fn earlier<E>(
+    known: Option<Option<Timestamp>>,
+    message: std::result::Result<FeedMessage, E>,
+) -> Option<Option<Timestamp>> {
+    match (known, message) {
+        (
+            Some(next),
+            Ok(FeedMessage::Committed {
+                next_event: NextEvent::Earliest(written),
+                ..
+            }),
+        ) => Some(match (next, written) {
+            (Some(next), Some(written)) => Some(next.min(written)),
+            (next, written) => next.or(written),
+        }),
+        _ => None,
     }
 }
 

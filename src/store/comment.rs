@@ -135,7 +135,8 @@ impl Store {
             change_log::append(&tx, event).await?;
             let mut seqs = Vec::new();
             if let Some(change) = ticket {
-                if !super::ticket::write_ticket(&tx, &change.ticket, change.expected_version)
+                // A comment moves the ticket's clocks, never its customers.
+                if !super::ticket::write_ticket(&tx, &change.ticket, change.expected_version, false)
                     .await?
                 {
                     return Err(StoreFailure::Domain(Error::StaleEtag {
@@ -152,7 +153,10 @@ impl Store {
             Err(failure) => (Err(failure), Vec::new()),
         };
         let inserted = self.finish_create(tx, outcome, key, &[]).await?;
-        self.published(seqs);
+        self.published(
+            seqs,
+            super::NextEvent::of(ticket.map(|change| &change.ticket)),
+        );
         Ok(inserted)
     }
 

@@ -35,10 +35,39 @@ const MAX_PAYLOAD: usize = 7000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FeedMessage {
     /// These change-log entries (sequence numbers) about tickets were committed.
-    Committed(Vec<i64>),
+    Committed {
+        /// Their sequence numbers.
+        seqs: Vec<i64>,
+        /// What the write tells the escalation scheduler about its next wake-up.
+        next_event: NextEvent,
+    },
     /// Notifications from other replicas may have been missed (the listening connection was
     /// lost); whoever keeps state derived from the feed must rebuild it.
     Lost,
+}
+
+/// What a committed write tells the escalation scheduler about the next ticket event, so
+/// that a write does not cost the scheduler a look into the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextEvent {
+    /// Not known here (another replica's write, a merge): the scheduler looks.
+    Unknown,
+    /// The earliest next event of the tickets written, if any of them has one. A write that
+    /// moved the earliest deadline later only makes the scheduler wake early, find nothing
+    /// due and look again.
+    Earliest(Option<jiff::Timestamp>),
+}
+
+impl NextEvent {
+    /// The earliest next event of `tickets`.
+    pub fn of<'a>(tickets: impl IntoIterator<Item = &'a crate::model::Ticket>) -> Self {
+        Self::Earliest(
+            tickets
+                .into_iter()
+                .filter_map(|ticket| ticket.next_event_time)
+                .min(),
+        )
+    }
 }
 
 /// The sending side of the feed, shared by every clone of a [`Store`].
@@ -67,10 +96,12 @@ impl TicketFeed {
     }
 
     /// Tells this replica's subscribers about `seqs`, committed just now.
-    pub(crate) fn publish(&self, seqs: Vec<i64>) {
+    pub(crate) fn publish(&self, seqs: Vec<i64>, next_event: NextEvent) {
         if !seqs.is_empty() {
             // No subscriber is no error: nobody is waiting.
-            let _ = self.sender.send(FeedMessage::Committed(seqs));
+            let _ = self
+                .sender
+                .send(FeedMessage::Committed { seqs, next_event });
         }
     }
 }
@@ -188,7 +219,7 @@ impl Store {
                     Ok(Some(notification)) => {
                         if let Some(seqs) = parse_payload(self.feed.replica, notification.payload())
                         {
-                            self.feed.publish(seqs);
+                            self.feed.publish(seqs, NextEvent::Unknown);
                         }
                     }
                     Ok(None) => {

@@ -29,7 +29,7 @@ mod token;
 pub use agent::agent_cursor;
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
 pub use customer::CustomerCascade;
-pub use feed::FeedMessage;
+pub use feed::{FeedMessage, NextEvent};
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
 pub use scope::{Scope, TicketPaths, TicketScope};
@@ -237,16 +237,7 @@ impl Store {
                     Ok(true)
                 })
             })
-            .map_sqlx_sqlite_opts(|opts| {
-                opts.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-                    // SQLite runs on a thread of its own per connection and hands rows over
-                    // through a channel; a chunk of a streamed list fits in it whole, so the
-                    // two threads do not wake each other for every row.
-                    .row_buffer_size(1024)
-            });
+            .map_sqlx_sqlite_opts(sqlite_settings);
         connect
     }
 
@@ -337,6 +328,23 @@ impl Store {
             tracing::warn!(%error, "closing the database pool failed");
         }
     }
+}
+
+/// The settings of every SQLite connection the service opens (also the benchmark's write
+/// ceiling, which must run on the same): write-ahead log, `synchronous = NORMAL`, a busy
+/// timeout of 10 s, foreign keys on.
+pub fn sqlite_settings(
+    options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        // SQLite runs on a thread of its own per connection and hands rows over through a
+        // channel; a chunk of a streamed list fits in it whole, so the two threads do not wake
+        // each other for every row.
+        .row_buffer_size(1024)
 }
 
 /// A write transaction; dropped without [`WriteTx::commit`], it rolls back.

@@ -58,6 +58,18 @@ fn person(desk: &desk::Desk, email: &str) -> pb::Customer {
     }
 }
 
+/// A write a client of the mixed load was told had happened.
+enum Ack {
+    /// A ticket made, with its number.
+    Ticket(String, i64),
+    /// A customer merged away or deleted.
+    Gone(String),
+    /// A customer's phone set to this.
+    Phone(String),
+    /// A transfer.
+    Other,
+}
+
 /// Every ticket of the server, as the admin lists them.
 async fn all_tickets(server: &TestServer) -> Vec<pb::Ticket> {
     let mut stream = server
@@ -124,7 +136,7 @@ backend_tests! {
         assert_tickets_whole(&server).await;
     }
 
-    async fn merges_transfers_deletions_and_updates_under_load_never_answer_internal(server) {
+    async fn merges_transfers_deletions_updates_and_creates_under_load_never_answer_internal_and_keep_every_acknowledged_write(server) {
         let desk = server.desk("load").await;
         let mut people = Vec::new();
         for n in 0..12 {
@@ -133,18 +145,21 @@ backend_tests! {
             people.push(customer.id);
         }
         let people = std::sync::Arc::new(people);
+        let group = desk.group.id.clone();
         let deadline = Instant::now() + LOAD;
         let mut clients = Vec::new();
         for worker in 0..6usize {
             let server_customers = server.customers();
             let server_tickets = server.tickets();
-            let people = people.clone();
+            let (people, group) = (people.clone(), group.clone());
             clients.push(tokio::spawn(async move {
                 let (mut customers, mut tickets) = (server_customers, server_tickets);
-                let mut answers: Vec<Result<(), Status>> = Vec::new();
+                let mut answers: Vec<Result<Ack, Status>> = Vec::new();
                 let mut n = worker;
+                let mut count = 0usize;
                 while Instant::now() < deadline {
                     n = n.wrapping_mul(31).wrapping_add(7);
+                    count += 1;
                     let first = people[n % people.len()].clone();
                     let second = people[(n / 7 + 1 + worker) % people.len()].clone();
                     if first == second {
@@ -156,30 +171,70 @@ backend_tests! {
                     if first_etag.is_empty() || second_etag.is_empty() {
                         continue;
                     }
-                    let answer = match n % 4 {
-                        0 => customers.merge_customers(pb::MergeCustomersRequest { source_id: first, target_id: second, source_etag: first_etag, target_etag: second_etag }).await.map(|_| ()),
-                        1 => tickets.transfer_tickets(pb::TransferTicketsRequest { from_customer_id: first, to_customer_id: second, open_only: false }).await.map(|_| ()),
-                        2 => customers.delete_customer(pb::DeleteCustomerRequest { id: first, etag: first_etag }).await.map(|_| ()),
-                        _ => customers.update_customer(pb::UpdateCustomerRequest {
-                            customer: Some(pb::Customer { id: first, etag: first_etag, phone: format!("+49 30 {n:06}"), ..Default::default() }),
-                            update_mask: Some(prost_types::FieldMask { paths: vec!["phone".into()] }),
-                        }).await.map(|_| ()),
+                    let answer = match n % 5 {
+                        0 => customers.merge_customers(pb::MergeCustomersRequest { source_id: first.clone(), target_id: second, source_etag: first_etag, target_etag: second_etag }).await.map(|_| Ack::Gone(first)),
+                        1 => tickets.transfer_tickets(pb::TransferTicketsRequest { from_customer_id: first, to_customer_id: second, open_only: false }).await.map(|_| Ack::Other),
+                        2 => customers.delete_customer(pb::DeleteCustomerRequest { id: first.clone(), etag: first_etag }).await.map(|_| Ack::Gone(first)),
+                        3 => {
+                            let phone = format!("+49 30 {worker}{count:06}");
+                            customers.update_customer(pb::UpdateCustomerRequest {
+                                customer: Some(pb::Customer { id: first, etag: first_etag, phone: phone.clone(), ..Default::default() }),
+                                update_mask: Some(prost_types::FieldMask { paths: vec!["phone".into()] }),
+                            }).await.map(|_| Ack::Phone(phone))
+                        }
+                        _ => tickets.create_ticket(pb::CreateTicketRequest {
+                            ticket: Some(pb::Ticket { title: format!("load {worker}/{count}"), group_id: group.clone(), customer_id: first, ..Default::default() }),
+                            request_id: String::new(),
+                        }).await.map(|made| {
+                            let ticket = made.into_inner().ticket.unwrap_or_default();
+                            Ack::Ticket(ticket.id, ticket.number)
+                        }),
                     };
                     answers.push(answer);
                 }
                 answers
             }));
         }
-        let mut done = 0;
+        let mut acknowledged = Vec::new();
         for client in clients {
+            let mut numbers = Vec::new();
             for answer in client.await.expect("client") {
                 match answer {
-                    Ok(()) => done += 1,
+                    Ok(Ack::Ticket(id, number)) => {
+                        numbers.push(number);
+                        acknowledged.push(Ack::Ticket(id, number));
+                    }
+                    Ok(ack) => acknowledged.push(ack),
                     Err(status) => assert!(is_an_answer_to_a_race(&status), "a race is answered with a code a client acts on: {status:?}"),
                 }
             }
+            assert!(numbers.windows(2).all(|pair| pair[0] < pair[1]), "one client's tickets are numbered in the order it created them: {numbers:?}");
         }
-        assert!(done > 0, "some writes went through");
+        assert!(acknowledged.iter().any(|ack| matches!(ack, Ack::Ticket(..))), "some tickets were created");
+        assert!(acknowledged.iter().any(|ack| matches!(ack, Ack::Gone(..))), "some customers were merged or deleted");
+        assert!(acknowledged.iter().any(|ack| matches!(ack, Ack::Phone(..))), "some customers were updated");
+        // Every acknowledged write is there: each ticket made; each merged or deleted customer
+        // gone; each surviving customer's phone is one a client was told was written (a merge
+        // fills the survivor's empty fields from the merged customer).
+        let mut customers = server.customers();
+        for ack in &acknowledged {
+            match ack {
+                Ack::Ticket(id, number) => assert_eq!(desk::ticket(&server, id).await.number, *number, "acknowledged ticket {id} is there"),
+                Ack::Gone(id) => {
+                    let found = customers.get_customer(pb::GetCustomerRequest { key: Some(by_id(id)) }).await;
+                    assert_eq!(found.map(|_| ()).expect_err("a merged or deleted customer stays gone").code(), Code::NotFound);
+                }
+                Ack::Phone(_) | Ack::Other => {}
+            }
+        }
+        for id in people.iter() {
+            let Ok(found) = customers.get_customer(pb::GetCustomerRequest { key: Some(by_id(id)) }).await else { continue };
+            let phone = found.into_inner().customer.expect("customer").phone;
+            assert!(
+                phone.is_empty() || acknowledged.iter().any(|ack| matches!(ack, Ack::Phone(sent) if *sent == phone)),
+                "customer {id} has phone {phone:?}, which no acknowledged update wrote (of it, or of a customer merged into it)"
+            );
+        }
         assert_tickets_whole(&server).await;
     }
 

@@ -14,9 +14,10 @@ use clientele::proto::v1 as pb;
 use jiff::Timestamp;
 
 use crate::{
-    Args, BenchError,
+    Args, BenchError, ceiling,
     seed::Fixture,
     server::{self, Authed, Clients, Target},
+    writes,
 };
 
 /// What one scenario measured.
@@ -60,6 +61,18 @@ pub struct Results {
     /// Every principal once: GetTicket with `args.principals` distinct tokens.
     pub principals: Option<Principals>,
     pub create_ticket: Measured,
+    /// UpdateTicket: a state change.
+    pub update_ticket: Measured,
+    /// CreateComment: a public agent reply.
+    pub create_comment: Measured,
+    /// CreateCustomer with domain assignment.
+    pub create_customer: Measured,
+    /// pgbench's TPC-B-like transaction through sqlx: the database's write ceiling.
+    pub write_ceiling: Option<Measured>,
+    /// The ticket rows streamed by the database to one sqlx client: the stream ceiling.
+    pub stream_ceiling: Option<Measured>,
+    /// The mixed helpdesk workload.
+    pub mixed: Option<crate::writes::Mixed>,
     /// PostgreSQL's own primary-key selects, when the database is PostgreSQL.
     pub database: Option<Measured>,
     /// A reader that keeps up: tickets per second; p50 is the time to the first ticket.
@@ -108,8 +121,33 @@ impl Results {
             args.runs("create-ticket"),
             &self.create_ticket,
         );
-        if let Some(database) = &self.database {
-            check("primary-key selects", true, database);
+        check(
+            "UpdateTicket",
+            args.runs("update-ticket"),
+            &self.update_ticket,
+        );
+        check(
+            "CreateComment",
+            args.runs("create-comment"),
+            &self.create_comment,
+        );
+        check(
+            "CreateCustomer",
+            args.runs("create-customer"),
+            &self.create_customer,
+        );
+        if let Some(mixed) = &self.mixed {
+            check("mixed workload", true, &mixed.saturated);
+            check("mixed workload at half", true, &mixed.half);
+        }
+        for (name, ceiling) in [
+            ("write ceiling", &self.write_ceiling),
+            ("stream ceiling", &self.stream_ceiling),
+            ("primary-key selects", &self.database),
+        ] {
+            if let Some(ceiling) = ceiling {
+                check(name, true, ceiling);
+            }
         }
         check("ListTickets", args.runs("list-tickets"), &self.list_fast);
         check(
@@ -209,23 +247,37 @@ pub async fn run_all(
             move |mut client, n| {
                 let customer = customers[n % customers.len()].clone();
                 let group = group.clone();
-                async move {
-                    client
-                        .create_ticket(pb::CreateTicketRequest {
-                            ticket: Some(pb::Ticket {
-                                title: format!("Bench {n}: the printer is on fire again"),
-                                group_id: group,
-                                customer_id: customer,
-                                ..Default::default()
-                            }),
-                            request_id: String::new(),
-                        })
-                        .await
-                        .is_ok()
-                }
+                async move { writes::create_ticket(&mut client, group, customer, n).await }
             }
         })
         .await;
+    }
+
+    if args.runs("update-ticket") {
+        eprintln!("UpdateTicket …");
+        results.update_ticket = writes::update_tickets(args, target, &agents, fixture).await?;
+    }
+    if args.runs("create-comment") {
+        eprintln!("CreateComment …");
+        results.create_comment = writes::create_comments(args, target, &agents, fixture).await;
+    }
+    if args.runs("create-customer") {
+        eprintln!("CreateCustomer …");
+        results.create_customer = writes::create_customers(args, target, fixture).await?;
+    }
+    if args.runs("mixed") {
+        eprintln!("Mixed workload …");
+        results.mixed = Some(writes::mixed(args, target, fixture).await?);
+    }
+    if let Some(url) = target.database_url.as_deref() {
+        if args.runs("write-ceiling") {
+            eprintln!("Write ceiling: TPC-B-like transactions through sqlx …");
+            results.write_ceiling = Some(ceiling::write_ceiling(args, url).await?);
+        }
+        if args.runs("stream-ceiling") {
+            eprintln!("Stream ceiling: the ticket rows through sqlx …");
+            results.stream_ceiling = Some(ceiling::stream_ceiling(url).await?);
+        }
     }
 
     if let Some(url) = target
@@ -399,7 +451,7 @@ fn ticket_clients(
 
 /// `args.concurrency` loops of `call` over `clients`, for the warm-up and then the measured
 /// duration; `call` gets a client and a running number.
-async fn requests<C, F, Fut>(args: &Args, target: &Target, clients: Vec<C>, call: F) -> Measured
+pub async fn requests<C, F, Fut>(args: &Args, target: &Target, clients: Vec<C>, call: F) -> Measured
 where
     C: Clone + Send + 'static,
     F: Fn(C, usize) -> Fut + Clone + Send + Sync + 'static,
@@ -439,6 +491,14 @@ where
     // The peak memory counts from the end of the warm-up.
     tokio::time::sleep_until(measure_from.into()).await;
     target.reset_peak_memory();
+    let (latencies, errors) = gather(tasks).await;
+    summarise(latencies, errors, args.duration, target.peak_memory())
+}
+
+/// The latencies and failures of request loops, together.
+pub async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, u64)>>,
+) -> (Vec<Duration>, u64) {
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -447,10 +507,10 @@ where
             errors += failed;
         }
     }
-    summarise(latencies, errors, args.duration, target.peak_memory())
+    (latencies, errors)
 }
 
-fn summarise(
+pub fn summarise(
     mut latencies: Vec<Duration>,
     errors: u64,
     over: Duration,
@@ -528,14 +588,7 @@ async fn database_selects(
             (latencies, errors)
         }));
     }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        if let Ok((mine, failed)) = task.await {
-            latencies.extend(mine);
-            errors += failed;
-        }
-    }
+    let (latencies, errors) = gather(tasks).await;
     pool.close().await;
     Ok(summarise(latencies, errors, args.duration, None))
 }

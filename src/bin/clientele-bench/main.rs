@@ -4,17 +4,21 @@
 //! `clientele serve` process on it (or targets a running server), and drives it from
 //! concurrent clients: Health/Check (the ceiling of tonic here), GetOrganisation and
 //! GetTicket as an agent, GetTicket as a customer through its organisation's grant,
-//! CreateTicket, ListTickets (streamed tickets per second, time to the
+//! CreateTicket, UpdateTicket, CreateComment and CreateCustomer next to the database's write
+//! ceiling (pgbench's TPC-B-like transaction through sqlx), a mixed helpdesk workload,
+//! ListTickets next to the stream ceiling (streamed tickets per second, time to the
 //! first ticket, and the server's peak memory while a slow client streams everything),
 //! WatchEscalations (the delay from a deadline to the event at many watchers), and on
 //! PostgreSQL primary-key selects straight on the database (the raw ceiling), and the memory
 //! that keeping the tokens and rights of many distinct principals costs. It prints a
 //! markdown table per run.
 
+mod ceiling;
 mod load;
 mod report;
 mod seed;
 mod server;
+mod writes;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -74,7 +78,8 @@ pub struct Args {
     #[arg(long, default_value_t = 100_000)]
     pub principals: usize,
     /// Run only these scenarios (comma-separated): health, get-organisation, get-ticket,
-    /// get-ticket-customer, create-ticket, database, list-tickets, watch, principals.
+    /// get-ticket-customer, create-ticket, update-ticket, create-comment, create-customer,
+    /// mixed, write-ceiling, stream-ceiling, database, list-tickets, watch, principals.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }

@@ -117,16 +117,12 @@ pub fn markdown(args: &Args, target: &Target, fixture: &Fixture, results: &Resul
             "get-ticket-customer",
             &results.get_ticket_customer,
         ),
-        (
-            "CreateTicket (agent)",
-            "create-ticket",
-            &results.create_ticket,
-        ),
     ] {
         if args.runs(scenario) {
             row(&mut out, name, "req/s", measured, versus(measured));
         }
     }
+    let composed_write = write_rows(&mut out, args, results);
     if args.runs("list-tickets") {
         list_rows(&mut out, results);
     }
@@ -157,7 +153,144 @@ pub fn markdown(args: &Args, target: &Target, fixture: &Fixture, results: &Resul
         );
     }
     targets(&mut out, args, target, results, composed);
+    write_targets(&mut out, args, target, results, composed_write);
     out
+}
+
+/// The write ceilings and the writes next to them; returns the composed write ceiling,
+/// `1 / (1/health + 1/db_write)`, when it was measured.
+fn write_rows(out: &mut String, args: &Args, results: &Results) -> Option<f64> {
+    let health = results.health.rate;
+    let composed = results
+        .write_ceiling
+        .as_ref()
+        .filter(|_| health > 0.0)
+        .map(|db| 1.0 / (1.0 / health + 1.0 / db.rate));
+    let row = |out: &mut String, name: &str, m: &Measured, ratio: String| {
+        let _ = writeln!(
+            out,
+            "| {name} | {} req/s | {} | {} | {} | {ratio} | {} |",
+            rate(m.rate),
+            ms(m.p50),
+            ms(m.p99),
+            m.errors,
+            memory(m.peak_memory)
+        );
+    };
+    if let Some(ceiling) = &results.write_ceiling {
+        row(
+            out,
+            "TPC-B-like transaction through sqlx (ceiling: the database's writes)",
+            ceiling,
+            "–".into(),
+        );
+    }
+    if let Some(composed) = composed {
+        let _ = writeln!(
+            out,
+            "| composed write ceiling 1/(1/health + 1/db_write) | {} req/s | | | | | |",
+            rate(composed)
+        );
+    }
+    let versus = |m: &Measured| match composed {
+        Some(composed) => format!("{:.2} × composed write", m.rate / composed),
+        None => "–".to_owned(),
+    };
+    for (name, scenario, measured) in write_scenarios(results) {
+        if args.runs(scenario) {
+            row(out, name, measured, versus(measured));
+        }
+    }
+    if let Some(mixed) = &results.mixed {
+        row(
+            out,
+            "Mixed: 70 % reads, 20 % updates, 10 % creates, at saturation",
+            &mixed.saturated,
+            versus(&mixed.saturated),
+        );
+        row(
+            out,
+            "Mixed at half the saturated rate (latency from when each was due)",
+            &mixed.half,
+            "–".into(),
+        );
+    }
+    if let Some(stream) = &results.stream_ceiling {
+        let _ = writeln!(
+            out,
+            "| ticket rows through sqlx (ceiling: the database's stream) | {} rows/s | first after {} | all after {} | | {} rows | |",
+            rate(stream.rate),
+            ms(stream.p50),
+            ms(stream.p99),
+            stream.count
+        );
+    }
+    composed
+}
+
+/// The writes measured against the composed write ceiling (issue 14).
+fn write_scenarios(results: &Results) -> [(&'static str, &'static str, &Measured); 4] {
+    [
+        (
+            "CreateTicket (agent)",
+            "create-ticket",
+            &results.create_ticket,
+        ),
+        (
+            "UpdateTicket (agent, a state change)",
+            "update-ticket",
+            &results.update_ticket,
+        ),
+        (
+            "CreateComment (agent, a public reply)",
+            "create-comment",
+            &results.create_comment,
+        ),
+        (
+            "CreateCustomer (admin, organisation by email domain)",
+            "create-customer",
+            &results.create_customer,
+        ),
+    ]
+}
+
+/// The targets of issue 14, met or missed, for the scenarios that ran.
+fn write_targets(
+    out: &mut String,
+    args: &Args,
+    target: &Target,
+    results: &Results,
+    composed: Option<f64>,
+) {
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let mut lines = Vec::new();
+    if let Some(composed) = composed {
+        for (name, scenario, measured) in write_scenarios(results) {
+            if args.runs(scenario) {
+                let ratio = measured.rate / composed;
+                lines.push(format!(
+                    "{name} ≥ 0.5 × composed write ceiling ({}): {ratio:.2} — {}",
+                    target.backend,
+                    verdict(ratio >= 0.5)
+                ));
+            }
+        }
+    }
+    if let (Some(stream), true) = (&results.stream_ceiling, args.runs("list-tickets")) {
+        let ratio = results.list_fast.rate / stream.rate;
+        lines.push(format!(
+            "ListTickets ≥ 0.5 × stream ceiling ({}): {ratio:.2} — {}",
+            target.backend,
+            verdict(ratio >= 0.5)
+        ));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nTargets of the writes:\n");
+    for line in lines {
+        let _ = writeln!(out, "- {line}");
+    }
 }
 
 /// The targets of issues 7 and 12, met or missed, for the scenarios that ran.

@@ -18,6 +18,9 @@ use crate::{Args, BenchError, server::Target};
 /// Tickets generated and written at a time, so that a million never sit in memory at once.
 const TICKET_CHUNK: usize = 20_000;
 
+/// Agents of the mixed workload, each with a token and the grants of the benchmark's agent.
+const MIXED_AGENTS: usize = 8;
+
 /// What the scenarios use.
 pub struct Fixture {
     /// The group of every seeded ticket.
@@ -35,6 +38,12 @@ pub struct Fixture {
     pub ticket_ids: Vec<String>,
     /// Customers to create tickets for.
     pub customer_ids: Vec<String>,
+    /// Open tickets (new or open) of the group, to update and answer.
+    pub open_ticket_ids: Vec<String>,
+    /// Tokens of agents like the benchmark's, one per desk of the mixed workload.
+    pub mixed_agent_tokens: Vec<String>,
+    /// An email domain assigned to an organisation (`domain_assignment` on).
+    pub customer_domain: String,
     /// A policy whose first response is due three seconds after creation.
     pub probe_policy_id: String,
     /// Rows in the database when the run began (organisations, customers, tickets).
@@ -51,39 +60,26 @@ impl Fixture {
         let mut groups = pb::group_service_client::GroupServiceClient::new(admin.clone());
         let group = group_named(&mut groups, "bench").await?;
         let mut agents = pb::agent_service_client::AgentServiceClient::new(admin.clone());
-        let agent = agents
-            .create_agent(pb::CreateAgentRequest {
-                request_id: String::new(),
-                agent: Some(pb::Agent {
-                    login: format!("bench-{run}"),
-                    ..Default::default()
-                }),
-            })
-            .await?
-            .into_inner()
-            .agent
-            .ok_or("no agent")?;
         let mut permissions =
             pb::permission_service_client::PermissionServiceClient::new(admin.clone());
-        let agent_subject = pb::subject::Subject::AgentId(agent.id.clone());
-        grant(
-            &mut permissions,
-            agent_subject.clone(),
-            &group.id,
-            pb::PermissionLevel::Rw,
-            0,
-        )
-        .await?;
+        let mut extra_groups = Vec::new();
         for extra in 1..=4 {
-            let other = group_named(&mut groups, &format!("bench-extra-{extra}")).await?;
-            grant(
-                &mut permissions,
-                agent_subject.clone(),
-                &other.id,
-                pb::PermissionLevel::Ro,
-                0,
-            )
-            .await?;
+            extra_groups.push(
+                group_named(&mut groups, &format!("bench-extra-{extra}"))
+                    .await?
+                    .id,
+            );
+        }
+        let mut desk = Desk {
+            agents: &mut agents,
+            permissions: &mut permissions,
+            group_id: &group.id,
+            extra_groups: &extra_groups,
+        };
+        let agent_token = desk.agent(&format!("bench-{run}")).await?;
+        let mut mixed_agent_tokens = Vec::new();
+        for n in 0..MIXED_AGENTS {
+            mixed_agent_tokens.push(desk.agent(&format!("bench-{run}-desk-{n}")).await?);
         }
         // Every customer may use the group: the seeded ones have no grants of their own.
         let settings = permissions
@@ -108,17 +104,6 @@ impl Fixture {
                 })
                 .await?;
         }
-        let agent_token = agents
-            .create_token(pb::CreateTokenRequest {
-                owner: Some(pb::TokenOwner {
-                    owner: Some(pb::token_owner::Owner::AgentId(agent.id.clone())),
-                }),
-                description: "clientele-bench".into(),
-                expire_time: None,
-            })
-            .await?
-            .into_inner()
-            .secret;
         let probe_policy_id = pb::sla_service_client::SlaServiceClient::new(admin.clone())
             .create_sla_policy(pb::CreateSlaPolicyRequest {
                 request_id: String::new(),
@@ -231,6 +216,34 @@ impl Fixture {
         }
         customer_ids.sort();
         customer_ids.dedup();
+        let mut admin_tickets = pb::ticket_service_client::TicketServiceClient::new(admin.clone());
+        let mut stream = admin_tickets
+            .list_tickets(pb::ListTicketsRequest {
+                group_ids: vec![group.id.clone()],
+                states: vec![pb::TicketState::New as i32, pb::TicketState::Open as i32],
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let mut open_ticket_ids = Vec::new();
+        while let Some(item) = stream.message().await? {
+            open_ticket_ids.push(item.ticket.ok_or("no ticket")?.id);
+        }
+        let customer_domain = format!("{run}.bench.example");
+        pb::organisation_service_client::OrganisationServiceClient::new(admin.clone())
+            .create_organisation(pb::CreateOrganisationRequest {
+                request_id: String::new(),
+                organisation: Some(pb::Organisation {
+                    name: format!("Bench assigned {run}"),
+                    code: format!("ASSIGNED-{run}"),
+                    country: "DE".into(),
+                    email_domains: vec![customer_domain.clone()],
+                    domain_assignment: true,
+                    ..Default::default()
+                }),
+            })
+            .await?;
         if organisation_ids.is_empty() || ticket_ids.is_empty() {
             return Err(
                 "the database has no organisations or tickets in the group `bench` to read".into(),
@@ -244,10 +257,72 @@ impl Fixture {
             organisation_ids,
             ticket_ids,
             customer_ids,
+            open_ticket_ids,
+            mixed_agent_tokens,
+            customer_domain,
             probe_policy_id,
             sizes,
             seeding,
         })
+    }
+}
+
+/// Makes agents with the benchmark's grants: RW on its group, RO on four more.
+struct Desk<'a> {
+    agents: &'a mut pb::agent_service_client::AgentServiceClient<crate::server::Authed>,
+    permissions:
+        &'a mut pb::permission_service_client::PermissionServiceClient<crate::server::Authed>,
+    group_id: &'a str,
+    extra_groups: &'a [String],
+}
+
+impl Desk<'_> {
+    /// A new agent called `login` with the grants, and a token of it.
+    async fn agent(&mut self, login: &str) -> Result<String, BenchError> {
+        let agent = self
+            .agents
+            .create_agent(pb::CreateAgentRequest {
+                request_id: String::new(),
+                agent: Some(pb::Agent {
+                    login: login.into(),
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .into_inner()
+            .agent
+            .ok_or("no agent")?;
+        let subject = pb::subject::Subject::AgentId(agent.id.clone());
+        grant(
+            self.permissions,
+            subject.clone(),
+            self.group_id,
+            pb::PermissionLevel::Rw,
+            0,
+        )
+        .await?;
+        for other in self.extra_groups {
+            grant(
+                self.permissions,
+                subject.clone(),
+                other,
+                pb::PermissionLevel::Ro,
+                0,
+            )
+            .await?;
+        }
+        Ok(self
+            .agents
+            .create_token(pb::CreateTokenRequest {
+                owner: Some(pb::TokenOwner {
+                    owner: Some(pb::token_owner::Owner::AgentId(agent.id)),
+                }),
+                description: "clientele-bench".into(),
+                expire_time: None,
+            })
+            .await?
+            .into_inner()
+            .secret)
     }
 }
 

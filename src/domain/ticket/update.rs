@@ -148,8 +148,9 @@ impl Tickets {
             changes,
         )];
         events.extend(alert_events(&actor, now, &current.alerts, &next));
+        let additional_changed = next.additional_customer_ids != current.additional_customer_ids;
         self.store
-            .update_ticket(&next, current.version, &events)
+            .update_ticket(&next, current.version, additional_changed, &events)
             .await?;
         Ok(next)
     }

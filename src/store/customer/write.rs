@@ -266,7 +266,8 @@ impl Store {
         }
         .await;
         let (merged, seqs) = finish(tx, outcome, &UNIQUE_KEYS).await?;
-        self.published(seqs);
+        // A merge moves tickets between customers; what it means for deadlines is looked up.
+        self.published(seqs, crate::store::NextEvent::Unknown);
         Ok(merged)
     }
 }

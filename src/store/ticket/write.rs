@@ -16,7 +16,7 @@ use crate::{
     error::{Error, PreconditionViolation, Result},
     model::{ChangeEvent, Ticket, TicketState, Validity},
     store::{
-        IdempotencyKey, Inserted, Store, StoreFailure, TicketScope, WriteTx, change_log,
+        IdempotencyKey, Inserted, NextEvent, Store, StoreFailure, TicketScope, WriteTx, change_log,
         entities::{customer, organisation, ticket, ticket_customer},
         feed, finish,
     },
@@ -37,6 +37,7 @@ impl Store {
         if let Some(replay) = self.before_create(key, async { Ok(()) }).await? {
             return Ok(replay);
         }
+        let taken = self.number_apart(create_time).await?;
         let tx = self.begin_write().await?;
         let outcome = async {
             if let Some(replay) =
@@ -44,7 +45,10 @@ impl Store {
             {
                 return Ok((replay, Vec::new()));
             }
-            let number = next_number(&tx, create_time).await?;
+            let number = match taken {
+                Some(number) => number,
+                None => next_number(&tx, create_time).await?,
+            };
             let (ticket, events) = build(number);
             check_parties(&tx, &ticket).await?;
             ticket::Entity::insert(active_model(&ticket))
@@ -60,24 +64,26 @@ impl Store {
             Err(failure) => (Err(failure), Vec::new()),
         };
         let inserted = self.finish_create(tx, outcome, key, &[]).await?;
-        if matches!(inserted, Inserted::New(_)) {
-            self.feed.publish(seqs);
+        if let Inserted::New(ticket) = &inserted {
+            self.feed.publish(seqs, NextEvent::of([ticket]));
         }
         Ok(inserted)
     }
 
-    /// Writes `ticket` over its stored `expected_version` with `events`; a newer stored
-    /// version is [`Error::StaleEtag`].
+    /// Writes `ticket` over its stored `expected_version` with `events` (its additional
+    /// customers too when `additional_changed`); a newer stored version is
+    /// [`Error::StaleEtag`].
     #[tracing::instrument(skip_all, level = "debug", err(level = "debug"), fields(id = %ticket.id))]
     pub async fn update_ticket(
         &self,
         ticket: &Ticket,
         expected_version: i64,
+        additional_changed: bool,
         events: &[ChangeEvent],
     ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
-            if !write_ticket(&tx, ticket, expected_version).await? {
+            if !write_ticket(&tx, ticket, expected_version, additional_changed).await? {
                 return Err(StoreFailure::Domain(Error::StaleEtag {
                     resource: RESOURCE,
                 }));
@@ -86,7 +92,7 @@ impl Store {
         }
         .await;
         let seqs = finish(tx, outcome, &[]).await?;
-        self.feed.publish(seqs);
+        self.feed.publish(seqs, NextEvent::of([ticket]));
         Ok(())
     }
 
@@ -103,7 +109,8 @@ impl Store {
             let mut written = Vec::new();
             let mut events = Vec::new();
             for change in changes {
-                if write_ticket(&tx, &change.ticket, change.expected_version).await? {
+                // The scheduler changes alerts and states, never the customers.
+                if write_ticket(&tx, &change.ticket, change.expected_version, false).await? {
                     written.push(change.ticket.id);
                     events.extend(change.events.iter().cloned());
                 }
@@ -113,7 +120,15 @@ impl Store {
         }
         .await;
         let (written, seqs) = finish(tx, outcome, &[]).await?;
-        self.feed.publish(seqs);
+        self.feed.publish(
+            seqs,
+            NextEvent::of(
+                changes
+                    .iter()
+                    .filter(|change| written.contains(&change.ticket.id))
+                    .map(|change| &change.ticket),
+            ),
+        );
         Ok(written)
     }
 
@@ -143,7 +158,7 @@ impl Store {
         }
         .await;
         let (moved, seqs) = finish(tx, outcome, &[]).await?;
-        self.feed.publish(seqs);
+        self.feed.publish(seqs, NextEvent::of(&moved));
         Ok(moved)
     }
 
@@ -163,8 +178,8 @@ impl Store {
     }
 
     /// Publishes ticket events committed by a transaction of another store module.
-    pub(crate) fn published(&self, seqs: Vec<i64>) {
-        self.feed.publish(seqs);
+    pub(crate) fn published(&self, seqs: Vec<i64>, next_event: NextEvent) {
+        self.feed.publish(seqs, next_event);
     }
 }
 
@@ -245,7 +260,8 @@ pub(crate) async fn transfer_in(
         after.additional_customer_ids = additional;
         after.version = before.version + 1;
         after.update_time = now;
-        if !write_ticket(tx, &after, before.version).await? {
+        let additional_changed = after.additional_customer_ids != before.additional_customer_ids;
+        if !write_ticket(tx, &after, before.version, additional_changed).await? {
             return Err(StoreFailure::Domain(Error::StaleEtag {
                 resource: RESOURCE,
             }));
@@ -336,6 +352,61 @@ pub(crate) fn tickets_in_the_way(
 /// increase and never repeat, and a day with more than 99,999 tickets runs on into the
 /// numbers of the next (which then starts after them).
 pub(super) async fn next_number(tx: &WriteTx, time: Timestamp) -> Result<i64, StoreFailure> {
+    let statement = tx.get_database_backend().build(&counter_upsert(time));
+    let row = tx
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| StoreFailure::Domain(Error::Internal("no ticket counter row".into())))?;
+    Ok(row.try_get("", "last")?)
+}
+
+impl Store {
+    /// On PostgreSQL, the next ticket number taken in a transaction of its own that commits
+    /// without waiting for its log flush (`synchronous_commit = off`), in one round trip
+    /// before the ticket's transaction begins; `None` on SQLite, where the ticket's
+    /// transaction takes it ([`next_number`]).
+    ///
+    /// Taken inside the ticket's transaction, the counter's row stayed locked until that
+    /// transaction had committed and flushed, so every create in the service waited for the
+    /// one before it: CreateTicket ran at a third of the database's write ceiling (BENCHMARKS.md,
+    /// 2026-12-06). Apart, the row is locked for one statement. Numbers stay unique and
+    /// increasing in the order they are taken; a create that fails after taking one leaves a
+    /// gap. Nothing is lost in a crash: a ticket's commit flushes the log up to its own record,
+    /// which lies after the counter's, so a number of any ticket that survived a crash
+    /// survived with it.
+    async fn number_apart(&self, time: Timestamp) -> Result<Option<i64>> {
+        use sea_orm::{DbBackend, sea_query::PostgresQueryBuilder, sqlx::Row};
+        if self.backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        // One message of two statements is one transaction (an implicit one, which a failure
+        // rolls back without leaving the connection in it). Only numbers of ours are inlined.
+        let sql = format!(
+            "SET LOCAL synchronous_commit = off; {}",
+            counter_upsert(time).to_string(PostgresQueryBuilder)
+        );
+        let pool = self.db.get_postgres_connection_pool();
+        let rows = sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .map_err(|error| {
+                Error::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
+                    std::sync::Arc::new(error),
+                )))
+            })?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Internal("no ticket counter row".into()))?;
+        let number: i64 = row
+            .try_get("last")
+            .map_err(|e| Error::Internal(format!("ticket counter unreadable: {e}")))?;
+        Ok(Some(number))
+    }
+}
+
+/// The statement that moves the ticket counter on and returns the number it gives out: the
+/// first of the day is `YYYYMMDD00001`.
+fn counter_upsert(time: Timestamp) -> sea_orm::sea_query::InsertStatement {
     use crate::store::entities::ticket_counter;
 
     let date = jiff::tz::TimeZone::UTC.to_datetime(time).date();
@@ -343,7 +414,7 @@ pub(super) async fn next_number(tx: &WriteTx, time: Timestamp) -> Result<i64, St
         i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day());
     let first_of_day = day * DAY_WIDTH + 1;
     let last = Expr::col((ticket_counter::Entity, ticket_counter::Column::Last));
-    let upsert = Query::insert()
+    Query::insert()
         .into_table(ticket_counter::Entity)
         .columns([ticket_counter::Column::Day, ticket_counter::Column::Last])
         .values_panic([LAST_NUMBER_ROW.into(), first_of_day.into()])
@@ -356,13 +427,7 @@ pub(super) async fn next_number(tx: &WriteTx, time: Timestamp) -> Result<i64, St
                 .to_owned(),
         )
         .returning_col(ticket_counter::Column::Last)
-        .to_owned();
-    let statement = tx.get_database_backend().build(&upsert);
-    let row = tx
-        .query_one_raw(statement)
-        .await?
-        .ok_or_else(|| StoreFailure::Domain(Error::Internal("no ticket counter row".into())))?;
-    Ok(row.try_get("", "last")?)
+        .to_owned()
 }
 
 /// Ticket numbers of one day: `YYYYMMDD` times this plus the counter.
@@ -460,11 +525,14 @@ async fn check_valid_customer(tx: &WriteTx, id: Uuid) -> Result<(), StoreFailure
     }
 }
 
-/// Writes `ticket` if the stored one is at `expected_version`; false if it is not.
+/// Writes `ticket` if the stored one is at `expected_version`; false if it is not. Its
+/// additional customers are written again only when `additional_changed`: a statement saved
+/// on most writes of a ticket.
 pub(crate) async fn write_ticket(
     tx: &WriteTx,
     ticket: &Ticket,
     expected_version: i64,
+    additional_changed: bool,
 ) -> Result<bool, StoreFailure> {
     let updated = ticket::Entity::update_many()
         .set(active_model(ticket))
@@ -474,6 +542,9 @@ pub(crate) async fn write_ticket(
         .await?;
     if updated.rows_affected == 0 {
         return Ok(false);
+    }
+    if !additional_changed {
+        return Ok(true);
     }
     ticket_customer::Entity::delete_many()
         .filter(ticket_customer::Column::TicketId.eq(ticket.id))
