@@ -1,6 +1,9 @@
 //! Groups.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use uuid::Uuid;
 
 use super::{
@@ -47,10 +50,13 @@ impl Store {
     /// The group with `id`.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn group(&self, id: Uuid) -> Result<Option<Group>> {
-        group::Entity::find_by_id(id)
-            .one(self.reader())
+        static SQL: super::PerBackend = super::PerBackend::new();
+        let sql = SQL.get(self.backend(), || {
+            group::Entity::find().filter(group::Column::Id.eq(Uuid::nil()))
+        });
+        self.fetch_one(sql, super::RowKey::Id(id))
             .await?
-            .map(from_row)
+            .map(|row| from_row(group::Model::from_query_result(&row, "")?))
             .transpose()
     }
 

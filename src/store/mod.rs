@@ -133,6 +133,31 @@ async fn unconnected(url: &str, error: DbErr) -> String {
     format!("cannot connect to the database postgres://{at}: {cause}")
 }
 
+/// A statement for [`Store::fetch_one`], built once for each database.
+pub(crate) struct PerBackend(std::sync::OnceLock<[String; 2]>);
+
+impl PerBackend {
+    pub(crate) const fn new() -> Self {
+        Self(std::sync::OnceLock::new())
+    }
+
+    /// The statement for `backend`; `select` is the query, built on first use.
+    pub(crate) fn get<E: sea_orm::EntityTrait>(
+        &'static self,
+        backend: DbBackend,
+        select: impl Fn() -> sea_orm::Select<E>,
+    ) -> &'static str {
+        use sea_orm::QueryTrait;
+        let sql = self.0.get_or_init(|| {
+            [DbBackend::Sqlite, DbBackend::Postgres].map(|db| db.build(select().as_query()).sql)
+        });
+        match backend {
+            DbBackend::Postgres => &sql[1],
+            _ => &sql[0],
+        }
+    }
+}
+
 /// The one parameter of a statement read by [`Store::fetch_one`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum RowKey {

@@ -3,7 +3,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{
-        Mutex, OnceLock,
+        Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -11,7 +11,7 @@ use std::{
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -297,23 +297,10 @@ impl FromQueryResult for Positional {
 
 /// `SELECT … FROM organisations WHERE id = ?` for `backend`, built once.
 fn by_id_sql(backend: DbBackend) -> &'static str {
-    static SQL: OnceLock<[String; 2]> = OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let build = |backend: DbBackend| {
-            backend
-                .build(
-                    organisation::Entity::find()
-                        .filter(organisation::Column::Id.eq(Uuid::nil()))
-                        .as_query(),
-                )
-                .sql
-        };
-        [build(DbBackend::Sqlite), build(DbBackend::Postgres)]
-    });
-    match backend {
-        DbBackend::Postgres => &sql[1],
-        _ => &sql[0],
-    }
+    static SQL: super::PerBackend = super::PerBackend::new();
+    SQL.get(backend, || {
+        organisation::Entity::find().filter(organisation::Column::Id.eq(Uuid::nil()))
+    })
 }
 
 /// Organisations read lately, by id. Kept on SQLite only: one process serves a SQLite file,

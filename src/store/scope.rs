@@ -46,6 +46,14 @@ impl Scope {
         }
     }
 
+    /// Whether customer `id` is within the scope.
+    pub(crate) fn admits_customer(&self, id: Uuid) -> bool {
+        match &self.0 {
+            Reach::Everything => true,
+            Reach::Customer { customer_id, .. } => *customer_id == id,
+        }
+    }
+
     /// The condition on an organisation id column.
     pub(crate) fn organisations(&self, id: impl ColumnTrait) -> Condition {
         match &self.0 {
