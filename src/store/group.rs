@@ -51,7 +51,7 @@ impl Store {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn group(&self, id: Uuid) -> Result<Option<Group>> {
         static SQL: super::PerBackend = super::PerBackend::new();
-        let sql = SQL.get(self.backend(), || {
+        let sql = SQL.get(self.backend(), |_| {
             group::Entity::find().filter(group::Column::Id.eq(Uuid::nil()))
         });
         self.fetch_one(sql, super::RowKey::Id(id))

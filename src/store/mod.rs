@@ -141,15 +141,17 @@ impl PerBackend {
         Self(std::sync::OnceLock::new())
     }
 
-    /// The statement for `backend`; `select` is the query, built on first use.
+    /// The statement for `backend`. `select` makes the query for the database it is given;
+    /// both are built on first use, so it must not look at `backend` (one process may serve
+    /// both: the tests do).
     pub(crate) fn get<E: sea_orm::EntityTrait>(
         &'static self,
         backend: DbBackend,
-        select: impl Fn() -> sea_orm::Select<E>,
+        select: impl Fn(DbBackend) -> sea_orm::Select<E>,
     ) -> &'static str {
         use sea_orm::QueryTrait;
         let sql = self.0.get_or_init(|| {
-            [DbBackend::Sqlite, DbBackend::Postgres].map(|db| db.build(select().as_query()).sql)
+            [DbBackend::Sqlite, DbBackend::Postgres].map(|db| db.build(select(db).as_query()).sql)
         });
         match backend {
             DbBackend::Postgres => &sql[1],

@@ -298,7 +298,7 @@ impl FromQueryResult for Positional {
 /// `SELECT … FROM organisations WHERE id = ?` for `backend`, built once.
 fn by_id_sql(backend: DbBackend) -> &'static str {
     static SQL: super::PerBackend = super::PerBackend::new();
-    SQL.get(backend, || {
+    SQL.get(backend, |_| {
         organisation::Entity::find().filter(organisation::Column::Id.eq(Uuid::nil()))
     })
 }

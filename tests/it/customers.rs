@@ -573,3 +573,57 @@ backend_tests! {
         assert_eq!(assignment.changes[0].new, serde_json::json!(org.id));
     }
 }
+
+/// One process may serve SQLite and PostgreSQL at once (the tests do): the statements that
+/// read one row by its key are built once per process for both databases, and each must be
+/// the one of its own database — SQLite first here, so that a statement built for the
+/// first caller's database would fail PostgreSQL's reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
+async fn one_process_reads_customers_and_groups_on_both_databases_each_in_its_own_sql() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(server) = TestServer::start(backend).await else {
+            return;
+        };
+        let other = server.organisation("TWOSQL", &[]).await;
+        let made = server
+            .customer(pb::Customer {
+                email: "both@twosql.example".into(),
+                secondary_emails: vec![
+                    "b.second@twosql.example".into(),
+                    "A.first@twosql.example".into(),
+                ],
+                last_name: "Both".into(),
+                secondary_organisation_ids: vec![other.id.clone()],
+                ..Default::default()
+            })
+            .await;
+        let read = server.customer_by_id(&made.id).await;
+        assert_eq!(
+            read.secondary_emails,
+            ["A.first@twosql.example", "b.second@twosql.example"],
+            "{backend:?}: addresses in their case-folded order"
+        );
+        assert_eq!(
+            read.secondary_organisation_ids,
+            std::slice::from_ref(&other.id),
+            "{backend:?}"
+        );
+        let group = server.group("twosql").await;
+        let found = server
+            .groups()
+            .get_group(pb::GetGroupRequest {
+                key: Some(pb::get_group_request::Key::Id(group.id.clone())),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e:?}"))
+            .into_inner()
+            .group
+            .expect("group");
+        assert_eq!(found.name, "twosql");
+        server.stop().await;
+    }
+}

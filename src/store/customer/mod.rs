@@ -226,8 +226,8 @@ const SECONDARY_ORGANISATIONS: &str = "secondary_organisation_ids";
 /// organisations.
 fn by_id_sql(backend: DbBackend) -> &'static str {
     static SQL: super::PerBackend = super::PerBackend::new();
-    SQL.get(backend, || {
-        let (emails, organisations) = relation_columns(backend);
+    SQL.get(backend, |db| {
+        let (emails, organisations) = relation_columns(db);
         customer::Entity::find()
             .column_as(Expr::cust(emails), SECONDARY_EMAILS)
             .column_as(Expr::cust(organisations), SECONDARY_ORGANISATIONS)
