@@ -160,6 +160,12 @@ impl PerBackend {
     }
 }
 
+/// What a statement sent through sqlx itself (past sea-orm) failed with, classified as
+/// sea-orm's failures are (unavailable, a concurrent write, internal).
+pub(crate) fn sqlx_failure(error: sea_orm::sqlx::Error) -> Error {
+    Error::from(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))
+}
+
 /// The one parameter of a statement read by [`Store::fetch_one`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum RowKey {
@@ -301,11 +307,8 @@ impl Store {
         sql: &'static str,
         key: RowKey,
     ) -> Result<Option<sea_orm::QueryResult>> {
-        use sea_orm::sqlx;
-        let query_error =
-            |error: sqlx::Error| Error::from(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))));
         if let Some(row) = self.direct.fetch_one(sql, key).await {
-            return row.map_err(query_error);
+            return row.map_err(sqlx_failure);
         }
         let row = match self.db.get_database_backend() {
             DbBackend::Postgres => {
@@ -322,7 +325,7 @@ impl Store {
             }
             _ => direct::from_pool(self.db.get_sqlite_connection_pool(), sql, key).await,
         };
-        row.map_err(query_error)
+        row.map_err(sqlx_failure)
     }
 
     /// Starts a write transaction. On SQLite it waits its turn and takes the write lock at

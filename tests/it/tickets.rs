@@ -368,6 +368,21 @@ clock_tests! {
         expect_code(desk.as_agent.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Number(ticket.number + 1000)) }).await, Code::NotFound);
     }
 
+    async fn additional_customers_stay_through_other_changes_and_change_when_asked(server, _clock) {
+        let desk = server.desk("acme").await;
+        let other = server.customer(pb::Customer { email: "other@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let third = server.customer(pb::Customer { email: "third@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let ticket = desk.create(pb::Ticket { additional_customer_ids: vec![other.id.clone()], ..desk.ticket("Shared") }).await;
+        // A change of other fields leaves the stored additional customers as they were.
+        let opened = update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Open.into(), ..ticket }, &["state"]).await.expect("open");
+        assert_eq!(desk::ticket(&server, &opened.id).await.additional_customer_ids, std::slice::from_ref(&other.id));
+        // A change of them is stored, read back from the database.
+        let changed = update(&desk.as_agent, pb::Ticket { additional_customer_ids: vec![third.id.clone()], ..opened }, &["additional_customer_ids"]).await.expect("change the additional customers");
+        assert_eq!(desk::ticket(&server, &changed.id).await.additional_customer_ids, std::slice::from_ref(&third.id));
+        let cleared = update(&desk.as_agent, pb::Ticket { additional_customer_ids: Vec::new(), ..changed }, &["additional_customer_ids"]).await.expect("clear them");
+        assert!(desk::ticket(&server, &cleared.id).await.additional_customer_ids.is_empty());
+    }
+
     async fn overviews_count_and_list_an_organisations_and_a_customers_tickets(server, clock) {
         let desk = server.desk("acme").await;
         let colleague = server.customer(pb::Customer { email: "colleague@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;

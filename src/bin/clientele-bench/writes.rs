@@ -95,7 +95,7 @@ impl Slots {
             Err(status) => {
                 eprintln!("  UpdateTicket failed: {}", status.message());
                 // Read it again, so that one failure does not fail every later turn.
-                if let Ok(ticket) = get_ticket(client, &slot.id.clone()).await {
+                if let Ok(ticket) = get_ticket(client, &slot.id).await {
                     slot.etag = ticket.etag;
                     slot.pending = ticket.state == pb::TicketState::PendingReminder as i32;
                 }

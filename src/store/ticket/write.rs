@@ -389,11 +389,7 @@ impl Store {
         let rows = sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await
-            .map_err(|error| {
-                Error::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
-                    std::sync::Arc::new(error),
-                )))
-            })?;
+            .map_err(crate::store::sqlx_failure)?;
         let row = rows
             .first()
             .ok_or_else(|| Error::Internal("no ticket counter row".into()))?;
