@@ -59,10 +59,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("clientele_descriptor.bin"), &encoded)?;
     let descriptors = prost_types::FileDescriptorSet::decode(encoded.as_slice())?;
 
+    // Messages know their full names, by which the codec finds their descriptors to check
+    // text fields for NUL characters (src/proto/codec.rs).
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .codec_path("crate::proto::codec::Codec")
         .extern_path(".google.rpc", "::tonic_types")
-        .compile_fds(descriptors)?;
+        .compile_fds_with_config(descriptors, config)?;
     Ok(())
 }

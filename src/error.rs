@@ -103,6 +103,17 @@ pub enum Error {
     /// Stored data is damaged (an attachment whose content no longer matches its SHA-256).
     #[error("stored data is damaged: {0}")]
     DataLoss(String),
+    /// The caller sent more than the service takes: a message over the size limit, more
+    /// requests than its rate allows, or more than the server runs at once.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// Machine-readable reason for `ErrorInfo`.
+        reason: &'static str,
+        /// A sentence for people.
+        message: String,
+        /// When a retry may succeed, for `RetryInfo`.
+        retry_after: Option<std::time::Duration>,
+    },
     /// A dependency (the database) cannot be reached; the request may be retried.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -194,11 +205,73 @@ fn describe_violations(violations: &[FieldViolation]) -> String {
     format!("invalid request: {}", parts.join("; "))
 }
 
+/// The longest `grpc-message` the service sends.
+const MESSAGE_LIMIT: usize = 512;
+/// The most the listed violations of one error take, before base64: with the message, far
+/// under the 8 KiB of trailers every gRPC client accepts.
+const VIOLATIONS_BUDGET: usize = 2560;
+/// The longest field path or subject in a violation.
+const NAME_LIMIT: usize = 200;
+/// The longest description in a violation.
+const DESCRIPTION_LIMIT: usize = 400;
+
+/// `text` cut to at most `max` bytes at a character boundary, the cut marked with `…`: what
+/// an error echoes of its input stays small, whatever the input.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// As many of `items` as fit [`VIOLATIONS_BUDGET`] (each bounded by `shorten`, its size given
+/// by `size`), then one item made by `rest` saying how many more there were.
+fn within_budget<T>(
+    items: Vec<T>,
+    shorten: impl Fn(T) -> T,
+    size: impl Fn(&T) -> usize,
+    rest: impl FnOnce(usize) -> T,
+) -> Vec<T> {
+    let total = items.len();
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for item in items {
+        let item = shorten(item);
+        let needed = size(&item) + 8;
+        if used + needed > VIOLATIONS_BUDGET {
+            break;
+        }
+        used += needed;
+        kept.push(item);
+    }
+    if kept.len() < total {
+        let more = total - kept.len();
+        kept.push(rest(more));
+    }
+    kept
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        let message = error.to_string();
+        let message = bounded(&error.to_string(), MESSAGE_LIMIT);
         match error {
             Error::InvalidArgument { reason, violations } => {
+                let violations = within_budget(
+                    violations,
+                    |v| FieldViolation {
+                        field: bounded(&v.field, NAME_LIMIT),
+                        description: bounded(&v.description, DESCRIPTION_LIMIT),
+                    },
+                    |v| v.field.len() + v.description.len(),
+                    |more| FieldViolation {
+                        field: String::new(),
+                        description: format!("and {more} more fields are invalid"),
+                    },
+                );
                 let mut details = ErrorDetails::with_bad_request(
                     violations
                         .into_iter()
@@ -232,6 +305,7 @@ impl From<Error> for Status {
                 field,
                 reason,
             } => {
+                let field = bounded(&field, NAME_LIMIT);
                 let mut details = ErrorDetails::with_bad_request_violation(
                     field.clone(),
                     format!("another {resource} already has this value"),
@@ -251,6 +325,20 @@ impl From<Error> for Status {
             Error::FailedPrecondition {
                 reason, violations, ..
             } => {
+                let violations = within_budget(
+                    violations,
+                    |v| PreconditionViolation {
+                        kind: bounded(&v.kind, NAME_LIMIT),
+                        subject: bounded(&v.subject, NAME_LIMIT),
+                        description: bounded(&v.description, DESCRIPTION_LIMIT),
+                    },
+                    |v| v.kind.len() + v.subject.len() + v.description.len(),
+                    |more| PreconditionViolation {
+                        kind: "MORE".to_owned(),
+                        subject: String::new(),
+                        description: format!("and {more} more in the way"),
+                    },
+                );
                 let mut details = ErrorDetails::with_precondition_failure(
                     violations
                         .into_iter()
@@ -276,6 +364,17 @@ impl From<Error> for Status {
                 message,
                 ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []),
             ),
+            Error::ResourceExhausted {
+                reason,
+                retry_after,
+                ..
+            } => {
+                let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []);
+                if retry_after.is_some() {
+                    details.set_retry_info(retry_after);
+                }
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
             Error::DataLoss(detail) => {
                 tracing::error!(%detail, "request failed: stored data is damaged");
                 Status::with_error_details(

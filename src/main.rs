@@ -144,6 +144,67 @@ struct ServeArgs {
     /// The largest attachment, in MiB.
     #[arg(long, env = "CLIENTELE_ATTACHMENT_LIMIT_MIB", default_value_t = 25)]
     attachment_limit: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// The secret page tokens are signed with (at least 20 characters), the same on every
+    /// replica; without it each process signs with a key of its own.
+    #[arg(long, env = "CLIENTELE_PAGE_TOKEN_KEY", hide_env_values = true)]
+    page_token_key: Option<String>,
+}
+
+/// The limits of what the server takes on (README.md, "Limits").
+#[derive(Args, Debug)]
+struct LimitArgs {
+    /// The largest request message, in KiB; a larger one is answered RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CLIENTELE_MAX_REQUEST_KIB", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    max_request_kib: u32,
+    /// The largest response message, in KiB.
+    #[arg(long, env = "CLIENTELE_MAX_RESPONSE_KIB", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    max_response_kib: u32,
+    /// How often an idle HTTP/2 connection is pinged, e.g. `60s`; `0s` never.
+    #[arg(long, env = "CLIENTELE_HTTP2_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = duration)]
+    http2_keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered before the connection is closed.
+    #[arg(long, env = "CLIENTELE_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = duration)]
+    http2_keepalive_timeout: Duration,
+    /// The most concurrent calls on one connection.
+    #[arg(long, env = "CLIENTELE_MAX_CONCURRENT_STREAMS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_streams: u32,
+    /// The most requests worked on at once; past it requests are answered RESOURCE_EXHAUSTED
+    /// at once. 0: no limit.
+    #[arg(long, env = "CLIENTELE_MAX_IN_FLIGHT", default_value_t = 0)]
+    max_in_flight: usize,
+    /// Requests per second each principal (token's owner) may send on average; over it calls
+    /// are answered RESOURCE_EXHAUSTED with RetryInfo. 0: no limit.
+    #[arg(long, env = "CLIENTELE_RATE_LIMIT", default_value_t = 0.0)]
+    rate_limit: f64,
+    /// Requests a principal may send at once after a quiet spell; by default twice the rate.
+    #[arg(long, env = "CLIENTELE_RATE_BURST")]
+    rate_burst: Option<u32>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> clientele::server::limits::Limits {
+        let rate = (self.rate_limit > 0.0).then(|| clientele::auth::rate::Rate {
+            per_second: self.rate_limit,
+            burst: self
+                .rate_burst
+                .unwrap_or((self.rate_limit * 2.0).ceil().min(f64::from(u32::MAX)) as u32),
+        });
+        clientele::server::limits::Limits {
+            max_decoding_message_size: self.max_request_kib as usize * 1024,
+            max_encoding_message_size: self.max_response_kib as usize * 1024,
+            http2_keepalive_interval: (!self.http2_keepalive_interval.is_zero())
+                .then_some(self.http2_keepalive_interval),
+            http2_keepalive_timeout: self.http2_keepalive_timeout,
+            max_concurrent_streams: Some(self.max_concurrent_streams),
+            max_in_flight: (self.max_in_flight > 0).then_some(self.max_in_flight),
+            rate,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -211,6 +272,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     config.shutdown_timeout = args.shutdown_timeout;
     config.bootstrap_token = args.bootstrap_token.filter(|token| !token.is_empty());
     config.attachment_limit = args.attachment_limit.saturating_mul(1024 * 1024);
+    config.limits = args.limits.limits();
+    config.page_token_key = args.page_token_key.filter(|key| !key.is_empty());
     match clientele::run(config, listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -8,20 +8,26 @@ use std::{
 
 use tower::{Layer, Service};
 
-use super::{Authenticator, policy, tokens::bearer};
+use super::{Authenticator, policy, rate::RateLimiter, tokens::bearer};
 use crate::error::Error;
 
 /// Puts the caller's [`super::Principal`] into the request extensions, or answers
 /// UNAUTHENTICATED / PERMISSION_DENIED itself. Health and reflection pass untouched.
+/// Over its rate (when one is set), a principal's call is answered RESOURCE_EXHAUSTED.
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     authenticator: Arc<Authenticator>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl AuthLayer {
-    /// A layer that verifies tokens with `authenticator`.
-    pub fn new(authenticator: Arc<Authenticator>) -> Self {
-        Self { authenticator }
+    /// A layer that verifies tokens with `authenticator` and holds each principal to
+    /// `limiter`'s rate.
+    pub fn new(authenticator: Arc<Authenticator>, limiter: Option<Arc<RateLimiter>>) -> Self {
+        Self {
+            authenticator,
+            limiter,
+        }
     }
 }
 
@@ -32,6 +38,7 @@ impl<S> Layer<S> for AuthLayer {
         Auth {
             inner,
             authenticator: self.authenticator.clone(),
+            limiter: self.limiter.clone(),
         }
     }
 }
@@ -41,6 +48,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     authenticator: Arc<Authenticator>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl<S, B> Service<http::Request<B>> for Auth<S>
@@ -70,6 +78,7 @@ where
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let authenticator = self.authenticator.clone();
+        let limiter = self.limiter.clone();
         Box::pin(async move {
             let Some(callers) = policy::callers(&path) else {
                 return Ok(refuse(Error::denied(
@@ -84,7 +93,19 @@ where
                 },
                 Err(error) => return Ok(refuse(error)),
             };
-            tracing::Span::current().record("principal", principal.actor().as_str());
+            let actor = principal.actor();
+            tracing::Span::current().record("principal", actor.as_str());
+            if let Some(limiter) = limiter
+                && let Err(wait) = limiter.admit(actor.as_str())
+            {
+                return Ok(refuse(Error::ResourceExhausted {
+                    reason: "RATE_LIMITED",
+                    message: "this caller has sent more requests than its rate allows; retry \
+                              after the delay in RetryInfo"
+                        .into(),
+                    retry_after: Some(wait),
+                }));
+            }
             if !callers.admit(principal.role()) {
                 return Ok(refuse(Error::denied(
                     "ROLE_NOT_ALLOWED",

@@ -3,6 +3,7 @@
 
 mod layer;
 pub mod policy;
+pub mod rate;
 pub mod tokens;
 
 pub use crate::domain::access::{Authenticator, Principal, Role};

@@ -100,9 +100,9 @@ fn row_error(row: u64, error: Error) -> RowError {
         Error::RequestIdReused => ("REQUEST_ID_REUSED".into(), Vec::new()),
         Error::Unavailable(_) => ("UNAVAILABLE".into(), Vec::new()),
         Error::Conflict(_) => ("CONCURRENT_WRITE".into(), Vec::new()),
-        Error::Unauthenticated { reason, .. } | Error::PermissionDenied { reason, .. } => {
-            (reason.to_owned(), Vec::new())
-        }
+        Error::Unauthenticated { reason, .. }
+        | Error::PermissionDenied { reason, .. }
+        | Error::ResourceExhausted { reason, .. } => (reason.to_owned(), Vec::new()),
         Error::Internal(detail) | Error::DataLoss(detail) => {
             tracing::error!(row, %detail, "import row failed: internal error");
             return RowError {

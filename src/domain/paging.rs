@@ -1,6 +1,15 @@
 //! Unary list paging: page sizes and opaque page tokens bound to the query they belong to.
+//!
+//! A token is its cursor in JSON and an HMAC-SHA256 of it under the page-token key: a client
+//! cannot forge or edit one (a cursor holding a NUL, or one pointing past what the query may
+//! see), and any replica with the same key resumes what another began. The key comes from
+//! configuration ([`use_key`], `CLIENTELE_PAGE_TOKEN_KEY`); without one, each process makes
+//! its own, and a token works only on the replica that issued it.
+
+use std::sync::{LazyLock, PoisonError, RwLock};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
@@ -68,13 +77,52 @@ struct Token<C> {
     c: C,
 }
 
+/// The signer of page tokens, keyed with SHA-256 of the configured key, or with random bytes
+/// of this process until one is configured. Kept keyed: a token costs a clone and the hash
+/// of its payload (the streamed ticket list signs one per ticket).
+static SIGNER: LazyLock<RwLock<Hmac<Sha256>>> = LazyLock::new(|| {
+    let mut key = [0; 32];
+    // Without the system's randomness the key is fixed; a token still verifies only its own
+    // payload.
+    let _ = getrandom::fill(&mut key);
+    RwLock::new(keyed(&key))
+});
+
+fn keyed(key: &[u8; 32]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length")
+}
+
+/// The bytes of a signature kept in a token.
+const SIGNATURE: usize = 16;
+
+/// Signs page tokens with `key` from now on (every replica must be given the same).
+pub fn use_key(key: &str) {
+    let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    *SIGNER.write().unwrap_or_else(PoisonError::into_inner) = keyed(&digest);
+}
+
+fn signer() -> Hmac<Sha256> {
+    SIGNER
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
 /// The token that resumes the query `fingerprint` after `cursor`.
 pub fn encode_token<C: Serialize>(fingerprint: &str, cursor: &C) -> String {
     let token = Token {
         q: fingerprint.to_owned(),
         c: cursor,
     };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
+    let payload = serde_json::to_vec(&token).unwrap_or_default();
+    let mut signer = signer();
+    signer.update(&payload);
+    let signature = signer.finalize().into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&payload),
+        URL_SAFE_NO_PAD.encode(&signature[..SIGNATURE])
+    )
 }
 
 /// The cursor in `token`, which must belong to the query `fingerprint`; `None` for the
@@ -84,7 +132,17 @@ pub fn decode_token<C: DeserializeOwned>(token: &str, fingerprint: &str) -> Resu
         return Ok(None);
     }
     let invalid = || Error::invalid("page_token", "is not a page token of this list");
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let (payload, signature) = token.split_once('.').ok_or_else(invalid)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
+    let mut signer = signer();
+    signer.update(&bytes);
+    if signature.len() != SIGNATURE || signer.verify_truncated_left(&signature).is_err() {
+        return Err(Error::invalid(
+            "page_token",
+            "is not a page token this service issued (edited, or signed with another key)",
+        ));
+    }
     let token: Token<C> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if token.q != fingerprint {
         return Err(Error::invalid(
@@ -114,5 +172,15 @@ mod tests {
         assert_eq!(cursor, Some(("key".to_owned(), 3)));
         assert!(decode_token::<(String, i32)>(&token, "bbbb").is_err());
         assert!(decode_token::<(String, i32)>("%%%", "aaaa").is_err());
+    }
+
+    #[test]
+    fn an_edited_token_is_refused() {
+        let token = encode_token("aaaa", &("key", 3));
+        let (payload, signature) = token.split_once('.').unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(br#"{"q":"aaaa","c":["k\u0000y",3]}"#);
+        assert!(decode_token::<(String, i32)>(&format!("{forged}.{signature}"), "aaaa").is_err());
+        assert!(decode_token::<(String, i32)>(payload, "aaaa").is_err());
+        assert!(decode_token::<(String, i32)>(&format!("{payload}.AAAA"), "aaaa").is_err());
     }
 }

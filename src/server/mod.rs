@@ -1,8 +1,10 @@
 //! Start-up and shutdown: the database, health, reflection and the layers, around the
 //! services built in [`services`]; graceful shutdown.
 
+mod answers;
 mod detach;
 mod health;
+pub mod limits;
 mod rerun;
 mod services;
 
@@ -78,6 +80,11 @@ pub struct Config {
     pub watch_buffer: usize,
     /// The largest attachment, in bytes.
     pub attachment_limit: u64,
+    /// Message sizes, keepalive, concurrency and rates.
+    pub limits: limits::Limits,
+    /// The key page tokens are signed with, the same on every replica
+    /// (`CLIENTELE_PAGE_TOKEN_KEY`); without one each process makes its own.
+    pub page_token_key: Option<String>,
 }
 
 impl Config {
@@ -94,6 +101,8 @@ impl Config {
             watch_backlog: 16_384,
             watch_buffer: 256,
             attachment_limit: 25 * 1024 * 1024,
+            limits: limits::Limits::default(),
+            page_token_key: None,
         }
     }
 }
@@ -136,6 +145,19 @@ pub async fn run(
              32` makes a good one)",
             crate::domain::access::MIN_SECRET_LENGTH
         )));
+    }
+    match &config.page_token_key {
+        Some(key) if key.len() < crate::domain::access::MIN_SECRET_LENGTH => {
+            return Err(ServeError::Config(format!(
+                "CLIENTELE_PAGE_TOKEN_KEY must be at least {} characters long",
+                crate::domain::access::MIN_SECRET_LENGTH
+            )));
+        }
+        Some(key) => crate::domain::paging::use_key(key),
+        None => tracing::info!(
+            "page tokens are signed with a key of this process: set CLIENTELE_PAGE_TOKEN_KEY \
+             to the same secret on every replica so that any of them resumes a list"
+        ),
     }
     let store = Store::connect(&config.database_url, &config.store).await?;
     store.migrate().await?;
@@ -198,10 +220,19 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
+    let limits = &config.limits;
+    let limiter = limits
+        .rate
+        .map(|rate| Arc::new(crate::auth::rate::RateLimiter::new(rate)));
     let router = Server::builder()
+        .http2_keepalive_interval(limits.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+        .max_concurrent_streams(limits.max_concurrent_streams)
         .layer(RpcTraceLayer::new(config.metrics.clone()))
-        .layer(AuthLayer::new(services.authenticator.clone()))
-        .layer(rerun::RerunLayer::new())
+        .layer(answers::AnswersLayer)
+        .layer(limits::ShedLayer::new(limits.max_in_flight))
+        .layer(AuthLayer::new(services.authenticator.clone(), limiter))
+        .layer(rerun::RerunLayer::new(limits.max_decoding_message_size))
         .layer(detach::DetachLayer)
         .add_routes(routes);
 

@@ -33,32 +33,29 @@ use crate::{
     retry::{ATTEMPTS, pause},
 };
 
-/// The largest request this layer keeps to send again: 4 MiB, tonic's limit on a decoded
-/// message, and its five bytes of framing. A larger one is not run again.
-const KEPT: usize = 4 * 1024 * 1024 + 5;
+/// gRPC's framing of a message: a flag and a length.
+const FRAMING: usize = 5;
 
 /// Makes [`Rerun`] services.
 #[derive(Clone, Debug)]
 pub struct RerunLayer {
     /// The unary methods that write, by path.
     writes: Arc<HashSet<String>>,
+    /// The largest message kept: the server's limit on a request.
+    largest: usize,
 }
 
 impl RerunLayer {
     /// The layer for the unary methods of the contract that write, as its descriptor set
-    /// lists them.
-    pub fn new() -> Self {
+    /// lists them, keeping requests up to `largest` bytes (the server's limit on a decoded
+    /// message; a larger one is refused before it is read whole).
+    pub fn new(largest: usize) -> Self {
         let mut writes = unary_methods();
         writes.retain(|path| !only_reads(path));
         Self {
             writes: Arc::new(writes),
+            largest,
         }
-    }
-}
-
-impl Default for RerunLayer {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -92,6 +89,7 @@ impl<S> Layer<S> for RerunLayer {
         Rerun {
             inner,
             writes: self.writes.clone(),
+            largest: self.largest,
         }
     }
 }
@@ -102,6 +100,8 @@ pub struct Rerun<S> {
     inner: S,
     /// The unary methods that write, by path.
     writes: Arc<HashSet<String>>,
+    /// The largest message kept.
+    largest: usize,
 }
 
 impl<S, B> Service<http::Request<B>> for Rerun<S>
@@ -128,7 +128,7 @@ where
             let request = http::Request::from_parts(parts, Replayable::Live(body, None));
             return Box::pin(self.inner.call(request));
         }
-        let kept = Arc::new(Mutex::new(Kept::default()));
+        let kept = Arc::new(Mutex::new(Kept::new(self.largest)));
         let first =
             http::Request::from_parts(parts.clone(), Replayable::Live(body, Some(kept.clone())));
         // The service that was polled ready serves this request; its clone serves the next.
@@ -158,16 +158,26 @@ where
     }
 }
 
-/// The bytes of a request's body as the handler read them, up to [`KEPT`].
-#[derive(Debug, Default)]
+/// The bytes of a request's body as the handler read them, up to the largest message and
+/// its framing.
+#[derive(Debug)]
 pub struct Kept {
     bytes: BytesMut,
     too_large: bool,
+    largest: usize,
 }
 
 impl Kept {
+    fn new(largest: usize) -> Self {
+        Self {
+            bytes: BytesMut::new(),
+            too_large: false,
+            largest,
+        }
+    }
+
     fn keep(&mut self, data: &Bytes) {
-        if self.too_large || self.bytes.len() + data.len() > KEPT {
+        if self.too_large || self.bytes.len() + data.len() > self.largest + FRAMING {
             self.too_large = true;
             self.bytes = BytesMut::new();
         } else {
@@ -180,9 +190,9 @@ impl Kept {
         if self.too_large {
             return None;
         }
-        let header = self.bytes.get(..5)?;
+        let header = self.bytes.get(..FRAMING)?;
         let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-        let whole = self.bytes.get(..5 + length)?;
+        let whole = self.bytes.get(..FRAMING + length)?;
         Some(Bytes::copy_from_slice(whole))
     }
 }
@@ -257,7 +267,7 @@ mod tests {
         assert!(!unary.contains("/clientele.v1.TicketService/ListTickets"));
         assert!(!unary.contains("/clientele.v1.CustomerService/ImportCustomers"));
         assert!(!unary.contains("/clientele.v1.CommentService/UploadAttachment"));
-        let writes = RerunLayer::new().writes;
+        let writes = RerunLayer::new(1024).writes;
         assert!(writes.contains("/clientele.v1.CustomerService/MergeCustomers"));
         assert!(
             !writes.contains("/clientele.v1.TicketService/GetTicket"),
@@ -267,7 +277,7 @@ mod tests {
 
     #[test]
     fn only_a_message_read_whole_is_sent_again() {
-        let mut kept = Kept::default();
+        let mut kept = Kept::new(16);
         kept.keep(&Bytes::from_static(&[0, 0, 0, 0, 3, 1]));
         assert_eq!(kept.message(), None, "two of three bytes read");
         kept.keep(&Bytes::from_static(&[2, 3]));
@@ -275,7 +285,7 @@ mod tests {
             kept.message().as_deref(),
             Some(&[0, 0, 0, 0, 3, 1, 2, 3][..])
         );
-        kept.keep(&Bytes::from(vec![0; KEPT]));
+        kept.keep(&Bytes::from(vec![0; 16]));
         assert_eq!(kept.message(), None, "too large to keep");
     }
 }

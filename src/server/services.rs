@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use tonic::service::{Routes, RoutesBuilder};
+use tonic::{
+    codec::CompressionEncoding,
+    service::{Routes, RoutesBuilder},
+};
 
 use super::Config;
 use crate::{
@@ -26,6 +29,20 @@ use crate::{
     },
     store::Store,
 };
+
+/// A generated service server with the server's message limits, taking gzip and zstd and
+/// answering in whichever of them the client accepts.
+macro_rules! configured {
+    ($server:expr, $limits:expr) => {
+        $server
+            .max_decoding_message_size($limits.max_decoding_message_size)
+            .max_encoding_message_size($limits.max_encoding_message_size)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .send_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Zstd)
+    };
+}
 
 /// What one server serves.
 pub(super) struct Services {
@@ -70,30 +87,49 @@ impl Services {
             tickets.clone(),
             config.attachment_limit,
         );
+        let limits = &config.limits;
         let mut routes = RoutesBuilder::default();
         routes
-            .add_service(OrganisationServiceServer::new(OrganisationApi::new(
-                organisations,
-                customers.clone(),
-            )))
-            .add_service(CustomerServiceServer::new(CustomerApi::new(customers)))
-            .add_service(PermissionServiceServer::new(PermissionApi::new(
-                settings,
-                permissions,
-            )))
-            .add_service(GroupServiceServer::new(GroupApi::new(groups)))
-            .add_service(AgentServiceServer::new(AgentApi::new(
-                agents,
-                tokens.clone(),
-            )))
-            .add_service(SlaServiceServer::new(SlaApi::new(slas)))
-            .add_service(TicketServiceServer::new(TicketApi::new(
-                tickets,
-                escalations.clone(),
-                config.metrics.clone(),
-                config.watch_buffer,
-            )))
-            .add_service(CommentServiceServer::new(CommentApi::new(comments)));
+            .add_service(configured!(
+                OrganisationServiceServer::new(OrganisationApi::new(
+                    organisations,
+                    customers.clone()
+                )),
+                limits
+            ))
+            .add_service(configured!(
+                CustomerServiceServer::new(CustomerApi::new(customers)),
+                limits
+            ))
+            .add_service(configured!(
+                PermissionServiceServer::new(PermissionApi::new(settings, permissions)),
+                limits
+            ))
+            .add_service(configured!(
+                GroupServiceServer::new(GroupApi::new(groups)),
+                limits
+            ))
+            .add_service(configured!(
+                AgentServiceServer::new(AgentApi::new(agents, tokens.clone())),
+                limits
+            ))
+            .add_service(configured!(
+                SlaServiceServer::new(SlaApi::new(slas)),
+                limits
+            ))
+            .add_service(configured!(
+                TicketServiceServer::new(TicketApi::new(
+                    tickets,
+                    escalations.clone(),
+                    config.metrics.clone(),
+                    config.watch_buffer,
+                )),
+                limits
+            ))
+            .add_service(configured!(
+                CommentServiceServer::new(CommentApi::new(comments)),
+                limits
+            ));
         Self {
             authenticator,
             tokens,

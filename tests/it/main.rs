@@ -29,3 +29,4 @@ mod sla;
 mod ticket_list;
 mod ticket_rights;
 mod tickets;
+mod transport;

@@ -150,7 +150,7 @@ impl Store {
     ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
-            let numbers = ticket::ticket_numbers_of_customer(&*tx, id, ticket::MAX_NAMED_TICKETS).await?;
+            let numbers = ticket::ticket_numbers_of_customer(&*tx, id, ticket::MAX_COUNTED_TICKETS).await?;
             if !numbers.is_empty() {
                 return Err(StoreFailure::Domain(ticket::tickets_in_the_way(
                     "HAS_TICKETS",
@@ -414,7 +414,7 @@ pub(crate) async fn refuse_open_tickets(
     organisations: &[Uuid],
 ) -> Result<(), StoreFailure> {
     let numbers =
-        ticket::open_ticket_numbers(&**tx, customers, organisations, ticket::MAX_NAMED_TICKETS)
+        ticket::open_ticket_numbers(&**tx, customers, organisations, ticket::MAX_COUNTED_TICKETS)
             .await?;
     if numbers.is_empty() {
         return Ok(());
@@ -422,12 +422,16 @@ pub(crate) async fn refuse_open_tickets(
     Err(StoreFailure::Domain(ticket::tickets_in_the_way(
         "OPEN_TICKETS",
         format!(
-            "open tickets stand in the way: {} (close them or move them with TransferTickets first)",
+            "{} open tickets stand in the way: {}{} (close them or move them with \
+             TransferTickets first)",
+            numbers.len(),
             numbers
                 .iter()
+                .take(10)
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if numbers.len() > 10 { ", …" } else { "" }
         ),
         &numbers,
         "an open ticket with this customer or organisation as main or additional customer",

@@ -4,7 +4,7 @@
 mod write;
 
 pub(crate) use write::{
-    MAX_NAMED_TICKETS, open_ticket_numbers, ticket_numbers_of_customer, tickets_in_the_way,
+    MAX_COUNTED_TICKETS, open_ticket_numbers, ticket_numbers_of_customer, tickets_in_the_way,
     transfer_in, write_ticket,
 };
 

@@ -183,8 +183,9 @@ impl Store {
     }
 }
 
-/// How many tickets an error names at most.
-pub(crate) const MAX_NAMED_TICKETS: u64 = 100;
+/// How many tickets an error counts at most; it names as many of them as its size allows
+/// (`crate::error`) and counts the rest.
+pub(crate) const MAX_COUNTED_TICKETS: u64 = 10_000;
 
 /// Moves the tickets of `from` to `to` inside `tx` (a transfer, or a merge of customers);
 /// returns them as they are now, and their events. The caller must be able to work on every
@@ -218,7 +219,7 @@ pub(crate) async fn transfer_in(
             .filter(condition.clone())
             .filter(ticket::Column::Id.not_in_subquery(reachable))
             .order_by_asc(ticket::Column::Number)
-            .limit(MAX_NAMED_TICKETS)
+            .limit(MAX_COUNTED_TICKETS)
             .into_tuple()
             .all(&**tx)
             .await?;

@@ -24,6 +24,8 @@ pub mod google {
     }
 }
 
+pub mod codec;
+
 pub use clientele::v1;
 
 /// The encoded `FileDescriptorSet` of every proto file, for server reflection.
