@@ -150,6 +150,19 @@ struct ServeArgs {
     /// replica; without it each process signs with a key of its own.
     #[arg(long, env = "CLIENTELE_PAGE_TOKEN_KEY", hide_env_values = true)]
     page_token_key: Option<String>,
+    /// Serve TLS with this certificate chain (PEM); read again when the file changes.
+    #[arg(long, env = "CLIENTELE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of the certificate (PEM).
+    #[arg(long, env = "CLIENTELE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates that chain to a CA in this PEM file (mutual TLS).
+    #[arg(long, env = "CLIENTELE_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Origins whose pages may call gRPC-Web (CORS), comma-separated, e.g.
+    /// `https://desk.example.com`; `*` for any.
+    #[arg(long, env = "CLIENTELE_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
 }
 
 /// The limits of what the server takes on (README.md, "Limits").
@@ -274,6 +287,15 @@ async fn serve(args: ServeArgs) -> ExitCode {
     config.attachment_limit = args.attachment_limit.saturating_mul(1024 * 1024);
     config.limits = args.limits.limits();
     config.page_token_key = args.page_token_key.filter(|key| !key.is_empty());
+    config.cors_origins = args.cors_origins;
+    config.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(clientele::server::tls::TlsFiles {
+            cert,
+            key,
+            client_ca: args.tls_client_ca,
+        }),
+        _ => None,
+    };
     match clientele::run(config, listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

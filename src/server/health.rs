@@ -28,7 +28,12 @@ pub(super) async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
 }
 
 /// Pings the database every `interval` and reports the outcome whenever it changes.
-pub(super) async fn watch_database(store: Store, reporter: HealthReporter, interval: Duration) {
+pub(super) async fn watch_database(
+    store: Store,
+    reporter: HealthReporter,
+    interval: Duration,
+    outage: super::outage::Outage,
+) {
     let mut serving = true;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -40,6 +45,7 @@ pub(super) async fn watch_database(store: Store, reporter: HealthReporter, inter
         );
         if answered != serving {
             serving = answered;
+            outage.set(!serving);
             if serving {
                 tracing::info!("database reachable again: SERVING");
                 set_all(&reporter, ServingStatus::Serving).await;

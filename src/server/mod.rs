@@ -5,13 +5,18 @@ mod answers;
 mod detach;
 mod health;
 pub mod limits;
+mod outage;
 mod rerun;
 mod services;
+pub mod tls;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot};
-use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
+use tokio_stream::{
+    StreamExt,
+    wrappers::{ReceiverStream, TcpListenerStream},
+};
 use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::HealthReporter};
 
@@ -85,6 +90,11 @@ pub struct Config {
     /// The key page tokens are signed with, the same on every replica
     /// (`CLIENTELE_PAGE_TOKEN_KEY`); without one each process makes its own.
     pub page_token_key: Option<String>,
+    /// Serve TLS (and require client certificates) from these files; plaintext without.
+    pub tls: Option<tls::TlsFiles>,
+    /// The origins browsers may call gRPC-Web from (CORS); `*` for any. None by default:
+    /// gRPC-Web then serves clients that are not browsers, and pages of no other origin.
+    pub cors_origins: Vec<String>,
 }
 
 impl Config {
@@ -103,6 +113,8 @@ impl Config {
             attachment_limit: 25 * 1024 * 1024,
             limits: limits::Limits::default(),
             page_token_key: None,
+            tls: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -159,6 +171,12 @@ pub async fn run(
              to the same secret on every replica so that any of them resumes a list"
         ),
     }
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(
+            tls::Reloading::new(files.clone()).map_err(ServeError::Config)?,
+        )),
+        None => None,
+    };
     let store = Store::connect(&config.database_url, &config.store).await?;
     store.migrate().await?;
     tracing::info!(backend = ?store.backend(), "database ready");
@@ -170,10 +188,12 @@ pub async fn run(
         health_watches_end,
     ));
     health::set_all(&reporter, ServingStatus::Serving).await;
+    let outage = outage::Outage::default();
     let watchdog = tokio::spawn(health::watch_database(
         store.clone(),
         reporter.clone(),
         config.health_interval,
+        outage.clone(),
     ));
 
     let reflection = || {
@@ -228,32 +248,51 @@ pub async fn run(
         .http2_keepalive_interval(limits.http2_keepalive_interval)
         .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
         .max_concurrent_streams(limits.max_concurrent_streams)
+        // gRPC-Web (HTTP/1.1 or HTTP/2) on the same port, translated to gRPC before anything
+        // else sees it.
+        .accept_http1(true)
+        .layer(cors(&config.cors_origins))
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(RpcTraceLayer::new(config.metrics.clone()))
         .layer(answers::AnswersLayer)
+        .layer(outage::FailFastLayer::new(outage))
         .layer(limits::ShedLayer::new(limits.max_in_flight))
         .layer(AuthLayer::new(services.authenticator.clone(), limiter))
         .layer(rerun::RerunLayer::new(limits.max_decoding_message_size))
         .layer(detach::DetachLayer)
         .add_routes(routes);
 
-    tracing::info!(addr = %address, "listening");
+    tracing::info!(addr = %address, tls = tls.is_some(), "listening");
     let (stop, stopped) = oneshot::channel::<()>();
-    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm holds the tail of
-    // a response until the client's delayed ACK, some 40 ms later.
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        let stream = stream?;
-        stream.set_nodelay(true)?;
-        Ok::<_, std::io::Error>(stream)
-    });
-    let serve = router.serve_with_incoming_shutdown(incoming, async {
+    let stopped = async {
         let _ = stopped.await;
-    });
-    tokio::pin!(serve);
+    };
+    let mut acceptor = None;
+    let mut serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match tls {
+            Some(tls) => {
+                let (incoming, task) = tls::accept(listener, tls);
+                acceptor = Some(task);
+                Box::pin(
+                    router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), stopped),
+                )
+            }
+            None => {
+                // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm holds
+                // the tail of a response until the client's delayed ACK, some 40 ms later.
+                let incoming = TcpListenerStream::new(listener).map(|stream| {
+                    let stream = stream?;
+                    stream.set_nodelay(true)?;
+                    Ok::<_, std::io::Error>(stream)
+                });
+                Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+            }
+        };
 
     tokio::select! {
         result = &mut serve => {
             watchdog.abort();
-            background.iter().for_each(|task| task.abort());
+            background.iter().chain(&acceptor).for_each(|task| task.abort());
             return result.map_err(ServeError::from);
         }
         () = shutdown => {}
@@ -265,7 +304,10 @@ pub async fn run(
     // Open watch streams would keep the server from draining; the scheduler stops too.
     closing_watches.close();
     end_health_watches.send_replace(true);
-    background.iter().for_each(|task| task.abort());
+    background
+        .iter()
+        .chain(&acceptor)
+        .for_each(|task| task.abort());
     let _ = stop.send(());
     match tokio::time::timeout(config.shutdown_timeout, &mut serve).await {
         Ok(result) => {
@@ -280,6 +322,41 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// CORS for gRPC-Web calls from pages of `origins` (`*`: any): the headers gRPC-Web sends,
+/// and the status headers it must read.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use http::{HeaderName, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| http::HeaderValue::from_str(origin).ok()),
+        )
+    };
+    let name = HeaderName::from_static;
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            name("x-grpc-web"),
+            name("x-user-agent"),
+            name("grpc-timeout"),
+            name("x-request-id"),
+        ])
+        .expose_headers([
+            name("grpc-status"),
+            name("grpc-message"),
+            name("grpc-status-details-bin"),
+            name("grpc-encoding"),
+        ])
+        .max_age(Duration::from_secs(24 * 3600))
 }
 
 /// Listens for SIGTERM and SIGINT (Ctrl-C) from this call on, and returns a future that

@@ -100,7 +100,7 @@ impl Drop for RunningBinary {
 }
 
 /// Whether `program` can run here; when CI requires the tools, a missing one fails the test.
-fn available(program: &str, probe: &[&str]) -> bool {
+pub(crate) fn available(program: &str, probe: &[&str]) -> bool {
     let found = Command::new(program)
         .args(probe)
         .output()
@@ -133,7 +133,7 @@ fn grpcurl_authed(args: &[&str]) -> Output {
         .expect("run grpcurl")
 }
 
-fn stdout_of(output: &Output) -> String {
+pub(crate) fn stdout_of(output: &Output) -> String {
     assert!(
         output.status.success(),
         "command failed: {}\n{}",

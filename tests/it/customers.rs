@@ -131,29 +131,30 @@ backend_tests! {
         }
     }
 
-    async fn keys_no_record_can_hold_find_nothing(server) {
-        // PostgreSQL stores no NUL character: such a key is a plain NOT_FOUND, never INTERNAL.
+    async fn keys_holding_a_nul_are_invalid_argument_on_every_lookup(server) {
+        // No record holds a NUL character (PostgreSQL stores none): such a key is refused as
+        // bad input before any database sees it, never INTERNAL.
         server.customer(pb::Customer { login: "nul".into(), ..person("nul@example.com") }).await;
         server.organisation("NUL", &[]).await;
         use pb::get_customer_request::Key;
         for key in [Key::Email("nul\0@example.com".into()), Key::Email("nul@example.com\0".into()), Key::Login("nul\0".into())] {
             let result = server.customers().get_customer(pb::GetCustomerRequest { key: Some(key.clone()) }).await;
-            expect_code(result, Code::NotFound);
+            expect_code(result, Code::InvalidArgument);
         }
         let result = server.organisations().get_organisation(pb::GetOrganisationRequest {
             key: Some(pb::get_organisation_request::Key::Code("NUL\0".into())),
         }).await;
-        expect_code(result, Code::NotFound);
+        expect_code(result, Code::InvalidArgument);
         let result = server.tickets().get_customer_overview(pb::GetCustomerOverviewRequest {
             key: Some(pb::get_customer_overview_request::Key::Email("nul\0@example.com".into())),
             limit: 0,
         }).await;
-        expect_code(result, Code::NotFound);
+        expect_code(result, Code::InvalidArgument);
         let result = server.tickets().get_organisation_overview(pb::GetOrganisationOverviewRequest {
             key: Some(pb::get_organisation_overview_request::Key::Code("NUL\0".into())),
             limit: 0,
         }).await;
-        expect_code(result, Code::NotFound);
+        expect_code(result, Code::InvalidArgument);
     }
 
     async fn email_addresses_are_unique_across_primary_and_secondary_addresses(server) {

@@ -29,4 +29,5 @@ mod sla;
 mod ticket_list;
 mod ticket_rights;
 mod tickets;
+mod tls;
 mod transport;

@@ -133,6 +133,54 @@ async fn call_raw_with(
     }
 }
 
+/// The `grpc-status` the server answers a unary call of `path` with `body`, sent with
+/// `grpc-timeout: timeout` over a bare HTTP/2 connection that enforces nothing itself.
+async fn h2_status(
+    addr: std::net::SocketAddr,
+    path: &str,
+    secret: &str,
+    timeout: &str,
+    body: &[u8],
+) -> i32 {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
+    tokio::spawn(connection);
+    let mut client = client.ready().await.expect("ready");
+    let request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", timeout)
+        .header("authorization", format!("Bearer {secret}"))
+        .body(())
+        .expect("request");
+    let (response, mut send) = client.send_request(request, false).expect("send");
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    framed.extend_from_slice(body);
+    // The server may have answered already (a deadline that passed on arrival).
+    let _ = send.send_data(framed.into(), true);
+    let response = response.await.expect("response");
+    let code = |headers: &http::HeaderMap| {
+        headers
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    };
+    if let Some(code) = code(response.headers()) {
+        return code;
+    }
+    let mut body = response.into_body();
+    while let Some(data) = body.data().await {
+        data.expect("data");
+    }
+    let trailers = body
+        .trailers()
+        .await
+        .expect("trailers")
+        .expect("trailers sent");
+    code(&trailers).expect("grpc-status")
+}
+
 /// What an error takes in the trailers: its message and its details as base64.
 fn trailer_size(status: &Status) -> usize {
     status.message().len() + status.details().len().div_ceil(3) * 4
@@ -368,14 +416,26 @@ backend_tests! {
     }
 
     async fn a_deadline_ends_a_unary_call_and_a_stream_with_deadline_exceeded(server) {
-        let admin = server.authed(Some(&server.admin_secret));
-        let body = pb::ListGroupsRequest::default().encode_to_vec();
-        let error = call_raw_with(admin.clone(), "/clientele.v1.GroupService/ListGroups", Shape::Unary, body, |metadata| {
-            metadata.insert("grpc-timeout", "1u".parse().unwrap());
-        })
-        .await
-        .expect_err("past its deadline");
-        assert_eq!(error.code(), Code::DeadlineExceeded, "{error:?}");
+        // Sent over bare HTTP/2: tonic's, grpcurl's and Python's clients each end a call at its
+        // deadline themselves, hiding what the server answers.
+        let status = h2_status(
+            server.addr,
+            "/clientele.v1.GroupService/ListGroups",
+            &server.admin_secret,
+            "1u",
+            &pb::ListGroupsRequest::default().encode_to_vec(),
+        )
+        .await;
+        assert_eq!(status, Code::DeadlineExceeded as i32);
+        let status = h2_status(
+            server.addr,
+            "/clientele.v1.GroupService/ListGroups",
+            &server.admin_secret,
+            "10S",
+            &pb::ListGroupsRequest::default().encode_to_vec(),
+        )
+        .await;
+        assert_eq!(status, Code::Ok as i32, "within its deadline");
 
         let mut request = Request::new(pb::WatchEscalationsRequest::default());
         request.set_timeout(Duration::from_secs(1));
@@ -599,6 +659,98 @@ mod limits {
             .list_groups(pb::ListGroupsRequest::default())
             .await
             .expect("taken again");
+        server.stop().await;
+    }
+}
+
+mod grpc_web {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::clients::{available, stdout_of};
+
+    /// The head of the answer to a raw HTTP/1.1 request.
+    async fn http1(addr: std::net::SocketAddr, request: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = vec![0; 8192];
+        let read = tokio::time::timeout(PATIENCE, stream.read(&mut answer))
+            .await
+            .expect("an answer")
+            .expect("read");
+        String::from_utf8_lossy(&answer[..read]).to_lowercase()
+    }
+
+    backend_tests! {
+        async fn a_grpc_web_client_over_http1_calls_streams_and_reads_errors(server) {
+            if !available("node", &["--version"]) {
+                return;
+            }
+            let dir = tempfile::tempdir().expect("dir");
+            let descriptors = dir.path().join("clientele.binpb");
+            std::fs::write(&descriptors, clientele::proto::FILE_DESCRIPTOR_SET).expect("write");
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node/grpc_web.mjs");
+            let output = std::process::Command::new("node")
+                .arg(script)
+                .arg(&descriptors)
+                .arg(format!("http://{}", server.addr))
+                .arg(&server.admin_secret)
+                .output()
+                .expect("node");
+            assert!(stdout_of(&output).contains("grpc-web client: ok"));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn browsers_of_the_configured_origins_may_call_and_others_are_not_told_they_may() {
+        let Some(server) = TestServer::start_with(Backend::Sqlite, |config| {
+            config.cors_origins = vec!["https://desk.example".into()];
+        })
+        .await
+        else {
+            return;
+        };
+        let preflight = |origin: &str| {
+            format!(
+                "OPTIONS /clientele.v1.GroupService/ListGroups HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\n\
+                 Access-Control-Request-Method: POST\r\n\
+                 Access-Control-Request-Headers: authorization,content-type,x-grpc-web\r\nConnection: close\r\n\r\n",
+                server.addr
+            )
+        };
+        let allowed = http1(server.addr, &preflight("https://desk.example")).await;
+        assert!(allowed.starts_with("http/1.1 200"), "{allowed}");
+        assert!(
+            allowed.contains("access-control-allow-origin: https://desk.example"),
+            "{allowed}"
+        );
+        assert!(allowed.contains("authorization"), "{allowed}");
+        let other = http1(server.addr, &preflight("https://elsewhere.example")).await;
+        assert!(!other.contains("access-control-allow-origin"), "{other}");
+        // A gRPC-Web call from the allowed origin exposes the status to the page.
+        let body = [0u8, 0, 0, 0, 0];
+        let call = format!(
+            "POST /clientele.v1.GroupService/ListGroups HTTP/1.1\r\nHost: {}\r\nOrigin: https://desk.example\r\n\
+             Content-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nAuthorization: Bearer {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            server.addr,
+            server.admin_secret,
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        stream.write_all(call.as_bytes()).await.expect("send");
+        stream.write_all(&body).await.expect("send");
+        let mut answer = Vec::new();
+        tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        assert!(answer.contains("access-control-expose-headers"), "{answer}");
+        assert!(answer.contains("grpc-status:0"), "{answer}");
         server.stop().await;
     }
 }

@@ -314,6 +314,23 @@ impl TestServer {
 
     /// A server whose configuration `adjust` may change first.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        Self::start_over(backend, adjust, None).await
+    }
+
+    /// A server serving TLS (`adjust` sets its files), called over TLS as `client` says.
+    pub async fn start_tls(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+        client: tonic::transport::ClientTlsConfig,
+    ) -> Option<Self> {
+        Self::start_over(backend, adjust, Some(client)).await
+    }
+
+    async fn start_over(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Option<Self> {
         init_logging();
         let database = TestDatabase::create(backend).await?;
         let admin_secret = bootstrap_secret();
@@ -332,9 +349,16 @@ impl TestServer {
         let task = tokio::spawn(clientele::run(config, listener, async {
             let _ = stopped.await;
         }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect_lazy();
+        let channel = match tls {
+            None => Channel::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .connect_lazy(),
+            Some(tls) => Channel::from_shared(format!("https://{addr}"))
+                .expect("uri")
+                .tls_config(tls)
+                .expect("client TLS")
+                .connect_lazy(),
+        };
         let mut task = Some(task);
         wait_until_serving(&channel, &mut task).await;
         Some(Self {
