@@ -114,6 +114,10 @@ pub enum Error {
         /// When a retry may succeed, for `RetryInfo`.
         retry_after: Option<std::time::Duration>,
     },
+    /// The server is shutting down: an open stream ends with this, so a client can tell it
+    /// from a normal end and call again (another replica answers).
+    #[error("the server is shutting down; call again")]
+    ShuttingDown,
     /// A dependency (the database) cannot be reached; the request may be retried.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -204,6 +208,10 @@ fn describe_violations(violations: &[FieldViolation]) -> String {
         .collect();
     format!("invalid request: {}", parts.join("; "))
 }
+
+/// What a stream ended by a shutdown says.
+const SHUTTING_DOWN_MESSAGE: &str = "the server is shutting down: call again and another \
+     replica answers; a ticket list resumes from the resume_token of the last ticket received";
 
 /// The longest `grpc-message` the service sends.
 const MESSAGE_LIMIT: usize = 512;
@@ -383,6 +391,13 @@ impl From<Error> for Status {
                     ErrorDetails::with_error_info("DATA_LOSS", ERROR_DOMAIN, []),
                 )
             }
+            Error::ShuttingDown => Status::with_error_details(
+                Code::Unavailable,
+                SHUTTING_DOWN_MESSAGE,
+                ErrorDetails::with_error_info("SHUTTING_DOWN", ERROR_DOMAIN, [])
+                    .set_retry_info(Some(std::time::Duration::ZERO))
+                    .to_owned(),
+            ),
             Error::Unavailable(detail) => {
                 tracing::warn!(%detail, "request failed: dependency unavailable");
                 Status::with_error_details(

@@ -137,6 +137,10 @@ struct ServeArgs {
     /// How long in-flight requests may take to finish on SIGTERM/SIGINT, e.g. `25s`.
     #[arg(long, env = "CLIENTELE_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = duration)]
     shutdown_timeout: Duration,
+    /// How long open streams (ticket lists, watches, downloads) may run on after SIGTERM;
+    /// then they end UNAVAILABLE and the client calls another replica, e.g. `5s`.
+    #[arg(long, env = "CLIENTELE_STREAM_GRACE", default_value = "5s", value_parser = duration)]
+    stream_grace: Duration,
     /// Registered as the first admin token when no admin token works yet (at least 20
     /// characters; `openssl rand -hex 32` makes a good one).
     #[arg(long, env = "CLIENTELE_BOOTSTRAP_TOKEN", hide_env_values = true)]
@@ -283,6 +287,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let mut config = Config::new(args.database.database_url.clone());
     config.store = store_options(&args.database);
     config.shutdown_timeout = args.shutdown_timeout;
+    config.stream_grace = args.stream_grace;
     config.bootstrap_token = args.bootstrap_token.filter(|token| !token.is_empty());
     config.attachment_limit = args.attachment_limit.saturating_mul(1024 * 1024);
     config.limits = args.limits.limits();

@@ -397,7 +397,11 @@ impl TicketService for TicketApi {
                                 break;
                             }
                         }
-                        Ok(None) => return,
+                        // The server shuts down: the watcher must tell that from a normal end.
+                        Ok(None) => {
+                            let _ = sender.send(Err(Error::ShuttingDown.into())).await;
+                            return;
+                        }
                         Err(error) => {
                             let _ = sender.send(Err(error.into())).await;
                             return;

@@ -99,6 +99,7 @@ fn row_error(row: u64, error: Error) -> RowError {
         Error::NotFound { .. } => ("NOT_FOUND".into(), Vec::new()),
         Error::RequestIdReused => ("REQUEST_ID_REUSED".into(), Vec::new()),
         Error::Unavailable(_) => ("UNAVAILABLE".into(), Vec::new()),
+        Error::ShuttingDown => ("SHUTTING_DOWN".into(), Vec::new()),
         Error::Conflict(_) => ("CONCURRENT_WRITE".into(), Vec::new()),
         Error::Unauthenticated { reason, .. }
         | Error::PermissionDenied { reason, .. }

@@ -10,12 +10,20 @@
 //!   method (tonic and prost say INTERNAL) is INVALID_ARGUMENT with the field it broke at; a
 //!   message over the size limit (tonic says OUT_OF_RANGE) is RESOURCE_EXHAUSTED, as gRPC's
 //!   status code table has it. This holds for every service, health and reflection included.
+//! - **Shutdown.** Once the server's grace for streams has passed ([`Drain`]), a stream still
+//!   open ends UNAVAILABLE (`SHUTTING_DOWN`), which a client tells from a normal end; a ticket
+//!   list resumes elsewhere from the last `resume_token` it received.
 //! - **Size.** No error's `grpc-message` and details together exceed [`TRAILER_BUDGET`]: the
 //!   service's own errors are bounded where they are made (`crate::error`); anything else
 //!   still too large loses its details and the tail of its message here.
 
 use std::{
+    collections::HashSet,
     pin::Pin,
+    sync::{
+        Arc, LazyLock,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -36,15 +44,97 @@ pub const TRAILER_BUDGET: usize = 6 * 1024;
 /// its answer is the one sent rather than tonic's CANCELLED for the same moment.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(2);
 
+/// The end of the server's streams at shutdown, and the count of requests still being
+/// worked on (not counting streams that have begun to answer).
+#[derive(Debug)]
+pub struct Drain {
+    ended: AtomicBool,
+    signal: tokio::sync::watch::Sender<bool>,
+    in_progress: AtomicUsize,
+}
+
+impl Drain {
+    /// Streams run on until [`Drain::end_streams`].
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            ended: AtomicBool::new(false),
+            signal: tokio::sync::watch::channel(false).0,
+            in_progress: AtomicUsize::new(0),
+        })
+    }
+
+    /// Ends every stream still open with UNAVAILABLE, at its next message or at once if it
+    /// waits.
+    pub fn end_streams(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.signal.send_replace(true);
+    }
+
+    /// How many requests are being worked on and have not answered yet.
+    pub fn in_progress(&self) -> usize {
+        self.in_progress.load(Ordering::Acquire)
+    }
+}
+
+/// Counts a request in [`Drain::in_progress`] until it has answered (or was dropped).
+struct InProgress(Arc<Drain>);
+
+impl InProgress {
+    fn new(drain: &Arc<Drain>) -> Self {
+        drain.in_progress.fetch_add(1, Ordering::AcqRel);
+        Self(drain.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.in_progress.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The server-streaming methods (the contract's and health's watch): only their answers are
+/// ended at shutdown; a unary answer already made is always delivered.
+static STREAMS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    use prost::Message;
+    let mut streams: HashSet<String> = HashSet::from(["/grpc.health.v1.Health/Watch".to_owned()]);
+    if let Ok(set) = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET) {
+        for file in &set.file {
+            for service in &file.service {
+                for method in service.method.iter().filter(|m| m.server_streaming()) {
+                    streams.insert(format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+    }
+    streams
+});
+
 /// Makes [`Answers`] services.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AnswersLayer;
+#[derive(Clone, Debug)]
+pub struct AnswersLayer {
+    drain: Arc<Drain>,
+}
+
+impl AnswersLayer {
+    /// Answers whose streams end when `drain` says.
+    pub fn new(drain: Arc<Drain>) -> Self {
+        Self { drain }
+    }
+}
 
 impl<S> Layer<S> for AnswersLayer {
     type Service = Answers<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Answers { inner }
+        Answers {
+            inner,
+            drain: self.drain.clone(),
+        }
     }
 }
 
@@ -52,6 +142,7 @@ impl<S> Layer<S> for AnswersLayer {
 #[derive(Clone, Debug)]
 pub struct Answers<S> {
     inner: S,
+    drain: Arc<Drain>,
 }
 
 impl<S, B> Service<http::Request<B>> for Answers<S>
@@ -79,6 +170,10 @@ where
         if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             return Box::pin(async { Ok(deadline_exceeded().into_http()) });
         }
+        let drain = STREAMS
+            .contains(request.uri().path())
+            .then(|| self.drain.clone());
+        let in_progress = InProgress::new(&self.drain);
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = match deadline {
@@ -88,11 +183,14 @@ where
                 },
                 None => answer.await?,
             };
+            drop(in_progress);
             let (mut parts, body) = response.into_parts();
             mend(&mut parts.headers);
             let body = Answer {
                 inner: body,
                 deadline: deadline.map(|deadline| Box::pin(tokio::time::sleep_until(deadline))),
+                drain,
+                ending: None,
                 done: false,
             };
             Ok(http::Response::from_parts(
@@ -103,12 +201,27 @@ where
     }
 }
 
-/// A response body that ends DEADLINE_EXCEEDED when its deadline passes and mends the status
-/// in its trailers.
+/// A response body that ends DEADLINE_EXCEEDED when its deadline passes, a stream's UNAVAILABLE
+/// when the server ends its streams, and mends the status in its trailers.
 struct Answer {
     inner: tonic::body::Body,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// For a stream: the signal that ends it.
+    drain: Option<Arc<Drain>>,
+    /// Waits for that signal, made when the stream first waits.
+    ending: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     done: bool,
+}
+
+impl Answer {
+    /// The last frame: trailers with `status`.
+    fn end(&mut self, status: Status) -> Poll<Option<Result<Frame<bytes::Bytes>, Status>>> {
+        self.done = true;
+        let mut trailers = HeaderMap::new();
+        // Adding a small status to an empty map cannot fail.
+        let _ = status.add_header(&mut trailers);
+        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+    }
 }
 
 impl Body for Answer {
@@ -122,6 +235,11 @@ impl Body for Answer {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
+        }
+        if let Some(drain) = &this.drain
+            && drain.ended.load(Ordering::Acquire)
+        {
+            return this.end(Error::ShuttingDown.into());
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -144,11 +262,18 @@ impl Body for Answer {
                 if let Some(deadline) = &mut this.deadline
                     && deadline.as_mut().poll(cx).is_ready()
                 {
-                    this.done = true;
-                    let mut trailers = HeaderMap::new();
-                    // Adding a status to an empty map cannot fail.
-                    let _ = deadline_exceeded().add_header(&mut trailers);
-                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                    return this.end(deadline_exceeded());
+                }
+                if let Some(drain) = &this.drain {
+                    let ending = this.ending.get_or_insert_with(|| {
+                        let mut signal = drain.signal.subscribe();
+                        Box::pin(async move {
+                            let _ = signal.wait_for(|ended| *ended).await;
+                        })
+                    });
+                    if ending.as_mut().poll(cx).is_ready() {
+                        return this.end(Error::ShuttingDown.into());
+                    }
                 }
                 Poll::Pending
             }

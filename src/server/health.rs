@@ -99,6 +99,7 @@ impl Health for ClosingHealth {
                 // A dropped sender means the server is gone: closed as well.
                 let _ = closing.wait_for(|closing| *closing).await;
             }),
+            ended: false,
         }))
     }
 }
@@ -108,15 +109,27 @@ impl Health for ClosingHealth {
 pub(super) struct UntilClosing<S> {
     statuses: S,
     closed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    ended: bool,
 }
 
-impl<S: Stream + Unpin> Stream for UntilClosing<S> {
+impl<S> Stream for UntilClosing<S>
+where
+    S: Stream<Item = Result<HealthCheckResponse, Status>> + Unpin,
+{
     type Item = S::Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
         if let Poll::Ready(status) = Pin::new(&mut self.statuses).poll_next(cx) {
             return Poll::Ready(status);
         }
-        self.closed.as_mut().poll(cx).map(|()| None)
+        // The NOT_SERVING went out first (it is set before the watches close); then the
+        // watch ends UNAVAILABLE, which a client tells from a normal end.
+        self.closed.as_mut().poll(cx).map(|()| {
+            self.ended = true;
+            Some(Err(crate::error::Error::ShuttingDown.into()))
+        })
     }
 }

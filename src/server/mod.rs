@@ -61,6 +61,9 @@ pub const SERVICE_NAMES: &[&str] = &[
     <CommentServiceServer<CommentApi> as NamedService>::NAME,
 ];
 
+/// How long ended streams get to deliver their end before a shutdown stops without them.
+const STREAM_END: Duration = Duration::from_secs(1);
+
 /// Everything [`run`] needs besides the listener.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -70,6 +73,8 @@ pub struct Config {
     pub store: StoreOptions,
     /// How long in-flight requests may take to finish after shutdown begins.
     pub shutdown_timeout: Duration,
+    /// How long open streams may run on after shutdown begins; then they end UNAVAILABLE.
+    pub stream_grace: Duration,
     /// How often the database is checked for health reporting.
     pub health_interval: Duration,
     /// The source of time.
@@ -104,6 +109,7 @@ impl Config {
             database_url: database_url.into(),
             store: StoreOptions::default(),
             shutdown_timeout: Duration::from_secs(25),
+            stream_grace: Duration::from_secs(5),
             health_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             bootstrap_token: None,
@@ -240,6 +246,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
+    let drain = answers::Drain::new();
     let limits = &config.limits;
     let limiter = limits
         .rate
@@ -254,7 +261,7 @@ pub async fn run(
         .layer(cors(&config.cors_origins))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(RpcTraceLayer::new(config.metrics.clone()))
-        .layer(answers::AnswersLayer)
+        .layer(answers::AnswersLayer::new(drain.clone()))
         .layer(outage::FailFastLayer::new(outage))
         .layer(limits::ShedLayer::new(limits.max_in_flight))
         .layer(AuthLayer::new(services.authenticator.clone(), limiter))
@@ -309,15 +316,48 @@ pub async fn run(
         .chain(&acceptor)
         .for_each(|task| task.abort());
     let _ = stop.send(());
-    match tokio::time::timeout(config.shutdown_timeout, &mut serve).await {
-        Ok(result) => {
+    let began = tokio::time::Instant::now();
+    let finished =
+        match tokio::time::timeout(config.stream_grace.min(config.shutdown_timeout), &mut serve)
+            .await
+        {
+            Ok(result) => Some(result),
+            Err(_) => {
+                // Open streams end UNAVAILABLE now (those whose clients read on). What may still
+                // hold the server: requests being worked on, which get the rest of the shutdown
+                // timeout, and clients that stopped reading, which do not.
+                drain.end_streams();
+                let ended = tokio::time::Instant::now();
+                loop {
+                    let left = config.shutdown_timeout.saturating_sub(began.elapsed());
+                    if left.is_zero() {
+                        break None;
+                    }
+                    match tokio::time::timeout(left.min(Duration::from_millis(50)), &mut serve)
+                        .await
+                    {
+                        Ok(result) => break Some(result),
+                        Err(_) if drain.in_progress() == 0 && ended.elapsed() >= STREAM_END => {
+                            tracing::warn!(
+                                "streams whose clients stopped reading are still open; stopping \
+                             without them"
+                            );
+                            break None;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        };
+    match finished {
+        Some(result) => {
             result?;
             store.close().await;
         }
         // Closing the pool would wait for the connections the unfinished requests hold.
-        Err(_) => tracing::warn!(
+        None => tracing::warn!(
             timeout = ?config.shutdown_timeout,
-            "in-flight requests did not finish in time; stopping anyway"
+            "in-flight requests or streams did not finish in time; stopping anyway"
         ),
     }
     tracing::info!("stopped");

@@ -400,3 +400,112 @@ async fn a_list_on_one_replica_ends_once_its_token_is_revoked_on_another() {
     replica.stop().await;
     server.stop().await;
 }
+
+/// A shutdown gives open lists a grace, then ends them UNAVAILABLE (never OK); a reader
+/// resumes on another replica from the last resume token it received and gets every ticket
+/// exactly once; a reader that stopped reading does not hold the process past the grace.
+mod a_shutdown_ends_lists_after_their_grace_and_they_resume_on_another_replica {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    async fn run(backend: crate::support::Backend) {
+        let Some(mut server) = TestServer::start_with(backend, |config| {
+            config.stream_grace = Duration::from_secs(1);
+            config.shutdown_timeout = Duration::from_secs(60);
+        })
+        .await
+        else {
+            return;
+        };
+        let desk = server.desk("drain").await;
+        seed(
+            &server,
+            &[(desk.group.id.clone(), desk.customer.id.clone())],
+            1_200,
+        )
+        .await;
+        let replica = server.replica().await;
+        let secret = server.admin_secret.clone();
+        let open = |addr| {
+            let secret = secret.clone();
+            async move {
+                let channel = crate::support::small_window_channel(addr).await;
+                pb::ticket_service_client::TicketServiceClient::with_interceptor(
+                    channel,
+                    crate::support::Bearer::new(Some(&secret)),
+                )
+                .list_tickets(pb::ListTicketsRequest::default())
+                .await
+                .expect("list")
+                .into_inner()
+            }
+        };
+        let mut reading = open(server.addr).await;
+        let mut stalled = open(server.addr).await;
+        stalled.message().await.expect("first").expect("an item");
+        let first = reading.message().await.expect("first").expect("an item");
+        let mut seen = vec![first.ticket.expect("ticket").id];
+        let mut resume = first.resume_token;
+
+        let began = std::time::Instant::now();
+        server.begin_shutdown();
+        let end = loop {
+            match reading.message().await {
+                Ok(Some(item)) => {
+                    seen.push(item.ticket.expect("ticket").id);
+                    resume = item.resume_token;
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                Ok(None) => panic!(
+                    "the list ended OK after {} tickets: a shutdown looked like its end",
+                    seen.len()
+                ),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+        assert_eq!(reason(&end).as_deref(), Some("SHUTTING_DOWN"));
+        assert!(seen.len() < 1_200, "the grace let the whole list through");
+        let stopped = tokio::time::timeout(Duration::from_secs(30), server.join()).await;
+        assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+        let took = began.elapsed();
+        assert!(
+            took < Duration::from_secs(20),
+            "a reader that stopped reading held the server {took:?}"
+        );
+        drop(stalled);
+
+        let mut tickets = pb::ticket_service_client::TicketServiceClient::new(
+            replica.authed(&server.admin_secret),
+        )
+        .list_tickets(pb::ListTicketsRequest {
+            resume_token: resume,
+            ..Default::default()
+        })
+        .await
+        .expect("resume on the replica")
+        .into_inner();
+        while let Some(item) = tickets.message().await.expect("the rest") {
+            seen.push(item.ticket.expect("ticket").id);
+        }
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "no ticket twice");
+        assert_eq!(seen.len(), 1_200, "every ticket once");
+        replica.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(crate::support::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(clientele_postgres_tests),
+        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+    )]
+    async fn postgres() {
+        run(crate::support::Backend::Postgres).await;
+    }
+}
