@@ -105,15 +105,16 @@ where
             } else {
                 answer.await?
             };
-            // An UNAVAILABLE answer comes from a database that could not be reached; any other
-            // answer from one that could.
+            // An UNAVAILABLE answer comes from a database that could not be reached. A call
+            // that succeeded (its status comes in the trailers, not here) says it is back;
+            // other errors may not have asked it at all (a refused token, a shed request).
             match response
                 .headers()
                 .get("grpc-status")
                 .map(|code| code.as_bytes())
             {
                 Some(b"14") => outage.set(true),
-                _ if down => outage.set(false),
+                None if down => outage.set(false),
                 _ => {}
             }
             Ok(response)

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use clientele::{clock::Clock, proto::v1 as pb};
 use jiff::{SignedDuration, Timestamp};
-use tonic::Streaming;
+use tonic::{Code, Streaming};
 
 use crate::support::{
     Backend, PATIENCE, TestServer,
     desk::{self, Desk, time, update},
+    reason,
 };
 
 type Kind = pb::WatchEventKind;
@@ -570,7 +571,10 @@ clock_tests! {
         let ended = tokio::time::timeout(PATIENCE, stream.message())
             .await
             .expect("the watch ends well before the shutdown timeout");
-        assert!(matches!(ended, Ok(None)), "the watch ends cleanly: {ended:?}");
+        // UNAVAILABLE, never OK: a client tells a shutdown from a normal end and calls again.
+        let status = ended.expect_err("a shutdown is not the normal end of a watch");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert_eq!(reason(&status).as_deref(), Some("SHUTTING_DOWN"));
         drop(stream);
         drop(desk);
         // The harness gives in-flight requests twice as long as this wait.

@@ -174,37 +174,6 @@ backend_tests! {
         drop(watches);
     }
 
-    async fn shutdown_ends_escalation_watches_unavailable_at_once(server) {
-        let mut watch = server
-            .tickets()
-            .watch_escalations(pb::WatchEscalationsRequest::default())
-            .await
-            .expect("watch")
-            .into_inner();
-        loop {
-            let message = watch.message().await.expect("message").expect("the snapshot");
-            if message.kind() == pb::WatchEventKind::SnapshotComplete {
-                break;
-            }
-        }
-        server.begin_shutdown();
-        let ended = tokio::time::timeout(PATIENCE, async {
-            loop {
-                match watch.message().await {
-                    Ok(Some(_)) => continue,
-                    other => break other,
-                }
-            }
-        })
-        .await
-        .expect("the watch ends well before the grace of streams");
-        let status = ended.expect_err("a shutdown is not the normal end of a watch");
-        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-        assert_eq!(reason(&status).as_deref(), Some("SHUTTING_DOWN"));
-        let stopped = tokio::time::timeout(PATIENCE, server.join()).await;
-        assert!(matches!(stopped, Ok(Ok(()))), "the server stops at once: {stopped:?}");
-    }
-
     async fn shutdown_lets_in_flight_requests_finish(server) {
         let lock = TableLock::take(&server).await;
         let mut client = server.organisations();

@@ -10,6 +10,7 @@ use tokio_stream::StreamExt;
 use tonic::{
     Code, Request, Status,
     codec::{CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    transport::Channel,
 };
 use tonic_types::StatusExt;
 
@@ -82,6 +83,12 @@ fn methods() -> Vec<(String, Shape)> {
             }
         }
     }
+    // Health is served beside them, from tonic-health's own code.
+    methods.push(("/grpc.health.v1.Health/Check".into(), Shape::Unary));
+    methods.push((
+        "/grpc.health.v1.Health/Watch".into(),
+        Shape::ServerStreaming,
+    ));
     methods
 }
 
@@ -464,12 +471,28 @@ backend_tests! {
         let mut bytes = Bytes(seed | 1);
         let mut calls = 0;
         for (path, shape) in methods() {
+            let mut last = Vec::new();
             for round in 0..12 {
-                let body = if round % 3 == 0 {
-                    let length = bytes.below(40) as usize;
-                    bytes.noise(length)
-                } else {
-                    bytes.message(0)
+                let body = match round % 4 {
+                    0 => {
+                        let length = bytes.below(40) as usize;
+                        bytes.noise(length)
+                    }
+                    // The last message mutated: a byte flipped, one inserted, or cut short.
+                    3 if !last.is_empty() => {
+                        let mut mutated = last.clone();
+                        let at = bytes.below(mutated.len() as u64) as usize;
+                        match bytes.below(3) {
+                            0 => mutated[at] ^= 1 << bytes.below(8),
+                            1 => mutated.insert(at, bytes.next() as u8),
+                            _ => mutated.truncate(at),
+                        }
+                        mutated
+                    }
+                    _ => {
+                        last = bytes.message(0);
+                        last.clone()
+                    }
                 };
                 let shown = body.clone();
                 let outcome = call_raw(admin.clone(), &path, shape, body).await;
@@ -520,6 +543,56 @@ mod limits {
             CompressionEncoding::Zstd => "zstd",
             _ => "other",
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_carries_no_more_calls_at_once_than_configured() {
+        let Some(server) = TestServer::start_with(Backend::Sqlite, |config| {
+            config.limits.max_concurrent_streams = Some(1);
+        })
+        .await
+        else {
+            return;
+        };
+        // One connection: a watch takes its one stream.
+        let channel = Channel::from_shared(format!("http://{}", server.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        let bearer = Bearer::new(Some(&server.admin_secret));
+        let mut tickets = pb::ticket_service_client::TicketServiceClient::with_interceptor(
+            channel.clone(),
+            bearer.clone(),
+        );
+        let watch = tickets
+            .watch_escalations(pb::WatchEscalationsRequest::default())
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut groups =
+            pb::group_service_client::GroupServiceClient::with_interceptor(channel, bearer);
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(500),
+            groups.list_groups(pb::ListGroupsRequest::default()),
+        )
+        .await;
+        assert!(
+            waiting.is_err(),
+            "a second call ran beside the watch on one connection: {waiting:?}"
+        );
+        drop(watch);
+        groups
+            .list_groups(pb::ListGroupsRequest::default())
+            .await
+            .expect("once the watch is gone");
+        // Other connections are not limited by it.
+        server
+            .groups()
+            .list_groups(pb::ListGroupsRequest::default())
+            .await
+            .expect("another connection");
+        server.stop().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -622,16 +695,24 @@ mod limits {
             return;
         };
         // An import in progress holds its place until its client ends the stream.
-        let (rows, receiver) = tokio::sync::mpsc::channel::<pb::ImportCustomersRequest>(1);
-        let mut importer = server.customers();
-        let import = tokio::spawn(async move {
-            importer
-                .import_customers(tokio_stream::wrappers::ReceiverStream::new(receiver))
-                .await
-        });
+        let start_import = || {
+            let (rows, receiver) = tokio::sync::mpsc::channel::<pb::ImportCustomersRequest>(1);
+            let mut importer = server.customers();
+            let import = tokio::spawn(async move {
+                importer
+                    .import_customers(tokio_stream::wrappers::ReceiverStream::new(receiver))
+                    .await
+            });
+            (rows, import)
+        };
+        let (mut rows, mut import) = start_import();
         let mut groups = server.groups();
         let mut shed = None;
         for _ in 0..50 {
+            // An import that arrived while a list held the one place was shed itself.
+            if import.is_finished() {
+                (rows, import) = start_import();
+            }
             match groups.list_groups(pb::ListGroupsRequest::default()).await {
                 Err(error) => {
                     shed = Some(error);
