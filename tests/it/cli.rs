@@ -89,22 +89,46 @@ async fn token_lifetimes_are_given_in_hours_days_or_weeks() {
 }
 
 #[test]
-fn help_never_prints_the_database_password() {
+fn help_never_prints_a_secret_from_the_environment() {
     let url = "postgres://clientele:pa55-secret-word@db.example/clientele";
+    // Every variable that holds a secret, each with a value of its own.
+    let secrets = [
+        ("CLIENTELE_BOOTSTRAP_TOKEN", "bootstrap-secret-value-1234"),
+        ("CLIENTELE_PAGE_TOKEN_KEY", "page-key-secret-value-5678"),
+        ("CLIENTELE_TOKEN", "import-token-secret-value-90"),
+    ];
     for args in [
         &["--help"][..],
         &["serve", "--help"],
         &["migrate", "--help"],
+        &["health", "--help"],
+        &["import", "--help"],
         &["token", "create", "--help"],
     ] {
-        let output = clientele(args, url);
+        let output = Command::new(BINARY)
+            .args(args)
+            .env("DATABASE_URL", url)
+            .envs(secrets)
+            .output()
+            .expect("run clientele");
         let help = printed(&output);
         assert!(output.status.success(), "{args:?}: {help}");
-        assert!(
-            help.contains("DATABASE_URL"),
-            "{args:?} documents it: {help}"
-        );
         assert!(!help.contains("pa55-secret-word"), "{args:?}: {help}");
+        for (name, value) in secrets {
+            assert!(!help.contains(value), "{args:?} prints {name}: {help}");
+        }
+    }
+    // Where a secret is an option, its variable is documented (without its value).
+    let serve = printed(&clientele(&["serve", "--help"], url));
+    for name in [
+        "DATABASE_URL",
+        "CLIENTELE_BOOTSTRAP_TOKEN",
+        "CLIENTELE_PAGE_TOKEN_KEY",
+    ] {
+        assert!(
+            serve.contains(name),
+            "serve --help documents {name}: {serve}"
+        );
     }
 }
 
