@@ -167,6 +167,10 @@ struct ServeArgs {
     /// `https://desk.example.com`; `*` for any.
     #[arg(long, env = "CLIENTELE_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// Serve Prometheus metrics (`/metrics`) and readiness (`/ready`, `/live`) over HTTP on
+    /// this address, e.g. `0.0.0.0:9090`; never on the gRPC port. Off by default.
+    #[arg(long, env = "CLIENTELE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// The limits of what the server takes on (README.md, "Limits").
@@ -293,6 +297,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     config.limits = args.limits.limits();
     config.page_token_key = args.page_token_key.filter(|key| !key.is_empty());
     config.cors_origins = args.cors_origins;
+    config.metrics_listen = args.metrics_listen;
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(clientele::server::tls::TlsFiles {
             cert,

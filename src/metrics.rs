@@ -1,11 +1,133 @@
 //! Counters of the server's requests and streaming work, shared with whoever started it: tests use them to
 //! see that a slow reader holds the server's read-ahead bounded and that a cancelled stream
-//! stops the server's work; the benchmark tool reports them.
+//! stops the server's work; the benchmark tool reports them; `--metrics-listen` serves them to
+//! Prometheus ([`Metrics::exposition`], with prometheus-client).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::{
+    collections::HashSet,
+    sync::{
+        LazyLock,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+/// The labels of a finished call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Call {
+    method: &'static str,
+    code: &'static str,
+}
+
+/// The label of a method.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Method {
+    method: &'static str,
+}
+
+/// The label of a kind of stream.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Stream {
+    kind: &'static str,
+}
+
+/// The label of a state of database connections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Connections {
+    state: &'static str,
+}
+
+/// The labels of the build.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Build {
+    version: &'static str,
+}
+
+/// Latency buckets: 0.5 ms doubling to about 16 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// The connections of the database pool at a moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open (in use or idle).
+    pub open: u32,
+    /// Connections idle.
+    pub idle: u32,
+}
+
+/// Every method the server serves, by path: a label takes one of them or `other`, so that
+/// clients calling made-up paths cannot grow the metrics without end.
+static METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    use prost::Message;
+    let mut methods: HashSet<String> = [
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    if let Ok(set) = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET) {
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.insert(format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+    }
+    methods
+});
+
+/// The label for the method at `path`.
+pub fn method_label(path: &str) -> &'static str {
+    METHODS.get(path).map_or("other", String::as_str)
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
 
 /// Counters of one server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     rpcs: AtomicI64,
     list_streams: AtomicI64,
@@ -13,9 +135,137 @@ pub struct Metrics {
     tickets_sent: AtomicU64,
     watchers: AtomicI64,
     token_lookups: AtomicU64,
+    token_checks: AtomicU64,
+    calls: Family<Call, Counter>,
+    latency: Family<Method, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            rpcs: AtomicI64::default(),
+            list_streams: AtomicI64::default(),
+            tickets_read: AtomicU64::default(),
+            tickets_sent: AtomicU64::default(),
+            watchers: AtomicI64::default(),
+            token_lookups: AtomicU64::default(),
+            token_checks: AtomicU64::default(),
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        }
+    }
 }
 
 impl Metrics {
+    /// Records a finished call of `method` (a [`method_label`]).
+    pub(crate) fn finished(&self, method: &'static str, code: tonic::Code, latency: Duration) {
+        self.calls
+            .get_or_create(&Call {
+                method,
+                code: code_name(code),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&Method { method })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Records that a token was checked (from the cache or the database).
+    pub(crate) fn token_checked(&self) {
+        self.token_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Everything in Prometheus's text format (0.0.4), with the database pool as `pool`
+    /// found it and whether the server is `ready` to serve.
+    pub fn exposition(&self, pool: PoolState, ready: bool) -> String {
+        let mut registry = Registry::with_prefix("clientele");
+        registry.register(
+            "rpc_requests",
+            "Calls finished, by method and gRPC status code",
+            self.calls.clone(),
+        );
+        registry.register(
+            "rpc_duration_seconds",
+            "Time from a call's arrival to the end of its answer, by method",
+            self.latency.clone(),
+        );
+        let gauge = |value: i64| {
+            let gauge: Gauge = Gauge::default();
+            gauge.set(value);
+            gauge
+        };
+        let counter = |value: u64| {
+            let counter: Counter = Counter::default();
+            counter.inc_by(value);
+            counter
+        };
+        registry.register(
+            "rpcs_in_flight",
+            "Calls received and not yet answered in full",
+            gauge(self.rpcs_in_flight()),
+        );
+        let streams = Family::<Stream, Gauge>::default();
+        streams
+            .get_or_create(&Stream {
+                kind: "list_tickets",
+            })
+            .set(self.list_streams());
+        streams
+            .get_or_create(&Stream {
+                kind: "watch_escalations",
+            })
+            .set(self.watchers());
+        registry.register("streams_open", "Server streams open, by kind", streams);
+        registry.register(
+            "tickets_streamed",
+            "Tickets sent to ListTickets clients",
+            counter(self.tickets_sent()),
+        );
+        registry.register(
+            "tickets_read",
+            "Tickets read from the database for ListTickets streams",
+            counter(self.tickets_read()),
+        );
+        registry.register(
+            "token_checks",
+            "API tokens checked (from the cache or the database)",
+            counter(self.token_checks.load(Ordering::Relaxed)),
+        );
+        registry.register(
+            "token_lookups",
+            "API tokens looked up in the database (the cache's misses)",
+            counter(self.token_lookups()),
+        );
+        let connections = Family::<Connections, Gauge>::default();
+        connections
+            .get_or_create(&Connections { state: "in_use" })
+            .set(i64::from(pool.open.saturating_sub(pool.idle)));
+        connections
+            .get_or_create(&Connections { state: "idle" })
+            .set(i64::from(pool.idle));
+        registry.register(
+            "db_connections",
+            "Connections of the database pool, by state",
+            connections,
+        );
+        registry.register(
+            "ready",
+            "1 while the server serves (the database answers and no shutdown began)",
+            gauge(i64::from(ready)),
+        );
+        let build = Family::<Build, Gauge>::default();
+        build
+            .get_or_create(&Build {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "The build of the server (always 1)", build);
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+        text
+    }
+
     /// RPCs the server has received and not yet answered in full.
     pub fn rpcs_in_flight(&self) -> i64 {
         self.rpcs.load(Ordering::Relaxed)

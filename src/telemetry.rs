@@ -141,12 +141,16 @@ where
         };
         let start = Instant::now();
         let in_flight = self.metrics.rpc();
+        let metrics = self.metrics.clone();
+        let label = crate::metrics::method_label(&method);
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
                 let response = future.await?;
                 let mut finish = RpcEnd {
                     span: Span::current(),
+                    metrics,
+                    method: label,
                     _in_flight: in_flight,
                     start,
                     code: None,
@@ -200,6 +204,9 @@ fn grpc_code(value: &http::HeaderValue) -> Option<tonic::Code> {
 /// The end of an RPC: logged once, when the response body finishes or is dropped.
 struct RpcEnd {
     span: Span,
+    metrics: Arc<Metrics>,
+    /// The method, as a metrics label.
+    method: &'static str,
     /// Counts the RPC as in flight until its body has ended or been dropped.
     _in_flight: Running,
     start: Instant,
@@ -224,8 +231,11 @@ impl RpcEnd {
 impl Drop for RpcEnd {
     fn drop(&mut self) {
         // No status at all means the client went away before the server finished.
-        let code = format!("{:?}", self.code.unwrap_or(tonic::Code::Cancelled));
-        let latency_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let status = self.code.unwrap_or(tonic::Code::Cancelled);
+        let code = format!("{status:?}");
+        let latency = self.start.elapsed();
+        self.metrics.finished(self.method, status, latency);
+        let latency_ms = latency.as_secs_f64() * 1000.0;
         self.span.record("code", code.as_str());
         self.span.record("latency_ms", latency_ms);
         if let Some(message) = &self.message {

@@ -57,7 +57,8 @@ impl RateLimiter {
         let burst = f64::from(self.rate.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() > PRUNE_ABOVE {
-            let full_after = Duration::from_secs_f64(burst / self.rate.per_second);
+            let full_after =
+                Duration::try_from_secs_f64(burst / self.rate.per_second).unwrap_or(Duration::MAX);
             buckets.retain(|_, bucket| now.duration_since(bucket.at) < full_after);
         }
         let bucket = buckets.entry(caller.to_owned()).or_insert(Bucket {
@@ -71,9 +72,10 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / self.rate.per_second,
-            ))
+            Err(
+                Duration::try_from_secs_f64((1.0 - bucket.tokens) / self.rate.per_second)
+                    .unwrap_or(Duration::MAX),
+            )
         }
     }
 }

@@ -81,10 +81,10 @@ struct Token<C> {
 /// of this process until one is configured. Kept keyed: a token costs a clone and the hash
 /// of its payload (the streamed ticket list signs one per ticket).
 static SIGNER: LazyLock<RwLock<Hmac<Sha256>>> = LazyLock::new(|| {
+    // The server sets its key before it serves (`use_key`); this one is for whatever signs
+    // before that, and is as secret.
     let mut key = [0; 32];
-    // Without the system's randomness the key is fixed; a token still verifies only its own
-    // payload.
-    let _ = getrandom::fill(&mut key);
+    getrandom::fill(&mut key).expect("the system's randomness for a page token key");
     RwLock::new(keyed(&key))
 });
 
@@ -94,6 +94,11 @@ fn keyed(key: &[u8; 32]) -> Hmac<Sha256> {
 
 /// The bytes of a signature kept in a token.
 const SIGNATURE: usize = 16;
+
+/// Makes the process's own key now, before any token is signed.
+pub fn ensure_key() {
+    LazyLock::force(&SIGNER);
+}
 
 /// Signs page tokens with `key` from now on (every replica must be given the same).
 pub fn use_key(key: &str) {

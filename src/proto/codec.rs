@@ -224,11 +224,41 @@ fn walk(message: &str, bytes: &[u8], path: &mut Vec<String>, depth: usize) -> Op
                     Kind::Other => {}
                 }
             }
-            // Groups are not in the contract; prost judges the rest.
+            // A group (not in the contract, but prost skips unknown ones and decodes on).
+            3 => at = skip_group(bytes, at, number, depth)?,
+            // An end of group without its start, or no wire type at all: prost refuses it.
             _ => return None,
         }
     }
     None
+}
+
+/// Where the group of field `number` that starts at `at` ends, past its end tag.
+fn skip_group(bytes: &[u8], mut at: usize, number: u32, depth: usize) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    loop {
+        let key = varint(bytes, &mut at)?;
+        let inner = u32::try_from(key >> 3).ok()?;
+        match key & 7 {
+            0 => {
+                varint(bytes, &mut at)?;
+            }
+            1 => at = at.checked_add(8)?,
+            5 => at = at.checked_add(4)?,
+            2 => {
+                let length = usize::try_from(varint(bytes, &mut at)?).ok()?;
+                at = at.checked_add(length)?;
+            }
+            3 => at = skip_group(bytes, at, inner, depth + 1)?,
+            4 if inner == number => return Some(at),
+            _ => return None,
+        }
+        if at > bytes.len() {
+            return None;
+        }
+    }
 }
 
 fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
@@ -291,6 +321,14 @@ mod tests {
         assert_eq!(
             nul_field("clientele.v1.CreateCustomerRequest", &[0x0a, 0xff]),
             None
+        );
+        // An unknown group before the text does not hide it (prost skips the group).
+        let mut grouped = vec![0x9b, 0x01, 0x08, 0x01, 0x9c, 0x01];
+        grouped.extend_from_slice(&bytes);
+        assert!(pb::CreateCustomerRequest::decode(grouped.as_slice()).is_ok());
+        assert_eq!(
+            nul_field(&pb::CreateCustomerRequest::full_name(), &grouped).as_deref(),
+            Some("customer.secondary_emails[1]")
         );
     }
 }

@@ -241,6 +241,14 @@ impl Body for Answer {
         {
             return this.end(Error::ShuttingDown.into());
         }
+        // A stream that always has its next message ready is ended at its deadline too.
+        if this
+            .deadline
+            .as_ref()
+            .is_some_and(|deadline| deadline.is_elapsed())
+        {
+            return this.end(deadline_exceeded());
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let frame = match frame.into_trailers() {
@@ -335,6 +343,26 @@ fn mend(headers: &mut HeaderMap) {
         Code::Internal if status.message().starts_with(DECODE_FAILURE) => {
             Some(Status::from(malformed(status.message())))
         }
+        // tonic's own framing: a frame cut short, a compressed flag that is neither 0 nor 1
+        // or set without an encoding (gRPC's compression document asks INTERNAL for that; a
+        // client sent it, so here it is bad input like the rest), a body that does not
+        // decompress.
+        Code::Internal
+            if FRAMING_FAILURES
+                .iter()
+                .any(|prefix| status.message().starts_with(prefix)) =>
+        {
+            Some(Status::from(Error::InvalidArgument {
+                reason: "MALFORMED_MESSAGE",
+                violations: vec![FieldViolation {
+                    field: String::new(),
+                    description: format!(
+                        "the request is not framed as gRPC requires: {}",
+                        bounded(status.message(), 256)
+                    ),
+                }],
+            }))
+        }
         Code::OutOfRange
             if status
                 .message()
@@ -369,6 +397,14 @@ fn mend(headers: &mut HeaderMap) {
 
 /// How prost's decode errors begin.
 const DECODE_FAILURE: &str = "failed to decode Protobuf message";
+
+/// How tonic's errors for a badly framed request body begin.
+const FRAMING_FAILURES: &[&str] = &[
+    "Unexpected EOF decoding stream",
+    "protocol error: received message with invalid compression flag",
+    "protocol error: received message with compressed-flag but no grpc-encoding",
+    "Error decompressing",
+];
 
 /// The answer to a body that is not a protobuf message of the method. prost names where it
 /// failed as `Message.field: ` for each level, innermost first (`Customer.email:

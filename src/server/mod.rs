@@ -5,6 +5,7 @@ mod answers;
 mod detach;
 mod health;
 pub mod limits;
+mod observe;
 mod outage;
 mod rerun;
 mod services;
@@ -97,6 +98,8 @@ pub struct Config {
     pub page_token_key: Option<String>,
     /// Serve TLS (and require client certificates) from these files; plaintext without.
     pub tls: Option<tls::TlsFiles>,
+    /// Where to serve metrics and readiness over HTTP (`--metrics-listen`); nowhere by default.
+    pub metrics_listen: Option<SocketAddr>,
     /// The origins browsers may call gRPC-Web from (CORS); `*` for any. None by default:
     /// gRPC-Web then serves clients that are not browsers, and pages of no other origin.
     pub cors_origins: Vec<String>,
@@ -121,6 +124,7 @@ impl Config {
             page_token_key: None,
             tls: None,
             cors_origins: Vec::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -172,15 +176,33 @@ pub async fn run(
             )));
         }
         Some(key) => crate::domain::paging::use_key(key),
-        None => tracing::info!(
-            "page tokens are signed with a key of this process: set CLIENTELE_PAGE_TOKEN_KEY \
-             to the same secret on every replica so that any of them resumes a list"
-        ),
+        None => {
+            // The process's own key (one for every server in it) needs the system's
+            // randomness; without it the server does not start.
+            getrandom::fill(&mut [0u8; 32]).map_err(|error| {
+                ServeError::Config(format!(
+                    "no randomness for a page token key ({error}); set CLIENTELE_PAGE_TOKEN_KEY"
+                ))
+            })?;
+            crate::domain::paging::ensure_key();
+            tracing::info!(
+                "page tokens are signed with a key of this process: set \
+                 CLIENTELE_PAGE_TOKEN_KEY to the same secret on every replica so that any of \
+                 them resumes a list"
+            );
+        }
     }
     let tls = match &config.tls {
         Some(files) => Some(Arc::new(
             tls::Reloading::new(files.clone()).map_err(ServeError::Config)?,
         )),
+        None => None,
+    };
+    // Bound before the database is touched: a port in use must not leave a migrated database.
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(TcpListener::bind(address).await.map_err(|error| {
+            ServeError::Config(format!("cannot serve metrics on {address}: {error}"))
+        })?),
         None => None,
     };
     let store = Store::connect(&config.database_url, &config.store).await?;
@@ -232,6 +254,21 @@ pub async fn run(
     if abandoned > 0 {
         tracing::info!(abandoned, "discarded unfinished uploads");
     }
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let observer = metrics_listener.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(addr = %address, "serving metrics and readiness over HTTP");
+        }
+        tokio::spawn(observe::serve(
+            listener,
+            observe::Observed {
+                metrics: config.metrics.clone(),
+                store: store.clone(),
+                outage: outage.clone(),
+                stopping: stopping.clone(),
+            },
+        ))
+    });
     // The escalation scheduler and hub, and the wake-ups from other replicas.
     let background = [
         tokio::spawn(escalations.clone().run()),
@@ -262,7 +299,7 @@ pub async fn run(
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(RpcTraceLayer::new(config.metrics.clone()))
         .layer(answers::AnswersLayer::new(drain.clone()))
-        .layer(outage::FailFastLayer::new(outage))
+        .layer(outage::FailFastLayer::new(outage, store.clone()))
         .layer(limits::ShedLayer::new(limits.max_in_flight))
         .layer(AuthLayer::new(services.authenticator.clone(), limiter))
         .layer(rerun::RerunLayer::new(limits.max_decoding_message_size))
@@ -299,7 +336,7 @@ pub async fn run(
     tokio::select! {
         result = &mut serve => {
             watchdog.abort();
-            background.iter().chain(&acceptor).for_each(|task| task.abort());
+            background.iter().chain(&acceptor).chain(&observer).for_each(|task| task.abort());
             return result.map_err(ServeError::from);
         }
         () = shutdown => {}
@@ -307,6 +344,7 @@ pub async fn run(
 
     tracing::info!("shutting down: health is NOT_SERVING, in-flight requests may finish");
     watchdog.abort();
+    stopping.store(true, std::sync::atomic::Ordering::Release);
     health::set_all(&reporter, ServingStatus::NotServing).await;
     // Open watch streams would keep the server from draining; the scheduler stops too.
     closing_watches.close();
@@ -359,6 +397,9 @@ pub async fn run(
             timeout = ?config.shutdown_timeout,
             "in-flight requests or streams did not finish in time; stopping anyway"
         ),
+    }
+    if let Some(observer) = &observer {
+        observer.abort();
     }
     tracing::info!("stopped");
     Ok(())

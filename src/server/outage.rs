@@ -1,8 +1,11 @@
 //! Failing fast while the database is unreachable. Once the health watchdog (or a request)
-//! has found the database gone, a request gets [`FAIL_FAST`] to be answered before it is
+//! has found the database gone, a read gets [`FAIL_FAST`] to be answered before it is
 //! answered UNAVAILABLE, instead of each waiting out the pool's acquire timeout: clients
-//! learn at once and can try another replica or back off. Every request still tries, so the
-//! first one after the database returns succeeds and ends the outage for the rest.
+//! learn at once and can try another replica or back off. A write is not started at all until
+//! the database answers a ping within that time: a write cut off after it began could still
+//! commit after its client was told UNAVAILABLE, which clients take as safe to send again.
+//! Every request still tries, so the first one after the database returns succeeds and ends
+//! the outage for the rest.
 
 use std::{
     pin::Pin,
@@ -16,7 +19,8 @@ use std::{
 
 use tower::{Layer, Service};
 
-use crate::error::Error;
+use super::detach::only_reads;
+use crate::{error::Error, store::Store};
 
 /// How long a request may take while the database is unreachable.
 pub const FAIL_FAST: Duration = Duration::from_millis(80);
@@ -33,7 +37,7 @@ impl Outage {
         }
     }
 
-    fn is_down(&self) -> bool {
+    pub(super) fn is_down(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
 }
@@ -42,12 +46,13 @@ impl Outage {
 #[derive(Clone, Debug)]
 pub struct FailFastLayer {
     outage: Outage,
+    store: Store,
 }
 
 impl FailFastLayer {
-    /// Fails requests fast while `outage` says the database is down.
-    pub fn new(outage: Outage) -> Self {
-        Self { outage }
+    /// Fails requests fast while `outage` says the database of `store` is down.
+    pub fn new(outage: Outage, store: Store) -> Self {
+        Self { outage, store }
     }
 }
 
@@ -58,6 +63,7 @@ impl<S> Layer<S> for FailFastLayer {
         FailFast {
             inner,
             outage: self.outage.clone(),
+            store: self.store.clone(),
         }
     }
 }
@@ -67,12 +73,17 @@ impl<S> Layer<S> for FailFastLayer {
 pub struct FailFast<S> {
     inner: S,
     outage: Outage,
+    store: Store,
 }
 
 impl<S, B> Service<http::Request<B>> for FailFast<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -90,17 +101,27 @@ where
         }
         let outage = self.outage.clone();
         let down = outage.is_down();
+        if down && !only_reads(request.uri().path()) {
+            // The service that was polled ready serves this request; its clone the next.
+            let ready = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, ready);
+            let store = self.store.clone();
+            return Box::pin(async move {
+                match tokio::time::timeout(FAIL_FAST, store.ping()).await {
+                    Ok(Ok(())) => {
+                        outage.set(false);
+                        inner.call(request).await
+                    }
+                    _ => Ok(unreachable()),
+                }
+            });
+        }
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = if down {
                 match tokio::time::timeout(FAIL_FAST, answer).await {
                     Ok(response) => response?,
-                    Err(_) => {
-                        return Ok(tonic::Status::from(Error::Unavailable(
-                            "the database is unreachable (failing fast)".into(),
-                        ))
-                        .into_http());
-                    }
+                    Err(_) => return Ok(unreachable()),
                 }
             } else {
                 answer.await?
@@ -120,4 +141,11 @@ where
             Ok(response)
         })
     }
+}
+
+fn unreachable() -> http::Response<tonic::body::Body> {
+    tonic::Status::from(Error::Unavailable(
+        "the database is unreachable (failing fast)".into(),
+    ))
+    .into_http()
 }

@@ -28,6 +28,8 @@ const RELOAD_CHECK: Duration = Duration::from_secs(1);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections accepted but not yet taken by the server.
 const PENDING: usize = 128;
+/// Handshakes under way at once; the next connection waits to be accepted until one ends.
+const HANDSHAKES: usize = 1024;
 
 /// Where the server's certificate, key and client CA are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,8 +167,12 @@ pub fn accept(
     tokio::task::JoinHandle<()>,
 ) {
     let (ready, incoming) = mpsc::channel(PENDING);
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
     let task = tokio::spawn(async move {
         loop {
+            let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                return;
+            };
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -180,6 +186,7 @@ pub fn accept(
             let acceptor = TlsAcceptor::from(tls.config());
             let ready = ready.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => {
                         let _ = ready.send(Ok(stream)).await;

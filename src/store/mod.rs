@@ -292,6 +292,24 @@ impl Store {
         self.db.get_database_backend()
     }
 
+    /// The connections of the pool now, for metrics.
+    pub fn pool_state(&self) -> crate::metrics::PoolState {
+        let (open, idle) = match self.backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        crate::metrics::PoolState {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The connection pool, for reads.
     pub(crate) fn reader(&self) -> &reader::Reader {
         &self.reader

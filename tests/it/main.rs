@@ -20,6 +20,7 @@ mod etags;
 mod field_behavior;
 mod imports;
 mod merge;
+mod observe;
 mod organisations;
 mod permissions;
 mod races;

@@ -57,7 +57,7 @@ impl Decoder for Raw {
 
 /// How a method streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shape {
+pub(crate) enum Shape {
     Unary,
     ServerStreaming,
     ClientStreaming,
@@ -94,7 +94,12 @@ fn methods() -> Vec<(String, Shape)> {
 
 /// Calls `path` with `body` as it is; what the server answered (for a stream, how it ended,
 /// read for at most a moment).
-async fn call_raw(channel: Authed, path: &str, shape: Shape, body: Vec<u8>) -> Result<(), Status> {
+pub(crate) async fn call_raw(
+    channel: Authed,
+    path: &str,
+    shape: Shape,
+    body: Vec<u8>,
+) -> Result<(), Status> {
     call_raw_with(channel, path, shape, body, |_| {}).await
 }
 
@@ -149,21 +154,35 @@ async fn h2_status(
     timeout: &str,
     body: &[u8],
 ) -> i32 {
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    framed.extend_from_slice(body);
+    h2_call(addr, path, secret, &[("grpc-timeout", timeout)], framed).await
+}
+
+/// The `grpc-status` the server answers to `framed` (the request body exactly as given, gRPC
+/// framing and all) with `headers`, over a bare HTTP/2 connection.
+async fn h2_call(
+    addr: std::net::SocketAddr,
+    path: &str,
+    secret: &str,
+    headers: &[(&str, &str)],
+    framed: Vec<u8>,
+) -> i32 {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (client, connection) = h2::client::handshake(tcp).await.expect("handshake");
     tokio::spawn(connection);
     let mut client = client.ready().await.expect("ready");
-    let request = http::Request::post(format!("http://{addr}{path}"))
+    let mut request = http::Request::post(format!("http://{addr}{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
-        .header("grpc-timeout", timeout)
-        .header("authorization", format!("Bearer {secret}"))
-        .body(())
-        .expect("request");
-    let (response, mut send) = client.send_request(request, false).expect("send");
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    framed.extend_from_slice(body);
+        .header("authorization", format!("Bearer {secret}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (response, mut send) = client
+        .send_request(request.body(()).expect("request"), false)
+        .expect("send");
     // The server may have answered already (a deadline that passed on arrival).
     let _ = send.send_data(framed.into(), true);
     let response = response.await.expect("response");
@@ -288,6 +307,32 @@ backend_tests! {
             .await
             .expect_err("not a message");
         assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
+    }
+
+    async fn bodies_not_framed_as_grpc_requires_are_invalid_argument(server) {
+        let path = "/clientele.v1.GroupService/ListGroups";
+        let secret = &server.admin_secret;
+        let message = pb::ListGroupsRequest { page_size: 3, ..Default::default() }.encode_to_vec();
+        let frame = |flag: u8, length: u32, content: &[u8]| {
+            let mut framed = vec![flag];
+            framed.extend_from_slice(&length.to_be_bytes());
+            framed.extend_from_slice(content);
+            framed
+        };
+        let none: &[(&str, &str)] = &[];
+        let cases = [
+            ("a frame cut short", none, frame(0, 100, &message)),
+            ("a compression flag of 2", none, frame(2, message.len() as u32, &message)),
+            ("compressed without an encoding", none, frame(1, message.len() as u32, &message)),
+            ("gzip that is not gzip", &[("grpc-encoding", "gzip")], frame(1, 4, b"junk")),
+            ("zstd that is not zstd", &[("grpc-encoding", "zstd")], frame(1, 4, b"junk")),
+        ];
+        for (case, headers, framed) in cases {
+            let status = h2_call(server.addr, path, secret, headers, framed).await;
+            assert_eq!(status, Code::InvalidArgument as i32, "{case}");
+        }
+        let status = h2_call(server.addr, path, secret, &[], frame(0, message.len() as u32, &message)).await;
+        assert_eq!(status, Code::Ok as i32, "the same message framed right");
     }
 
     async fn a_nul_in_any_text_field_is_invalid_argument_before_the_database_sees_it(server) {

@@ -53,6 +53,7 @@ impl Authenticator {
     /// The principal holding `secret`, or why there is none.
     pub async fn authenticate(&self, secret: &str) -> Result<Principal> {
         let hash = hash_secret(secret);
+        self.metrics.token_checked();
         // The generation is read first: a change committed while the token is looked up
         // leaves the verdict marked with the generation before, so that it is read again.
         let generation = self.store.rights_generation();

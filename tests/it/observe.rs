@@ -1,0 +1,156 @@
+//! What an operator scrapes: Prometheus metrics and readiness on a listener of their own,
+//! checked by the real `promtool`.
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use clientele::proto::v1 as pb;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{clients::available, support::*};
+
+/// `GET path` over HTTP/1.1: the status line's code and the body.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .expect("read");
+    let answer = String::from_utf8(answer).expect("text");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .expect("status")
+        .parse()
+        .expect("code");
+    (code, body.to_owned())
+}
+
+/// The value of the sample `name` (with its labels as written) in `text`.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let metrics = free.local_addr().expect("address");
+    drop(free);
+    let Some(server) = TestServer::start_with(Backend::Sqlite, |config| {
+        config.metrics_listen = Some(metrics);
+    })
+    .await
+    else {
+        return;
+    };
+    let mut groups = server.groups();
+    for _ in 0..3 {
+        groups
+            .list_groups(pb::ListGroupsRequest::default())
+            .await
+            .expect("list");
+    }
+    let missing = groups
+        .get_group(pb::GetGroupRequest {
+            key: Some(pb::get_group_request::Key::Name("nobody".into())),
+        })
+        .await;
+    assert!(missing.is_err());
+
+    let (code, text) = get(metrics, "/metrics").await;
+    assert_eq!(code, 200, "{text}");
+    let listed = sample(
+        &text,
+        r#"clientele_rpc_requests_total{method="/clientele.v1.GroupService/ListGroups",code="OK"}"#,
+    );
+    assert!(listed.is_some_and(|n| n >= 3.0), "{text}");
+    let missed = sample(
+        &text,
+        r#"clientele_rpc_requests_total{method="/clientele.v1.GroupService/GetGroup",code="NOT_FOUND"}"#,
+    );
+    assert_eq!(missed, Some(1.0), "{text}");
+    let timed = sample(
+        &text,
+        r#"clientele_rpc_duration_seconds_count{method="/clientele.v1.GroupService/ListGroups"}"#,
+    );
+    assert!(timed.is_some_and(|n| n >= 3.0), "{text}");
+    for family in [
+        "clientele_rpcs_in_flight",
+        "clientele_streams_open",
+        "clientele_tickets_streamed_total",
+        "clientele_token_checks_total",
+        "clientele_token_lookups_total",
+        "clientele_db_connections",
+        "clientele_ready",
+        "clientele_build_info",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{text}"
+        );
+    }
+    assert_eq!(sample(&text, "clientele_ready"), Some(1.0));
+
+    // A made-up method is counted as `other`, so clients cannot grow the metrics.
+    let made_up = crate::transport::call_raw(
+        server.authed(Some(&server.admin_secret)),
+        "/clientele.v1.MadeUpService/MadeUpMethod",
+        crate::transport::Shape::Unary,
+        Vec::new(),
+    )
+    .await
+    .expect_err("no such method");
+    assert_eq!(
+        made_up.code(),
+        tonic::Code::PermissionDenied,
+        "in no policy: {made_up:?}"
+    );
+    let (_, text) = get(metrics, "/metrics").await;
+    assert!(!text.contains("MadeUp"), "{text}");
+    assert!(text.contains(r#"method="other""#), "{text}");
+
+    if available("promtool", &["--version"]) {
+        let mut check = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool");
+        check
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+        let output = check.wait_with_output().expect("promtool ran");
+        assert!(
+            output.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    assert_eq!(get(metrics, "/ready").await, (200, "SERVING\n".to_owned()));
+    assert_eq!(get(metrics, "/live").await.0, 200);
+    assert_eq!(get(metrics, "/elsewhere").await.0, 404);
+    // Never on the gRPC port.
+    let (code, _) = get(server.addr, "/metrics").await;
+    assert_ne!(code, 200);
+    server.stop().await;
+}
