@@ -23,9 +23,11 @@ USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 ENV CLIENTELE_LISTEN=0.0.0.0:50051 \
+    CLIENTELE_METRICS_LISTEN=0.0.0.0:9090 \
     DATABASE_URL=sqlite:///data/clientele.db?mode=rwc \
     CLIENTELE_LOG_FORMAT=json
-EXPOSE 50051
+# gRPC; metrics and readiness (/metrics, /ready, /live).
+EXPOSE 50051 9090
 # `clientele health` checks the CLIENTELE_LISTEN address, with 0.0.0.0 read as loopback.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["clientele", "health"]

@@ -66,6 +66,10 @@ pub struct PoolState {
     pub open: u32,
     /// Connections idle.
     pub idle: u32,
+    /// Writes begun so far.
+    pub writes: u64,
+    /// The time those writes waited for their transaction to begin, in all.
+    pub write_wait: Duration,
 }
 
 /// Every method the server serves, by path: a label takes one of them or `other`, so that
@@ -136,6 +140,11 @@ pub struct Metrics {
     watchers: AtomicI64,
     token_lookups: AtomicU64,
     token_checks: AtomicU64,
+    rights_checks: AtomicU64,
+    rights_reads: AtomicU64,
+    scheduler_runs: AtomicU64,
+    /// How late the scheduler's last run was, in microseconds.
+    scheduler_lag: AtomicU64,
     calls: Family<Call, Counter>,
     latency: Family<Method, Histogram, fn() -> Histogram>,
 }
@@ -150,6 +159,10 @@ impl Default for Metrics {
             watchers: AtomicI64::default(),
             token_lookups: AtomicU64::default(),
             token_checks: AtomicU64::default(),
+            rights_checks: AtomicU64::default(),
+            rights_reads: AtomicU64::default(),
+            scheduler_runs: AtomicU64::default(),
+            scheduler_lag: AtomicU64::default(),
             calls: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
         }
@@ -168,6 +181,23 @@ impl Metrics {
         self.latency
             .get_or_create(&Method { method })
             .observe(latency.as_secs_f64());
+    }
+
+    /// Records that a principal's rights were asked for, and whether the cache had them.
+    pub(crate) fn rights_checked(&self, cached: bool) {
+        self.rights_checks.fetch_add(1, Ordering::Relaxed);
+        if !cached {
+            self.rights_reads.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a run of the escalation scheduler, `late` after the event it woke for.
+    pub(crate) fn scheduler_ran(&self, late: Duration) {
+        self.scheduler_runs.fetch_add(1, Ordering::Relaxed);
+        self.scheduler_lag.store(
+            u64::try_from(late.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Records that a token was checked (from the cache or the database).
@@ -236,6 +266,28 @@ impl Metrics {
             "API tokens looked up in the database (the cache's misses)",
             counter(self.token_lookups()),
         );
+        registry.register(
+            "rights_checks",
+            "Rights of a principal asked for (from the cache or the database)",
+            counter(self.rights_checks.load(Ordering::Relaxed)),
+        );
+        registry.register(
+            "rights_reads",
+            "Rights of a principal read from the database (the cache's misses)",
+            counter(self.rights_reads.load(Ordering::Relaxed)),
+        );
+        registry.register(
+            "escalation_scheduler_runs",
+            "Runs of the escalation scheduler",
+            counter(self.scheduler_runs.load(Ordering::Relaxed)),
+        );
+        let lag: Gauge<f64, std::sync::atomic::AtomicU64> = Gauge::default();
+        lag.set(self.scheduler_lag.load(Ordering::Relaxed) as f64 / 1e6);
+        registry.register(
+            "escalation_scheduler_lag_seconds",
+            "How late the escalation scheduler's last run was after the event it woke for",
+            lag,
+        );
         let connections = Family::<Connections, Gauge>::default();
         connections
             .get_or_create(&Connections { state: "in_use" })
@@ -247,6 +299,19 @@ impl Metrics {
             "db_connections",
             "Connections of the database pool, by state",
             connections,
+        );
+        registry.register(
+            "db_writes",
+            "Write transactions begun",
+            counter(pool.writes),
+        );
+        let waited: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();
+        waited.inc_by(pool.write_wait.as_secs_f64());
+        registry.register(
+            "db_write_wait_seconds",
+            "Time writes waited for a connection (on SQLite also for the one writer) before \
+             their transaction began, in all",
+            waited,
         );
         registry.register(
             "ready",

@@ -60,6 +60,8 @@ pub struct Escalations {
     sender: broadcast::Sender<HubMessage>,
     /// Turns true when the server shuts down: every watch ends.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Where the scheduler says how late it ran.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What a watcher is told.
@@ -118,11 +120,12 @@ pub struct Watch {
 impl Escalations {
     /// The hub of `tickets`, keeping `backlog` messages for watchers that fall behind;
     /// [`Escalations::run`] must run for it to say anything.
-    pub fn new(tickets: Tickets, backlog: usize) -> Self {
+    pub fn new(tickets: Tickets, backlog: usize, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Self {
             tickets,
             sender: broadcast::Sender::new(backlog.max(1)),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            metrics,
         }
     }
 
@@ -133,7 +136,10 @@ impl Escalations {
 
     /// Runs the scheduler and the hub, in the calling task (aborting it stops both).
     pub async fn run(self) {
-        tokio::join!(schedule(self.tickets.clone()), self.relay());
+        tokio::join!(
+            schedule(self.tickets.clone(), self.metrics.clone()),
+            self.relay()
+        );
     }
 
     /// Starts a watch for `principal`: a snapshot comes first ([`Watch::next_snapshot`]),
@@ -304,7 +310,7 @@ impl Watch {
 /// earliest next event of the tickets it wrote, which is enough to move the wake-up earlier;
 /// only a change it knows nothing about (another replica's, a lost notification) and a run
 /// of what was due make it read the earliest deadline from the database again.
-async fn schedule(tickets: Tickets) {
+async fn schedule(tickets: Tickets, metrics: Arc<crate::metrics::Metrics>) {
     let mut feed = tickets.store.subscribe_tickets();
     // The next event as far as known; `None`: look it up.
     let mut known: Option<Option<Timestamp>> = None;
@@ -330,6 +336,11 @@ async fn schedule(tickets: Tickets) {
         };
         tokio::select! {
             () = sleep => {
+                // How late this run is: the time since the event it woke for.
+                if let Some(at) = next {
+                    let late = tickets.clock.now().duration_since(at);
+                    metrics.scheduler_ran(late.try_into().unwrap_or_default());
+                }
                 if let Err(error) = process_due(&tickets).await {
                     tracing::warn!(%error, "escalation run failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -67,7 +67,7 @@ impl Services {
         ));
         let tokens = Tokens::new(store.clone(), clock.clone());
         let organisations = Organisations::new(store.clone(), clock.clone());
-        let permissions = Permissions::new(store.clone(), clock.clone());
+        let permissions = Permissions::new(store.clone(), clock.clone(), config.metrics.clone());
         let customers = Customers::new(store.clone(), clock.clone(), permissions.clone());
         let settings = SettingsRules::new(store.clone(), clock.clone());
         let groups = Groups::new(store.clone(), clock.clone());
@@ -80,7 +80,11 @@ impl Services {
             slas.clone(),
             authenticator.clone(),
         );
-        let escalations = Escalations::new(tickets.clone(), config.watch_backlog);
+        let escalations = Escalations::new(
+            tickets.clone(),
+            config.watch_backlog,
+            config.metrics.clone(),
+        );
         let comments = Comments::new(
             store.clone(),
             clock.clone(),

@@ -85,6 +85,16 @@ pub struct Store {
     liveness: Arc<liveness::Liveness>,
     /// The pool for reads, which repeat a statement that met a lost connection.
     reader: reader::Reader,
+    /// How long writes waited for their transaction, for metrics.
+    write_waits: Arc<WriteWaits>,
+}
+
+/// Writes begun and the time they waited for their connection (and on SQLite, for the one
+/// writer) before their transaction began.
+#[derive(Debug, Default)]
+struct WriteWaits {
+    count: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
 }
 
 /// Why an SQLite database could not be opened, with the hint a missing file needs.
@@ -233,6 +243,7 @@ impl Store {
         });
         Ok(Self {
             reader: reader::Reader::new(db.clone(), liveness.clone()),
+            write_waits: Arc::default(),
             db,
             sqlite_writer,
             feed: feed::TicketFeed::new(),
@@ -307,6 +318,8 @@ impl Store {
         crate::metrics::PoolState {
             open,
             idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            writes: self.write_waits.count.load(Ordering::Relaxed),
+            write_wait: Duration::from_micros(self.write_waits.micros.load(Ordering::Relaxed)),
         }
     }
 
@@ -349,6 +362,7 @@ impl Store {
     /// Starts a write transaction. On SQLite it waits its turn and takes the write lock at
     /// once (`BEGIN IMMEDIATE`), so a transaction never fails half-way for a lock upgrade.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let asked = std::time::Instant::now();
         let guard = match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
@@ -362,6 +376,9 @@ impl Store {
                 ..Default::default()
             })
             .await?;
+        let waited = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.write_waits.count.fetch_add(1, Ordering::Relaxed);
+        self.write_waits.micros.fetch_add(waited, Ordering::Relaxed);
         Ok(WriteTx {
             tx,
             _guard: guard,

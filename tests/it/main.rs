@@ -14,6 +14,7 @@ mod clients;
 mod comments;
 mod contract;
 mod customers;
+mod deploy;
 mod domain_assignment;
 mod escalation;
 mod etags;

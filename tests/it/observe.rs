@@ -57,6 +57,7 @@ async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them(
     else {
         return;
     };
+    server.group("observed").await;
     let mut groups = server.groups();
     for _ in 0..3 {
         groups
@@ -95,6 +96,12 @@ async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them(
         "clientele_token_checks_total",
         "clientele_token_lookups_total",
         "clientele_db_connections",
+        "clientele_db_writes_total",
+        "clientele_db_write_wait_seconds_total",
+        "clientele_rights_checks_total",
+        "clientele_rights_reads_total",
+        "clientele_escalation_scheduler_runs_total",
+        "clientele_escalation_scheduler_lag_seconds",
         "clientele_ready",
         "clientele_build_info",
     ] {
@@ -104,6 +111,10 @@ async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them(
         );
     }
     assert_eq!(sample(&text, "clientele_ready"), Some(1.0));
+    assert!(
+        sample(&text, "clientele_db_writes_total").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
 
     // A made-up method is counted as `other`, so clients cannot grow the metrics.
     let made_up = crate::transport::call_raw(

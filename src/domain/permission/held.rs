@@ -49,8 +49,10 @@ impl Permissions {
         if let Some((read_at, rights)) = self.rights.get(&subject)
             && read_at == generation
         {
+            self.metrics.rights_checked(true);
             return Ok(rights);
         }
+        self.metrics.rights_checked(false);
         let rights = Arc::new(self.read_rights(subject, generation).await?);
         self.rights.insert(subject, (generation, rights.clone()));
         Ok(rights)

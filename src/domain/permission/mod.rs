@@ -61,14 +61,17 @@ pub struct Permissions {
     /// The valid groups, with the rights generation they were read at: shared by every
     /// holder's rights.
     valid_groups: Arc<std::sync::Mutex<Option<KeptGroups>>>,
+    /// Counts the rights asked for and read, for the cache's hit ratio.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Permissions {
-    /// The rules over `store`, reading time from `clock`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+    /// The rules over `store`, reading time from `clock`, counting into `metrics`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Self {
             store,
             clock,
+            metrics,
             rights: moka::sync::Cache::builder()
                 .max_capacity(CACHED_RIGHTS)
                 .time_to_live(RIGHTS_TTL)
