@@ -47,8 +47,12 @@ struct Cli {
 enum Command {
     /// Run the gRPC server (what a bare `clientele` does).
     Serve(Box<ServeArgs>),
-    /// Bring the database schema up to date, then exit.
-    Migrate(DatabaseArgs),
+    /// Bring the database schema up to date, then exit; `status` lists the migrations,
+    /// `down N` undoes the last N.
+    Migrate(MigrateArgs),
+    /// Write a consistent copy of the SQLite database to FILE, also while the server writes
+    /// (PostgreSQL is backed up with pg_dump).
+    Backup(BackupArgs),
     /// Ask a running server for its gRPC health: exit 0 when SERVING, 1 otherwise.
     Health(HealthArgs),
     /// Stream a CSV file of customers or organisations to a running server's import; exit 0
@@ -89,6 +93,34 @@ struct TokenCreateArgs {
 }
 
 #[derive(Args, Debug)]
+struct MigrateArgs {
+    #[command(subcommand)]
+    action: Option<MigrateAction>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum MigrateAction {
+    /// List every migration and whether it is applied; exit 1 when some are pending.
+    Status,
+    /// Undo the last STEPS applied migrations, newest first (what they added is lost).
+    Down {
+        /// How many migrations to undo.
+        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+        steps: u32,
+    },
+}
+
+#[derive(Args, Debug)]
+struct BackupArgs {
+    /// The new file to write the copy to (it must not exist).
+    file: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args, Debug)]
 struct ImportArgs {
     /// What the file holds.
     #[arg(value_enum)]
@@ -114,12 +146,18 @@ struct DatabaseArgs {
         long,
         env = "DATABASE_URL",
         hide_env_values = true,
-        default_value = DEFAULT_DATABASE_URL
+        default_value = DEFAULT_DATABASE_URL,
+        global = true
     )]
     database_url: String,
     /// Largest number of pooled database connections (on PostgreSQL, organisation reads hold
     /// up to as many again of their own, past the pool's ping on release).
-    #[arg(long, env = "CLIENTELE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long,
+        env = "CLIENTELE_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
     db_max_connections: u32,
 }
 
@@ -263,7 +301,12 @@ async fn main() -> ExitCode {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(*args).await,
-        Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Migrate(args)) => match args.action {
+            None => migrate(args.database).await,
+            Some(MigrateAction::Status) => migration_status(args.database).await,
+            Some(MigrateAction::Down { steps }) => migrate_down(args.database, steps).await,
+        },
+        Some(Command::Backup(args)) => backup(args).await,
         Some(Command::Health(args)) => health(args).await,
         Some(Command::Import(args)) => {
             ExitCode::from(cli::import::run(args.kind, &args.file, &args.server, &args.token).await)
@@ -330,6 +373,88 @@ async fn migrate(args: DatabaseArgs) -> ExitCode {
         }
         Err(error) => {
             tracing::error!(%error, "migration failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The store of an existing installation: an SQLite file that is not there is not created
+/// (a typo in the path must not look like an empty database).
+async fn existing_store(args: &DatabaseArgs) -> Result<Store, String> {
+    if let Some(file) = missing_sqlite_file(&args.database_url) {
+        return Err(format!(
+            "there is no database {}; point --database-url at the server's",
+            file.display()
+        ));
+    }
+    Store::connect(&args.database_url, &store_options(args))
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn migration_status(args: DatabaseArgs) -> ExitCode {
+    telemetry::init(LogFormat::Human, LogTarget::Stderr);
+    let listed = async {
+        let store = existing_store(&args).await?;
+        let status = store.migration_status().await.map_err(|e| e.to_string());
+        store.close().await;
+        status
+    };
+    match listed.await {
+        Ok(migrations) => {
+            let pending = migrations.iter().filter(|(_, applied)| !applied).count();
+            for (name, applied) in &migrations {
+                println!("{} {name}", if *applied { "applied" } else { "pending" });
+            }
+            if pending == 0 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{pending} migrations pending: run `clientele migrate`");
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot read the migrations");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn migrate_down(args: DatabaseArgs, steps: u32) -> ExitCode {
+    telemetry::init(LogFormat::Human, LogTarget::Stderr);
+    let undone = async {
+        let store = existing_store(&args).await?;
+        let outcome = store.migrate_down(steps).await.map_err(|e| e.to_string());
+        store.close().await;
+        outcome
+    };
+    match undone.await {
+        Ok(()) => {
+            tracing::info!(steps, "migrations undone");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(%error, "undoing migrations failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn backup(args: BackupArgs) -> ExitCode {
+    telemetry::init(LogFormat::Human, LogTarget::Stderr);
+    let copied = async {
+        let store = existing_store(&args.database).await?;
+        let outcome = store.backup_to(&args.file).await.map_err(|e| e.to_string());
+        store.close().await;
+        outcome
+    };
+    match copied.await {
+        Ok(()) => {
+            tracing::info!(file = %args.file.display(), "backup written");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(%error, "backup failed");
             ExitCode::FAILURE
         }
     }

@@ -6,7 +6,7 @@
 //! case-insensitively has a lower-cased `*_key` column beside it, compared byte-wise (`COLLATE
 //! "C"` on PostgreSQL) so that both backends order it alike.
 
-pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::{MigrationStatus, prelude::*};
 
 mod m20261123_000001_foundation;
 mod m20261123_000002_customers;

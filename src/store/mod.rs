@@ -293,6 +293,57 @@ impl Store {
             .map_err(|e| Error::Internal(format!("migration failed: {e}")))
     }
 
+    /// Every migration of the schema, oldest first, and whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<(String, bool)>> {
+        use migrations::{MigrationStatus, MigratorTrait};
+        let migrations = migrations::Migrator::get_migration_with_status(&self.db)
+            .await
+            .map_err(|e| Error::Internal(format!("reading the migrations failed: {e}")))?;
+        Ok(migrations
+            .iter()
+            .map(|m| (m.name().to_owned(), m.status() == MigrationStatus::Applied))
+            .collect())
+    }
+
+    /// Undoes the last `steps` applied migrations, newest first.
+    pub async fn migrate_down(&self, steps: u32) -> Result<()> {
+        use migrations::MigratorTrait;
+        migrations::Migrator::down(&self.db, Some(steps))
+            .await
+            .map_err(|e| Error::Internal(format!("undoing migrations failed: {e}")))
+    }
+
+    /// Writes a consistent copy of an SQLite database to `file` while the server may go on
+    /// writing (`VACUUM INTO`: one read transaction, so the copy is the database at one
+    /// moment, every write committed before it included). PostgreSQL is backed up with its
+    /// own tools (`pg_dump`), so this refuses it.
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<()> {
+        if self.backend() != DbBackend::Sqlite {
+            return Err(Error::invalid(
+                "database_url",
+                "back up PostgreSQL with pg_dump (README.md, \"Backups\")",
+            ));
+        }
+        if file.exists() {
+            return Err(Error::invalid(
+                "file",
+                format!("{} exists already; give a new file", file.display()),
+            ));
+        }
+        let path = file
+            .to_str()
+            .ok_or_else(|| Error::invalid("file", "is not valid UTF-8"))?;
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "VACUUM INTO ?",
+                [path.into()],
+            ))
+            .await
+            .map_err(|e| Error::Internal(format!("backup failed: {e}")))?;
+        Ok(())
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         self.db.ping().await.map_err(Error::from)

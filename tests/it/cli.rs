@@ -255,3 +255,208 @@ fn token_create_never_makes_a_database() {
     );
     assert!(!dir.path().join("clientele.db").exists());
 }
+
+/// `migrate status` lists every migration, `migrate down N` undoes the last N (every one of
+/// them can be undone), and `migrate` brings them back, on both databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_listed_undone_and_applied_again() {
+    for backend in [
+        crate::support::Backend::Sqlite,
+        crate::support::Backend::Postgres,
+    ] {
+        let Some(database) = crate::support::TestDatabase::create(backend).await else {
+            continue;
+        };
+        // The commands run as a person runs them, one after the other (no server here).
+        let run = |args: &[&str]| clientele(args, &database.url);
+        let up = run(&["migrate"]);
+        assert!(up.status.success(), "{}", printed(&up));
+        let status = run(&["migrate", "status"]);
+        assert!(status.status.success(), "{backend:?}: {}", printed(&status));
+        let listed = String::from_utf8_lossy(&status.stdout).into_owned();
+        let total = listed.lines().count();
+        assert!(total >= 9, "{listed}");
+        assert!(
+            listed.lines().all(|line| line.starts_with("applied m")),
+            "{listed}"
+        );
+
+        let down = run(&["migrate", "down", "1"]);
+        assert!(down.status.success(), "{backend:?}: {}", printed(&down));
+        let status = run(&["migrate", "status"]);
+        assert_eq!(
+            status.status.code(),
+            Some(1),
+            "one pending: {}",
+            printed(&status)
+        );
+        let listed = String::from_utf8_lossy(&status.stdout).into_owned();
+        assert_eq!(
+            listed
+                .lines()
+                .filter(|line| line.starts_with("pending "))
+                .count(),
+            1,
+            "{listed}"
+        );
+        assert!(
+            listed
+                .lines()
+                .last()
+                .expect("lines")
+                .starts_with("pending "),
+            "the newest: {listed}"
+        );
+
+        // Every migration undone, then all applied again.
+        let down = run(&["migrate", "down", &total.to_string()]);
+        assert!(down.status.success(), "{backend:?}: {}", printed(&down));
+        let up = run(&["migrate"]);
+        assert!(up.status.success(), "{backend:?}: {}", printed(&up));
+        let status = run(&["migrate", "status"]);
+        assert!(status.status.success(), "{backend:?}: {}", printed(&status));
+    }
+}
+
+#[test]
+fn status_down_and_backup_do_not_make_a_database_that_is_not_there() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.db");
+    let url = sqlite_url(&missing, true);
+    for args in [
+        &["migrate", "status"][..],
+        &["migrate", "down", "1"],
+        &["backup", dir.path().join("copy.db").to_str().expect("path")],
+    ] {
+        let output = clientele(args, &url);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            printed(&output).contains("there is no database"),
+            "{args:?}: {}",
+            printed(&output)
+        );
+        assert!(!missing.exists(), "{args:?} made the database");
+    }
+}
+
+/// A backup taken while a server writes is the database at one moment: a server started on it
+/// finds every write acknowledged before the backup began. PostgreSQL's backup is pg_dump's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_writes_holds_every_write_acknowledged_before_it() {
+    use clientele::proto::v1 as pb;
+    use std::sync::{Arc, Mutex};
+
+    let Some(server) = crate::support::TestServer::start(crate::support::Backend::Sqlite).await
+    else {
+        return;
+    };
+    let acknowledged: Arc<Mutex<Vec<(std::time::Instant, String)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let mut organisations = server.organisations();
+        let acknowledged = acknowledged.clone();
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let mut index = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let code = format!("B{writer}-{index}");
+                index += 1;
+                let created = organisations
+                    .create_organisation(pb::CreateOrganisationRequest {
+                        organisation: Some(pb::Organisation {
+                            code: code.clone(),
+                            name: code.clone(),
+                            country: "NL".into(),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    })
+                    .await;
+                if created.is_ok() {
+                    acknowledged
+                        .lock()
+                        .expect("list")
+                        .push((std::time::Instant::now(), code));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("copy.db");
+    let began = std::time::Instant::now();
+    let backup = tokio::task::spawn_blocking({
+        let url = server.database.url.clone();
+        let copy = copy.clone();
+        move || clientele(&["backup", copy.to_str().expect("path")], &url)
+    })
+    .await
+    .expect("run");
+    assert!(backup.status.success(), "{}", printed(&backup));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let before: Vec<String> = acknowledged
+        .lock()
+        .expect("list")
+        .iter()
+        .filter(|(at, _)| *at < began)
+        .map(|(_, code)| code.clone())
+        .collect();
+    assert!(
+        before.len() >= 10,
+        "only {} writes before the backup",
+        before.len()
+    );
+
+    // A server on the copy (its admin token came along).
+    let mut config = clientele::Config::new(sqlite_url(&copy, false));
+    config.bootstrap_token = None;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_copy, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(clientele::run(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect_lazy();
+    let mut restored = pb::organisation_service_client::OrganisationServiceClient::with_interceptor(
+        channel,
+        crate::support::Bearer::new(Some(&server.admin_secret)),
+    );
+    let mut found = 0;
+    for code in &before {
+        let mut attempt = 0;
+        loop {
+            let read = restored
+                .get_organisation(pb::GetOrganisationRequest {
+                    key: Some(pb::get_organisation_request::Key::Code(code.clone())),
+                })
+                .await;
+            match read {
+                Ok(_) => break,
+                // The server on the copy may still be starting.
+                Err(status) if status.code() == tonic::Code::Unavailable && attempt < 100 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(status) => {
+                    panic!("{code}, acknowledged before the backup, is not in it: {status:?}")
+                }
+            }
+        }
+        found += 1;
+    }
+    assert_eq!(found, before.len());
+    let _ = stop_copy.send(());
+    task.await
+        .expect("task")
+        .expect("the server on the copy stops cleanly");
+    server.stop().await;
+}
