@@ -119,11 +119,15 @@ where
             } else {
                 Level::INFO
             };
+        let request_id = request_id(request.headers());
+        let trace_id = trace_id(request.headers());
         let span = match level {
             Level::DEBUG => {
                 tracing::debug_span!(
                     "rpc",
                     method = %method,
+                    request_id = %request_id,
+                    trace_id = %trace_id,
                     code = Empty,
                     latency_ms = Empty,
                     message = Empty,
@@ -133,6 +137,8 @@ where
             _ => tracing::info_span!(
                 "rpc",
                 method = %method,
+                request_id = %request_id,
+                trace_id = %trace_id,
                 code = Empty,
                 latency_ms = Empty,
                 message = Empty,
@@ -158,7 +164,11 @@ where
                     level,
                 };
                 finish.read_status(response.headers());
-                let (parts, body) = response.into_parts();
+                let (mut parts, body) = response.into_parts();
+                // The id the client gave or the one made here, for its logs and support.
+                if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+                    parts.headers.insert(REQUEST_ID, value);
+                }
                 Ok(http::Response::from_parts(
                     parts,
                     TracedBody {
@@ -170,6 +180,55 @@ where
             .instrument(span),
         )
     }
+}
+
+/// The metadata that names a request, taken from the client or made here.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id: the client's `x-request-id` when it is 1 to 128 visible ASCII characters
+/// (anything else could forge log lines), else a new UUID.
+fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The trace the request belongs to: the trace id of a W3C `traceparent`
+/// (`00-<32 hex>-<16 hex>-<2 hex>`, not all zeros), so that log lines join the caller's trace;
+/// else a new one.
+fn trace_id(headers: &http::HeaderMap) -> String {
+    let continued = headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let mut parts = value.split('-');
+            let (version, trace, parent, flags) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            let hex = |part: &str, length: usize| {
+                part.len() == length
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            (hex(version, 2)
+                && version != "ff"
+                && hex(trace, 32)
+                && trace.bytes().any(|b| b != b'0')
+                && hex(parent, 16)
+                && hex(flags, 2))
+            .then(|| trace.to_owned())
+        });
+    continued.unwrap_or_else(|| {
+        let mut random = [0u8; 16];
+        // Without the system's randomness the id is still unique enough from the clock.
+        if getrandom::fill(&mut random).is_err() {
+            random = uuid::Uuid::now_v7().into_bytes();
+        }
+        random.iter().map(|b| format!("{b:02x}")).collect()
+    })
 }
 
 /// Undoes the percent-encoding of `grpc-message`.
@@ -293,5 +352,51 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_str(value).expect("value"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_traceparent_is_continued_and_anything_else_starts_a_trace() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let continued = headers(&[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))]);
+        assert_eq!(trace_id(&continued), trace);
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            let started = trace_id(&headers(&[("traceparent", bad)]));
+            assert_ne!(started, trace, "{bad}");
+            assert_eq!(started.len(), 32, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_request_id_is_kept_when_printable_and_short_and_made_otherwise() {
+        assert_eq!(request_id(&headers(&[(REQUEST_ID, "abc-123")])), "abc-123");
+        let long = "x".repeat(129);
+        for bad in ["has space", long.as_str()] {
+            let made = request_id(&headers(&[(REQUEST_ID, bad)]));
+            assert!(uuid::Uuid::parse_str(&made).is_ok(), "{bad}: {made}");
+        }
+        assert!(uuid::Uuid::parse_str(&request_id(&http::HeaderMap::new())).is_ok());
     }
 }

@@ -430,12 +430,14 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
             name("x-user-agent"),
             name("grpc-timeout"),
             name("x-request-id"),
+            name("traceparent"),
         ])
         .expose_headers([
             name("grpc-status"),
             name("grpc-message"),
             name("grpc-status-details-bin"),
             name("grpc-encoding"),
+            name("x-request-id"),
         ])
         .max_age(Duration::from_secs(24 * 3600))
 }

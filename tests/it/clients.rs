@@ -904,3 +904,54 @@ fn a_breaking_change_of_the_contract_fails_the_check_against_the_baseline() {
     assert!(!broken.status.success(), "a removed field passed: {said}");
     assert!(said.contains("street"), "{said}");
 }
+
+/// Every request has an id: the client's `x-request-id`, or one made by the server, returned
+/// in the answer's metadata; its log lines carry it and the trace id of the caller's W3C
+/// `traceparent`. With the real grpcurl and the server's JSON log.
+#[test]
+fn request_ids_and_trace_ids_reach_the_answer_and_the_log() {
+    if !available("grpcurl", &["-version"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    let mut binary = RunningBinary::start(&database, &["--log-format", "json"]);
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let output = grpcurl_authed(&[
+        "-plaintext",
+        "-v",
+        "-H",
+        "x-request-id: support-ticket-4711",
+        "-H",
+        &format!("traceparent: 00-{trace}-00f067aa0ba902b7-01"),
+        &binary.addr,
+        "clientele.v1.GroupService/ListGroups",
+    ]);
+    let shown = stdout_of(&output).to_lowercase();
+    assert!(
+        shown.contains("x-request-id: support-ticket-4711"),
+        "{shown}"
+    );
+    let line = binary.wait_for_line(|line| {
+        line.contains("support-ticket-4711") && line.contains("rpc finished")
+    });
+    assert!(line.contains(trace), "the caller's trace: {line}");
+
+    // Without one, the server makes an id and a trace and returns the id.
+    let output = grpcurl_authed(&[
+        "-plaintext",
+        "-v",
+        &binary.addr,
+        "clientele.v1.GroupService/ListGroups",
+    ]);
+    let shown = stdout_of(&output).to_lowercase();
+    let id = shown
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("x-request-id: "))
+        .expect("an id in the answer")
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let line = binary.wait_for_line(|line| line.contains(&id) && line.contains("rpc finished"));
+    assert!(line.contains("trace_id"), "{line}");
+    binary.terminate();
+}
