@@ -14,21 +14,21 @@ use crate::support::*;
 const BINARY: &str = env!("CARGO_BIN_EXE_clientele");
 
 /// The bootstrap token README.md starts the server with, so its examples run as written.
-const TOKEN: &str = "clientele-dev-admin-token";
+pub(crate) const TOKEN: &str = "clientele-dev-admin-token";
 
 fn authorization() -> String {
     format!("authorization: Bearer {TOKEN}")
 }
 
 /// The built `clientele` binary, serving on an ephemeral port.
-struct RunningBinary {
+pub(crate) struct RunningBinary {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     lines: mpsc::Receiver<String>,
 }
 
 impl RunningBinary {
-    fn start(database_url: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(database_url: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(BINARY)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -75,8 +75,14 @@ impl RunningBinary {
         }
     }
 
+    /// Kills the process at once (SIGKILL), as a crash or an OOM kill would.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and expects a clean exit.
-    fn terminate(mut self) {
+    pub(crate) fn terminate(mut self) {
         let pid = self.child.id().to_string();
         let killed = Command::new("kill")
             .args(["-TERM", &pid])

@@ -25,6 +25,7 @@ mod observe;
 mod organisations;
 mod permissions;
 mod races;
+mod replicas;
 mod server;
 mod settings;
 mod sla;
