@@ -209,6 +209,10 @@ struct ServeArgs {
     /// this address, e.g. `0.0.0.0:9090`; never on the gRPC port. Off by default.
     #[arg(long, env = "CLIENTELE_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Export every RPC's span (and the database work under it) over OTLP/gRPC to this
+    /// collector, e.g. `http://otel-collector:4317`. Off by default.
+    #[arg(long, env = "CLIENTELE_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 /// The limits of what the server takes on (README.md, "Limits").
@@ -316,7 +320,26 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    telemetry::init(args.log_format, LogTarget::Stdout);
+    let traces = match telemetry::init_with_traces(
+        args.log_format,
+        LogTarget::Stdout,
+        args.otlp_endpoint.as_deref(),
+    ) {
+        Ok(traces) => traces,
+        Err(error) => {
+            eprintln!("cannot export traces: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = serve_logged(args).await;
+    if let Some(traces) = traces {
+        // The exporter sends what is left before the process ends.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
+    code
+}
+
+async fn serve_logged(args: ServeArgs) -> ExitCode {
     let shutdown = match termination_signal() {
         Ok(shutdown) => shutdown,
         Err(error) => {

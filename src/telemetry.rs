@@ -36,6 +36,35 @@ pub enum LogTarget {
 
 /// Installs the global subscriber. The filter comes from `RUST_LOG`, `info` by default.
 pub fn init(format: LogFormat, target: LogTarget) {
+    // Without an endpoint nothing can fail to set up.
+    let _ = init_with_traces(format, target, None);
+}
+
+/// Spans exported over OTLP until [`Traces::shutdown`] sends what is left.
+#[derive(Debug)]
+pub struct Traces(opentelemetry_sdk::trace::SdkTracerProvider);
+
+impl Traces {
+    /// Sends the spans not yet sent and stops the exporter.
+    pub fn shutdown(self) {
+        if let Err(error) = self.0.shutdown() {
+            eprintln!("the last spans could not be sent: {error}");
+        }
+    }
+}
+
+/// Like [`init`], and with `otlp_endpoint` (`http://collector:4317`) every RPC's span and its
+/// children (the database work, at debug level) are exported over OTLP/gRPC, continuing the
+/// caller's W3C `traceparent`.
+pub fn init_with_traces(
+    format: LogFormat,
+    target: LogTarget,
+    otlp_endpoint: Option<&str>,
+) -> Result<Option<Traces>, String> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use tracing_subscriber::{Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let terminal = match target {
         LogTarget::Stdout => std::io::IsTerminal::is_terminal(&std::io::stdout()),
@@ -47,21 +76,48 @@ pub fn init(format: LogFormat, target: LogTarget) {
             LogTarget::Stderr => Box::new(std::io::stderr()),
         }
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(terminal);
-    let installed = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder
+    let lines = match format {
+        LogFormat::Human => lines.boxed(),
+        LogFormat::Json => lines
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .boxed(),
     };
+    let (spans, traces) = match otlp_endpoint {
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()
+                .map_err(|error| format!("the OTLP exporter for {endpoint}: {error}"))?;
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name("clientele")
+                        .build(),
+                )
+                .build();
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("clientele"))
+                // The RPCs and the database work under them; not every debug event.
+                .with_filter(EnvFilter::new("info,clientele::store=debug"));
+            (Some(layer), Some(Traces(provider)))
+        }
+        None => (None, None),
+    };
+    let installed = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(spans)
+        .try_init();
     if let Err(error) = installed {
         eprintln!("logging was already set up: {error}");
     }
+    Ok(traces)
 }
 
 /// Wraps every RPC in a span `rpc{method, code, latency_ms}` and logs its end. Health and
@@ -120,14 +176,14 @@ where
                 Level::INFO
             };
         let request_id = request_id(request.headers());
-        let trace_id = trace_id(request.headers());
+        let parent = traceparent(request.headers());
         let span = match level {
             Level::DEBUG => {
                 tracing::debug_span!(
                     "rpc",
                     method = %method,
                     request_id = %request_id,
-                    trace_id = %trace_id,
+                    trace_id = Empty,
                     code = Empty,
                     latency_ms = Empty,
                     message = Empty,
@@ -138,13 +194,14 @@ where
                 "rpc",
                 method = %method,
                 request_id = %request_id,
-                trace_id = %trace_id,
+                trace_id = Empty,
                 code = Empty,
                 latency_ms = Empty,
                 message = Empty,
                 principal = Empty
             ),
         };
+        join_trace(&span, parent);
         let start = Instant::now();
         let in_flight = self.metrics.rpc();
         let metrics = self.metrics.clone();
@@ -196,39 +253,57 @@ fn request_id(headers: &http::HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
-/// The trace the request belongs to: the trace id of a W3C `traceparent`
-/// (`00-<32 hex>-<16 hex>-<2 hex>`, not all zeros), so that log lines join the caller's trace;
-/// else a new one.
-fn trace_id(headers: &http::HeaderMap) -> String {
-    let continued = headers
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let mut parts = value.split('-');
-            let (version, trace, parent, flags) =
-                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-            let hex = |part: &str, length: usize| {
-                part.len() == length
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            };
-            (hex(version, 2)
-                && version != "ff"
-                && hex(trace, 32)
-                && trace.bytes().any(|b| b != b'0')
-                && hex(parent, 16)
-                && hex(flags, 2))
-            .then(|| trace.to_owned())
-        });
-    continued.unwrap_or_else(|| {
+/// The caller's span, from a W3C `traceparent` (`00-<32 hex trace>-<16 hex span>-<2 hex
+/// flags>`, ids not all zeros): its trace id, span id and whether it is sampled.
+fn traceparent(headers: &http::HeaderMap) -> Option<opentelemetry::trace::SpanContext> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    let mut parts = value.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |part: &str, length: usize| {
+        part.len() == length
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !(hex(version, 2) && version != "ff" && hex(trace, 32) && hex(parent, 16) && hex(flags, 2)) {
+        return None;
+    }
+    let context = SpanContext::new(
+        TraceId::from_hex(trace).ok()?,
+        SpanId::from_hex(parent).ok()?,
+        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        true,
+        TraceState::default(),
+    );
+    context.is_valid().then_some(context)
+}
+
+/// Makes `span` a child of the caller's span when there is one, and records the trace id its
+/// log lines carry: the caller's, the exported span's, or (nothing exported) a new one.
+fn join_trace(span: &Span, parent: Option<opentelemetry::trace::SpanContext>) {
+    use opentelemetry::trace::{TraceContextExt as _, TraceId};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let trace_id = match parent {
+        Some(parent) => {
+            let trace_id = parent.trace_id();
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+            trace_id
+        }
+        None => span.context().span().span_context().trace_id(),
+    };
+    let trace_id = if trace_id == TraceId::INVALID {
         let mut random = [0u8; 16];
         // Without the system's randomness the id is still unique enough from the clock.
         if getrandom::fill(&mut random).is_err() {
             random = uuid::Uuid::now_v7().into_bytes();
         }
-        random.iter().map(|b| format!("{b:02x}")).collect()
-    })
+        TraceId::from_bytes(random)
+    } else {
+        trace_id
+    };
+    span.record("trace_id", tracing::field::display(trace_id));
 }
 
 /// Undoes the percent-encoding of `grpc-message`.
@@ -372,20 +447,25 @@ mod request_tests {
     }
 
     #[test]
-    fn a_valid_traceparent_is_continued_and_anything_else_starts_a_trace() {
+    fn a_valid_traceparent_is_continued_and_anything_else_is_not() {
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         let continued = headers(&[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))]);
-        assert_eq!(trace_id(&continued), trace);
+        let parent = traceparent(&continued).expect("a parent");
+        assert_eq!(parent.trace_id().to_string(), trace);
+        assert_eq!(parent.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(parent.is_sampled());
         for bad in [
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "garbage",
         ] {
-            let started = trace_id(&headers(&[("traceparent", bad)]));
-            assert_ne!(started, trace, "{bad}");
-            assert_eq!(started.len(), 32, "{bad}");
+            assert!(
+                traceparent(&headers(&[("traceparent", bad)])).is_none(),
+                "{bad}"
+            );
         }
     }
 

@@ -33,4 +33,5 @@ mod ticket_list;
 mod ticket_rights;
 mod tickets;
 mod tls;
+mod traces;
 mod transport;
