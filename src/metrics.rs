@@ -75,31 +75,19 @@ pub struct PoolState {
 /// Every method the server serves, by path: a label takes one of them or `other`, so that
 /// clients calling made-up paths cannot grow the metrics without end.
 static METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    use prost::Message;
-    let mut methods: HashSet<String> = [
-        "/grpc.health.v1.Health/Check",
-        "/grpc.health.v1.Health/Watch",
-        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    if let Ok(set) = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET) {
-        for file in &set.file {
-            for service in &file.service {
-                for method in &service.method {
-                    methods.insert(format!(
-                        "/{}.{}/{}",
-                        file.package(),
-                        service.name(),
-                        method.name()
-                    ));
-                }
-            }
-        }
-    }
-    methods
+    crate::proto::methods()
+        .into_iter()
+        .map(|method| method.path)
+        .chain(
+            [
+                "/grpc.health.v1.Health/Check",
+                "/grpc.health.v1.Health/Watch",
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            ]
+            .map(str::to_owned),
+        )
+        .collect()
 });
 
 /// The label for the method at `path`.

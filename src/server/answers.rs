@@ -95,23 +95,12 @@ impl Drop for InProgress {
 /// The server-streaming methods (the contract's and health's watch): only their answers are
 /// ended at shutdown; a unary answer already made is always delivered.
 static STREAMS: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    use prost::Message;
-    let mut streams: HashSet<String> = HashSet::from(["/grpc.health.v1.Health/Watch".to_owned()]);
-    if let Ok(set) = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET) {
-        for file in &set.file {
-            for service in &file.service {
-                for method in service.method.iter().filter(|m| m.server_streaming()) {
-                    streams.insert(format!(
-                        "/{}.{}/{}",
-                        file.package(),
-                        service.name(),
-                        method.name()
-                    ));
-                }
-            }
-        }
-    }
-    streams
+    crate::proto::methods()
+        .into_iter()
+        .filter(|method| method.server_streaming)
+        .map(|method| method.path)
+        .chain(["/grpc.health.v1.Health/Watch".to_owned()])
+        .collect()
 });
 
 /// Makes [`Answers`] services.

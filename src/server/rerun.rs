@@ -23,13 +23,11 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use prost::Message;
 use tower::{Layer, Service};
 
 use super::detach::only_reads;
 use crate::{
     error::CONFLICT_MARK,
-    proto::FILE_DESCRIPTOR_SET,
     retry::{ATTEMPTS, pause},
 };
 
@@ -61,25 +59,11 @@ impl RerunLayer {
 
 /// The paths (`/package.Service/Method`) of every unary method in the descriptor set.
 fn unary_methods() -> HashSet<String> {
-    let Ok(set) = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET) else {
-        return HashSet::new();
-    };
-    let mut unary = HashSet::new();
-    for file in &set.file {
-        for service in &file.service {
-            for method in &service.method {
-                if !method.client_streaming() && !method.server_streaming() {
-                    unary.insert(format!(
-                        "/{}.{}/{}",
-                        file.package(),
-                        service.name(),
-                        method.name()
-                    ));
-                }
-            }
-        }
-    }
-    unary
+    crate::proto::methods()
+        .into_iter()
+        .filter(|method| !method.client_streaming && !method.server_streaming)
+        .map(|method| method.path)
+        .collect()
 }
 
 impl<S> Layer<S> for RerunLayer {
