@@ -185,52 +185,67 @@ fn walk(message: &str, bytes: &[u8], path: &mut Vec<String>, depth: usize) -> Op
     while at < bytes.len() {
         let key = varint(bytes, &mut at)?;
         let number = u32::try_from(key >> 3).ok()?;
-        match key & 7 {
-            0 => {
-                varint(bytes, &mut at)?;
+        let wire = key & 7;
+        if wire != 2 {
+            at = skip_value(bytes, at, wire, number, depth)?;
+            continue;
+        }
+        let length = usize::try_from(varint(bytes, &mut at)?).ok()?;
+        let end = at.checked_add(length)?;
+        let payload = bytes.get(at..end)?;
+        at = end;
+        let Some(field) = fields.get(&number) else {
+            continue;
+        };
+        // Every occurrence of a repeated field counts for the index, with or without a NUL.
+        let index = field.repeated.then(|| {
+            let seen = seen.entry(number).or_default();
+            *seen += 1;
+            *seen - 1
+        });
+        if !payload.contains(&0) {
+            continue;
+        }
+        let name = match index {
+            Some(index) => format!("{}[{index}]", field.name),
+            None => field.name.clone(),
+        };
+        match &field.kind {
+            Kind::Text => {
+                path.push(name);
+                return Some(path.join("."));
             }
-            1 => at = at.checked_add(8)?,
-            5 => at = at.checked_add(4)?,
-            2 => {
-                let length = usize::try_from(varint(bytes, &mut at)?).ok()?;
-                let end = at.checked_add(length)?;
-                let payload = bytes.get(at..end)?;
-                at = end;
-                let Some(field) = fields.get(&number) else {
-                    continue;
-                };
-                let name = if field.repeated {
-                    let index = seen.entry(number).or_default();
-                    *index += 1;
-                    format!("{}[{}]", field.name, *index - 1)
-                } else {
-                    field.name.clone()
-                };
-                if !payload.contains(&0) {
-                    continue;
+            Kind::Message(type_name) => {
+                path.push(name);
+                if let Some(found) = walk(type_name, payload, path, depth + 1) {
+                    return Some(found);
                 }
-                match &field.kind {
-                    Kind::Text => {
-                        path.push(name);
-                        return Some(path.join("."));
-                    }
-                    Kind::Message(type_name) => {
-                        path.push(name);
-                        if let Some(found) = walk(type_name, payload, path, depth + 1) {
-                            return Some(found);
-                        }
-                        path.pop();
-                    }
-                    Kind::Other => {}
-                }
+                path.pop();
             }
-            // A group (not in the contract, but prost skips unknown ones and decodes on).
-            3 => at = skip_group(bytes, at, number, depth)?,
-            // An end of group without its start, or no wire type at all: prost refuses it.
-            _ => return None,
+            Kind::Other => {}
         }
     }
     None
+}
+
+/// Where the value of wire type `wire` (of field `number`) that starts at `at` ends; `None`
+/// for bytes that are not one. Groups are skipped as prost skips unknown ones.
+fn skip_value(bytes: &[u8], mut at: usize, wire: u64, number: u32, depth: usize) -> Option<usize> {
+    match wire {
+        0 => {
+            varint(bytes, &mut at)?;
+        }
+        1 => at = at.checked_add(8)?,
+        5 => at = at.checked_add(4)?,
+        2 => {
+            let length = usize::try_from(varint(bytes, &mut at)?).ok()?;
+            at = at.checked_add(length)?;
+        }
+        3 => at = skip_group(bytes, at, number, depth)?,
+        // An end of group without its start, or no wire type at all: prost refuses it.
+        _ => return None,
+    }
+    (at <= bytes.len()).then_some(at)
 }
 
 /// Where the group of field `number` that starts at `at` ends, past its end tag.
@@ -241,23 +256,10 @@ fn skip_group(bytes: &[u8], mut at: usize, number: u32, depth: usize) -> Option<
     loop {
         let key = varint(bytes, &mut at)?;
         let inner = u32::try_from(key >> 3).ok()?;
-        match key & 7 {
-            0 => {
-                varint(bytes, &mut at)?;
-            }
-            1 => at = at.checked_add(8)?,
-            5 => at = at.checked_add(4)?,
-            2 => {
-                let length = usize::try_from(varint(bytes, &mut at)?).ok()?;
-                at = at.checked_add(length)?;
-            }
-            3 => at = skip_group(bytes, at, inner, depth + 1)?,
-            4 if inner == number => return Some(at),
-            _ => return None,
+        if key & 7 == 4 && inner == number {
+            return Some(at);
         }
-        if at > bytes.len() {
-            return None;
-        }
+        at = skip_value(bytes, at, key & 7, inner, depth + 1)?;
     }
 }
 
