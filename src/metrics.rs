@@ -126,6 +126,10 @@ pub struct Metrics {
     tickets_read: AtomicU64,
     tickets_sent: AtomicU64,
     watchers: AtomicI64,
+    change_watchers: AtomicI64,
+    changes_sent: AtomicU64,
+    /// Time from a change to its delivery to a WatchChanges follower.
+    change_delay: Histogram,
     token_lookups: AtomicU64,
     token_checks: AtomicU64,
     rights_checks: AtomicU64,
@@ -145,6 +149,9 @@ impl Default for Metrics {
             tickets_read: AtomicU64::default(),
             tickets_sent: AtomicU64::default(),
             watchers: AtomicI64::default(),
+            change_watchers: AtomicI64::default(),
+            changes_sent: AtomicU64::default(),
+            change_delay: latency_histogram(),
             token_lookups: AtomicU64::default(),
             token_checks: AtomicU64::default(),
             rights_checks: AtomicU64::default(),
@@ -233,7 +240,22 @@ impl Metrics {
                 kind: "watch_escalations",
             })
             .set(self.watchers());
+        streams
+            .get_or_create(&Stream {
+                kind: "watch_changes",
+            })
+            .set(self.change_watchers.load(Ordering::Relaxed));
         registry.register("streams_open", "Server streams open, by kind", streams);
+        registry.register(
+            "changes_streamed",
+            "Changes sent to WatchChanges followers",
+            counter(self.changes_sent.load(Ordering::Relaxed)),
+        );
+        registry.register(
+            "change_feed_lag_seconds",
+            "Time from a change (its write) to its delivery to a WatchChanges follower",
+            self.change_delay.clone(),
+        );
         registry.register(
             "tickets_streamed",
             "Tickets sent to ListTickets clients",
@@ -362,6 +384,20 @@ impl Metrics {
         self.tickets_sent.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records changes sent to a follower, each `delay` after it was made.
+    pub(crate) fn changes_delivered(&self, delays: impl Iterator<Item = Duration>) {
+        for delay in delays {
+            self.changes_sent.fetch_add(1, Ordering::Relaxed);
+            self.change_delay.observe(delay.as_secs_f64());
+        }
+    }
+
+    /// Counts a WatchChanges follower until the guard is dropped.
+    pub(crate) fn change_watcher(self: &std::sync::Arc<Self>) -> Running {
+        self.change_watchers.fetch_add(1, Ordering::Relaxed);
+        Running(self.clone(), Kind::ChangeWatch)
+    }
+
     /// Counts an RPC as in flight until the guard is dropped.
     pub(crate) fn rpc(self: &std::sync::Arc<Self>) -> Running {
         self.rpcs.fetch_add(1, Ordering::Relaxed);
@@ -386,6 +422,7 @@ enum Kind {
     Rpc,
     List,
     Watch,
+    ChangeWatch,
 }
 
 /// A stream being counted as running.
@@ -398,6 +435,7 @@ impl Drop for Running {
             Kind::Rpc => &self.0.rpcs,
             Kind::List => &self.0.list_streams,
             Kind::Watch => &self.0.watchers,
+            Kind::ChangeWatch => &self.0.change_watchers,
         };
         counter.fetch_sub(1, Ordering::Relaxed);
     }

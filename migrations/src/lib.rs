@@ -17,6 +17,7 @@ mod m20261125_000006_organisation_domains_inline;
 mod m20261125_000007_ticket_attention_index;
 mod m20261127_000008_ticket_number_sequence;
 mod m20261130_000009_idempotency_per_caller;
+mod m20261206_000010_change_positions;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_ticket_attention_index::Migration),
             Box::new(m20261127_000008_ticket_number_sequence::Migration),
             Box::new(m20261130_000009_idempotency_per_caller::Migration),
+            Box::new(m20261206_000010_change_positions::Migration),
         ]
     }
 }

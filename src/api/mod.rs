@@ -2,6 +2,7 @@
 //! No SQL and no business rules here; errors become `Status` through `crate::error`.
 
 pub mod agent;
+pub mod change;
 pub mod comment;
 pub mod customer;
 pub mod group;
@@ -11,6 +12,7 @@ pub mod sla;
 pub mod ticket;
 
 pub use agent::AgentApi;
+pub use change::ChangeApi;
 pub use comment::CommentApi;
 pub use customer::CustomerApi;
 pub use group::GroupApi;

@@ -613,7 +613,7 @@ fn entry_to_proto(change: StoredChange) -> pb::HistoryEntry {
 }
 
 /// The API's kind of a stored change; a name this version does not know is unspecified.
-fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
+pub(crate) fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
     use pb::ChangeKind as P;
     match ChangeKind::from_name(name) {
         None => P::Unspecified,
@@ -635,7 +635,7 @@ fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
 }
 
 /// A JSON value as a `google.protobuf.Value`.
-fn json_to_proto(value: serde_json::Value) -> prost_types::Value {
+pub(crate) fn json_to_proto(value: serde_json::Value) -> prost_types::Value {
     use prost_types::value::Kind;
     use serde_json::Value as J;
     let kind = match value {

@@ -29,6 +29,9 @@ const ANYONE: Callers = Callers(&[Role::Admin, Role::Agent, Role::Customer]);
 
 /// Every RPC and who may call it.
 pub const POLICY: &[(&str, Callers)] = &[
+    ("/clientele.v1.ChangeService/ListChanges", ANYONE),
+    ("/clientele.v1.ChangeService/WatchChanges", ANYONE),
+    ("/clientele.v1.ChangeService/GetHistory", ANYONE),
     (
         "/clientele.v1.OrganisationService/CreateOrganisation",
         STAFF,

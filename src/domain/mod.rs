@@ -5,6 +5,7 @@ pub mod access;
 pub mod agent;
 pub mod attachment;
 pub mod business_time;
+pub mod change_feed;
 pub(crate) mod changes;
 pub mod comment;
 pub mod country;
@@ -33,6 +34,7 @@ pub mod token;
 pub mod watch;
 
 pub use agent::Agents;
+pub use change_feed::ChangeFeed;
 pub use comment::Comments;
 pub use customer::Customers;
 pub use group::Groups;

@@ -31,6 +31,26 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
+    /// Every kind.
+    pub const ALL: [Self; 11] = [
+        Self::Organisation,
+        Self::Customer,
+        Self::Settings,
+        Self::Agent,
+        Self::Group,
+        Self::Grant,
+        Self::Token,
+        Self::Calendar,
+        Self::SlaPolicy,
+        Self::Ticket,
+        Self::Comment,
+    ];
+
+    /// The kind stored under `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

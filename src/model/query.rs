@@ -203,6 +203,8 @@ pub struct TicketCursor {
 pub struct StoredChange {
     /// Position in the log; increases with every event.
     pub seq: i64,
+    /// Its place in the change feed, once it has one (always, as the feed reads it).
+    pub position: Option<i64>,
     /// When it happened.
     pub time: Timestamp,
     /// Who did it.

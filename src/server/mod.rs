@@ -24,8 +24,8 @@ use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::Healt
 use self::services::Services;
 use crate::{
     api::{
-        AgentApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi,
-        TicketApi,
+        AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
+        SlaApi, TicketApi,
     },
     auth::AuthLayer,
     clock::{Clock, SystemClock},
@@ -34,7 +34,8 @@ use crate::{
     proto::{
         self,
         v1::{
-            agent_service_server::AgentServiceServer, comment_service_server::CommentServiceServer,
+            agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
+            comment_service_server::CommentServiceServer,
             customer_service_server::CustomerServiceServer,
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
@@ -60,6 +61,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <CommentServiceServer<CommentApi> as NamedService>::NAME,
+    <ChangeServiceServer<ChangeApi> as NamedService>::NAME,
 ];
 
 /// How long ended streams get to deliver their end before a shutdown stops without them.
@@ -275,6 +277,10 @@ pub async fn run(
         tokio::spawn({
             let store = store.clone();
             async move { store.listen_to_other_replicas().await }
+        }),
+        tokio::spawn({
+            let store = store.clone();
+            async move { store.run_sequencer().await }
         }),
     ];
 

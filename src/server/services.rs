@@ -12,16 +12,17 @@ use tonic::{
 use super::Config;
 use crate::{
     api::{
-        AgentApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi, SlaApi,
-        TicketApi,
+        AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
+        SlaApi, TicketApi,
     },
     auth::Authenticator,
     domain::{
-        Agents, Comments, Customers, Escalations, Groups, Organisations, Permissions,
+        Agents, ChangeFeed, Comments, Customers, Escalations, Groups, Organisations, Permissions,
         SettingsRules, Slas, Tickets, Tokens,
     },
     proto::v1::{
-        agent_service_server::AgentServiceServer, comment_service_server::CommentServiceServer,
+        agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
+        comment_service_server::CommentServiceServer,
         customer_service_server::CustomerServiceServer, group_service_server::GroupServiceServer,
         organisation_service_server::OrganisationServiceServer,
         permission_service_server::PermissionServiceServer, sla_service_server::SlaServiceServer,
@@ -131,7 +132,14 @@ impl Services {
                 limits
             ))
             .add_service(configured!(
-                CommentServiceServer::new(CommentApi::new(comments)),
+                CommentServiceServer::new(CommentApi::new(comments.clone())),
+                limits
+            ))
+            .add_service(configured!(
+                ChangeServiceServer::new(ChangeApi::new(
+                    ChangeFeed::new(comments),
+                    config.metrics.clone()
+                )),
                 limits
             ));
         Self {

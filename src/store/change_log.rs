@@ -16,6 +16,7 @@ use crate::{
 /// Writes `event` in the write transaction `tx` and returns its sequence number.
 pub(crate) async fn append(tx: &WriteTx, event: &ChangeEvent) -> Result<i64> {
     tx.note_rights(event).await?;
+    tx.note_appended();
     let conn = &**tx;
     let changes = serde_json::to_string(&event.changes)
         .map_err(|e| Error::Internal(format!("cannot encode a change event: {e}")))?;
@@ -27,6 +28,7 @@ pub(crate) async fn append(tx: &WriteTx, event: &ChangeEvent) -> Result<i64> {
         resource_id: Set(event.resource_id),
         kind: Set(event.kind.as_str().to_owned()),
         changes: Set(changes),
+        position: NotSet,
     };
     let result = change_event::Entity::insert(row).exec(conn).await?;
     Ok(result.last_insert_id)
@@ -51,7 +53,8 @@ impl Store {
             .limit(limit)
             .all(self.reader())
             .await?;
-        rows.into_iter().map(stored).collect()
+        let sqlite = self.backend() != sea_orm::DbBackend::Postgres;
+        rows.into_iter().map(|row| stored(row, sqlite)).collect()
     }
 
     /// The change-log entries with these sequence numbers about resources of
@@ -71,7 +74,7 @@ impl Store {
                 .all(self.reader())
                 .await?;
             for row in rows {
-                found.push(stored(row)?);
+                found.push(stored(row, self.backend() != sea_orm::DbBackend::Postgres)?);
             }
         }
         Ok(found)
@@ -90,13 +93,17 @@ impl Store {
             .order_by_asc(change_event::Column::Seq)
             .all(self.reader())
             .await?;
-        rows.into_iter().map(stored).collect()
+        let sqlite = self.backend() != sea_orm::DbBackend::Postgres;
+        rows.into_iter().map(|row| stored(row, sqlite)).collect()
     }
 }
 
-fn stored(row: change_event::Model) -> Result<StoredChange> {
+/// A row as read back; on SQLite, where commit order is sequence order, its position in the
+/// feed is its sequence number.
+pub(super) fn stored(row: change_event::Model, sqlite: bool) -> Result<StoredChange> {
     Ok(StoredChange {
         seq: row.seq,
+        position: if sqlite { Some(row.seq) } else { row.position },
         time: super::timestamp(row.occur_time)?,
         actor: row.actor,
         resource_type: row.resource_type,

@@ -160,6 +160,39 @@ impl Store {
         Ok(inserted)
     }
 
+    /// Of the comments `ids`, those `scope` may see, each with whether it may read their text
+    /// (a private comment only its author and recipients may).
+    #[tracing::instrument(skip(self, scope, ids), level = "debug", err(level = "debug"))]
+    pub async fn comments_seen(
+        &self,
+        scope: &CommentScope,
+        ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, bool)>> {
+        let mut seen = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let visible: Vec<Uuid> = comment::Entity::find()
+                .select_only()
+                .column(comment::Column::Id)
+                .filter(comment::Column::Id.is_in(chunk.iter().copied()))
+                .filter(scope.condition())
+                .into_tuple()
+                .all(self.reader())
+                .await?;
+            let readable: std::collections::HashSet<Uuid> = comment::Entity::find()
+                .select_only()
+                .column(comment::Column::Id)
+                .filter(comment::Column::Id.is_in(visible.iter().copied()))
+                .filter(scope.readable_text())
+                .into_tuple::<Uuid>()
+                .all(self.reader())
+                .await?
+                .into_iter()
+                .collect();
+            seen.extend(visible.into_iter().map(|id| (id, readable.contains(&id))));
+        }
+        Ok(seen)
+    }
+
     /// The comment `id` within `scope`, with its recipients and complete attachments.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn comment(&self, scope: &CommentScope, id: Uuid) -> Result<Option<Comment>> {

@@ -202,7 +202,10 @@ impl Store {
                     continue;
                 }
             };
-            if let Err(error) = listener.listen_all([CHANNEL, RIGHTS_CHANNEL]).await {
+            if let Err(error) = listener
+                .listen_all([CHANNEL, RIGHTS_CHANNEL, super::change_feed::CHANNEL])
+                .await
+            {
                 tracing::warn!(%error, "LISTEN failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -211,6 +214,11 @@ impl Store {
             self.lost_track();
             loop {
                 match listener.try_recv().await {
+                    Ok(Some(notification))
+                        if notification.channel() == super::change_feed::CHANNEL =>
+                    {
+                        self.changes.advance();
+                    }
                     Ok(Some(notification)) if notification.channel() == RIGHTS_CHANNEL => {
                         if notification.payload() != self.feed.replica.to_string() {
                             self.feed.rights_changed();
@@ -252,6 +260,7 @@ impl Store {
     fn lost_track(&self) {
         let _ = self.feed.sender.send(FeedMessage::Lost);
         self.feed.rights_changed();
+        self.changes.advance();
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod agent;
 mod attachment;
+mod change_feed;
 mod change_log;
 mod comment;
 mod customer;
@@ -27,6 +28,7 @@ mod ticket;
 mod token;
 
 pub use agent::agent_cursor;
+pub use change_feed::ChangeFilter;
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
 pub use customer::CustomerCascade;
 pub use feed::{FeedMessage, NextEvent};
@@ -87,6 +89,8 @@ pub struct Store {
     reader: reader::Reader,
     /// How long writes waited for their transaction, for metrics.
     write_waits: Arc<WriteWaits>,
+    /// What wakes the change feed's followers and sequencer.
+    changes: Arc<change_feed::ChangeSignal>,
 }
 
 /// Writes begun and the time they waited for their connection (and on SQLite, for the one
@@ -247,6 +251,7 @@ impl Store {
             db,
             sqlite_writer,
             feed: feed::TicketFeed::new(),
+            changes: Arc::new(change_feed::ChangeSignal::new()),
             organisation_cache,
             direct,
             liveness,
@@ -435,6 +440,8 @@ impl Store {
             _guard: guard,
             feed: self.feed.clone(),
             changes_rights: AtomicBool::new(false),
+            changes: self.changes.clone(),
+            appended: AtomicBool::new(false),
         })
     }
 
@@ -470,6 +477,10 @@ pub(crate) struct WriteTx {
     feed: feed::TicketFeed,
     /// Whether an event written in it may change someone's rights.
     changes_rights: AtomicBool,
+    /// What is told when entries written in it commit.
+    changes: Arc<change_feed::ChangeSignal>,
+    /// Whether an entry of the change log was written in it.
+    appended: AtomicBool,
 }
 
 impl WriteTx {
@@ -478,11 +489,20 @@ impl WriteTx {
     /// was lost counts too), before the write returns.
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
         let changes_rights = self.changes_rights.load(Ordering::Acquire);
+        let backend = self.tx.get_database_backend();
         let committed = self.tx.commit().await;
         if changes_rights {
             self.feed.rights_changed();
         }
+        if committed.is_ok() && self.appended.load(Ordering::Acquire) {
+            self.changes.committed(backend);
+        }
         committed
+    }
+
+    /// Notes that an entry of the change log was written in this transaction.
+    pub(crate) fn note_appended(&self) {
+        self.appended.store(true, Ordering::Release);
     }
 
     /// Notes that `event`, written in this transaction, may change someone's rights: the

@@ -13,6 +13,9 @@ pub struct Model {
     pub kind: String,
     /// JSON array of `{field, old, new}`.
     pub changes: String,
+    /// The place in the change feed (PostgreSQL; SQLite's feed is ordered by `seq`), set by
+    /// the sequencer after commit.
+    pub position: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

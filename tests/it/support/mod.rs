@@ -9,7 +9,7 @@ use clientele::{
     Config,
     proto::v1::{
         self as pb, agent_service_client::AgentServiceClient,
-        comment_service_client::CommentServiceClient,
+        change_service_client::ChangeServiceClient, comment_service_client::CommentServiceClient,
         customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
         permission_service_client::PermissionServiceClient, sla_service_client::SlaServiceClient,
@@ -264,6 +264,7 @@ pub struct Clients {
     pub tickets: TicketServiceClient<Authed>,
     pub slas: SlaServiceClient<Authed>,
     pub comments: CommentServiceClient<Authed>,
+    pub changes: ChangeServiceClient<Authed>,
 }
 
 /// The secret of every test server's first admin token.
@@ -401,6 +402,7 @@ impl TestServer {
             tickets: TicketServiceClient::new(channel()),
             slas: SlaServiceClient::new(channel()),
             comments: CommentServiceClient::new(channel()),
+            changes: ChangeServiceClient::new(channel()),
         }
     }
 
@@ -442,6 +444,10 @@ impl TestServer {
 
     pub fn comments(&self) -> CommentServiceClient<Authed> {
         CommentServiceClient::new(self.admin())
+    }
+
+    pub fn changes(&self) -> ChangeServiceClient<Authed> {
+        ChangeServiceClient::new(self.admin())
     }
 
     /// The customer's current etag, as an admin reads it: every change of a customer needs it.
