@@ -1,4 +1,4 @@
-//! The change feed's order (DESIGN §3). On SQLite one writer commits at a time, so the
+//! The change feed's order (DESIGN §3), and lists by update time. On SQLite one writer commits at a time, so the
 //! sequence number `seq` is commit order and the feed reads by it. On PostgreSQL a sequence
 //! value is taken at insert and becomes visible at commit, out of order when transactions
 //! commit out of order; there the feed reads by `position`, which one sequencer at a time
@@ -27,6 +27,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Lists by update time (incremental sync), a page at a time.
+        for (name, table) in [
+            ("ix_customers_update_time", "customers"),
+            ("ix_organisations_update_time", "organisations"),
+        ] {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!("CREATE INDEX {name} ON {table} (update_time, id)"))
+                .await?;
+        }
         if manager.get_database_backend() != DatabaseBackend::Postgres {
             return Ok(());
         }
@@ -49,6 +59,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["ix_customers_update_time", "ix_organisations_update_time"] {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!("DROP INDEX {name}"))
+                .await?;
+        }
         if manager.get_database_backend() == DatabaseBackend::Postgres {
             let db = manager.get_connection();
             db.execute_unprepared("DROP INDEX ix_change_events_unpositioned")

@@ -19,9 +19,8 @@ use crate::{
     },
     error::{Error, Result},
     metrics::Metrics,
-    model::ResourceType,
+    model::{ChangeFilter, ResourceType},
     proto::v1::{self as pb, change_service_server::ChangeService},
-    store::ChangeFilter,
 };
 
 /// How many changes one message of WatchChanges carries at most.
@@ -60,7 +59,7 @@ impl ChangeService for ChangeApi {
             .page(&principal, after, &filter, request.page_size)
             .await?;
         Ok(Response::new(pb::ListChangesResponse {
-            changes: page.changes.into_iter().map(to_proto).collect(),
+            events: page.changes.into_iter().map(to_proto).collect(),
             next_cursor: encode_cursor(page.next),
             more: page.more,
         }))
@@ -113,7 +112,7 @@ impl ChangeService for ChangeApi {
                             .and_then(|seen| seen.change.position)
                             .map(encode_cursor)
                             .unwrap_or_default(),
-                        changes: chunk.iter().cloned().map(to_proto).collect(),
+                        events: chunk.iter().cloned().map(to_proto).collect(),
                     })
                     .collect();
                 // The last message resumes after every change the page examined, also
@@ -121,7 +120,7 @@ impl ChangeService for ChangeApi {
                 match messages.last_mut() {
                     Some(last) => last.cursor = encode_cursor(page.next),
                     None => messages.push(pb::WatchChangesResponse {
-                        changes: Vec::new(),
+                        events: Vec::new(),
                         cursor: encode_cursor(page.next),
                     }),
                 }
@@ -154,7 +153,7 @@ impl ChangeService for ChangeApi {
             )
             .await?;
         Ok(Response::new(pb::GetHistoryResponse {
-            changes: page.items.into_iter().map(to_proto).collect(),
+            events: page.items.into_iter().map(to_proto).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -226,9 +225,9 @@ fn resource_type_to_proto(name: &str) -> pb::ResourceType {
     }
 }
 
-fn to_proto(seen: SeenChange) -> pb::Change {
+fn to_proto(seen: SeenChange) -> pb::ChangeEvent {
     let change = seen.change;
-    pb::Change {
+    pb::ChangeEvent {
         cursor: change.position.map(encode_cursor).unwrap_or_default(),
         seq: change.seq,
         time: Some(timestamp(change.time)),

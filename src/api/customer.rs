@@ -3,8 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    both, parse_id, parse_ids, parse_optional_id, principal, scope, summary_to_proto, timestamp,
-    validity_from_proto, validity_to_proto, writer,
+    both, parse_id, parse_ids, parse_optional_id, parse_time, principal, scope, summary_to_proto,
+    timestamp, validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
     domain::{
@@ -106,6 +106,7 @@ impl CustomerService for CustomerApi {
         let order = match pb::CustomerOrder::try_from(request.order_by) {
             Ok(pb::CustomerOrder::Unspecified | pb::CustomerOrder::Name) => CustomerOrder::Name,
             Ok(pb::CustomerOrder::Email) => CustomerOrder::Email,
+            Ok(pb::CustomerOrder::UpdateTime) => CustomerOrder::UpdateTime,
             Err(_) => return Err(Error::invalid("order_by", "is not a CustomerOrder").into()),
         };
         let query = CustomerQuery {
@@ -115,6 +116,7 @@ impl CustomerService for CustomerApi {
             validity: validity_from_proto("validity", request.validity)?,
             include_invalid: request.include_invalid,
             order,
+            updated_since: parse_time("updated_since", request.updated_since)?,
         };
         let page = self
             .customers

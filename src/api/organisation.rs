@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    both, optional_id, parse_id, parse_optional_id, scope, summary_to_proto, timestamp,
+    both, optional_id, parse_id, parse_optional_id, parse_time, scope, summary_to_proto, timestamp,
     validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
@@ -112,6 +112,7 @@ impl OrganisationService for OrganisationApi {
                 OrganisationOrder::Name
             }
             Ok(pb::OrganisationOrder::Code) => OrganisationOrder::Code,
+            Ok(pb::OrganisationOrder::UpdateTime) => OrganisationOrder::UpdateTime,
             Err(_) => return Err(Error::invalid("order_by", "is not an OrganisationOrder").into()),
         };
         let query = OrganisationQuery {
@@ -120,6 +121,7 @@ impl OrganisationService for OrganisationApi {
             validity: validity_from_proto("validity", request.validity)?,
             include_invalid: request.include_invalid,
             order,
+            updated_since: parse_time("updated_since", request.updated_since)?,
         };
         let page = self
             .organisations

@@ -38,6 +38,8 @@ pub struct CustomerQuery {
     pub include_invalid: bool,
     /// The order.
     pub order: CustomerOrder,
+    /// Last changed at or after.
+    pub updated_since: Option<jiff::Timestamp>,
 }
 
 /// Which customer to read.
@@ -311,6 +313,7 @@ impl Customers {
             text: (!text.is_empty()).then_some(text),
             customer_type: (!customer_type.is_empty()).then_some(customer_type),
             validity: ValidityFilter::new(query.validity, query.include_invalid),
+            updated_since: query.updated_since.map(|time| time.as_microsecond()),
         };
         let fingerprint = paging::fingerprint(&(&filter, query.order));
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;

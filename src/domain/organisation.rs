@@ -41,6 +41,8 @@ pub struct OrganisationQuery {
     pub include_invalid: bool,
     /// The order.
     pub order: OrganisationOrder,
+    /// Last changed at or after.
+    pub updated_since: Option<jiff::Timestamp>,
 }
 
 /// Which organisation to read.
@@ -258,6 +260,7 @@ impl Organisations {
             text: (!text.is_empty()).then_some(text),
             country,
             validity: ValidityFilter::new(query.validity, query.include_invalid),
+            updated_since: query.updated_since.map(|time| time.as_microsecond()),
         };
         let fingerprint = paging::fingerprint(&(&filter, query.order));
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;

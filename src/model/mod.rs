@@ -22,9 +22,9 @@ pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};
 pub use group::Group;
 pub use organisation::Organisation;
 pub use query::{
-    Cursor, CustomerFilter, CustomerOrder, GrantFilter, OrganisationFilter, OrganisationOrder,
-    StoredChange, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey, ValidityFilter,
-    fold_case, name_key,
+    ChangeFilter, Cursor, CustomerFilter, CustomerOrder, GrantFilter, OrganisationFilter,
+    OrganisationOrder, StoredChange, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey,
+    ValidityFilter, fold_case, name_key,
 };
 pub use settings::Settings;
 pub use sla::{Calendar, Deadline, Minute, SlaPolicy};

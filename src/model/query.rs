@@ -5,7 +5,10 @@
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::{Alert, Customer, FieldChange, Organisation, Subject, Ticket, TicketState, Validity};
+use super::{
+    Alert, Customer, FieldChange, Organisation, ResourceType, Subject, Ticket, TicketState,
+    Validity,
+};
 
 /// Where a page ended: the sort key and id of its last row. Lists are ordered by (key, id).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,6 +53,8 @@ pub struct CustomerFilter {
     pub customer_type: Option<String>,
     /// Which validities.
     pub validity: ValidityFilter,
+    /// Last changed at or after (microseconds).
+    pub updated_since: Option<i64>,
 }
 
 /// The orders customers can be listed in.
@@ -60,6 +65,8 @@ pub enum CustomerOrder {
     Name,
     /// By primary email (case-insensitive), then id.
     Email,
+    /// By update time, then id.
+    UpdateTime,
 }
 
 impl CustomerOrder {
@@ -68,6 +75,7 @@ impl CustomerOrder {
         let key = match self {
             Self::Name => name_key(customer),
             Self::Email => fold_case(&customer.email),
+            Self::UpdateTime => customer.update_time.as_microsecond().to_string(),
         };
         Cursor {
             key,
@@ -85,6 +93,8 @@ pub struct OrganisationFilter {
     pub country: Option<String>,
     /// Which validities.
     pub validity: ValidityFilter,
+    /// Last changed at or after (microseconds).
+    pub updated_since: Option<i64>,
 }
 
 /// The orders organisations can be listed in.
@@ -95,6 +105,8 @@ pub enum OrganisationOrder {
     Name,
     /// By code (case-insensitive), then id.
     Code,
+    /// By update time, then id.
+    UpdateTime,
 }
 
 impl OrganisationOrder {
@@ -103,6 +115,7 @@ impl OrganisationOrder {
         let key = match self {
             Self::Name => fold_case(&org.name),
             Self::Code => fold_case(&org.code),
+            Self::UpdateTime => org.update_time.as_microsecond().to_string(),
         };
         Cursor { key, id: org.id }
     }
@@ -196,6 +209,15 @@ pub struct TicketCursor {
     pub key: i64,
     /// Its id.
     pub id: Uuid,
+}
+
+/// Which entries a read of the change feed returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeFilter {
+    /// Only these kinds of resources; every kind when empty.
+    pub resource_types: Vec<ResourceType>,
+    /// Only this resource.
+    pub resource_id: Option<Uuid>,
 }
 
 /// A change-log entry as read back.

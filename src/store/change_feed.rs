@@ -18,18 +18,16 @@ use std::{
     time::Duration,
 };
 
+use super::{Store, change_log::stored, entities::change_event};
+use crate::{
+    error::Result,
+    model::{ChangeFilter, StoredChange},
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Statement, TransactionTrait,
 };
 use tokio::sync::{Notify, watch};
-use uuid::Uuid;
-
-use super::{Store, change_log::stored, entities::change_event};
-use crate::{
-    error::Result,
-    model::{ResourceType, StoredChange},
-};
 
 /// The PostgreSQL channel on which a sequencer says that it placed entries in the feed.
 pub const CHANNEL: &str = "clientele_changes";
@@ -83,15 +81,6 @@ impl ChangeSignal {
     pub(crate) fn advance(&self) {
         self.generation.send_modify(|generation| *generation += 1);
     }
-}
-
-/// Which entries a read of the feed returns.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChangeFilter {
-    /// Only these kinds of resources; every kind when empty.
-    pub resource_types: Vec<ResourceType>,
-    /// Only this resource.
-    pub resource_id: Option<Uuid>,
 }
 
 impl Store {

@@ -28,7 +28,6 @@ mod ticket;
 mod token;
 
 pub use agent::agent_cursor;
-pub use change_feed::ChangeFilter;
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
 pub use customer::CustomerCascade;
 pub use feed::{FeedMessage, NextEvent};
@@ -62,8 +61,9 @@ use uuid::Uuid;
 // The query types are the model's; the store's paths to them stay for its own modules.
 pub(crate) use crate::model::fold_case;
 pub use crate::model::{
-    Cursor, CustomerFilter, CustomerOrder, GrantFilter, OrganisationFilter, OrganisationOrder,
-    StoredChange, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey, ValidityFilter,
+    ChangeFilter, Cursor, CustomerFilter, CustomerOrder, GrantFilter, OrganisationFilter,
+    OrganisationOrder, StoredChange, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey,
+    ValidityFilter,
 };
 use crate::{
     error::{Error, Result},
@@ -679,6 +679,22 @@ pub(crate) fn after(key: impl ColumnTrait, id: impl ColumnTrait, cursor: &Cursor
             .add(key.gt(cursor.key.as_str()))
             .add(id.gt(cursor.id)),
     )
+}
+
+/// Rows after `cursor` in the order (`key`, `id`) where `key` holds times (microseconds) and
+/// the cursor's key is one written as a number.
+pub(crate) fn after_time(
+    key: impl ColumnTrait,
+    id: impl ColumnTrait,
+    cursor: &Cursor,
+) -> Result<Condition> {
+    let time: i64 = cursor
+        .key
+        .parse()
+        .map_err(|_| Error::invalid("page_token", "does not belong to this list"))?;
+    Ok(Condition::all()
+        .add(key.gte(time))
+        .add(Condition::any().add(key.gt(time)).add(id.gt(cursor.id))))
 }
 
 /// The condition a validity filter puts on a `validity` column.

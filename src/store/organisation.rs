@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Cursor, CustomerCascade, IdempotencyKey, Inserted, Scope, Store, StoreFailure, UniqueKey,
-    ValidityCondition, WriteTx, after, change_log, contains, customer,
+    ValidityCondition, WriteTx, after, after_time, change_log, contains, customer,
     entities::{organisation, organisation_domain},
     finish, fold_case, idempotency, timestamp,
 };
@@ -63,6 +63,7 @@ impl KeyColumn for OrganisationOrder {
         match self {
             Self::Name => organisation::Column::NameKey,
             Self::Code => organisation::Column::CustomerIdKey,
+            Self::UpdateTime => organisation::Column::UpdateTime,
         }
     }
 }
@@ -215,8 +216,14 @@ impl Store {
         if let Some(text) = &filter.text {
             condition = condition.add(organisation::Column::Search.like(contains(text)));
         }
+        if let Some(since) = filter.updated_since {
+            condition = condition.add(organisation::Column::UpdateTime.gte(since));
+        }
         if let Some(cursor) = cursor {
-            condition = condition.add(after(key, organisation::Column::Id, cursor));
+            condition = condition.add(match order {
+                OrganisationOrder::UpdateTime => after_time(key, organisation::Column::Id, cursor)?,
+                _ => after(key, organisation::Column::Id, cursor),
+            });
         }
         let rows = organisation::Entity::find()
             .filter(condition)

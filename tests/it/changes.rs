@@ -23,7 +23,7 @@ async fn list_from(
     cursor: &str,
     page_size: i32,
     filter: pb::ListChangesRequest,
-) -> (Vec<pb::Change>, String) {
+) -> (Vec<pb::ChangeEvent>, String) {
     let mut client = client.clone();
     let mut cursor = cursor.to_owned();
     let mut changes = Vec::new();
@@ -37,8 +37,8 @@ async fn list_from(
             .await
             .expect("list changes")
             .into_inner();
-        assert!(page.changes.len() <= usize::try_from(page_size).expect("size"));
-        changes.extend(page.changes);
+        assert!(page.events.len() <= usize::try_from(page_size).expect("size"));
+        changes.extend(page.events);
         cursor = page.next_cursor;
         if !page.more {
             return (changes, cursor);
@@ -46,7 +46,7 @@ async fn list_from(
     }
 }
 
-async fn list_all(client: &Changes) -> Vec<pb::Change> {
+async fn list_all(client: &Changes) -> Vec<pb::ChangeEvent> {
     list_from(client, "", 1000, pb::ListChangesRequest::default())
         .await
         .0
@@ -59,7 +59,7 @@ fn string(value: &Option<prost_types::Value>) -> Option<&str> {
     }
 }
 
-fn field<'a>(change: &'a pb::Change, name: &str) -> &'a pb::FieldChange {
+fn field<'a>(change: &'a pb::ChangeEvent, name: &str) -> &'a pb::FieldChange {
     change
         .changes
         .iter()
@@ -67,7 +67,7 @@ fn field<'a>(change: &'a pb::Change, name: &str) -> &'a pb::FieldChange {
         .unwrap_or_else(|| panic!("{name} in {change:?}"))
 }
 
-fn kinds(changes: &[pb::Change]) -> Vec<pb::ChangeKind> {
+fn kinds(changes: &[pb::ChangeEvent]) -> Vec<pb::ChangeKind> {
     changes.iter().map(|c| c.kind()).collect()
 }
 
@@ -226,7 +226,7 @@ backend_tests! {
         let agent = list_all(&acme.as_agent.changes).await;
         let customer = list_all(&acme.as_customer.changes).await;
         let other = list_all(&as_colleague.changes).await;
-        let ids = |changes: &[pb::Change]| -> HashSet<String> { changes.iter().map(|c| c.resource_id.clone()).collect() };
+        let ids = |changes: &[pb::ChangeEvent]| -> HashSet<String> { changes.iter().map(|c| c.resource_id.clone()).collect() };
         // Admins see everything, tokens included.
         assert!(admin.iter().any(|c| c.resource_type() == pb::ResourceType::Token));
         for id in [&acme_ticket.id, &globex_ticket.id, &private.id, &internal.id, &globex.organisation.id] {
@@ -246,7 +246,7 @@ backend_tests! {
             assert!(!ids(seen).contains(&globex_ticket.id));
             assert!(!ids(seen).contains(&internal.id), "internal comments are the agents'");
         }
-        let private_for = |seen: &[pb::Change]| seen.iter().find(|c| c.resource_id == private.id).cloned().expect("the private comment's change");
+        let private_for = |seen: &[pb::ChangeEvent]| seen.iter().find(|c| c.resource_id == private.id).cloned().expect("the private comment's change");
         let addressed = private_for(&customer);
         assert!(!addressed.redacted && !addressed.changes.is_empty());
         let stub = private_for(&other);
@@ -275,10 +275,10 @@ backend_tests! {
         // A private comment the caller may not read is no resource it can name either... or a
         // stub, as the comment service shows it: both keep the text from it.
         if let Ok(stubbed) = stubbed {
-            assert!(stubbed.into_inner().changes.iter().all(|c| c.redacted && c.changes.is_empty()));
+            assert!(stubbed.into_inner().events.iter().all(|c| c.redacted && c.changes.is_empty()));
         }
         let ticket = history(&acme.as_customer, pb::ResourceType::Ticket, &acme_ticket.id).await.expect("own ticket").into_inner();
-        assert_eq!(kinds(&ticket.changes)[0], pb::ChangeKind::Created);
+        assert_eq!(kinds(&ticket.events)[0], pb::ChangeKind::Created);
     }
 
     async fn every_resource_has_a_history(server) {
@@ -314,15 +314,15 @@ backend_tests! {
                 .await
                 .unwrap_or_else(|status| panic!("history of {kind:?}: {status:?}"))
                 .into_inner();
-            assert_eq!(history.changes.len(), 1, "{kind:?}");
-            let first = &history.changes[0];
+            assert_eq!(history.events.len(), 1, "{kind:?}");
+            let first = &history.events[0];
             assert_eq!((first.resource_type(), first.resource_id.as_str()), (kind, id.as_str()));
             assert!(!first.actor.is_empty() && first.time.is_some(), "{first:?}");
             if kind != pb::ResourceType::Settings {
                 assert_eq!(first.kind(), pb::ChangeKind::Created, "{kind:?}");
             }
             // The pages together are the resource's changes in the feed, in order.
-            let mut entries = history.changes;
+            let mut entries = history.events;
             let mut token = history.next_page_token;
             while !token.is_empty() {
                 let page = client
@@ -330,7 +330,7 @@ backend_tests! {
                     .await
                     .expect("next page")
                     .into_inner();
-                entries.extend(page.changes);
+                entries.extend(page.events);
                 token = page.next_page_token;
             }
             eventually("every change placed in the feed", || {
@@ -351,6 +351,73 @@ backend_tests! {
         expect_invalid(client.get_history(pb::GetHistoryRequest { resource_type: 2, resource_id: "nope".into(), ..Default::default() }).await, "resource_id");
     }
 
+    async fn customers_and_organisations_list_by_update_time_for_incremental_sync(server) {
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            ids.push(server.customer(pb::Customer { email: format!("s{n}@sync.example"), first_name: format!("v{n}"), ..Default::default() }).await.id);
+        }
+        let by_time = |page_token: String, updated_since: Option<prost_types::Timestamp>| pb::ListCustomersRequest {
+            page_size: 1,
+            page_token,
+            order_by: pb::CustomerOrder::UpdateTime.into(),
+            updated_since,
+            ..Default::default()
+        };
+        let mut client = server.customers();
+        let first = client.list_customers(by_time(String::new(), None)).await.expect("first page").into_inner();
+        assert_eq!(first.customers[0].id, ids[0]);
+        // Changed while the pages are read, the first customer moves to the end and comes
+        // again; nothing is passed over.
+        rename(&mut server.customers(), &ids[0], "changed").await;
+        let mut seen = vec![first.customers[0].clone()];
+        let mut token = first.next_page_token;
+        while !token.is_empty() {
+            let page = client.list_customers(by_time(token, None)).await.expect("page").into_inner();
+            seen.extend(page.customers);
+            token = page.next_page_token;
+        }
+        let order: Vec<(&str, &str)> = seen.iter().map(|c| (c.id.as_str(), c.first_name.as_str())).collect();
+        assert_eq!(order, [(ids[0].as_str(), "v0"), (ids[1].as_str(), "v1"), (ids[2].as_str(), "v2"), (ids[0].as_str(), "changed")]);
+        // Since the second's last change: the second, the third, the changed first.
+        let since = seen[1].update_time;
+        let mut since_page = client
+            .list_customers(pb::ListCustomersRequest { page_size: 10, ..by_time(String::new(), since) })
+            .await
+            .expect("since")
+            .into_inner()
+            .customers
+            .into_iter()
+            .map(|c| c.id);
+        assert_eq!([since_page.next(), since_page.next(), since_page.next(), since_page.next()], [Some(ids[1].clone()), Some(ids[2].clone()), Some(ids[0].clone()), None]);
+        expect_invalid(
+            client.list_customers(by_time(String::new(), Some(prost_types::Timestamp { seconds: i64::MAX, nanos: 0 }))).await,
+            "updated_since",
+        );
+
+        let old = server.organisation("OLD", &[]).await;
+        let new = server.organisation("NEW", &[]).await;
+        let organisations = |updated_since: Option<prost_types::Timestamp>| {
+            let mut client = server.organisations();
+            async move {
+                client
+                    .list_organisations(pb::ListOrganisationsRequest {
+                        order_by: pb::OrganisationOrder::UpdateTime.into(),
+                        updated_since,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("organisations")
+                    .into_inner()
+                    .organisations
+                    .into_iter()
+                    .map(|o| o.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(organisations(None).await, [old.id.clone(), new.id.clone()]);
+        assert_eq!(organisations(new.update_time).await, [new.id.clone()]);
+    }
+
     async fn a_watch_sends_the_backlog_then_each_change_as_it_commits(server) {
         let first = server.organisation("W1", &[]).await;
         let mut client = server.changes();
@@ -366,7 +433,7 @@ backend_tests! {
         let mut next_change = async |stream: &mut tonic::Streaming<pb::WatchChangesResponse>| loop {
             let message = tokio::time::timeout(PATIENCE, stream.message()).await.expect("a message in time").expect("message").expect("open");
             assert!(!message.cursor.is_empty());
-            if let Some(change) = message.changes.into_iter().next() {
+            if let Some(change) = message.events.into_iter().next() {
                 return change;
             }
         };
@@ -440,7 +507,7 @@ backend_tests! {
                 let mut client = ChangeServiceClient::new(channel);
                 // What the follower holds as seen, in order; a resume cuts it back to the
                 // cursor it resumes from.
-                let mut seen: Vec<pb::Change> = Vec::new();
+                let mut seen: Vec<pb::ChangeEvent> = Vec::new();
                 let mut random = f * 7919 + 17;
                 let mut resumes = 0;
                 loop {
@@ -453,7 +520,7 @@ backend_tests! {
                     let take = 1 + (random >> 40) % 4;
                     for _ in 0..take {
                         match tokio::time::timeout(std::time::Duration::from_millis(300), stream.message()).await {
-                            Ok(message) => seen.extend(message.expect("message").expect("open").changes),
+                            Ok(message) => seen.extend(message.expect("message").expect("open").events),
                             Err(_) => break,
                         }
                     }

@@ -17,7 +17,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Cursor, Scope, Store, ValidityCondition, after, contains,
+    Cursor, Scope, Store, ValidityCondition, after, after_time, contains,
     entities::{customer, customer_email, customer_organisation},
     fold_case, timestamp,
 };
@@ -36,6 +36,7 @@ impl KeyColumn for CustomerOrder {
         match self {
             Self::Name => customer::Column::NameKey,
             Self::Email => customer::Column::EmailKey,
+            Self::UpdateTime => customer::Column::UpdateTime,
         }
     }
 }
@@ -139,8 +140,14 @@ impl Store {
         if let Some(customer_type) = &filter.customer_type {
             condition = condition.add(customer::Column::CustomerType.eq(customer_type.as_str()));
         }
+        if let Some(since) = filter.updated_since {
+            condition = condition.add(customer::Column::UpdateTime.gte(since));
+        }
         if let Some(cursor) = cursor {
-            condition = condition.add(after(key, customer::Column::Id, cursor));
+            condition = condition.add(match order {
+                CustomerOrder::UpdateTime => after_time(key, customer::Column::Id, cursor)?,
+                _ => after(key, customer::Column::Id, cursor),
+            });
         }
         let rows = customer::Entity::find()
             .filter(condition)
