@@ -415,7 +415,7 @@ backend_tests! {
             }
         };
         assert_eq!(organisations(None).await, [old.id.clone(), new.id.clone()]);
-        assert_eq!(organisations(new.update_time).await, [new.id.clone()]);
+        assert_eq!(organisations(new.update_time).await, vec![new.id.clone()]);
     }
 
     async fn a_watch_sends_the_backlog_then_each_change_as_it_commits(server) {
