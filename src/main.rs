@@ -186,6 +186,16 @@ struct ServeArgs {
     /// The largest attachment, in MiB.
     #[arg(long, env = "CLIENTELE_ATTACHMENT_LIMIT_MIB", default_value_t = 25)]
     attachment_limit: u64,
+    /// How long a webhook receiver may take to answer a delivery, e.g. `10s`.
+    #[arg(long, env = "CLIENTELE_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration)]
+    webhook_timeout: Duration,
+    /// The wait before a failed webhook delivery is tried again; it doubles with every
+    /// further attempt, up to `--webhook-retry-max`.
+    #[arg(long, env = "CLIENTELE_WEBHOOK_RETRY_BASE", default_value = "1s", value_parser = duration)]
+    webhook_retry_base: Duration,
+    /// The longest wait between two attempts at a webhook delivery, e.g. `1h`.
+    #[arg(long, env = "CLIENTELE_WEBHOOK_RETRY_MAX", default_value = "1h", value_parser = duration)]
+    webhook_retry_max: Duration,
     #[command(flatten)]
     limits: LimitArgs,
     /// The secret page tokens are signed with (at least 20 characters), the same on every
@@ -360,6 +370,12 @@ async fn serve_logged(args: ServeArgs) -> ExitCode {
     config.stream_grace = args.stream_grace;
     config.bootstrap_token = args.bootstrap_token.filter(|token| !token.is_empty());
     config.attachment_limit = args.attachment_limit.saturating_mul(1024 * 1024);
+    config.webhooks = clientele::server::webhooks::WebhookOptions {
+        timeout: args.webhook_timeout,
+        retry_base: args.webhook_retry_base,
+        retry_max: args.webhook_retry_max,
+        ..config.webhooks
+    };
     config.limits = args.limits.limits();
     config.page_token_key = args.page_token_key.filter(|key| !key.is_empty());
     config.cors_origins = args.cors_origins;

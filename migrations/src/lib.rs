@@ -18,6 +18,7 @@ mod m20261125_000007_ticket_attention_index;
 mod m20261127_000008_ticket_number_sequence;
 mod m20261130_000009_idempotency_per_caller;
 mod m20261206_000010_change_positions;
+mod m20261206_000011_webhooks;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_ticket_number_sequence::Migration),
             Box::new(m20261130_000009_idempotency_per_caller::Migration),
             Box::new(m20261206_000010_change_positions::Migration),
+            Box::new(m20261206_000011_webhooks::Migration),
         ]
     }
 }

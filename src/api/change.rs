@@ -185,7 +185,7 @@ fn unknown_type() -> &'static str {
 }
 
 /// The model's kind of a resource type sent by a client.
-fn resource_type(field: &'static str, raw: i32) -> Result<ResourceType> {
+pub(crate) fn resource_type(field: &'static str, raw: i32) -> Result<ResourceType> {
     use pb::ResourceType as P;
     Ok(
         match P::try_from(raw).map_err(|_| Error::invalid(field, unknown_type()))? {
@@ -201,13 +201,14 @@ fn resource_type(field: &'static str, raw: i32) -> Result<ResourceType> {
             P::SlaPolicy => ResourceType::SlaPolicy,
             P::Ticket => ResourceType::Ticket,
             P::Comment => ResourceType::Comment,
+            P::Webhook => ResourceType::Webhook,
         },
     )
 }
 
 /// The API's kind of a stored resource type; a name this version does not know is
 /// unspecified.
-fn resource_type_to_proto(name: &str) -> pb::ResourceType {
+pub(crate) fn resource_type_to_proto(name: &str) -> pb::ResourceType {
     use pb::ResourceType as P;
     match ResourceType::from_name(name) {
         None => P::Unspecified,
@@ -222,6 +223,7 @@ fn resource_type_to_proto(name: &str) -> pb::ResourceType {
         Some(ResourceType::SlaPolicy) => P::SlaPolicy,
         Some(ResourceType::Ticket) => P::Ticket,
         Some(ResourceType::Comment) => P::Comment,
+        Some(ResourceType::Webhook) => P::Webhook,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod organisation;
 pub mod permission;
 pub mod sla;
 pub mod ticket;
+pub mod webhook;
 
 pub use agent::AgentApi;
 pub use change::ChangeApi;
@@ -20,6 +21,7 @@ pub use organisation::OrganisationApi;
 pub use permission::PermissionApi;
 pub use sla::SlaApi;
 pub use ticket::TicketApi;
+pub use webhook::WebhookApi;
 
 use std::sync::{
     Arc,

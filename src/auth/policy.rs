@@ -32,6 +32,13 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.ChangeService/ListChanges", ANYONE),
     ("/clientele.v1.ChangeService/WatchChanges", ANYONE),
     ("/clientele.v1.ChangeService/GetHistory", ANYONE),
+    ("/clientele.v1.WebhookService/CreateWebhook", ADMINS),
+    ("/clientele.v1.WebhookService/GetWebhook", ADMINS),
+    ("/clientele.v1.WebhookService/ListWebhooks", ADMINS),
+    ("/clientele.v1.WebhookService/UpdateWebhook", ADMINS),
+    ("/clientele.v1.WebhookService/DeleteWebhook", ADMINS),
+    ("/clientele.v1.WebhookService/ListWebhookDeliveries", ADMINS),
+    ("/clientele.v1.WebhookService/RetryWebhookDelivery", ADMINS),
     (
         "/clientele.v1.OrganisationService/CreateOrganisation",
         STAFF,

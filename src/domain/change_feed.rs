@@ -172,7 +172,7 @@ impl ChangeFeed {
                     return Err(not_found());
                 }
             }
-            ResourceType::Token if !admin => return Err(not_found()),
+            ResourceType::Token | ResourceType::Webhook if !admin => return Err(not_found()),
             _ if customer => return Err(not_found()),
             _ => {}
         }
@@ -294,7 +294,7 @@ impl ChangeFeed {
                     Some(ResourceType::Comment) => seen_comments
                         .get(&change.resource_id)
                         .map(|readable| !readable),
-                    Some(ResourceType::Token) | None => None,
+                    Some(ResourceType::Token | ResourceType::Webhook) | None => None,
                     Some(_) => staff.then_some(false),
                 };
                 shown.map(|redacted| SeenChange {

@@ -32,6 +32,7 @@ pub mod ticket;
 pub mod ticket_list;
 pub mod token;
 pub mod watch;
+pub mod webhook;
 
 pub use agent::Agents;
 pub use change_feed::ChangeFeed;
@@ -45,3 +46,4 @@ pub use sla::Slas;
 pub use ticket::Tickets;
 pub use token::Tokens;
 pub use watch::Escalations;
+pub use webhook::Webhooks;

@@ -28,11 +28,13 @@ pub enum ResourceType {
     Ticket,
     /// A comment.
     Comment,
+    /// A webhook subscription.
+    Webhook,
 }
 
 impl ResourceType {
     /// Every kind.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Organisation,
         Self::Customer,
         Self::Settings,
@@ -44,6 +46,7 @@ impl ResourceType {
         Self::SlaPolicy,
         Self::Ticket,
         Self::Comment,
+        Self::Webhook,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -65,6 +68,7 @@ impl ResourceType {
             Self::SlaPolicy => "sla_policy",
             Self::Ticket => "ticket",
             Self::Comment => "comment",
+            Self::Webhook => "webhook",
         }
     }
 }

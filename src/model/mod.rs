@@ -13,6 +13,7 @@ mod settings;
 mod sla;
 mod ticket;
 mod token;
+mod webhook;
 
 pub use agent::Agent;
 pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
@@ -30,6 +31,7 @@ pub use settings::Settings;
 pub use sla::{Calendar, Deadline, Minute, SlaPolicy};
 pub use ticket::{Alert, Alerts, SlaClocks, Ticket, TicketState};
 pub use token::{Token, TokenOwner};
+pub use webhook::{Delivery, DeliveryStatus, Webhook};
 
 use std::fmt;
 

@@ -212,6 +212,9 @@ mod tests {
                 "/clientele.v1.TicketService/GetTicketHistory",
                 "/clientele.v1.TicketService/ListTickets",
                 "/clientele.v1.TicketService/WatchEscalations",
+                "/clientele.v1.WebhookService/GetWebhook",
+                "/clientele.v1.WebhookService/ListWebhookDeliveries",
+                "/clientele.v1.WebhookService/ListWebhooks",
             ]
         );
         assert!(only_reads("/grpc.health.v1.Health/Check"));

@@ -10,6 +10,7 @@ mod outage;
 mod rerun;
 mod services;
 pub mod tls;
+pub mod webhooks;
 
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
@@ -25,7 +26,7 @@ use self::services::Services;
 use crate::{
     api::{
         AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
-        SlaApi, TicketApi,
+        SlaApi, TicketApi, WebhookApi,
     },
     auth::AuthLayer,
     clock::{Clock, SystemClock},
@@ -41,6 +42,7 @@ use crate::{
             organisation_service_server::OrganisationServiceServer,
             permission_service_server::PermissionServiceServer,
             sla_service_server::SlaServiceServer, ticket_service_server::TicketServiceServer,
+            webhook_service_server::WebhookServiceServer,
         },
     },
     store::{Store, StoreOptions},
@@ -62,6 +64,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <CommentServiceServer<CommentApi> as NamedService>::NAME,
     <ChangeServiceServer<ChangeApi> as NamedService>::NAME,
+    <WebhookServiceServer<WebhookApi> as NamedService>::NAME,
 ];
 
 /// How long ended streams get to deliver their end before a shutdown stops without them.
@@ -105,6 +108,8 @@ pub struct Config {
     /// The origins browsers may call gRPC-Web from (CORS); `*` for any. None by default:
     /// gRPC-Web then serves clients that are not browsers, and pages of no other origin.
     pub cors_origins: Vec<String>,
+    /// How webhook deliveries are made.
+    pub webhooks: webhooks::WebhookOptions,
 }
 
 impl Config {
@@ -127,6 +132,7 @@ impl Config {
             tls: None,
             cors_origins: Vec::new(),
             metrics_listen: None,
+            webhooks: webhooks::WebhookOptions::default(),
         }
     }
 }
@@ -282,6 +288,7 @@ pub async fn run(
             let store = store.clone();
             async move { store.run_sequencer().await }
         }),
+        tokio::spawn(webhooks::run(store.clone(), clock.clone(), config.webhooks)),
     ];
 
     let routes = services

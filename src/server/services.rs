@@ -13,12 +13,12 @@ use super::Config;
 use crate::{
     api::{
         AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
-        SlaApi, TicketApi,
+        SlaApi, TicketApi, WebhookApi,
     },
     auth::Authenticator,
     domain::{
         Agents, ChangeFeed, Comments, Customers, Escalations, Groups, Organisations, Permissions,
-        SettingsRules, Slas, Tickets, Tokens,
+        SettingsRules, Slas, Tickets, Tokens, Webhooks,
     },
     proto::v1::{
         agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
@@ -26,7 +26,7 @@ use crate::{
         customer_service_server::CustomerServiceServer, group_service_server::GroupServiceServer,
         organisation_service_server::OrganisationServiceServer,
         permission_service_server::PermissionServiceServer, sla_service_server::SlaServiceServer,
-        ticket_service_server::TicketServiceServer,
+        ticket_service_server::TicketServiceServer, webhook_service_server::WebhookServiceServer,
     },
     store::Store,
 };
@@ -133,6 +133,13 @@ impl Services {
             ))
             .add_service(configured!(
                 CommentServiceServer::new(CommentApi::new(comments.clone())),
+                limits
+            ))
+            .add_service(configured!(
+                WebhookServiceServer::new(WebhookApi::new(Webhooks::new(
+                    store.clone(),
+                    clock.clone()
+                ))),
                 limits
             ))
             .add_service(configured!(

@@ -26,6 +26,7 @@ mod settings;
 mod sla;
 mod ticket;
 mod token;
+mod webhook;
 
 pub use agent::agent_cursor;
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
@@ -37,6 +38,7 @@ pub use scope::{Scope, TicketPaths, TicketScope};
 pub use sla::name_cursor;
 pub use ticket::{TicketChange, TicketCounts};
 pub use token::TokenHolder;
+pub use webhook::Attempt;
 
 use std::{
     ops::Deref,

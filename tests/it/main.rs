@@ -36,3 +36,4 @@ mod tickets;
 mod tls;
 mod traces;
 mod transport;
+mod webhooks;

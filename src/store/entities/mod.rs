@@ -21,3 +21,5 @@ pub mod ticket;
 pub mod ticket_counter;
 pub mod ticket_customer;
 pub mod token;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -13,7 +13,7 @@ use clientele::{
         customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
         permission_service_client::PermissionServiceClient, sla_service_client::SlaServiceClient,
-        ticket_service_client::TicketServiceClient,
+        ticket_service_client::TicketServiceClient, webhook_service_client::WebhookServiceClient,
     },
     store::{Store, StoreOptions, Table},
 };
@@ -448,6 +448,10 @@ impl TestServer {
 
     pub fn changes(&self) -> ChangeServiceClient<Authed> {
         ChangeServiceClient::new(self.admin())
+    }
+
+    pub fn webhooks(&self) -> WebhookServiceClient<Authed> {
+        WebhookServiceClient::new(self.admin())
     }
 
     /// The customer's current etag, as an admin reads it: every change of a customer needs it.

@@ -1,0 +1,322 @@
+//! Webhooks: administrators subscribe URLs to the change feed; every matching change is
+//! POSTed to them (by the server's delivery loop), signed with the subscription's secret.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{
+    changes::{self, check_etag},
+    fields::Violations,
+    paging::{self, Page},
+    rights::Administrator,
+};
+use crate::{
+    clock::Clock,
+    error::{Error, Result},
+    model::{ChangeKind, Delivery, DeliveryStatus, FieldChange, ResourceType, Webhook},
+    store::Store,
+};
+
+/// The attempts a delivery gets when the subscription does not say.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
+/// The most attempts a subscription may ask for.
+const MAX_ATTEMPTS: i32 = 50;
+
+/// What a client sends to create or change a webhook.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebhookInput {
+    /// Where changes are POSTed.
+    pub url: String,
+    /// What it is for.
+    pub description: String,
+    /// Only changes of these kinds of resources; all when empty.
+    pub resource_types: Vec<ResourceType>,
+    /// Only these kinds of changes; all when empty.
+    pub kinds: Vec<ChangeKind>,
+    /// Whether it delivers.
+    pub active: bool,
+    /// Attempts per delivery before it is given up; 0 for the default.
+    pub max_attempts: i32,
+}
+
+/// The fields of a webhook an update may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookField {
+    /// `url`
+    Url,
+    /// `description`
+    Description,
+    /// `resource_types`
+    ResourceTypes,
+    /// `kinds`
+    Kinds,
+    /// `active`
+    Active,
+    /// `max_attempts`
+    MaxAttempts,
+}
+
+impl WebhookField {
+    /// Every field an update may change.
+    pub const ALL: [Self; 6] = [
+        Self::Url,
+        Self::Description,
+        Self::ResourceTypes,
+        Self::Kinds,
+        Self::Active,
+        Self::MaxAttempts,
+    ];
+
+    /// The field's name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Url => "url",
+            Self::Description => "description",
+            Self::ResourceTypes => "resource_types",
+            Self::Kinds => "kinds",
+            Self::Active => "active",
+            Self::MaxAttempts => "max_attempts",
+        }
+    }
+
+    /// The fields an update mask names.
+    pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
+        super::fields::fields_of_mask(paths, &Self::ALL, Self::name, |path| match path {
+            "id" | "create_time" | "update_time" | "etag" => Some(format!("{path} is output only")),
+            _ => None,
+        })
+    }
+}
+
+/// Webhook subscriptions and their delivery logs.
+#[derive(Clone, Debug)]
+pub struct Webhooks {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Webhooks {
+    /// Webhooks in `store`, timed by `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Subscribes `input.url`: it receives the changes committed from now on. Returns the
+    /// webhook, whose secret is shown this once.
+    pub async fn create(&self, admin: &Administrator, input: WebhookInput) -> Result<Webhook> {
+        check(&input)?;
+        let now = self.clock.now();
+        let webhook = Webhook {
+            id: Uuid::now_v7(),
+            url: input.url.trim().to_owned(),
+            description: input.description.trim().to_owned(),
+            secret: super::access::new_secret()?,
+            resource_types: input.resource_types,
+            kinds: input.kinds,
+            active: input.active,
+            max_attempts: attempts(input.max_attempts),
+            create_time: now,
+            update_time: now,
+            version: 1,
+        };
+        let event = changes::event(
+            admin.actor(),
+            now,
+            ResourceType::Webhook,
+            webhook.id,
+            ChangeKind::Created,
+            changes::diff(None, &audit(&webhook)),
+        );
+        self.store.insert_webhook(&webhook, &event).await?;
+        Ok(webhook)
+    }
+
+    /// Webhook `id`.
+    pub async fn get(&self, _admin: &Administrator, id: Uuid) -> Result<Webhook> {
+        self.store.webhook(id).await?.ok_or(Error::NotFound {
+            resource: "webhook",
+        })
+    }
+
+    /// A page of webhooks, by id.
+    pub async fn list(
+        &self,
+        _admin: &Administrator,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<Webhook>> {
+        let limit = paging::page_size(page_size)?;
+        let fingerprint = paging::fingerprint(&"webhooks");
+        let after: Option<Uuid> = paging::decode_token(page_token, &fingerprint)?;
+        let items = self.store.list_webhooks(after, limit + 1).await?;
+        Ok(paging::page(items, limit, &fingerprint, |webhook| {
+            webhook.id
+        }))
+    }
+
+    /// Changes `fields` of webhook `id` to those of `input`.
+    pub async fn update(
+        &self,
+        admin: &Administrator,
+        id: Uuid,
+        etag: &str,
+        fields: &[WebhookField],
+        input: WebhookInput,
+    ) -> Result<Webhook> {
+        if fields.is_empty() {
+            return Err(Error::invalid("update_mask", "name the fields to change"));
+        }
+        let current = self.get(admin, id).await?;
+        check_etag("webhook", &current.etag(), etag)?;
+        let mut next = current.clone();
+        for field in fields {
+            match field {
+                WebhookField::Url => next.url = input.url.trim().to_owned(),
+                WebhookField::Description => {
+                    next.description = input.description.trim().to_owned();
+                }
+                WebhookField::ResourceTypes => {
+                    next.resource_types.clone_from(&input.resource_types)
+                }
+                WebhookField::Kinds => next.kinds.clone_from(&input.kinds),
+                WebhookField::Active => next.active = input.active,
+                WebhookField::MaxAttempts => next.max_attempts = attempts(input.max_attempts),
+            }
+        }
+        check(&WebhookInput {
+            url: next.url.clone(),
+            description: next.description.clone(),
+            max_attempts: next.max_attempts,
+            ..WebhookInput::default()
+        })?;
+        let now = self.clock.now();
+        next.update_time = now;
+        next.version += 1;
+        let changed = changes::diff(Some(&audit(&current)), &audit(&next));
+        if changed.is_empty() {
+            return Ok(current);
+        }
+        let event = changes::event(
+            admin.actor(),
+            now,
+            ResourceType::Webhook,
+            id,
+            ChangeKind::Updated,
+            changed,
+        );
+        self.store
+            .update_webhook(&next, current.version, &event)
+            .await?;
+        Ok(next)
+    }
+
+    /// Deletes webhook `id` and its delivery log.
+    pub async fn delete(&self, admin: &Administrator, id: Uuid, etag: &str) -> Result<()> {
+        let current = self.get(admin, id).await?;
+        check_etag("webhook", &current.etag(), etag)?;
+        let event = changes::event(
+            admin.actor(),
+            self.clock.now(),
+            ResourceType::Webhook,
+            id,
+            ChangeKind::Deleted,
+            vec![FieldChange {
+                field: "url".into(),
+                old: serde_json::json!(current.url),
+                new: serde_json::Value::Null,
+            }],
+        );
+        self.store.delete_webhook(id, current.version, &event).await
+    }
+
+    /// A page of webhook `id`'s deliveries in feed order, only those of `status` if given.
+    pub async fn deliveries(
+        &self,
+        admin: &Administrator,
+        id: Uuid,
+        status: Option<DeliveryStatus>,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<Delivery>> {
+        self.get(admin, id).await?;
+        let limit = paging::page_size(page_size)?;
+        let fingerprint = paging::fingerprint(&("webhook_deliveries", id, status));
+        let after: Option<i64> = paging::decode_token(page_token, &fingerprint)?;
+        let items = self
+            .store
+            .list_deliveries(id, status, after.unwrap_or(0), limit + 1)
+            .await?;
+        Ok(paging::page(items, limit, &fingerprint, |delivery| {
+            delivery.position
+        }))
+    }
+
+    /// Puts dead delivery `id` back in line, due now.
+    pub async fn retry(&self, _admin: &Administrator, id: Uuid) -> Result<Delivery> {
+        self.store
+            .retry_delivery(id, self.clock.now().as_microsecond())
+            .await?
+            .ok_or(Error::NotFound {
+                resource: "delivery",
+            })
+    }
+}
+
+fn attempts(asked: i32) -> i32 {
+    if asked == 0 {
+        DEFAULT_MAX_ATTEMPTS
+    } else {
+        asked
+    }
+}
+
+/// The audited fields: never the secret.
+fn audit(webhook: &Webhook) -> changes::Audit {
+    vec![
+        ("url", serde_json::json!(webhook.url)),
+        ("description", serde_json::json!(webhook.description)),
+        (
+            "resource_types",
+            serde_json::json!(
+                webhook
+                    .resource_types
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        (
+            "kinds",
+            serde_json::json!(webhook.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+        ),
+        ("active", serde_json::json!(webhook.active)),
+        ("max_attempts", serde_json::json!(webhook.max_attempts)),
+    ]
+}
+
+fn check(input: &WebhookInput) -> Result<()> {
+    let mut violations = Violations::default();
+    let url = input.url.trim();
+    match url.parse::<http::Uri>() {
+        _ if url.is_empty() => violations.add("url", "is required"),
+        _ if url.len() > 2048 => violations.add("url", "is longer than 2048 characters"),
+        Ok(uri)
+            if matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.host().is_some_and(|host| !host.is_empty()) => {}
+        _ => violations.add(
+            "url",
+            "is not an absolute http or https URL, e.g. https://crm.example.com/hooks/clientele",
+        ),
+    }
+    if input.description.chars().count() > 500 {
+        violations.add("description", "is longer than 500 characters");
+    }
+    if !(0..=MAX_ATTEMPTS).contains(&input.max_attempts) {
+        violations.add(
+            "max_attempts",
+            format!("must be between 1 and {MAX_ATTEMPTS} (0 for {DEFAULT_MAX_ATTEMPTS})"),
+        );
+    }
+    violations.finish()
+}
