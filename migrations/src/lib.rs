@@ -19,6 +19,7 @@ mod m20261127_000008_ticket_number_sequence;
 mod m20261130_000009_idempotency_per_caller;
 mod m20261206_000010_change_positions;
 mod m20261206_000011_webhooks;
+mod m20261206_000012_activities;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_idempotency_per_caller::Migration),
             Box::new(m20261206_000010_change_positions::Migration),
             Box::new(m20261206_000011_webhooks::Migration),
+            Box::new(m20261206_000012_activities::Migration),
         ]
     }
 }

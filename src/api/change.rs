@@ -202,6 +202,7 @@ pub(crate) fn resource_type(field: &'static str, raw: i32) -> Result<ResourceTyp
             P::Ticket => ResourceType::Ticket,
             P::Comment => ResourceType::Comment,
             P::Webhook => ResourceType::Webhook,
+            P::Activity => ResourceType::Activity,
         },
     )
 }
@@ -224,7 +225,25 @@ pub(crate) fn resource_type_to_proto(name: &str) -> pb::ResourceType {
         Some(ResourceType::Ticket) => P::Ticket,
         Some(ResourceType::Comment) => P::Comment,
         Some(ResourceType::Webhook) => P::Webhook,
+        Some(ResourceType::Activity) => P::Activity,
     }
+}
+
+/// A change just written, as the feed will show it (its place in the feed still to come).
+pub(crate) fn event_to_proto(event: crate::model::ChangeEvent, seq: i64) -> pb::ChangeEvent {
+    to_proto(SeenChange {
+        change: crate::model::StoredChange {
+            seq,
+            position: None,
+            time: event.time,
+            actor: event.actor.as_str().to_owned(),
+            resource_type: event.resource_type.as_str().to_owned(),
+            resource_id: event.resource_id,
+            kind: event.kind.as_str().to_owned(),
+            changes: event.changes,
+        },
+        redacted: false,
+    })
 }
 
 fn to_proto(seen: SeenChange) -> pb::ChangeEvent {

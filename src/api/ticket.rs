@@ -631,6 +631,7 @@ pub(crate) fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
         Some(ChangeKind::ReminderDue) => P::ReminderDue,
         Some(ChangeKind::Cleared) => P::Cleared,
         Some(ChangeKind::AttachmentAdded) => P::AttachmentAdded,
+        Some(ChangeKind::ActivityRun) => P::ActivityRun,
     }
 }
 

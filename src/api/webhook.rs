@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::{
     admin,
     change::{resource_type, resource_type_to_proto},
-    parse_id,
+    parse_id, parse_optional_id, principal,
     ticket::change_kind_to_proto,
     timestamp,
 };
@@ -13,10 +13,10 @@ use crate::{
     domain::{
         Webhooks,
         change_feed::encode_cursor,
-        webhook::{WebhookField, WebhookInput},
+        webhook::{ActivityInput, WebhookField, WebhookInput},
     },
     error::{Error, Result},
-    model::{ChangeKind, Delivery, DeliveryStatus, Webhook},
+    model::{Activity, ActivityTarget, ChangeKind, Delivery, DeliveryStatus, Webhook},
     proto::v1::{self as pb, webhook_service_server::WebhookService},
 };
 
@@ -138,6 +138,79 @@ impl WebhookService for WebhookApi {
         }))
     }
 
+    async fn create_activity(
+        &self,
+        request: Request<pb::CreateActivityRequest>,
+    ) -> Result<Response<pb::CreateActivityResponse>, Status> {
+        let admin = admin(&request)?;
+        let activity = request.into_inner().activity.unwrap_or_default();
+        let input = ActivityInput {
+            webhook_id: if activity.webhook_id.is_empty() {
+                None
+            } else {
+                Some(
+                    parse_id("webhook_id", &activity.webhook_id)
+                        .map_err(|e| e.within("activity"))?,
+                )
+            },
+            applies_to: match pb::ActivityTarget::try_from(activity.applies_to) {
+                Ok(pb::ActivityTarget::Customer) => Some(ActivityTarget::Customer),
+                Ok(pb::ActivityTarget::Organisation) => Some(ActivityTarget::Organisation),
+                _ => None,
+            },
+            name: activity.name,
+            description: activity.description,
+            customer_types: activity.customer_types,
+        };
+        let activity = self
+            .webhooks
+            .create_activity(&admin, input)
+            .await
+            .map_err(|e| e.within("activity"))?;
+        Ok(Response::new(pb::CreateActivityResponse {
+            activity: Some(activity_to_proto(activity)),
+        }))
+    }
+
+    async fn list_activities(
+        &self,
+        request: Request<pb::ListActivitiesRequest>,
+    ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
+        let principal = principal(&request)?;
+        let customer = parse_optional_id("customer_id", &request.into_inner().customer_id)?;
+        let activities = self.webhooks.activities(&principal, customer).await?;
+        Ok(Response::new(pb::ListActivitiesResponse {
+            activities: activities.into_iter().map(activity_to_proto).collect(),
+        }))
+    }
+
+    async fn delete_activity(
+        &self,
+        request: Request<pb::DeleteActivityRequest>,
+    ) -> Result<Response<pb::DeleteActivityResponse>, Status> {
+        let admin = admin(&request)?;
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        self.webhooks
+            .delete_activity(&admin, id, &request.etag)
+            .await?;
+        Ok(Response::new(pb::DeleteActivityResponse {}))
+    }
+
+    async fn run_activity(
+        &self,
+        request: Request<pb::RunActivityRequest>,
+    ) -> Result<Response<pb::RunActivityResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let id = parse_id("activity_id", &request.activity_id)?;
+        let target = parse_id("target_id", &request.target_id)?;
+        let (run, seq) = self.webhooks.run_activity(&principal, id, target).await?;
+        Ok(Response::new(pb::RunActivityResponse {
+            run: Some(super::change::event_to_proto(run, seq)),
+        }))
+    }
+
     async fn retry_webhook_delivery(
         &self,
         request: Request<pb::RetryWebhookDeliveryRequest>,
@@ -148,6 +221,23 @@ impl WebhookService for WebhookApi {
         Ok(Response::new(pb::RetryWebhookDeliveryResponse {
             delivery: Some(delivery_to_proto(delivery)),
         }))
+    }
+}
+
+fn activity_to_proto(activity: Activity) -> pb::Activity {
+    pb::Activity {
+        id: activity.id.to_string(),
+        etag: activity.etag(),
+        name: activity.name,
+        description: activity.description,
+        webhook_id: activity.webhook_id.to_string(),
+        applies_to: match activity.applies_to {
+            ActivityTarget::Customer => pb::ActivityTarget::Customer,
+            ActivityTarget::Organisation => pb::ActivityTarget::Organisation,
+        }
+        .into(),
+        customer_types: activity.customer_types,
+        create_time: Some(timestamp(activity.create_time)),
     }
 }
 

@@ -39,6 +39,10 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.WebhookService/DeleteWebhook", ADMINS),
     ("/clientele.v1.WebhookService/ListWebhookDeliveries", ADMINS),
     ("/clientele.v1.WebhookService/RetryWebhookDelivery", ADMINS),
+    ("/clientele.v1.WebhookService/CreateActivity", ADMINS),
+    ("/clientele.v1.WebhookService/ListActivities", STAFF),
+    ("/clientele.v1.WebhookService/DeleteActivity", ADMINS),
+    ("/clientele.v1.WebhookService/RunActivity", STAFF),
     (
         "/clientele.v1.OrganisationService/CreateOrganisation",
         STAFF,

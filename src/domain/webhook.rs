@@ -6,6 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{
+    access::Principal,
     changes::{self, check_etag},
     fields::Violations,
     paging::{self, Page},
@@ -14,7 +15,10 @@ use super::{
 use crate::{
     clock::Clock,
     error::{Error, Result},
-    model::{ChangeKind, Delivery, DeliveryStatus, FieldChange, ResourceType, Webhook},
+    model::{
+        Activity, ActivityTarget, ChangeEvent, ChangeKind, Delivery, DeliveryStatus, FieldChange,
+        ResourceType, Webhook,
+    },
     store::Store,
 };
 
@@ -319,4 +323,264 @@ fn check(input: &WebhookInput) -> Result<()> {
         );
     }
     violations.finish()
+}
+
+/// What a client sends to create an activity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityInput {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// The webhook runs are delivered to.
+    pub webhook_id: Option<Uuid>,
+    /// What it is run on; `None` when the client named nothing.
+    pub applies_to: Option<ActivityTarget>,
+    /// The customer types it is offered for.
+    pub customer_types: Vec<String>,
+}
+
+impl Webhooks {
+    /// Defines an activity, bound to an existing webhook.
+    pub async fn create_activity(
+        &self,
+        admin: &Administrator,
+        input: ActivityInput,
+    ) -> Result<Activity> {
+        let mut violations = Violations::default();
+        let name = super::fields::single_line(&mut violations, "name", &input.name, 100, true);
+        if input.description.chars().count() > 500 {
+            violations.add("description", "is longer than 500 characters");
+        }
+        if input.webhook_id.is_none() {
+            violations.add("webhook_id", "is required");
+        }
+        if input.applies_to.is_none() {
+            violations.add(
+                "applies_to",
+                "is required: ACTIVITY_TARGET_CUSTOMER or ACTIVITY_TARGET_ORGANISATION",
+            );
+        }
+        if input.applies_to == Some(ActivityTarget::Organisation)
+            && !input.customer_types.is_empty()
+        {
+            violations.add("customer_types", "are for activities on customers");
+        }
+        let mut types: Vec<String> = Vec::new();
+        for (index, kind) in input.customer_types.iter().enumerate() {
+            let kind = super::fields::single_line(
+                &mut violations,
+                &format!("customer_types[{index}]"),
+                kind,
+                50,
+                true,
+            );
+            if !types.contains(&kind) {
+                types.push(kind);
+            }
+        }
+        violations.finish()?;
+        let (Some(webhook_id), Some(applies_to)) = (input.webhook_id, input.applies_to) else {
+            return Err(Error::invalid("webhook_id", "is required"));
+        };
+        if self.store.webhook(webhook_id).await?.is_none() {
+            return Err(Error::invalid("webhook_id", "names no webhook"));
+        }
+        let now = self.clock.now();
+        let activity = Activity {
+            id: Uuid::now_v7(),
+            name,
+            description: input.description.trim().to_owned(),
+            webhook_id,
+            applies_to,
+            customer_types: types,
+            create_time: now,
+            update_time: now,
+            version: 1,
+        };
+        let event = changes::event(
+            admin.actor(),
+            now,
+            ResourceType::Activity,
+            activity.id,
+            ChangeKind::Created,
+            changes::diff(None, &activity_audit(&activity)),
+        );
+        self.store.insert_activity(&activity, &event).await?;
+        Ok(activity)
+    }
+
+    /// Every activity, by name; with `offered_to`, those offered for that customer.
+    pub async fn activities(
+        &self,
+        principal: &Principal,
+        offered_to: Option<Uuid>,
+    ) -> Result<Vec<Activity>> {
+        let activities = self.store.activities().await?;
+        let Some(id) = offered_to else {
+            return Ok(activities);
+        };
+        let customer =
+            self.store
+                .customer(&principal.scope(), id)
+                .await?
+                .ok_or(Error::NotFound {
+                    resource: "customer",
+                })?;
+        Ok(activities
+            .into_iter()
+            .filter(|activity| offered(activity, &customer.customer_type))
+            .collect())
+    }
+
+    /// Deletes activity `id`.
+    pub async fn delete_activity(&self, admin: &Administrator, id: Uuid, etag: &str) -> Result<()> {
+        let current = self.store.activity(id).await?.ok_or(Error::NotFound {
+            resource: "activity",
+        })?;
+        check_etag("activity", &current.etag(), etag)?;
+        let event = changes::event(
+            admin.actor(),
+            self.clock.now(),
+            ResourceType::Activity,
+            id,
+            ChangeKind::Deleted,
+            vec![FieldChange {
+                field: "name".into(),
+                old: serde_json::json!(current.name),
+                new: serde_json::Value::Null,
+            }],
+        );
+        self.store
+            .delete_activity(id, current.version, &event)
+            .await
+    }
+
+    /// Runs activity `id` on `target` (a customer or an organisation, as the activity says)
+    /// for `principal`: the run is recorded in the record's history, and its webhook receives
+    /// it with the record and the caller. Returns the run as recorded, with its sequence
+    /// number.
+    pub async fn run_activity(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        target: Uuid,
+    ) -> Result<(ChangeEvent, i64)> {
+        let activity = self.store.activity(id).await?.ok_or(Error::NotFound {
+            resource: "activity",
+        })?;
+        let scope = principal.scope();
+        let (resource_type, record) = match activity.applies_to {
+            ActivityTarget::Customer => {
+                let customer =
+                    self.store
+                        .customer(&scope, target)
+                        .await?
+                        .ok_or(Error::NotFound {
+                            resource: "customer",
+                        })?;
+                if !offered(&activity, &customer.customer_type) {
+                    return Err(refused(
+                        "ACTIVITY_NOT_OFFERED",
+                        &activity,
+                        format!(
+                            "the activity is offered for customers of type {}, not {:?}",
+                            activity.customer_types.join(", "),
+                            customer.customer_type
+                        ),
+                    ));
+                }
+                (
+                    ResourceType::Customer,
+                    record(super::customer_fields::audit(&customer)),
+                )
+            }
+            ActivityTarget::Organisation => {
+                let organisation =
+                    self.store
+                        .organisation(&scope, target)
+                        .await?
+                        .ok_or(Error::NotFound {
+                            resource: "organisation",
+                        })?;
+                (
+                    ResourceType::Organisation,
+                    record(super::organisation_fields::audit(&organisation)),
+                )
+            }
+        };
+        let webhook = self.store.webhook(activity.webhook_id).await?;
+        if !webhook.is_some_and(|webhook| webhook.active) {
+            return Err(refused(
+                "WEBHOOK_INACTIVE",
+                &activity,
+                "the activity's webhook is inactive or gone".into(),
+            ));
+        }
+        let created = |field: &str, value: serde_json::Value| FieldChange {
+            field: field.to_owned(),
+            old: serde_json::Value::Null,
+            new: value,
+        };
+        let event = changes::event(
+            &principal.actor(),
+            self.clock.now(),
+            resource_type,
+            target,
+            ChangeKind::ActivityRun,
+            vec![
+                created("activity", serde_json::json!(activity.name)),
+                created("activity_id", serde_json::json!(activity.id)),
+                created("webhook_id", serde_json::json!(activity.webhook_id)),
+                created("record", record),
+            ],
+        );
+        let seq = self.store.record_activity_run(&event).await?;
+        Ok((event, seq))
+    }
+}
+
+/// Whether `activity` is offered for a customer of type `customer_type`.
+fn offered(activity: &Activity, customer_type: &str) -> bool {
+    activity.applies_to == ActivityTarget::Customer
+        && (activity.customer_types.is_empty()
+            || activity
+                .customer_types
+                .iter()
+                .any(|kind| kind.eq_ignore_ascii_case(customer_type)))
+}
+
+fn refused(reason: &'static str, activity: &Activity, description: String) -> Error {
+    Error::FailedPrecondition {
+        reason,
+        message: description.clone(),
+        violations: vec![crate::error::PreconditionViolation {
+            kind: reason.into(),
+            subject: activity.id.to_string(),
+            description,
+        }],
+    }
+}
+
+/// A record's audited fields as one JSON object.
+fn record(audit: changes::Audit) -> serde_json::Value {
+    serde_json::Value::Object(
+        audit
+            .into_iter()
+            .map(|(field, value)| (field.to_owned(), value))
+            .collect(),
+    )
+}
+
+fn activity_audit(activity: &Activity) -> changes::Audit {
+    vec![
+        ("name", serde_json::json!(activity.name)),
+        ("description", serde_json::json!(activity.description)),
+        ("webhook_id", serde_json::json!(activity.webhook_id)),
+        (
+            "applies_to",
+            serde_json::json!(activity.applies_to.as_str()),
+        ),
+        ("customer_types", serde_json::json!(activity.customer_types)),
+    ]
 }

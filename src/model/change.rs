@@ -30,11 +30,13 @@ pub enum ResourceType {
     Comment,
     /// A webhook subscription.
     Webhook,
+    /// A customer activity.
+    Activity,
 }
 
 impl ResourceType {
     /// Every kind.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Organisation,
         Self::Customer,
         Self::Settings,
@@ -47,6 +49,7 @@ impl ResourceType {
         Self::Ticket,
         Self::Comment,
         Self::Webhook,
+        Self::Activity,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -69,6 +72,7 @@ impl ResourceType {
             Self::Ticket => "ticket",
             Self::Comment => "comment",
             Self::Webhook => "webhook",
+            Self::Activity => "activity",
         }
     }
 }
@@ -104,11 +108,13 @@ pub enum ChangeKind {
     Undeleted,
     /// A file was attached to it.
     AttachmentAdded,
+    /// A customer activity was run on it (the changes name the activity and its webhook).
+    ActivityRun,
 }
 
 impl ChangeKind {
     /// Every kind.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Created,
         Self::Updated,
         Self::Deactivated,
@@ -123,6 +129,7 @@ impl ChangeKind {
         Self::Transferred,
         Self::Undeleted,
         Self::AttachmentAdded,
+        Self::ActivityRun,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -147,6 +154,7 @@ impl ChangeKind {
             Self::Transferred => "transferred",
             Self::Undeleted => "undeleted",
             Self::AttachmentAdded => "attachment_added",
+            Self::ActivityRun => "activity_run",
         }
     }
 }

@@ -31,7 +31,7 @@ pub use settings::Settings;
 pub use sla::{Calendar, Deadline, Minute, SlaPolicy};
 pub use ticket::{Alert, Alerts, SlaClocks, Ticket, TicketState};
 pub use token::{Token, TokenOwner};
-pub use webhook::{Delivery, DeliveryStatus, Webhook};
+pub use webhook::{Activity, ActivityTarget, Delivery, DeliveryStatus, Webhook};
 
 use std::fmt;
 

@@ -100,3 +100,60 @@ pub struct Delivery {
     /// When it was made.
     pub create_time: Timestamp,
 }
+
+/// What an activity is run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivityTarget {
+    /// A customer.
+    Customer,
+    /// An organisation.
+    Organisation,
+}
+
+impl ActivityTarget {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Organisation => "organisation",
+        }
+    }
+
+    /// The target stored under `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Customer, Self::Organisation]
+            .into_iter()
+            .find(|target| target.as_str() == name)
+    }
+}
+
+/// A customer activity (ConSol CM): a named action agents run on a customer or an
+/// organisation, delivered to its webhook with the record and the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Activity {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name, unique case-insensitively, e.g. "Send contract".
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// The webhook a run is delivered to.
+    pub webhook_id: Uuid,
+    /// What it is run on.
+    pub applies_to: ActivityTarget,
+    /// The customer types it is offered for (customer activities); all when empty.
+    pub customer_types: Vec<String>,
+    /// When it was created.
+    pub create_time: Timestamp,
+    /// When it was last changed.
+    pub update_time: Timestamp,
+    /// Increases with every change (the etag).
+    pub version: i64,
+}
+
+impl Activity {
+    /// Its etag.
+    pub fn etag(&self) -> String {
+        super::organisation::etag_of(self.version)
+    }
+}

@@ -213,6 +213,7 @@ mod tests {
                 "/clientele.v1.TicketService/ListTickets",
                 "/clientele.v1.TicketService/WatchEscalations",
                 "/clientele.v1.WebhookService/GetWebhook",
+                "/clientele.v1.WebhookService/ListActivities",
                 "/clientele.v1.WebhookService/ListWebhookDeliveries",
                 "/clientele.v1.WebhookService/ListWebhooks",
             ]

@@ -10,15 +10,15 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Store, StoreFailure, change_log,
-    entities::{change_event, webhook, webhook_delivery},
+    Store, StoreFailure, UniqueKey, change_log,
+    entities::{activity, change_event, webhook, webhook_delivery},
     finish, timestamp,
 };
 use crate::{
     error::{Error, Result},
     model::{
-        ChangeEvent, ChangeFilter, ChangeKind, Delivery, DeliveryStatus, ResourceType,
-        StoredChange, Webhook,
+        Activity, ActivityTarget, ChangeEvent, ChangeFilter, ChangeKind, Delivery, DeliveryStatus,
+        ResourceType, StoredChange, Webhook,
     },
 };
 
@@ -188,12 +188,10 @@ impl Store {
             );
             let kinds: Vec<ChangeKind> =
                 names(&row.try_get::<String>("", "kinds")?, ChangeKind::from_name);
-            let filter = ChangeFilter {
-                resource_types: types,
-                resource_id: None,
-            };
+            // Every change is read: an activity run bound to this webhook is delivered to it
+            // whatever its filters.
             let changes = self
-                .changes_in_feed(cursor, &filter, limit)
+                .changes_in_feed(cursor, &ChangeFilter::default(), limit)
                 .await
                 .map_err(StoreFailure::Domain)?;
             let Some(last) = changes.last().and_then(|change| change.position) else {
@@ -202,8 +200,16 @@ impl Store {
             let deliveries: Vec<webhook_delivery::ActiveModel> = changes
                 .iter()
                 .filter(|change| {
-                    kinds.is_empty()
-                        || ChangeKind::from_name(&change.kind).is_some_and(|k| kinds.contains(&k))
+                    let kind = ChangeKind::from_name(&change.kind);
+                    let bound = kind == Some(ChangeKind::ActivityRun)
+                        && change.changes.iter().any(|field| {
+                            field.field == "webhook_id" && field.new == serde_json::json!(id)
+                        });
+                    let typed = types.is_empty()
+                        || ResourceType::from_name(&change.resource_type)
+                            .is_some_and(|t| types.contains(&t));
+                    let kinded = kinds.is_empty() || kind.is_some_and(|k| kinds.contains(&k));
+                    bound || (typed && kinded)
                 })
                 .map(|change| webhook_delivery::ActiveModel {
                     id: Set(Uuid::now_v7()),
@@ -417,6 +423,122 @@ impl Store {
             .map(|row| change_log::stored(row, sqlite))
             .collect()
     }
+}
+
+const ACTIVITY_KEYS: [UniqueKey; 1] = [UniqueKey {
+    resource: "activity",
+    index: "activities_name_key",
+    sqlite_column: "activities.name_key",
+    field: "name",
+    reason: "NAME_TAKEN",
+}];
+
+impl Store {
+    /// Inserts `activity` with its creation event.
+    pub async fn insert_activity(&self, activity: &Activity, event: &ChangeEvent) -> Result<()> {
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            activity::Entity::insert(activity_model(activity))
+                .exec_without_returning(&*tx)
+                .await?;
+            change_log::append(&tx, event).await?;
+            Ok(())
+        }
+        .await;
+        finish(tx, outcome, &ACTIVITY_KEYS).await
+    }
+
+    /// The activity `id`.
+    pub async fn activity(&self, id: Uuid) -> Result<Option<Activity>> {
+        activity::Entity::find_by_id(id)
+            .one(self.reader())
+            .await?
+            .map(activity_from_row)
+            .transpose()
+    }
+
+    /// Every activity, by name.
+    pub async fn activities(&self) -> Result<Vec<Activity>> {
+        activity::Entity::find()
+            .order_by_asc(activity::Column::NameKey)
+            .all(self.reader())
+            .await?
+            .into_iter()
+            .map(activity_from_row)
+            .collect()
+    }
+
+    /// Deletes activity `id` at version `expected_version`.
+    pub async fn delete_activity(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        event: &ChangeEvent,
+    ) -> Result<()> {
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            let deleted = activity::Entity::delete_many()
+                .filter(activity::Column::Id.eq(id))
+                .filter(activity::Column::Version.eq(expected_version))
+                .exec(&*tx)
+                .await?;
+            if deleted.rows_affected == 0 {
+                return Err(StoreFailure::Domain(Error::StaleEtag {
+                    resource: "activity",
+                }));
+            }
+            change_log::append(&tx, event).await?;
+            Ok(())
+        }
+        .await;
+        finish(tx, outcome, &[]).await
+    }
+
+    /// Records a run of an activity: `event`, in the change log (and so in the feed its
+    /// webhook follows). Returns its sequence number.
+    pub async fn record_activity_run(&self, event: &ChangeEvent) -> Result<i64> {
+        let tx = self.begin_write().await?;
+        let outcome = change_log::append(&tx, event)
+            .await
+            .map_err(StoreFailure::Domain);
+        finish(tx, outcome, &[]).await
+    }
+}
+
+fn activity_model(activity: &Activity) -> activity::ActiveModel {
+    activity::ActiveModel {
+        id: Set(activity.id),
+        name: Set(activity.name.clone()),
+        name_key: Set(super::fold_case(&activity.name)),
+        description: Set(activity.description.clone()),
+        webhook_id: Set(activity.webhook_id),
+        applies_to: Set(activity.applies_to.as_str().to_owned()),
+        customer_types: Set(
+            serde_json::to_string(&activity.customer_types).unwrap_or_else(|_| "[]".into())
+        ),
+        create_time: Set(activity.create_time.as_microsecond()),
+        update_time: Set(activity.update_time.as_microsecond()),
+        version: Set(activity.version),
+    }
+}
+
+fn activity_from_row(row: activity::Model) -> Result<Activity> {
+    Ok(Activity {
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        webhook_id: row.webhook_id,
+        applies_to: ActivityTarget::from_name(&row.applies_to).ok_or_else(|| {
+            Error::Internal(format!(
+                "unknown stored activity target {:?}",
+                row.applies_to
+            ))
+        })?,
+        customer_types: serde_json::from_str(&row.customer_types).unwrap_or_default(),
+        create_time: timestamp(row.create_time)?,
+        update_time: timestamp(row.update_time)?,
+        version: row.version,
+    })
 }
 
 /// The `n`th parameter of a statement on `backend`.

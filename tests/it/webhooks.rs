@@ -340,6 +340,71 @@ webhook_tests! {
         expect_code(client.retry_webhook_delivery(pb::RetryWebhookDeliveryRequest { id: uuid::Uuid::now_v7().to_string() }).await, Code::NotFound);
     }
 
+    async fn an_activity_run_on_a_customer_reaches_its_webhook_and_the_history(server) {
+        let receiver = Receiver::default();
+        let (addr, _task) = receiver.serve(None).await;
+        // The webhook follows organisations only: an activity's runs reach it all the same.
+        let (webhook, _) = subscribe(&server, format!("http://{addr}/"), &[pb::ResourceType::Organisation], 0).await;
+        let mut client = server.webhooks();
+        for (activity, field) in [
+            (pb::Activity { name: "x".into(), applies_to: pb::ActivityTarget::Customer.into(), ..Default::default() }, "activity.webhook_id"),
+            (pb::Activity { name: "x".into(), webhook_id: webhook.id.clone(), ..Default::default() }, "activity.applies_to"),
+            (pb::Activity { webhook_id: webhook.id.clone(), applies_to: 1, ..Default::default() }, "activity.name"),
+            (pb::Activity { name: "x".into(), webhook_id: uuid::Uuid::now_v7().to_string(), applies_to: 1, ..Default::default() }, "activity.webhook_id"),
+        ] {
+            expect_invalid(client.create_activity(pb::CreateActivityRequest { activity: Some(activity) }).await, field);
+        }
+        let contract = pb::Activity {
+            name: "Send contract".into(),
+            webhook_id: webhook.id.clone(),
+            applies_to: pb::ActivityTarget::Customer.into(),
+            customer_types: vec!["vip".into()],
+            ..Default::default()
+        };
+        let activity = client.create_activity(pb::CreateActivityRequest { activity: Some(contract.clone()) }).await.expect("create activity").into_inner().activity.expect("activity");
+        expect_code(client.create_activity(pb::CreateActivityRequest { activity: Some(pb::Activity { name: "SEND CONTRACT".into(), ..contract }) }).await, Code::AlreadyExists);
+        let vip = server.customer(pb::Customer { email: "vip@acts.example".into(), r#type: "vip".into(), ..Default::default() }).await;
+        let plain = server.customer(pb::Customer { email: "plain@acts.example".into(), ..Default::default() }).await;
+        let desk = server.desk("acts").await;
+        let mut as_agent = clientele::proto::v1::webhook_service_client::WebhookServiceClient::new(server.authed(Some(&server.token(pb::token_owner::Owner::AgentId(desk.agent.id.clone())).await)));
+        let offered = |customer: &str| {
+            let mut client = as_agent.clone();
+            let customer = customer.to_owned();
+            async move { client.list_activities(pb::ListActivitiesRequest { customer_id: customer }).await.expect("activities").into_inner().activities.into_iter().map(|a| a.name).collect::<Vec<_>>() }
+        };
+        assert_eq!(offered(&vip.id).await, ["Send contract"]);
+        assert!(offered(&plain.id).await.is_empty());
+        let status = expect_code(as_agent.run_activity(pb::RunActivityRequest { activity_id: activity.id.clone(), target_id: plain.id.clone() }).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("ACTIVITY_NOT_OFFERED"));
+        let as_customer = clientele::proto::v1::webhook_service_client::WebhookServiceClient::new(server.authed(Some(&server.token(pb::token_owner::Owner::CustomerId(desk.customer.id.clone())).await)));
+        expect_code(as_customer.clone().run_activity(pb::RunActivityRequest { activity_id: activity.id.clone(), target_id: vip.id.clone() }).await, Code::PermissionDenied);
+        let run = as_agent.run_activity(pb::RunActivityRequest { activity_id: activity.id.clone(), target_id: vip.id.clone() }).await.expect("run").into_inner().run.expect("run");
+        assert_eq!((run.kind(), run.resource_type(), run.resource_id.as_str()), (pb::ChangeKind::ActivityRun, pb::ResourceType::Customer, vip.id.as_str()));
+        assert_eq!(run.actor, format!("agent:{}", desk.agent.id));
+        // In the customer's history…
+        let history = server.changes().get_history(pb::GetHistoryRequest {
+            resource_type: pb::ResourceType::Customer.into(),
+            resource_id: vip.id.clone(),
+            ..Default::default()
+        }).await.expect("history").into_inner().events;
+        assert_eq!(history.last().map(|e| (e.kind(), e.seq)), Some((pb::ChangeKind::ActivityRun, run.seq)));
+        // …and at the webhook, with the record and the caller.
+        eventually("the run delivered", || {
+            let receiver = receiver.clone();
+            async move { receiver.accepted().iter().any(|r| r.body["event"]["kind"] == "activity_run") }
+        }).await;
+        let delivered = receiver.accepted().into_iter().find(|r| r.body["event"]["kind"] == "activity_run").expect("run");
+        let event = &delivered.body["event"];
+        assert_eq!(event["resource_id"], vip.id);
+        assert_eq!(event["actor"], run.actor);
+        let field = |name: &str| event["changes"].as_array().expect("changes").iter().find(|c| c["field"] == name).map(|c| c["new"].clone()).expect("field");
+        assert_eq!(field("activity"), "Send contract");
+        assert_eq!(field("record")["email"], "vip@acts.example");
+        // Deleted with its etag; its runs stay in the history.
+        client.delete_activity(pb::DeleteActivityRequest { id: activity.id.clone(), etag: activity.etag.clone() }).await.expect("delete");
+        expect_code(as_agent.run_activity(pb::RunActivityRequest { activity_id: activity.id.clone(), target_id: vip.id.clone() }).await, Code::NotFound);
+    }
+
     async fn webhooks_are_managed_by_administrators_with_etags_and_checked_input(server) {
         let mut client = server.webhooks();
         for (webhook, field) in [

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table. Times are microseconds since the Unix epoch.
 
+pub mod activity;
 pub mod agent;
 pub mod attachment;
 pub mod attachment_chunk;
