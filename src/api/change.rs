@@ -15,7 +15,7 @@ use super::{
 use crate::{
     domain::{
         ChangeFeed,
-        change_feed::{SeenChange, decode_cursor, encode_cursor},
+        change_feed::{Resource, SeenChange, decode_cursor, encode_cursor},
     },
     error::{Error, Result},
     metrics::Metrics,
@@ -56,7 +56,13 @@ impl ChangeService for ChangeApi {
         let filter = filter(&request.resource_types, &request.resource_id)?;
         let page = self
             .feed
-            .page(&principal, after, &filter, request.page_size)
+            .page(
+                &principal,
+                after,
+                &filter,
+                request.page_size,
+                request.include_resources,
+            )
             .await?;
         Ok(Response::new(pb::ListChangesResponse {
             events: page.changes.into_iter().map(to_proto).collect(),
@@ -80,7 +86,10 @@ impl ChangeService for ChangeApi {
             Some(decode_cursor("cursor", &request.cursor)?)
         };
         let filter = filter(&request.resource_types, &request.resource_id)?;
-        let mut watch = self.feed.watch(&principal, after, filter).await?;
+        let mut watch = self
+            .feed
+            .watch(&principal, after, filter, request.include_resources)
+            .await?;
         let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
@@ -243,12 +252,21 @@ pub(crate) fn event_to_proto(event: crate::model::ChangeEvent, seq: i64) -> pb::
             changes: event.changes,
         },
         redacted: false,
+        resource: None,
     })
 }
 
 fn to_proto(seen: SeenChange) -> pb::ChangeEvent {
+    use pb::change_event::Resource as P;
     let change = seen.change;
     pb::ChangeEvent {
+        resource: seen.resource.map(|resource| match resource {
+            Resource::Organisation(organisation) => {
+                P::Organisation(super::organisation::to_proto(organisation))
+            }
+            Resource::Customer(customer) => P::Customer(super::customer::to_proto(customer)),
+            Resource::Ticket(ticket) => P::Ticket(super::ticket::to_proto(*ticket)),
+        }),
         cursor: change.position.map(encode_cursor).unwrap_or_default(),
         seq: change.seq,
         time: Some(timestamp(change.time)),

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    model::{FieldChange, ResourceType, StoredChange},
+    model::{Customer, FieldChange, Level, Organisation, ResourceType, StoredChange, Ticket},
     store::{ChangeFilter, CommentScope, TicketScope},
 };
 
@@ -43,6 +43,19 @@ pub struct SeenChange {
     pub change: StoredChange,
     /// Whether it is a stub: the caller may know that the resource changed, not how.
     pub redacted: bool,
+    /// The resource as it is now, when asked for and readable.
+    pub resource: Option<Resource>,
+}
+
+/// A resource as it is now, shown beside a change of it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resource {
+    /// An organisation.
+    Organisation(Organisation),
+    /// A customer.
+    Customer(Customer),
+    /// A ticket.
+    Ticket(Box<Ticket>),
 }
 
 /// A page of the feed.
@@ -107,11 +120,58 @@ impl ChangeFeed {
         after: i64,
         filter: &ChangeFilter,
         page_size: i32,
+        include_resources: bool,
     ) -> Result<FeedPage> {
         let limit = paging::page_size(page_size)?;
         let sight = self.sight(principal).await?;
         self.store().settle_changes().await;
-        self.read(&sight, after, filter, limit).await
+        let mut page = self.read(&sight, after, filter, limit).await?;
+        if include_resources {
+            self.add_resources(principal, &mut page.changes).await?;
+        }
+        Ok(page)
+    }
+
+    /// Adds to each shown change of an organisation, a customer or a ticket that resource as
+    /// `principal` may read it now.
+    pub async fn add_resources(
+        &self,
+        principal: &Principal,
+        changes: &mut [SeenChange],
+    ) -> Result<()> {
+        let wanted = |kind: ResourceType| {
+            let mut ids: Vec<Uuid> = changes
+                .iter()
+                .filter(|seen| !seen.redacted && seen.change.resource_type == kind.as_str())
+                .map(|seen| seen.change.resource_id)
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        let scope = principal.scope();
+        let mut found: HashMap<Uuid, Resource> = HashMap::new();
+        for id in wanted(ResourceType::Organisation) {
+            if let Some(organisation) = self.store().organisation(&scope, id).await? {
+                found.insert(id, Resource::Organisation(organisation));
+            }
+        }
+        for id in wanted(ResourceType::Customer) {
+            if let Some(customer) = self.store().customer(&scope, id).await? {
+                found.insert(id, Resource::Customer(customer));
+            }
+        }
+        let tickets = wanted(ResourceType::Ticket);
+        if !tickets.is_empty() {
+            let scope = self.comments.tickets.scope(principal, Level::Ro).await?;
+            for ticket in self.store().tickets(&scope, &tickets).await? {
+                found.insert(ticket.id, Resource::Ticket(Box::new(ticket)));
+            }
+        }
+        for seen in changes.iter_mut().filter(|seen| !seen.redacted) {
+            seen.resource = found.get(&seen.change.resource_id).cloned();
+        }
+        Ok(())
     }
 
     /// A watch of the feed after `after` (`None`: after the latest change).
@@ -120,6 +180,7 @@ impl ChangeFeed {
         principal: &Principal,
         after: Option<i64>,
         filter: ChangeFilter,
+        include_resources: bool,
     ) -> Result<ChangeWatch> {
         // Subscribed before the head is read: a change committed in between wakes the watch.
         let generation = self.store().subscribe_changes();
@@ -140,6 +201,7 @@ impl ChangeFeed {
             generation,
             sight,
             checked: Instant::now(),
+            include_resources,
         })
     }
 
@@ -250,6 +312,7 @@ impl ChangeFeed {
                 .map(|change| SeenChange {
                     change,
                     redacted: false,
+                    resource: None,
                 })
                 .collect());
         };
@@ -300,6 +363,7 @@ impl ChangeFeed {
                 shown.map(|redacted| SeenChange {
                     change: if redacted { stub(change) } else { change },
                     redacted,
+                    resource: None,
                 })
             })
             .collect())
@@ -334,6 +398,8 @@ pub struct ChangeWatch {
     sight: Sight,
     /// When `sight` was read.
     checked: Instant,
+    /// Whether changes carry their resource.
+    include_resources: bool,
 }
 
 impl std::fmt::Debug for Sight {
@@ -367,6 +433,12 @@ impl ChangeWatch {
                 .await?;
             if page.next > self.after {
                 self.after = page.next;
+                let mut page = page;
+                if self.include_resources {
+                    self.feed
+                        .add_resources(&self.principal, &mut page.changes)
+                        .await?;
+                }
                 return Ok(page);
             }
             // The sender lives as long as the store this watch holds: it never closes.

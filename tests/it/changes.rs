@@ -152,6 +152,21 @@ backend_tests! {
         let (next, _) = list_from(&changes, &end, 10, pb::ListChangesRequest::default()).await;
         assert_eq!(kinds(&next), [pb::ChangeKind::Updated]);
         assert_eq!(string(&field(&next[0], "first_name").old_value), Some("Augusta"));
+        assert!(next[0].resource.is_none(), "no resource unless asked for");
+        // Asked for, each change carries its resource as it is now.
+        let (with, _) = list_from(&changes, "", 1000, pb::ListChangesRequest { include_resources: true, ..Default::default() }).await;
+        for change in &with {
+            match (change.resource_type(), &change.resource) {
+                (pb::ResourceType::Customer, Some(pb::change_event::Resource::Customer(now))) => {
+                    assert_eq!((now.id.as_str(), now.first_name.as_str()), (customer.id.as_str(), "Lovelace"));
+                }
+                (pb::ResourceType::Organisation, Some(pb::change_event::Resource::Organisation(now))) => {
+                    assert_eq!(now.id, change.resource_id);
+                }
+                (pb::ResourceType::Customer | pb::ResourceType::Organisation, other) => panic!("{other:?}"),
+                (_, resource) => assert!(resource.is_none()),
+            }
+        }
     }
 
     async fn the_feed_filters_by_resource_type_and_id_and_refuses_bad_filters(server) {
@@ -259,6 +274,10 @@ backend_tests! {
         let (_, end) = list_from(&acme.as_customer.changes, "", 1000, pb::ListChangesRequest::default()).await;
         let (none, _) = list_from(&acme.as_customer.changes, &end, 1000, pb::ListChangesRequest::default()).await;
         assert!(none.is_empty());
+        // Resources come with the caller's rights: the agent's ticket, nothing of another's.
+        let (with, _) = list_from(&acme.as_agent.changes, "", 1000, pb::ListChangesRequest { include_resources: true, ..Default::default() }).await;
+        let ticket_change = with.iter().find(|c| c.resource_id == acme_ticket.id).expect("ticket change");
+        assert!(matches!(&ticket_change.resource, Some(pb::change_event::Resource::Ticket(t)) if t.id == acme_ticket.id));
         // History follows the same rights.
         let history = |clients: &Clients, kind: pb::ResourceType, id: &str| {
             let mut client = clients.changes.clone();
@@ -437,6 +456,9 @@ backend_tests! {
                 return change;
             }
         };
+        let mut with_resources = client.watch_changes(pb::WatchChangesRequest { include_resources: true, resource_types: vec![pb::ResourceType::Organisation.into()], ..Default::default() }).await.expect("watch with resources").into_inner();
+        let first_with = next_change(&mut with_resources).await;
+        assert!(matches!(&first_with.resource, Some(pb::change_event::Resource::Organisation(o)) if o.id == first.id), "{first_with:?}");
         let backlog = next_change(&mut watch).await;
         assert_eq!((backlog.resource_id.as_str(), backlog.kind()), (first.id.as_str(), pb::ChangeKind::Created));
         let second = server.organisation("W2", &[]).await;
