@@ -74,6 +74,10 @@ async fn round(
     let mut after = None;
     loop {
         let webhooks = store.list_webhooks(after, 100).await?;
+        if after.is_none() && webhooks.is_empty() {
+            // No webhook, so no delivery either.
+            return Ok(());
+        }
         for webhook in webhooks.iter().filter(|webhook| webhook.active) {
             while store
                 .fan_out(webhook.id, clock.now().as_microsecond(), FAN_OUT)

@@ -80,3 +80,41 @@ impl Store {
         finish(tx, outcome, &[]).await
     }
 }
+
+impl Store {
+    /// Appends `count` change-log entries (renames of one organisation) in one transaction,
+    /// for measuring how fast the feed is followed. They become readable in the feed as the
+    /// server's sequencer places them (PostgreSQL) or at once (SQLite).
+    pub async fn seed_changes(&self, count: u64, time: i64) -> Result<()> {
+        let tx = self.begin_write().await?;
+        let backend = tx.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO change_events (occur_time, actor, resource_type, resource_id, kind, changes) \
+                 SELECT $1, 'system', 'organisation', $2, 'updated', \
+                   '[{\"field\":\"name\",\"old\":\"Acme\",\"new\":\"Acme Ltd\"}]' \
+                 FROM generate_series(1, $3)"
+            }
+            _ => {
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3) \
+                 INSERT INTO change_events (occur_time, actor, resource_type, resource_id, kind, changes) \
+                 SELECT ?1, 'system', 'organisation', ?2, 'updated', \
+                   '[{\"field\":\"name\",\"old\":\"Acme\",\"new\":\"Acme Ltd\"}]' FROM n"
+            }
+        };
+        let outcome = tx
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    time.into(),
+                    uuid::Uuid::now_v7().into(),
+                    i64::try_from(count).unwrap_or(i64::MAX).into(),
+                ],
+            ))
+            .await
+            .map(|_| ())
+            .map_err(StoreFailure::from);
+        finish(tx, outcome, &[]).await
+    }
+}

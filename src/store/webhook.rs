@@ -155,6 +155,23 @@ impl Store {
     /// and moves the cursor past them, in one transaction (taken by one replica at a time);
     /// returns how many changes it passed.
     pub async fn fan_out(&self, id: Uuid, now: i64, limit: u64) -> Result<u64> {
+        // Looked at first without a write transaction: most rounds find nothing new.
+        let cursor: Option<i64> = webhook::Entity::find_by_id(id)
+            .select_only()
+            .column(webhook::Column::FeedCursor)
+            .into_tuple()
+            .one(self.reader())
+            .await?;
+        let Some(cursor) = cursor else {
+            return Ok(0);
+        };
+        if self
+            .changes_in_feed(cursor, &ChangeFilter::default(), 1)
+            .await?
+            .is_empty()
+        {
+            return Ok(0);
+        }
         let tx = self.begin_write().await?;
         let outcome = async {
             let lock = if tx.get_database_backend() == DbBackend::Postgres {
@@ -254,6 +271,18 @@ impl Store {
         lease_until: i64,
         limit: u64,
     ) -> Result<Vec<Delivery>> {
+        // Looked at first without a write transaction: most rounds find nothing due.
+        let due = webhook_delivery::Entity::find()
+            .select_only()
+            .column(webhook_delivery::Column::Id)
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(webhook_delivery::Column::NextAttemptTime.lte(now))
+            .into_tuple::<Uuid>()
+            .one(self.reader())
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let tx = self.begin_write().await?;
         let outcome = async {
             let backend = tx.get_database_backend();

@@ -83,6 +83,9 @@ pub struct Results {
     pub watch: Measured,
     /// Watchers that took part.
     pub watchers: usize,
+    /// One WatchChanges follower reading the whole feed: changes per second; p50 is the
+    /// time to the first message.
+    pub watch_changes: Measured,
 }
 
 impl Results {
@@ -294,6 +297,11 @@ pub async fn run_all(
         let (fast, slow) = list_tickets(target, &agents[0]).await?;
         results.list_fast = fast;
         results.list_slow = slow;
+    }
+
+    if args.runs("watch-changes") {
+        eprintln!("WatchChanges, one follower from the first change …");
+        results.watch_changes = watch_changes(target, args.changes).await?;
     }
 
     if args.runs("watch") {
@@ -595,6 +603,70 @@ async fn database_selects(
 
 /// Streams every ticket twice as the agent: once as fast as the client reads, once at half
 /// that pace, watching the server's memory.
+/// One follower reads the whole change feed from its start as an administrator, once the log
+/// holds at least `backlog` entries (seeded when the tool knows the database).
+async fn watch_changes(target: &Target, backlog: u64) -> Result<Measured, BenchError> {
+    let admin = target.admin().await?;
+    let mut client = pb::change_service_client::ChangeServiceClient::new(admin);
+    if let Some(url) = &target.database_url {
+        let store = clientele::store::Store::connect(url, &Default::default()).await?;
+        let have = store.feed_head().await?;
+        if have < i64::try_from(backlog).unwrap_or(i64::MAX) {
+            let missing = backlog - u64::try_from(have).unwrap_or(0);
+            store
+                .seed_changes(missing, jiff::Timestamp::now().as_microsecond())
+                .await?;
+        }
+        // On PostgreSQL the server's sequencer places them in the feed first.
+        let started = Instant::now();
+        while store.feed_head().await? < i64::try_from(backlog).unwrap_or(i64::MAX) {
+            if started.elapsed() > Duration::from_secs(120) {
+                return Err("the seeded changes did not reach the feed in 2 minutes".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        store.close().await;
+    }
+    target.reset_peak_memory();
+    let started = Instant::now();
+    let mut stream = client
+        .watch_changes(pb::WatchChangesRequest::default())
+        .await?
+        .into_inner();
+    let mut first = None;
+    let mut count = 0_u64;
+    // Up to the backlog (and what the other scenarios wrote), then a moment without news.
+    loop {
+        let next = if count >= backlog {
+            match tokio::time::timeout(Duration::from_millis(500), stream.message()).await {
+                Ok(next) => next?,
+                Err(_) => break,
+            }
+        } else {
+            stream.message().await?
+        };
+        let Some(message) = next else { break };
+        if first.is_none() {
+            first = Some(started.elapsed());
+        }
+        count += message.events.len() as u64;
+    }
+    // The wait for news after the last change is not reading.
+    let took = started.elapsed().saturating_sub(if count >= backlog {
+        Duration::from_millis(500)
+    } else {
+        Duration::ZERO
+    });
+    Ok(Measured {
+        rate: count as f64 / took.as_secs_f64(),
+        p50: first.unwrap_or_default(),
+        p99: took,
+        errors: 0,
+        count,
+        peak_memory: target.peak_memory(),
+    })
+}
+
 async fn list_tickets(target: &Target, agent: &Authed) -> Result<(Measured, Measured), BenchError> {
     let mut client = pb::ticket_service_client::TicketServiceClient::new(agent.clone());
     target.reset_peak_memory();

@@ -70,6 +70,9 @@ pub struct Args {
     /// Tickets that escalate while the watchers watch.
     #[arg(long, default_value_t = 100)]
     pub escalations: usize,
+    /// Changes in the log (seeded when missing) that one WatchChanges follower reads.
+    #[arg(long, default_value_t = 200_000)]
+    pub changes: u64,
     /// Also write the report to this file.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -78,6 +81,7 @@ pub struct Args {
     #[arg(long, default_value_t = 100_000)]
     pub principals: usize,
     /// Run only these scenarios (comma-separated): health, get-organisation, get-ticket,
+    /// watch-changes,
     /// get-ticket-customer, create-ticket, update-ticket, create-comment, create-customer,
     /// mixed, write-ceiling, stream-ceiling, database, list-tickets, watch, principals.
     #[arg(long, value_delimiter = ',')]

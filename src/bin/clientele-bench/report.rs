@@ -126,6 +126,19 @@ pub fn markdown(args: &Args, target: &Target, fixture: &Fixture, results: &Resul
     if args.runs("list-tickets") {
         list_rows(&mut out, results);
     }
+    if args.runs("watch-changes") {
+        let measured = &results.watch_changes;
+        let _ = writeln!(
+            out,
+            "| WatchChanges, one follower, {} changes from the first | {} changes/s | first message {} | all {} | {} | RSS {} | – |",
+            measured.count,
+            rate(measured.rate),
+            ms(measured.p50),
+            ms(measured.p99),
+            measured.errors,
+            memory(measured.peak_memory)
+        );
+    }
     if let Some(principals) = &results.principals {
         let _ = writeln!(
             out,
@@ -354,6 +367,15 @@ fn targets(
                 verdict(peak < 200 * 1000 * 1000)
             ));
         }
+    }
+    if args.runs("watch-changes") {
+        let rate_now = results.watch_changes.rate;
+        lines.push(format!(
+            "WatchChanges to one follower ≥ 50,000 changes/s ({}): {} — {}",
+            target.backend,
+            rate(rate_now),
+            verdict(rate_now >= 50_000.0)
+        ));
     }
     if args.runs("watch") {
         let p99 = results.watch.p99;
