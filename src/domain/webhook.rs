@@ -307,7 +307,8 @@ fn check(input: &WebhookInput) -> Result<()> {
         _ if url.len() > 2048 => violations.add("url", "is longer than 2048 characters"),
         Ok(uri)
             if matches!(uri.scheme_str(), Some("http" | "https"))
-                && uri.host().is_some_and(|host| !host.is_empty()) => {}
+                && uri.host().is_some_and(|host| !host.is_empty())
+                && !uri.authority().is_some_and(|a| a.as_str().contains('@')) => {}
         _ => violations.add(
             "url",
             "is not an absolute http or https URL, e.g. https://crm.example.com/hooks/clientele",

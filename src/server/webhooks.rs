@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
@@ -79,11 +79,20 @@ async fn round(
             return Ok(());
         }
         for webhook in webhooks.iter().filter(|webhook| webhook.active) {
-            while store
-                .fan_out(webhook.id, clock.now().as_microsecond(), FAN_OUT)
-                .await?
-                == FAN_OUT
-            {}
+            // One webhook's trouble does not hold up the others'.
+            loop {
+                match store
+                    .fan_out(webhook.id, clock.now().as_microsecond(), FAN_OUT)
+                    .await
+                {
+                    Ok(passed) if passed == FAN_OUT => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, webhook = %webhook.id, "cannot make deliveries");
+                        break;
+                    }
+                }
+            }
         }
         match webhooks.last() {
             Some(last) if webhooks.len() == 100 => after = Some(last.id),
@@ -92,7 +101,8 @@ async fn round(
     }
     loop {
         let now = clock.now().as_microsecond();
-        let lease = now + i64::try_from((options.timeout * 3).as_micros()).unwrap_or(i64::MAX);
+        let hold = (options.timeout * 3).max(Duration::from_secs(1));
+        let lease = now.saturating_add(i64::try_from(hold.as_micros()).unwrap_or(i64::MAX));
         let due = store
             .claim_deliveries(now, lease, options.concurrency as u64)
             .await?;
@@ -133,13 +143,14 @@ async fn round(
                     Attempt::Failed {
                         status,
                         error,
-                        retry_at: now.as_microsecond()
-                            + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX),
+                        retry_at: now
+                            .as_microsecond()
+                            .saturating_add(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX)),
                     }
                 }
             };
             store
-                .record_attempt(delivery.id, &attempt, now.as_microsecond())
+                .record_attempt(delivery.id, lease, &attempt, now.as_microsecond())
                 .await?;
         }
     }
@@ -248,27 +259,28 @@ impl Client {
         let host = uri.host().ok_or("the URL has no host")?.to_owned();
         let https = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .unwrap_or_else(|| host.clone());
+        let authority = match uri.port_u16() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
         request.headers_mut().insert(
             hyper::header::HOST,
             authority
                 .parse()
                 .map_err(|_| "the URL's host is not a header value")?,
         );
-        *request.uri_mut() = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse()
-            .map_err(|_| "the URL's path is not valid")?;
-        let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
+        let target = match uri.query() {
+            Some(query) => format!("{}?{query}", uri.path()),
+            None => uri.path().to_owned(),
+        };
+        *request.uri_mut() = target.parse().map_err(|_| "the URL's path is not valid")?;
+        let bare = host.trim_matches(['[', ']']).to_owned();
+        let stream = TcpStream::connect((bare.as_str(), port))
             .await
             .map_err(|error| format!("cannot connect: {error}"))?;
         let _ = stream.set_nodelay(true);
         if https {
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
+            let name = rustls::pki_types::ServerName::try_from(bare)
                 .map_err(|_| "the URL's host is not a TLS server name")?;
             let stream = self
                 .tls
@@ -296,10 +308,8 @@ where
         .send_request(request)
         .await
         .map_err(|error| format!("HTTP failed: {error}"))?;
-    let status = response.status().as_u16();
-    // The answer's body is read and dropped, so that the connection closes cleanly.
-    let _ = response.into_body().collect().await;
-    Ok(status)
+    // Only the status counts: the body is not read, and the connection closes with it.
+    Ok(response.status().as_u16())
 }
 
 #[cfg(test)]

@@ -201,9 +201,13 @@ impl Store {
         if count > 0 {
             self.changes.advance();
         }
-        self.changes
-            .placed
-            .send_if_modified(|placed| std::mem::replace(placed, commits.max(*placed)) != *placed);
+        // A run that stopped at its batch size may have left this replica's entries for the
+        // next one.
+        if count < BATCH {
+            self.changes.placed.send_if_modified(|placed| {
+                std::mem::replace(placed, commits.max(*placed)) != *placed
+            });
+        }
         Ok(u64::try_from(count).unwrap_or(0))
     }
 

@@ -5,7 +5,7 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    QueryOrder, QuerySelect, Statement, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -93,25 +93,15 @@ impl Store {
     ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
-            let current = webhook::Entity::find_by_id(webhook.id)
-                .one(&*tx)
-                .await?
-                .ok_or(StoreFailure::Domain(Error::NotFound {
-                    resource: "webhook",
-                }))?;
-            if current.version != expected_version {
-                return Err(StoreFailure::Domain(Error::StaleEtag {
-                    resource: "webhook",
-                }));
-            }
-            let cursor = if webhook.active && !current.active {
-                feed_head_in(&*tx).await?
+            // Locked: the delivery loop moves the cursor under the same lock.
+            let current = locked_webhook(&tx, webhook.id, expected_version).await?;
+            let mut row = active_model(webhook, current.feed_cursor);
+            row.feed_cursor = if webhook.active && !current.active {
+                Set(feed_head_in(&*tx).await?)
             } else {
-                current.feed_cursor
+                sea_orm::ActiveValue::NotSet
             };
-            webhook::Entity::update(active_model(webhook, cursor))
-                .exec(&*tx)
-                .await?;
+            webhook::Entity::update(row).exec(&*tx).await?;
             change_log::append(&tx, event).await?;
             Ok(())
         }
@@ -119,7 +109,8 @@ impl Store {
         finish(tx, outcome, &[]).await
     }
 
-    /// Deletes webhook `id` at version `expected_version`, with its delivery log.
+    /// Deletes webhook `id` at version `expected_version`, with its delivery log; refused
+    /// while activities deliver to it.
     pub async fn delete_webhook(
         &self,
         id: Uuid,
@@ -127,27 +118,39 @@ impl Store {
         event: &ChangeEvent,
     ) -> Result<()> {
         let tx = self.begin_write().await?;
-        let outcome =
-            async {
-                let current = webhook::Entity::find_by_id(id).one(&*tx).await?.ok_or(
-                    StoreFailure::Domain(Error::NotFound {
-                        resource: "webhook",
-                    }),
-                )?;
-                if current.version != expected_version {
-                    return Err(StoreFailure::Domain(Error::StaleEtag {
-                        resource: "webhook",
-                    }));
-                }
-                webhook_delivery::Entity::delete_many()
-                    .filter(webhook_delivery::Column::WebhookId.eq(id))
-                    .exec(&*tx)
-                    .await?;
-                webhook::Entity::delete_by_id(id).exec(&*tx).await?;
-                change_log::append(&tx, event).await?;
-                Ok(())
+        let outcome = async {
+            locked_webhook(&tx, id, expected_version).await?;
+            let bound: Vec<(Uuid, String)> = activity::Entity::find()
+                .select_only()
+                .column(activity::Column::Id)
+                .column(activity::Column::Name)
+                .filter(activity::Column::WebhookId.eq(id))
+                .into_tuple()
+                .all(&*tx)
+                .await?;
+            if !bound.is_empty() {
+                return Err(StoreFailure::Domain(Error::FailedPrecondition {
+                    reason: "WEBHOOK_IN_USE",
+                    message: "activities deliver to this webhook: delete them first".into(),
+                    violations: bound
+                        .into_iter()
+                        .map(|(activity, name)| crate::error::PreconditionViolation {
+                            kind: "WEBHOOK_IN_USE".into(),
+                            subject: activity.to_string(),
+                            description: format!("the activity {name:?} delivers to it"),
+                        })
+                        .collect(),
+                }));
             }
-            .await;
+            webhook_delivery::Entity::delete_many()
+                .filter(webhook_delivery::Column::WebhookId.eq(id))
+                .exec(&*tx)
+                .await?;
+            webhook::Entity::delete_by_id(id).exec(&*tx).await?;
+            change_log::append(&tx, event).await?;
+            Ok(())
+        }
+        .await;
         finish(tx, outcome, &[]).await
     }
 
@@ -248,6 +251,14 @@ impl Store {
                 .collect();
             for chunk in deliveries.chunks(200) {
                 webhook_delivery::Entity::insert_many(chunk.to_vec())
+                    .on_conflict(
+                        OnConflict::columns([
+                            webhook_delivery::Column::WebhookId,
+                            webhook_delivery::Column::Position,
+                        ])
+                        .do_nothing()
+                        .to_owned(),
+                    )
                     .exec_without_returning(&*tx)
                     .await?;
             }
@@ -263,8 +274,7 @@ impl Store {
     }
 
     /// Takes up to `limit` deliveries that are due at `now` for this replica until
-    /// `lease_until`: pending, not taken by another replica, and the earliest pending one of
-    /// their webhook and resource. Oldest first.
+    /// `lease_until` (see [`due_from`]), oldest first.
     pub async fn claim_deliveries(
         &self,
         now: i64,
@@ -272,47 +282,40 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<Delivery>> {
         // Looked at first without a write transaction: most rounds find nothing due.
-        let due = webhook_delivery::Entity::find()
-            .select_only()
-            .column(webhook_delivery::Column::Id)
-            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
-            .filter(webhook_delivery::Column::NextAttemptTime.lte(now))
-            .into_tuple::<Uuid>()
-            .one(self.reader())
+        let backend = self.backend();
+        let due = self
+            .reader()
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                format!("SELECT d.id {} LIMIT 1", due_from(backend)),
+                [now.into()],
+            ))
             .await?;
         if due.is_none() {
             return Ok(Vec::new());
         }
         let tx = self.begin_write().await?;
         let outcome = async {
-            let backend = tx.get_database_backend();
             let lock = if backend == DbBackend::Postgres {
-                " FOR UPDATE SKIP LOCKED"
+                " FOR UPDATE OF d SKIP LOCKED"
             } else {
                 ""
             };
-            let p = |n| placeholder(backend, n);
             let sql = format!(
                 "UPDATE webhook_deliveries SET lease_until = {lease} WHERE id IN ( \
-                   SELECT d.id FROM webhook_deliveries d \
-                   WHERE d.status = 'pending' AND d.next_attempt_time <= {now} \
-                     AND (d.lease_until IS NULL OR d.lease_until < {now}) \
-                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
-                       WHERE e.webhook_id = d.webhook_id AND e.resource_id = d.resource_id \
-                         AND e.status = 'pending' AND e.position < d.position) \
-                   ORDER BY d.position LIMIT {limit}{lock}) \
+                   SELECT d.id {due} ORDER BY d.position LIMIT {limit}{lock}) \
                  RETURNING id",
-                lease = p(1),
-                now = p(2),
-                limit = p(3),
+                lease = placeholder(backend, 2),
+                due = due_from(backend),
+                limit = placeholder(backend, 3),
             );
             let rows = tx
                 .query_all_raw(Statement::from_sql_and_values(
                     backend,
                     sql,
                     [
-                        lease_until.into(),
                         now.into(),
+                        lease_until.into(),
                         i64::try_from(limit).unwrap_or(i64::MAX).into(),
                     ],
                 ))
@@ -336,13 +339,28 @@ impl Store {
             .collect()
     }
 
-    /// Records how an attempt at delivery `id` ended; a failed last attempt gives it up.
-    pub async fn record_attempt(&self, id: Uuid, attempt: &Attempt, now: i64) -> Result<()> {
+    /// Records how an attempt at delivery `id`, made under the lease that ends at `lease`,
+    /// ended; a failed last attempt gives it up. An attempt whose lease ran out meanwhile
+    /// (another replica may have taken the delivery) is not recorded.
+    pub async fn record_attempt(
+        &self,
+        id: Uuid,
+        lease: i64,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<()> {
         let tx = self.begin_write().await?;
         let outcome = async {
-            let Some(row) = webhook_delivery::Entity::find_by_id(id).one(&*tx).await? else {
+            let Some(row) = webhook_delivery::Entity::find_by_id(id)
+                .lock_exclusive()
+                .one(&*tx)
+                .await?
+            else {
                 return Ok(());
             };
+            if row.lease_until != Some(lease) || row.status != DeliveryStatus::Pending.as_str() {
+                return Ok(());
+            }
             let max_attempts = webhook::Entity::find_by_id(row.webhook_id)
                 .one(&*tx)
                 .await?
@@ -568,6 +586,42 @@ fn activity_from_row(row: activity::Model) -> Result<Activity> {
         update_time: timestamp(row.update_time)?,
         version: row.version,
     })
+}
+
+/// Webhook `id` at version `expected_version`, locked for the rest of the transaction.
+async fn locked_webhook(
+    tx: &super::WriteTx,
+    id: Uuid,
+    expected_version: i64,
+) -> Result<webhook::Model, StoreFailure> {
+    let current = webhook::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&**tx)
+        .await?
+        .ok_or(StoreFailure::Domain(Error::NotFound {
+            resource: "webhook",
+        }))?;
+    if current.version != expected_version {
+        return Err(StoreFailure::Domain(Error::StaleEtag {
+            resource: "webhook",
+        }));
+    }
+    Ok(current)
+}
+
+/// The deliveries due at the statement's first parameter (`now`): pending, their time come,
+/// not held by a replica, the earliest pending one of their webhook and resource, and their
+/// webhook active. `FROM … WHERE …` of a select of `d`.
+fn due_from(backend: DbBackend) -> String {
+    let now = placeholder(backend, 1);
+    format!(
+        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE w.active AND d.status = 'pending' AND d.next_attempt_time <= {now} \
+           AND (d.lease_until IS NULL OR d.lease_until < {now}) \
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
+             WHERE e.webhook_id = d.webhook_id AND e.resource_id = d.resource_id \
+               AND e.status = 'pending' AND e.position < d.position)"
+    )
 }
 
 /// The `n`th parameter of a statement on `backend`.

@@ -303,7 +303,8 @@ webhook_tests! {
         let receiver = Receiver::default();
         receiver.behaviour.lock().expect("lock").broken = true;
         let (addr, _task) = receiver.serve(None).await;
-        let (webhook, _) = subscribe(&server, format!("http://{addr}/"), &[pb::ResourceType::Organisation], 2).await;
+        // A URL with a query and no path works as written.
+        let (webhook, _) = subscribe(&server, format!("http://{addr}?source=clientele"), &[pb::ResourceType::Organisation], 2).await;
         let organisation = server.organisation("DEAD", &[]).await;
         eventually("the delivery dead-lettered", || {
             let server = &server;
@@ -400,9 +401,14 @@ webhook_tests! {
         let field = |name: &str| event["changes"].as_array().expect("changes").iter().find(|c| c["field"] == name).map(|c| c["new"].clone()).expect("field");
         assert_eq!(field("activity"), "Send contract");
         assert_eq!(field("record")["email"], "vip@acts.example");
+        // The webhook cannot go while the activity delivers to it.
+        let webhook_now = client.get_webhook(pb::GetWebhookRequest { id: webhook.id.clone() }).await.expect("webhook").into_inner().webhook.expect("webhook");
+        let status = expect_code(client.delete_webhook(pb::DeleteWebhookRequest { id: webhook.id.clone(), etag: webhook_now.etag.clone() }).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("WEBHOOK_IN_USE"));
         // Deleted with its etag; its runs stay in the history.
         client.delete_activity(pb::DeleteActivityRequest { id: activity.id.clone(), etag: activity.etag.clone() }).await.expect("delete");
         expect_code(as_agent.run_activity(pb::RunActivityRequest { activity_id: activity.id.clone(), target_id: vip.id.clone() }).await, Code::NotFound);
+        client.delete_webhook(pb::DeleteWebhookRequest { id: webhook.id.clone(), etag: webhook_now.etag }).await.expect("delete the webhook");
     }
 
     async fn webhooks_are_managed_by_administrators_with_etags_and_checked_input(server) {
@@ -411,6 +417,7 @@ webhook_tests! {
             (pb::Webhook { url: String::new(), ..Default::default() }, "webhook.url"),
             (pb::Webhook { url: "ftp://files.example/".into(), ..Default::default() }, "webhook.url"),
             (pb::Webhook { url: "/relative".into(), ..Default::default() }, "webhook.url"),
+            (pb::Webhook { url: "https://user:secret@crm.example/".into(), ..Default::default() }, "webhook.url"),
             (pb::Webhook { url: "https://crm.example/".into(), max_attempts: 51, ..Default::default() }, "webhook.max_attempts"),
             (pb::Webhook { url: "https://crm.example/".into(), resource_types: vec![99], ..Default::default() }, "webhook.resource_types[0]"),
             (pb::Webhook { url: "https://crm.example/".into(), kinds: vec![0], ..Default::default() }, "webhook.kinds[0]"),
