@@ -86,6 +86,9 @@ pub struct Results {
     /// One WatchChanges follower reading the whole feed: changes per second; p50 is the
     /// time to the first message.
     pub watch_changes: Measured,
+    /// PostgreSQL: CreateTicket through one replica at half the CreateTicket rate, a
+    /// WatchChanges follower on another; the delay from each answer to its change there.
+    pub feed_delay: Option<Measured>,
 }
 
 impl Results {
@@ -297,6 +300,19 @@ pub async fn run_all(
         let (fast, slow) = list_tickets(target, &agents[0]).await?;
         results.list_fast = fast;
         results.list_slow = slow;
+    }
+
+    if args.runs("feed-delay") && target.backend == "PostgreSQL" && target.pid().is_some() {
+        let saturation = if results.create_ticket.rate > 0.0 {
+            results.create_ticket.rate
+        } else {
+            400.0
+        };
+        eprintln!(
+            "Commit to delivery across two replicas, writes at {:.0}/s …",
+            saturation / 2.0
+        );
+        results.feed_delay = Some(feed_delay(args, target, fixture, saturation / 2.0).await?);
     }
 
     if args.runs("watch-changes") {
@@ -603,6 +619,131 @@ async fn database_selects(
 
 /// Streams every ticket twice as the agent: once as fast as the client reads, once at half
 /// that pace, watching the server's memory.
+/// Writes tickets through `target` at `rate` per second for the run's duration while an
+/// administrator follows the feed on a second server on the same database; for each ticket,
+/// the time from CreateTicket's answer to its change at the follower.
+async fn feed_delay(
+    args: &Args,
+    target: &Target,
+    fixture: &Fixture,
+    rate: f64,
+) -> Result<Measured, BenchError> {
+    use std::collections::HashMap;
+    let replica = target.replica(&server::binary_of(args)?).await?;
+    let mut follower = pb::change_service_client::ChangeServiceClient::new(replica.admin().await?);
+    let mut stream = follower
+        .watch_changes(pb::WatchChangesRequest {
+            from_now: true,
+            resource_types: vec![pb::ResourceType::Ticket.into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let reader = tokio::spawn({
+        let arrivals = arrivals.clone();
+        async move {
+            while let Ok(Some(message)) = stream.message().await {
+                let now = Instant::now();
+                let mut arrivals = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+                for event in message.events {
+                    if event.kind() == pb::ChangeKind::Created {
+                        arrivals.entry(event.resource_id).or_insert(now);
+                    }
+                }
+            }
+        }
+    });
+    let writers = 8_usize;
+    let every = Duration::from_secs_f64(writers as f64 / rate.max(1.0));
+    let acks: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let mut tickets = pb::ticket_service_client::TicketServiceClient::new(
+            target.channel(&fixture.agent_token).await?,
+        );
+        let acks = acks.clone();
+        let group = fixture.group_id.clone();
+        let customers = fixture.customer_ids.clone();
+        let duration = args.duration;
+        tasks.push(tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut tick =
+                tokio::time::interval_at(started + every.mul_f64(w as f64 / writers as f64), every);
+            let mut n = w;
+            while started.elapsed() < duration {
+                tick.tick().await;
+                let created = tickets
+                    .create_ticket(pb::CreateTicketRequest {
+                        ticket: Some(pb::Ticket {
+                            title: format!("Feed {n}"),
+                            group_id: group.clone(),
+                            customer_id: customers[n % customers.len()].clone(),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    })
+                    .await;
+                if let Ok(created) = created
+                    && let Some(ticket) = created.into_inner().ticket
+                {
+                    acks.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(ticket.id, Instant::now());
+                }
+                n += writers;
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let written: Vec<(String, Instant)> = acks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(id, at)| (id.clone(), *at))
+        .collect();
+    // Every change reaches the follower, or the run says how many did not.
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_secs(10) {
+        let complete = {
+            let arrived = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+            written.iter().all(|(id, _)| arrived.contains_key(id))
+        };
+        if complete {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reader.abort();
+    replica.stop().await;
+    let arrived = arrivals.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut delays: Vec<Duration> = written
+        .iter()
+        .filter_map(|(id, acked)| {
+            arrived
+                .get(id)
+                .map(|at| at.saturating_duration_since(*acked))
+        })
+        .collect();
+    delays.sort();
+    let at = |q: f64| {
+        delays
+            .get(((delays.len() as f64 * q) as usize).min(delays.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(Measured {
+        rate: written.len() as f64 / args.duration.as_secs_f64(),
+        p50: at(0.5),
+        p99: at(0.99),
+        errors: (written.len() - delays.len()) as u64,
+        count: written.len() as u64,
+        peak_memory: None,
+    })
+}
+
 /// One follower reads the whole change feed from its start as an administrator, once the log
 /// holds at least `backlog` entries (seeded when the tool knows the database).
 async fn watch_changes(target: &Target, backlog: u64) -> Result<Measured, BenchError> {

@@ -81,7 +81,7 @@ pub struct Args {
     #[arg(long, default_value_t = 100_000)]
     pub principals: usize,
     /// Run only these scenarios (comma-separated): health, get-organisation, get-ticket,
-    /// watch-changes,
+    /// watch-changes, feed-delay (PostgreSQL: a second server follows the feed),
     /// get-ticket-customer, create-ticket, update-ticket, create-comment, create-customer,
     /// mixed, write-ceiling, stream-ceiling, database, list-tickets, watch, principals.
     #[arg(long, value_delimiter = ',')]

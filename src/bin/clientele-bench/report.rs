@@ -126,6 +126,17 @@ pub fn markdown(args: &Args, target: &Target, fixture: &Fixture, results: &Resul
     if args.runs("list-tickets") {
         list_rows(&mut out, results);
     }
+    if let Some(measured) = &results.feed_delay {
+        let _ = writeln!(
+            out,
+            "| CreateTicket on one replica, its change at a WatchChanges follower on another ({} writes) | {} writes/s | {} | {} | {} | – | – |",
+            measured.count,
+            rate(measured.rate),
+            ms(measured.p50),
+            ms(measured.p99),
+            measured.errors
+        );
+    }
     if args.runs("watch-changes") {
         let measured = &results.watch_changes;
         let _ = writeln!(
@@ -367,6 +378,13 @@ fn targets(
                 verdict(peak < 200 * 1000 * 1000)
             ));
         }
+    }
+    if let Some(measured) = &results.feed_delay {
+        lines.push(format!(
+            "commit to delivery p99 ≤ 100 ms across two replicas, writes at half the CreateTicket rate: {} — {}",
+            ms(measured.p99),
+            verdict(measured.p99 <= Duration::from_millis(100) && measured.errors == 0)
+        ));
     }
     if args.runs("watch-changes") {
         let rate_now = results.watch_changes.rate;

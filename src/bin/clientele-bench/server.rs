@@ -49,6 +49,57 @@ pub struct Target {
     _directory: Option<tempfile::TempDir>,
 }
 
+/// The `clientele` binary to start: `--binary`, else the one beside this tool.
+pub fn binary_of(args: &Args) -> Result<std::path::PathBuf, BenchError> {
+    Ok(match &args.binary {
+        Some(binary) => binary.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or("cannot find the directory of clientele-bench")?
+            .join("clientele"),
+    })
+}
+
+/// Starts `clientele serve` on `database_url` on a free port; the process and its address.
+fn spawn_server(
+    binary: &std::path::Path,
+    database_url: &str,
+) -> Result<(Child, String), BenchError> {
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", database_url)
+        .env_remove("CLIENTELE_BOOTSTRAP_TOKEN")
+        .env_remove("CLIENTELE_LISTEN")
+        // One log line per RPC would measure the terminal; warnings and start-up only.
+        .env("RUST_LOG", "warn,clientele::server=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout of the server")?;
+    let (found, address) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        // Keep reading, so that the server never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent
+                && line.contains("listening")
+                && let Some(start) = line.find("127.0.0.1:")
+            {
+                let addr: String = line[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                sent = found.send(addr).is_ok();
+            }
+        }
+    });
+    let addr = address
+        .recv_timeout(Duration::from_secs(600))
+        .map_err(|_| "the server did not start listening")?;
+    Ok((child, addr))
+}
+
 impl Target {
     /// Starts a server on the database of `args` (a temporary SQLite file by default), or
     /// connects to `args.server`.
@@ -78,13 +129,7 @@ impl Target {
                 (url, Some(directory))
             }
         };
-        let binary = match &args.binary {
-            Some(binary) => binary.clone(),
-            None => std::env::current_exe()?
-                .parent()
-                .ok_or("cannot find the directory of clientele-bench")?
-                .join("clientele"),
-        };
+        let binary = binary_of(args)?;
         // The database made (an SQLite file) or brought up to date, then an admin token made
         // on it, so that a database seeded by an earlier run can be measured again.
         let migrated = Command::new(&binary)
@@ -114,38 +159,7 @@ impl Target {
             return Err("`clientele token create --admin` failed".into());
         }
         let admin_token = String::from_utf8(made.stdout)?.trim().to_owned();
-        let mut child = Command::new(&binary)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("DATABASE_URL", &database_url)
-            .env_remove("CLIENTELE_BOOTSTRAP_TOKEN")
-            .env_remove("CLIENTELE_LISTEN")
-            // One log line per RPC would measure the terminal; warnings and start-up only.
-            .env("RUST_LOG", "warn,clientele::server=info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout of the server")?;
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            // Keep reading, so that the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent
-                    && line.contains("listening")
-                    && let Some(start) = line.find("127.0.0.1:")
-                {
-                    let addr: String = line[start..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                        .collect();
-                    sent = found.send(addr).is_ok();
-                }
-            }
-        });
-        let addr = address
-            .recv_timeout(Duration::from_secs(600))
-            .map_err(|_| "the server did not start listening")?;
+        let (child, addr) = spawn_server(&binary, &database_url)?;
         let target = Self {
             addr,
             admin_token,
@@ -200,6 +214,26 @@ impl Target {
         self.channel(&self.admin_token).await
     }
 
+    /// A second server on the same database (a replica), when this tool started the first;
+    /// stopped when dropped.
+    pub async fn replica(&self, binary: &std::path::Path) -> Result<Self, BenchError> {
+        let database_url = self
+            .database_url
+            .clone()
+            .ok_or("a replica needs the database's URL")?;
+        let (child, addr) = spawn_server(binary, &database_url)?;
+        let target = Self {
+            addr,
+            admin_token: self.admin_token.clone(),
+            backend: self.backend.clone(),
+            database_url: Some(database_url),
+            child: Some(child),
+            _directory: None,
+        };
+        target.wait_until_serving().await?;
+        Ok(target)
+    }
+
     /// The server process, when this tool started it.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -235,6 +269,16 @@ impl Target {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Target {
+    /// A server this tool started does not outlive it, also when a scenario fails.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
             let _ = child.wait();
         }
     }
