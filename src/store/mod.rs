@@ -351,8 +351,14 @@ impl Store {
         Ok(())
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database answers. A pooled connection the database ended is no sign
+    /// that the database is gone: after a failure the pool pings its idle connections before
+    /// use, and the check is made once more on one that works.
     pub async fn ping(&self) -> Result<()> {
+        if self.db.ping().await.is_ok() {
+            return Ok(());
+        }
+        self.liveness.lost();
         self.db.ping().await.map_err(Error::from)
     }
 
