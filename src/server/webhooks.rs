@@ -5,7 +5,7 @@
 //! number of attempts. Everything it knows is in the database: a restart or a killed replica
 //! loses nothing, and a delivery whose replica died is taken again once its lease ends.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use sha2::Sha256;
 use tokio::{net::TcpStream, task::JoinSet};
+use uuid::Uuid;
 
 use crate::{
     clock::Clock,
@@ -71,6 +72,8 @@ async fn round(
     client: &Client,
     options: WebhookOptions,
 ) -> crate::error::Result<()> {
+    // Every webhook, read once per round: the deliveries below take theirs from here.
+    let mut known: HashMap<Uuid, Webhook> = HashMap::new();
     let mut after = None;
     loop {
         let webhooks = store.list_webhooks(after, 100).await?;
@@ -94,9 +97,11 @@ async fn round(
                 }
             }
         }
-        match webhooks.last() {
-            Some(last) if webhooks.len() == 100 => after = Some(last.id),
-            _ => break,
+        let full = webhooks.len() == 100;
+        after = webhooks.last().map(|last| last.id);
+        known.extend(webhooks.into_iter().map(|webhook| (webhook.id, webhook)));
+        if !full {
+            break;
         }
     }
     loop {
@@ -113,7 +118,8 @@ async fn round(
         let changes = store.changes_with_seqs(&seqs).await?;
         let mut attempts = JoinSet::new();
         for delivery in due {
-            let Some(webhook) = store.webhook(delivery.webhook_id).await? else {
+            // One made meanwhile waits for the next round.
+            let Some(webhook) = known.get(&delivery.webhook_id).cloned() else {
                 continue;
             };
             let Some(change) = changes.iter().find(|c| c.seq == delivery.seq).cloned() else {

@@ -73,7 +73,7 @@ fn kinds(changes: &[pb::ChangeEvent]) -> Vec<pb::ChangeKind> {
 
 /// Renames customer `id` to `name`, reading its etag first and trying again when another
 /// writer changed it in between.
-async fn rename(
+pub async fn rename(
     customers: &mut pb::customer_service_client::CustomerServiceClient<Authed>,
     id: &str,
     name: &str,

@@ -188,24 +188,6 @@ async fn deliveries(
         .deliveries
 }
 
-/// Renames customer `id` to `name` (reading its etag first).
-async fn rename(server: &TestServer, id: &str, name: &str) {
-    let customer = server.customer_by_id(id).await;
-    server
-        .customers()
-        .update_customer(pb::UpdateCustomerRequest {
-            customer: Some(pb::Customer {
-                first_name: name.into(),
-                ..customer
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["first_name".into()],
-            }),
-        })
-        .await
-        .expect("rename");
-}
-
 async fn start_quick(backend: Backend) -> Option<TestServer> {
     TestServer::start_with(backend, quick).await
 }
@@ -246,7 +228,7 @@ webhook_tests! {
         *receiver.behaviour.lock().expect("lock") = Behaviour { fail: 3, slow: 1, delay: Duration::from_secs(2), broken: false };
         let ada = server.customer(pb::Customer { email: "ada@hooks.example".into(), first_name: "v0".into(), ..Default::default() }).await;
         for n in 1..=4 {
-            rename(&server, &ada.id, &format!("v{n}")).await;
+            crate::changes::rename(&mut server.customers(), &ada.id, &format!("v{n}")).await;
         }
         let bob = server.customer(pb::Customer { email: "bob@hooks.example".into(), ..Default::default() }).await;
         server.organisation("AFTER", &[]).await;
