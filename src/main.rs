@@ -196,6 +196,11 @@ struct ServeArgs {
     /// The longest wait between two attempts at a webhook delivery, e.g. `1h`.
     #[arg(long, env = "CLIENTELE_WEBHOOK_RETRY_MAX", default_value = "1h", value_parser = duration)]
     webhook_retry_max: Duration,
+    /// How long the recorded values of customer changes are kept in the change log, e.g.
+    /// `365d`; older ones are erased by a background job (the entries themselves stay). Kept
+    /// for ever when not given.
+    #[arg(long, env = "CLIENTELE_CUSTOMER_HISTORY_RETENTION", value_parser = duration)]
+    customer_history_retention: Option<Duration>,
     #[command(flatten)]
     limits: LimitArgs,
     /// The secret page tokens are signed with (at least 20 characters), the same on every
@@ -376,6 +381,7 @@ async fn serve_logged(args: ServeArgs) -> ExitCode {
         retry_max: args.webhook_retry_max,
         ..config.webhooks
     };
+    config.customer_history_retention = args.customer_history_retention;
     config.limits = args.limits.limits();
     config.page_token_key = args.page_token_key.filter(|key| !key.is_empty());
     config.cors_origins = args.cors_origins;

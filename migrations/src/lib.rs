@@ -20,6 +20,7 @@ mod m20261130_000009_idempotency_per_caller;
 mod m20261206_000010_change_positions;
 mod m20261206_000011_webhooks;
 mod m20261206_000012_activities;
+mod m20261207_000013_erasure;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_change_positions::Migration),
             Box::new(m20261206_000011_webhooks::Migration),
             Box::new(m20261206_000012_activities::Migration),
+            Box::new(m20261207_000013_erasure::Migration),
         ]
     }
 }

@@ -223,7 +223,7 @@ fn owner_to_proto(owner: TokenOwner) -> pb::TokenOwner {
     }
 }
 
-fn token_to_proto(token: Token) -> pb::Token {
+pub(crate) fn token_to_proto(token: Token) -> pb::Token {
     pb::Token {
         id: token.id.to_string(),
         owner: Some(owner_to_proto(token.owner)),

@@ -250,13 +250,14 @@ pub(crate) fn event_to_proto(event: crate::model::ChangeEvent, seq: i64) -> pb::
             resource_id: event.resource_id,
             kind: event.kind.as_str().to_owned(),
             changes: event.changes,
+            values_erased: false,
         },
         redacted: false,
         resource: None,
     })
 }
 
-fn to_proto(seen: SeenChange) -> pb::ChangeEvent {
+pub(crate) fn to_proto(seen: SeenChange) -> pb::ChangeEvent {
     use pb::change_event::Resource as P;
     let change = seen.change;
     pb::ChangeEvent {
@@ -284,5 +285,6 @@ fn to_proto(seen: SeenChange) -> pb::ChangeEvent {
             })
             .collect(),
         redacted: seen.redacted,
+        values_erased: change.values_erased,
     }
 }

@@ -338,7 +338,7 @@ fn attachment_to_proto(attachment: Attachment) -> pb::Attachment {
     }
 }
 
-fn to_proto(comment: Comment) -> pb::Comment {
+pub(crate) fn to_proto(comment: Comment) -> pb::Comment {
     pb::Comment {
         etag: comment.etag(),
         id: comment.id.to_string(),

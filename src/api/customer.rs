@@ -269,6 +269,7 @@ fn row(row: pb::CustomerImportRow) -> Result<CustomerRow> {
 pub(crate) fn to_proto(customer: Customer) -> pb::Customer {
     pb::Customer {
         etag: customer.etag(),
+        erased: customer.is_erased(),
         id: customer.id.to_string(),
         email: customer.email,
         secondary_emails: customer.secondary_emails,

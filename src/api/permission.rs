@@ -355,7 +355,7 @@ fn context_to_proto(context: GrantContext) -> i32 {
     .into()
 }
 
-fn grant_to_proto(grant: Grant) -> pb::Grant {
+pub(crate) fn grant_to_proto(grant: Grant) -> pb::Grant {
     pb::Grant {
         subject: Some(subject_to_proto(grant.subject)),
         group_id: grant.group_id.to_string(),

@@ -596,6 +596,7 @@ pub(crate) fn to_proto(ticket: Ticket) -> pb::Ticket {
 
 fn entry_to_proto(change: StoredChange) -> pb::HistoryEntry {
     pb::HistoryEntry {
+        values_erased: change.values_erased,
         seq: change.seq,
         time: Some(timestamp(change.time)),
         actor: change.actor,
@@ -632,6 +633,7 @@ pub(crate) fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
         Some(ChangeKind::Cleared) => P::Cleared,
         Some(ChangeKind::AttachmentAdded) => P::AttachmentAdded,
         Some(ChangeKind::ActivityRun) => P::ActivityRun,
+        Some(ChangeKind::Erased) => P::Erased,
     }
 }
 

@@ -80,6 +80,8 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.CustomerService/ReactivateCustomer", STAFF),
     ("/clientele.v1.CustomerService/DeleteCustomer", STAFF),
     ("/clientele.v1.CustomerService/MergeCustomers", STAFF),
+    ("/clientele.v1.PrivacyService/EraseCustomer", STAFF),
+    ("/clientele.v1.PrivacyService/ExportCustomerData", ANYONE),
     ("/clientele.v1.CustomerService/ImportCustomers", STAFF),
     ("/clientele.v1.GroupService/CreateGroup", ADMINS),
     ("/clientele.v1.GroupService/GetGroup", STAFF),

@@ -16,7 +16,10 @@ use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
-    model::{Actor, ChangeEvent, ChangeKind, Customer, Organisation, ResourceType, Validity},
+    model::{
+        Actor, ChangeEvent, ChangeKind, Customer, ERASED_DOMAIN, Erasure, ErasureReport,
+        Organisation, ResourceType, Validity,
+    },
     store::{
         Cursor, CustomerFilter, CustomerOrder, IdempotencyKey, Inserted, Scope, Store,
         ValidityFilter,
@@ -67,6 +70,47 @@ impl OrganisationFields {
         primary: "organisation_id",
         secondary: "secondary_organisation_ids",
     };
+}
+
+/// How an erasure treats what the person left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EraseOptions {
+    /// Keep the comments the person wrote, with the tombstone as author.
+    pub keep_conversation: bool,
+    /// Erase even with open tickets, which stay open with the tombstone.
+    pub keep_open_tickets: bool,
+}
+
+/// DeleteCustomer (no tickets at all, nothing kept) or EraseCustomer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ErasureKind {
+    Delete,
+    Erase(EraseOptions),
+}
+
+/// What remains of `current` under its id when tickets or kept comments still name it: no
+/// personal data, out of use.
+fn tombstone(current: &Customer, now: jiff::Timestamp) -> Customer {
+    Customer {
+        id: current.id,
+        email: format!("erased-{}@{}", current.id.simple(), ERASED_DOMAIN),
+        secondary_emails: Vec::new(),
+        login: None,
+        first_name: String::new(),
+        last_name: "Erased customer".into(),
+        title: String::new(),
+        phone: String::new(),
+        mobile: String::new(),
+        organisation_id: None,
+        secondary_organisation_ids: Vec::new(),
+        customer_type: String::new(),
+        custom_fields: BTreeMap::new(),
+        external_id: None,
+        validity: Validity::Invalid,
+        create_time: current.create_time,
+        update_time: now,
+        version: current.version + 1,
+    }
 }
 
 /// The customer rules, over the store.
@@ -379,33 +423,71 @@ impl Customers {
             .await
     }
 
-    /// Deletes customer `id` for good; the change log keeps its last state.
+    /// Deletes customer `id` for good, as an erasure: once it has no ticket at all, nothing
+    /// about the person remains (ConSol: "completely removed").
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn delete(&self, writer: &MasterDataWriter, id: Uuid, etag: &str) -> Result<()> {
-        let actor = writer.actor();
         let current = self.current(id, "etag", etag).await?;
-        // The store refuses, inside the write, while the customer has any ticket:
-        // TransferTickets is the way out.
-        let changes = audit(&current)
-            .into_iter()
-            .map(|(field, old)| crate::model::FieldChange {
-                field: field.to_owned(),
-                old,
-                new: serde_json::Value::Null,
-            })
-            .collect();
-        let event = changes::event(
-            actor,
-            self.clock.now(),
-            ResourceType::Customer,
-            id,
-            ChangeKind::Deleted,
-            changes,
-        );
-        self.store
-            .delete_customer(id, current.version, &event)
+        self.erase_current(writer.actor(), current, ErasureKind::Delete)
             .await?;
         Ok(())
+    }
+
+    /// Erases customer `id` (PrivacyService.EraseCustomer); with a non-empty `etag`, only
+    /// the version it names.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn erase(
+        &self,
+        writer: &MasterDataWriter,
+        id: Uuid,
+        etag: &str,
+        options: EraseOptions,
+    ) -> Result<ErasureReport> {
+        let current = self.read(id).await?;
+        if !etag.is_empty() {
+            check_etag("customer", &current.etag(), etag)?;
+        }
+        self.erase_current(writer.actor(), current, ErasureKind::Erase(options))
+            .await
+    }
+
+    async fn erase_current(
+        &self,
+        actor: &Actor,
+        current: Customer,
+        kind: ErasureKind,
+    ) -> Result<ErasureReport> {
+        if current.is_erased() {
+            return Err(Error::NotFound {
+                resource: "customer",
+            });
+        }
+        let now = self.clock.now();
+        let options = match kind {
+            ErasureKind::Delete => EraseOptions::default(),
+            ErasureKind::Erase(options) => options,
+        };
+        let erasure = Erasure {
+            id: current.id,
+            expected_version: current.version,
+            keep_conversation: options.keep_conversation,
+            keep_open_tickets: options.keep_open_tickets,
+            refuse_tickets: kind == ErasureKind::Delete,
+            tombstone: tombstone(&current, now),
+            event: changes::event(
+                actor,
+                now,
+                ResourceType::Customer,
+                current.id,
+                if kind == ErasureKind::Delete {
+                    ChangeKind::Deleted
+                } else {
+                    ChangeKind::Erased
+                },
+                Vec::new(),
+            ),
+        };
+        self.store.erase_customer(&erasure).await
     }
 
     /// The customer `id`, whatever its validity.

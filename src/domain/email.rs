@@ -33,6 +33,9 @@ pub fn normalise_email(raw: &str) -> Result<String, &'static str> {
     }
     let domain =
         normalise_domain(domain).map_err(|_| "the part after @ is not a valid domain name")?;
+    if domain == crate::model::ERASED_DOMAIN {
+        return Err("the domain erased.invalid is reserved for the tombstones of erased customers");
+    }
     Ok(format!("{local}@{domain}"))
 }
 

@@ -110,11 +110,14 @@ pub enum ChangeKind {
     AttachmentAdded,
     /// A customer activity was run on it (the changes name the activity and its webhook).
     ActivityRun,
+    /// The person was erased: their data is gone, and the changes say what was done, without
+    /// personal data. Followers erase what they keep about the resource.
+    Erased,
 }
 
 impl ChangeKind {
     /// Every kind.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Created,
         Self::Updated,
         Self::Deactivated,
@@ -130,6 +133,7 @@ impl ChangeKind {
         Self::Undeleted,
         Self::AttachmentAdded,
         Self::ActivityRun,
+        Self::Erased,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -155,6 +159,7 @@ impl ChangeKind {
             Self::Undeleted => "undeleted",
             Self::AttachmentAdded => "attachment_added",
             Self::ActivityRun => "activity_run",
+            Self::Erased => "erased",
         }
     }
 }

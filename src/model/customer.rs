@@ -52,6 +52,11 @@ impl Customer {
         etag_of(self.version)
     }
 
+    /// Whether this is the tombstone of an erased person.
+    pub fn is_erased(&self) -> bool {
+        self.email_domain() == super::ERASED_DOMAIN
+    }
+
     /// The domain of the primary email address.
     pub fn email_domain(&self) -> &str {
         email_domain(&self.email)

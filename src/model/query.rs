@@ -239,6 +239,9 @@ pub struct StoredChange {
     pub kind: String,
     /// The fields that changed.
     pub changes: Vec<FieldChange>,
+    /// Whether the recorded values were erased (an erasure or the history retention): the
+    /// field names remain, every value is null.
+    pub values_erased: bool,
 }
 
 /// The name sort key: last name, then first name, case-folded. `\u{1}` sorts before every

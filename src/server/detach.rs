@@ -42,7 +42,9 @@ pub fn only_reads(path: &str) -> bool {
 }
 
 /// The verbs of methods that only read.
-const READ_VERBS: &[&str] = &["Get", "List", "Check", "WhoAmI", "Watch", "Download"];
+const READ_VERBS: &[&str] = &[
+    "Get", "List", "Check", "WhoAmI", "Watch", "Download", "Export",
+];
 
 /// Makes [`Detach`] services.
 #[derive(Clone, Copy, Debug, Default)]
@@ -202,6 +204,7 @@ mod tests {
                 "/clientele.v1.PermissionService/GetEffectivePermissions",
                 "/clientele.v1.PermissionService/GetSettings",
                 "/clientele.v1.PermissionService/ListGrants",
+                "/clientele.v1.PrivacyService/ExportCustomerData",
                 "/clientele.v1.SlaService/GetCalendar",
                 "/clientele.v1.SlaService/GetSlaPolicy",
                 "/clientele.v1.SlaService/ListCalendars",

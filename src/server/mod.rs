@@ -8,6 +8,7 @@ pub mod limits;
 mod observe;
 mod outage;
 mod rerun;
+mod retention;
 mod services;
 pub mod tls;
 pub mod webhooks;
@@ -26,7 +27,7 @@ use self::services::Services;
 use crate::{
     api::{
         AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
-        SlaApi, TicketApi, WebhookApi,
+        PrivacyApi, SlaApi, TicketApi, WebhookApi,
     },
     auth::AuthLayer,
     clock::{Clock, SystemClock},
@@ -41,7 +42,8 @@ use crate::{
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
             permission_service_server::PermissionServiceServer,
-            sla_service_server::SlaServiceServer, ticket_service_server::TicketServiceServer,
+            privacy_service_server::PrivacyServiceServer, sla_service_server::SlaServiceServer,
+            ticket_service_server::TicketServiceServer,
             webhook_service_server::WebhookServiceServer,
         },
     },
@@ -65,6 +67,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <CommentServiceServer<CommentApi> as NamedService>::NAME,
     <ChangeServiceServer<ChangeApi> as NamedService>::NAME,
     <WebhookServiceServer<WebhookApi> as NamedService>::NAME,
+    <PrivacyServiceServer<PrivacyApi> as NamedService>::NAME,
 ];
 
 /// How long ended streams get to deliver their end before a shutdown stops without them.
@@ -110,6 +113,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// How webhook deliveries are made.
     pub webhooks: webhooks::WebhookOptions,
+    /// How long the recorded values of customer changes are kept; for ever when `None`.
+    pub customer_history_retention: Option<Duration>,
 }
 
 impl Config {
@@ -133,6 +138,7 @@ impl Config {
             cors_origins: Vec::new(),
             metrics_listen: None,
             webhooks: webhooks::WebhookOptions::default(),
+            customer_history_retention: None,
         }
     }
 }
@@ -289,6 +295,11 @@ pub async fn run(
             async move { store.run_sequencer().await }
         }),
         tokio::spawn(webhooks::run(store.clone(), clock.clone(), config.webhooks)),
+        tokio::spawn(retention::run(
+            store.clone(),
+            clock.clone(),
+            config.customer_history_retention,
+        )),
     ];
 
     let routes = services

@@ -13,19 +13,20 @@ use super::Config;
 use crate::{
     api::{
         AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
-        SlaApi, TicketApi, WebhookApi,
+        PrivacyApi, SlaApi, TicketApi, WebhookApi,
     },
     auth::Authenticator,
     domain::{
         Agents, ChangeFeed, Comments, Customers, Escalations, Groups, Organisations, Permissions,
-        SettingsRules, Slas, Tickets, Tokens, Webhooks,
+        Privacy, SettingsRules, Slas, Tickets, Tokens, Webhooks,
     },
     proto::v1::{
         agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
         comment_service_server::CommentServiceServer,
         customer_service_server::CustomerServiceServer, group_service_server::GroupServiceServer,
         organisation_service_server::OrganisationServiceServer,
-        permission_service_server::PermissionServiceServer, sla_service_server::SlaServiceServer,
+        permission_service_server::PermissionServiceServer,
+        privacy_service_server::PrivacyServiceServer, sla_service_server::SlaServiceServer,
         ticket_service_server::TicketServiceServer, webhook_service_server::WebhookServiceServer,
     },
     store::Store,
@@ -100,6 +101,13 @@ impl Services {
                     organisations,
                     customers.clone()
                 )),
+                limits
+            ))
+            .add_service(configured!(
+                PrivacyServiceServer::new(PrivacyApi::new(Privacy::new(
+                    customers.clone(),
+                    comments.clone()
+                ))),
                 limits
             ))
             .add_service(configured!(

@@ -188,6 +188,7 @@ pub fn body(webhook: &Webhook, delivery: &Delivery, change: &StoredChange) -> St
             "resource_id": change.resource_id,
             "kind": change.kind,
             "changes": change.changes,
+            "values_erased": change.values_erased,
         },
     })
     .to_string()

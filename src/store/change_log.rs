@@ -29,6 +29,7 @@ pub(crate) async fn append(tx: &WriteTx, event: &ChangeEvent) -> Result<i64> {
         kind: Set(event.kind.as_str().to_owned()),
         changes: Set(changes),
         position: NotSet,
+        values_erased: Set(false),
     };
     let result = change_event::Entity::insert(row).exec(conn).await?;
     Ok(result.last_insert_id)
@@ -111,5 +112,6 @@ pub(super) fn stored(row: change_event::Model, sqlite: bool) -> Result<StoredCha
         kind: row.kind,
         changes: serde_json::from_str(&row.changes)
             .map_err(|e| Error::Internal(format!("change event {} is unreadable: {e}", row.seq)))?,
+        values_erased: row.values_erased,
     })
 }

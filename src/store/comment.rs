@@ -379,37 +379,27 @@ pub(crate) async fn move_comments(
     Ok(())
 }
 
-/// Deletes, inside `tx`, the notes on customer `id` with their recipients and files (the
-/// customer is being deleted, and notes about nobody help no one); returns their ids. What
-/// the customer wrote on tickets stays: it is part of those tickets' conversation.
-pub(crate) async fn delete_notes_on_customer(
-    tx: &WriteTx,
-    id: Uuid,
-) -> Result<Vec<Uuid>, StoreFailure> {
+/// Deletes, inside `tx`, the comments `ids` with their recipients and files, for good (an
+/// erasure); returns how many files went with them.
+pub(crate) async fn delete_comments(tx: &WriteTx, ids: &[Uuid]) -> Result<u64, sea_orm::DbErr> {
     use super::entities::{attachment, attachment_chunk};
 
-    let notes: Vec<Uuid> = comment::Entity::find()
-        .select_only()
-        .column(comment::Column::Id)
-        .filter(comment::Column::ParentType.eq("customer"))
-        .filter(comment::Column::ParentId.eq(id))
-        .into_tuple()
-        .all(&**tx)
-        .await?;
-    for ids in notes.chunks(500) {
-        let files = Query::select()
+    let mut files = 0;
+    for ids in ids.chunks(500) {
+        let of_these = Query::select()
             .column(attachment::Column::Id)
             .from(attachment::Entity)
             .and_where(Expr::col(attachment::Column::CommentId).is_in(ids.iter().copied()))
             .to_owned();
         attachment_chunk::Entity::delete_many()
-            .filter(attachment_chunk::Column::AttachmentId.in_subquery(files))
+            .filter(attachment_chunk::Column::AttachmentId.in_subquery(of_these))
             .exec(&**tx)
             .await?;
-        attachment::Entity::delete_many()
+        files += attachment::Entity::delete_many()
             .filter(attachment::Column::CommentId.is_in(ids.iter().copied()))
             .exec(&**tx)
-            .await?;
+            .await?
+            .rows_affected;
         comment_recipient::Entity::delete_many()
             .filter(comment_recipient::Column::CommentId.is_in(ids.iter().copied()))
             .exec(&**tx)
@@ -419,7 +409,41 @@ pub(crate) async fn delete_notes_on_customer(
             .exec(&**tx)
             .await?;
     }
-    Ok(notes)
+    Ok(files)
+}
+
+/// The ids of the notes on customer `id`, and of the comments it wrote.
+pub(crate) async fn notes_and_comments_of(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<(Vec<Uuid>, Vec<Uuid>), sea_orm::DbErr> {
+    let notes = comment::Entity::find()
+        .select_only()
+        .column(comment::Column::Id)
+        .filter(comment::Column::ParentType.eq("customer"))
+        .filter(comment::Column::ParentId.eq(id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let written = comment::Entity::find()
+        .select_only()
+        .column(comment::Column::Id)
+        .filter(comment::Column::AuthorType.eq("customer"))
+        .filter(comment::Column::AuthorId.eq(id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok((notes, written))
+}
+
+/// Takes customer `id` off the recipients of every private comment, inside `tx`.
+pub(crate) async fn forget_recipient(tx: &WriteTx, id: Uuid) -> Result<(), sea_orm::DbErr> {
+    comment_recipient::Entity::delete_many()
+        .filter(comment_recipient::Column::RecipientType.eq("customer"))
+        .filter(comment_recipient::Column::RecipientId.eq(id))
+        .exec(&**tx)
+        .await?;
+    Ok(())
 }
 
 /// The ids of the comments customer `id` wrote or is addressed by, or that are notes on it.

@@ -13,6 +13,7 @@ mod comment;
 mod customer;
 mod direct;
 mod entities;
+mod erasure;
 mod feed;
 mod grant;
 mod group;
@@ -472,6 +473,9 @@ pub fn sqlite_settings(
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
+        // Deleted and overwritten content is zeroed in the file, freed pages too, so that an
+        // erasure leaves no bytes of the person behind (README, "Erasure").
+        .pragma("secure_delete", "ON")
         // SQLite runs on a thread of its own per connection and hands rows over through a
         // channel; a chunk of a streamed list fits in it whole, so the two threads do not wake
         // each other for every row.

@@ -37,7 +37,7 @@ fn metadata(comment: &pb::Comment, name: &str) -> pb::AttachmentMetadata {
 }
 
 /// Uploads `data` in chunks of `chunk` bytes after `metadata`, as `clients`.
-async fn upload(
+pub(crate) async fn upload(
     clients: &Clients,
     metadata: pb::AttachmentMetadata,
     data: &[u8],

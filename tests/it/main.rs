@@ -25,6 +25,7 @@ mod merge;
 mod observe;
 mod organisations;
 mod permissions;
+mod privacy;
 mod races;
 mod replicas;
 mod server;

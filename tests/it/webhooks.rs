@@ -281,6 +281,36 @@ webhook_tests! {
         assert!(log.windows(2).all(|w| w[0].cursor != w[1].cursor));
     }
 
+    async fn an_erasure_reaches_webhooks_and_deliveries_made_after_it_carry_no_erased_value(server) {
+        let receiver = Receiver::default();
+        let (addr, _task) = receiver.serve(None).await;
+        let (webhook, _) = subscribe(&server, format!("http://{addr}/hooks"), &[pb::ResourceType::Customer], 0).await;
+        // The receiver is down while the person is created, edited and erased.
+        receiver.behaviour.lock().expect("lock").broken = true;
+        let person = server.customer(pb::Customer { email: "wren.canary@hooks.example".into(), first_name: "Wrenfield".into(), ..Default::default() }).await;
+        crate::changes::rename(&mut server.customers(), &person.id, "Wrenfield-Canary").await;
+        server
+            .privacy()
+            .erase_customer(pb::EraseCustomerRequest { id: person.id.clone(), ..Default::default() })
+            .await
+            .expect("erase");
+        receiver.behaviour.lock().expect("lock").broken = false;
+        eventually("the three changes delivered", || {
+            let server = &server;
+            let webhook = &webhook;
+            async move { deliveries(server, webhook, pb::DeliveryStatus::Delivered).await.len() == 3 }
+        }).await;
+        let accepted = receiver.accepted();
+        let kinds: Vec<String> = accepted.iter().map(|r| r.body["event"]["kind"].as_str().unwrap_or_default().to_owned()).collect();
+        assert_eq!(kinds, ["created", "updated", "erased"]);
+        for received in &accepted {
+            assert_eq!(received.body["event"]["resource_id"], person.id.as_str());
+            let raw = received.raw.to_lowercase();
+            assert!(!raw.contains("wren"), "an erased value was delivered: {}", received.raw);
+        }
+        assert_eq!(accepted[0].body["event"]["values_erased"], true, "{}", accepted[0].raw);
+    }
+
     async fn a_delivery_that_keeps_failing_is_dead_lettered_and_can_be_retried(server) {
         let receiver = Receiver::default();
         receiver.behaviour.lock().expect("lock").broken = true;

@@ -4,7 +4,9 @@
 mod write;
 
 pub use write::CustomerCascade;
-pub(crate) use write::{deactivate_customers_of, lock_customers};
+pub(crate) use write::{
+    deactivate_customers_of, delete_customer, lock_customers, refuse_open_tickets, update_customer,
+};
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -140,45 +140,6 @@ impl Store {
         finish(tx, outcome, &UNIQUE_KEYS).await
     }
 
-    /// Deletes the customer `id` if it is still at `expected_version`, and records `event`.
-    #[tracing::instrument(skip(self, event), level = "debug", err(level = "debug"))]
-    pub async fn delete_customer(
-        &self,
-        id: Uuid,
-        expected_version: i64,
-        event: &ChangeEvent,
-    ) -> Result<()> {
-        let tx = self.begin_write().await?;
-        let outcome = async {
-            let numbers = ticket::ticket_numbers_of_customer(&*tx, id, ticket::MAX_COUNTED_TICKETS).await?;
-            if !numbers.is_empty() {
-                return Err(StoreFailure::Domain(ticket::tickets_in_the_way(
-                    "HAS_TICKETS",
-                    "a customer with tickets is not deleted: move them to another customer with TransferTickets first".into(),
-                    &numbers,
-                    "a ticket of the customer (open or closed)",
-                )));
-            }
-            delete_customer(&tx, id, expected_version).await?;
-            change_log::append(&tx, event).await?;
-            let mut deleted = event.clone();
-            deleted.resource_type = ResourceType::Grant;
-            deleted.changes.clear();
-            for grant in grant::delete_grants_of(&tx, Subject::Customer(id)).await? {
-                deleted.resource_id = grant;
-                change_log::append(&tx, &deleted).await?;
-            }
-            deleted.resource_type = ResourceType::Comment;
-            for note in comment::delete_notes_on_customer(&tx, id).await? {
-                deleted.resource_id = note;
-                change_log::append(&tx, &deleted).await?;
-            }
-            Ok(())
-        }
-        .await;
-        finish(tx, outcome, &UNIQUE_KEYS).await
-    }
-
     /// Deletes `source` (at its stored version) and writes `target` over its stored
     /// `target_version`, with `events`, in one transaction; the source's tickets move to the
     /// target if `tickets` reaches every one of them.
@@ -348,7 +309,7 @@ pub(crate) async fn update_customer(
 }
 
 /// Deletes customer `id` at `expected_version` with its addresses and memberships.
-async fn delete_customer(
+pub(crate) async fn delete_customer(
     tx: &WriteTx,
     id: Uuid,
     expected_version: i64,

@@ -16,6 +16,9 @@ pub struct Model {
     /// The place in the change feed (PostgreSQL; SQLite's feed is ordered by `seq`), set by
     /// the sequencer after commit.
     pub position: Option<i64>,
+    /// Whether the recorded values were erased (EraseCustomer, the history retention): the
+    /// field names remain, their values are null.
+    pub values_erased: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,8 +4,8 @@
 mod write;
 
 pub(crate) use write::{
-    MAX_COUNTED_TICKETS, open_ticket_numbers, ticket_numbers_of_customer, tickets_in_the_way,
-    transfer_in, write_ticket,
+    MAX_COUNTED_TICKETS, count_tickets_of_customer, open_ticket_numbers,
+    ticket_numbers_of_customer, tickets_in_the_way, transfer_in, write_ticket,
 };
 
 use std::{collections::HashMap, sync::OnceLock};

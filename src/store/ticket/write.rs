@@ -327,6 +327,18 @@ pub(crate) async fn ticket_numbers_of_customer(
         .await
 }
 
+/// How many tickets (open or closed) customer `id` is main or additional customer of.
+pub(crate) async fn count_tickets_of_customer(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::PaginatorTrait;
+    ticket::Entity::find()
+        .filter(of_customer(id))
+        .count(conn)
+        .await
+}
+
 /// FAILED_PRECONDITION naming the tickets in the way.
 pub(crate) fn tickets_in_the_way(
     reason: &'static str,

@@ -12,7 +12,8 @@ use clientele::{
         change_service_client::ChangeServiceClient, comment_service_client::CommentServiceClient,
         customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
-        permission_service_client::PermissionServiceClient, sla_service_client::SlaServiceClient,
+        permission_service_client::PermissionServiceClient,
+        privacy_service_client::PrivacyServiceClient, sla_service_client::SlaServiceClient,
         ticket_service_client::TicketServiceClient, webhook_service_client::WebhookServiceClient,
     },
     store::{Store, StoreOptions, Table},
@@ -265,6 +266,7 @@ pub struct Clients {
     pub slas: SlaServiceClient<Authed>,
     pub comments: CommentServiceClient<Authed>,
     pub changes: ChangeServiceClient<Authed>,
+    pub privacy: PrivacyServiceClient<Authed>,
 }
 
 /// The secret of every test server's first admin token.
@@ -403,6 +405,7 @@ impl TestServer {
             slas: SlaServiceClient::new(channel()),
             comments: CommentServiceClient::new(channel()),
             changes: ChangeServiceClient::new(channel()),
+            privacy: PrivacyServiceClient::new(channel()),
         }
     }
 
@@ -452,6 +455,10 @@ impl TestServer {
 
     pub fn webhooks(&self) -> WebhookServiceClient<Authed> {
         WebhookServiceClient::new(self.admin())
+    }
+
+    pub fn privacy(&self) -> PrivacyServiceClient<Authed> {
+        PrivacyServiceClient::new(self.admin())
     }
 
     /// The customer's current etag, as an admin reads it: every change of a customer needs it.
