@@ -107,13 +107,16 @@ impl Privacy {
                 out.send(ExportItem::Organisation(organisation)).await?;
             }
         }
+        let mut grants = Vec::new();
         for grant in store.grants_of(&[Subject::Customer(id)]).await? {
+            grants.push(grant.id);
             out.send(ExportItem::Grant(grant)).await?;
         }
+        let mut tokens = Vec::new();
         let now = self.customers.clock.now();
         let mut after = None;
         loop {
-            let tokens = store
+            let page = store
                 .list_tokens(
                     Some(TokenOwner::Customer(id)),
                     true,
@@ -122,9 +125,10 @@ impl Privacy {
                     EXPORT_PAGE,
                 )
                 .await?;
-            after = tokens.last().map(|token| token.id);
-            let full = tokens.len() as u64 == EXPORT_PAGE;
-            for token in tokens {
+            after = page.last().map(|token| token.id);
+            let full = page.len() as u64 == EXPORT_PAGE;
+            for token in page {
+                tokens.push(token.id);
                 out.send(ExportItem::Token(token)).await?;
             }
             if !full {
@@ -167,6 +171,8 @@ impl Privacy {
         }
 
         let histories = std::iter::once((ResourceType::Customer, id))
+            .chain(grants.iter().map(|id| (ResourceType::Grant, *id)))
+            .chain(tokens.iter().map(|id| (ResourceType::Token, *id)))
             .chain(tickets.iter().map(|id| (ResourceType::Ticket, *id)))
             .chain(comments.iter().map(|id| (ResourceType::Comment, *id)));
         for (resource_type, resource) in histories {

@@ -558,6 +558,8 @@ backend_tests! {
             .filter_map(|i| match &i.item { Some(Item::Change(c)) => Some((c.resource_type, c.resource_id.clone())), _ => None })
             .collect();
         assert!(changed.contains(&(pb::ResourceType::Customer.into(), person.id.clone())));
+        assert!(changed.iter().any(|(kind, _)| *kind == i32::from(pb::ResourceType::Grant)));
+        assert!(changed.iter().any(|(kind, _)| *kind == i32::from(pb::ResourceType::Token)));
         assert!(changed.contains(&(pb::ResourceType::Ticket.into(), ticket.id.clone())));
         assert!(changed.contains(&(pb::ResourceType::Comment.into(), internal.id.clone())));
 
