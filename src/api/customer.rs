@@ -53,6 +53,25 @@ impl CustomerService for CustomerApi {
         }))
     }
 
+    async fn find_or_create_customer(
+        &self,
+        request: Request<pb::FindOrCreateCustomerRequest>,
+    ) -> Result<Response<pb::FindOrCreateCustomerResponse>, Status> {
+        let writer = writer(&request)?;
+        let request = request.into_inner();
+        let input =
+            input(request.customer.unwrap_or_default(), true).map_err(|e| e.within("customer"))?;
+        let (customer, created) = self
+            .customers
+            .find_or_create(&writer, input)
+            .await
+            .map_err(|e| e.within("customer"))?;
+        Ok(Response::new(pb::FindOrCreateCustomerResponse {
+            customer: Some(to_proto(customer)),
+            newly_created: created,
+        }))
+    }
+
     async fn get_customer(
         &self,
         request: Request<pb::GetCustomerRequest>,

@@ -80,6 +80,7 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.CustomerService/ReactivateCustomer", STAFF),
     ("/clientele.v1.CustomerService/DeleteCustomer", STAFF),
     ("/clientele.v1.CustomerService/MergeCustomers", STAFF),
+    ("/clientele.v1.CustomerService/FindOrCreateCustomer", STAFF),
     ("/clientele.v1.PrivacyService/EraseCustomer", STAFF),
     ("/clientele.v1.PrivacyService/ExportCustomerData", ANYONE),
     ("/clientele.v1.CustomerService/ImportCustomers", STAFF),

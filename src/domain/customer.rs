@@ -88,6 +88,32 @@ enum ErasureKind {
     Erase(EraseOptions),
 }
 
+/// ConSol: a deactivated customer is not moved to another organisation (it may leave one).
+fn refuse_moving_invalid(current: &Customer, next: &Customer) -> Result<()> {
+    if next.validity.is_valid() {
+        return Ok(());
+    }
+    let joined: Vec<PreconditionViolation> = next
+        .organisation_ids()
+        .filter(|id| !current.organisation_ids().any(|had| had == *id))
+        .map(|id| PreconditionViolation {
+            kind: "CUSTOMER_INVALID".into(),
+            subject: id.to_string(),
+            description: "an organisation the deactivated customer would join".into(),
+        })
+        .collect();
+    if joined.is_empty() {
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition {
+        reason: "CUSTOMER_INVALID",
+        message: "a deactivated customer is not moved to another organisation: reactivate it \
+                  first"
+            .into(),
+        violations: joined,
+    })
+}
+
 /// What remains of `current` under its id when tickets or kept comments still name it: no
 /// personal data, out of use.
 fn tombstone(current: &Customer, now: jiff::Timestamp) -> Customer {
@@ -153,6 +179,43 @@ impl Customers {
             .await
         })
         .await
+    }
+
+    /// The customer with `input`'s email address (primary or secondary, any validity), or a
+    /// new one made from `input` as [`Customers::create`] makes it; `true` when it was made
+    /// now. Calls for the same address at the same moment all answer the one customer: the
+    /// losers of the race find the winner's.
+    #[tracing::instrument(skip(self, input), level = "debug", err(level = "debug"))]
+    pub async fn find_or_create(
+        &self,
+        writer: &MasterDataWriter,
+        input: CustomerInput,
+    ) -> Result<(Customer, bool)> {
+        let lookup = super::email::lookup_form(&input.email);
+        for _ in 0..3 {
+            if let Some(found) = self
+                .store
+                .customer_by_email(&ServiceWork::RULE_CHECKS.master_data(), &lookup)
+                .await?
+            {
+                return Ok((found, false));
+            }
+            match self
+                .insert(writer, &input, None, OrganisationFields::API)
+                .await
+            {
+                Ok(Inserted::New(customer)) => return Ok((customer, true)),
+                Ok(Inserted::Replay { resource_id, .. }) => {
+                    return Ok((self.read(resource_id).await?, false));
+                }
+                // Another call made it (or the organisation of its domain) meanwhile.
+                Err(Error::AlreadyExists { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::Unavailable(
+            "the address kept changing hands while the customer was looked for; try again".into(),
+        ))
     }
 
     /// Validates and inserts a new customer, assigning it an organisation by its email
@@ -317,6 +380,7 @@ impl Customers {
         }
         check_consistency(&mut violations, &next);
         violations.finish()?;
+        refuse_moving_invalid(&current, &next)?;
         self.check_organisations(
             &next,
             Some(&current),

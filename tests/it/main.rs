@@ -21,6 +21,7 @@ mod escalation;
 mod etags;
 mod field_behavior;
 mod imports;
+mod intake;
 mod merge;
 mod observe;
 mod organisations;
