@@ -70,6 +70,10 @@ pub struct PoolState {
     pub writes: u64,
     /// The time those writes waited for their transaction to begin, in all.
     pub write_wait: Duration,
+    /// Read statements begun so far.
+    pub reads: u64,
+    /// The time those reads waited for a connection, in all.
+    pub read_wait: Duration,
 }
 
 /// Every method the server serves, by path: a label takes one of them or `other`, so that
@@ -322,6 +326,15 @@ impl Metrics {
             "Time writes waited for a connection (on SQLite also for the one writer) before \
              their transaction began, in all",
             waited,
+        );
+        registry.register("db_reads", "Read statements begun", counter(pool.reads));
+        let read_waited: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();
+        read_waited.inc_by(pool.read_wait.as_secs_f64());
+        registry.register(
+            "db_read_wait_seconds",
+            "Time reads waited for a connection of the pool (or of the direct reads beside it), \
+             in all",
+            read_waited,
         );
         registry.register(
             "ready",

@@ -107,6 +107,8 @@ pub(crate) struct DirectReads<C: Connection> {
     idle: Mutex<Vec<(C, Instant)>>,
     /// Which of them are pinged before use.
     liveness: Arc<Liveness>,
+    /// The reads' count and wait, with the pool's.
+    waits: Arc<super::Waits>,
 }
 
 impl<C: KeyedRead> DirectReads<C> {
@@ -117,6 +119,7 @@ impl<C: KeyedRead> DirectReads<C> {
         connections: usize,
         wait: Duration,
         liveness: Arc<Liveness>,
+        waits: Arc<super::Waits>,
     ) -> Self {
         Self {
             options,
@@ -124,6 +127,7 @@ impl<C: KeyedRead> DirectReads<C> {
             permits: Semaphore::new(connections),
             idle: Mutex::new(Vec::with_capacity(connections)),
             liveness,
+            waits,
         }
     }
 
@@ -137,11 +141,18 @@ impl<C: KeyedRead> DirectReads<C> {
     ) -> Option<Result<Option<QueryResult>, sqlx::Error>> {
         // A timer only when a connection must be waited for.
         let _permit = match self.permits.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => tokio::time::timeout(self.wait, self.permits.acquire())
-                .await
-                .ok()?
-                .ok()?,
+            Ok(permit) => {
+                self.waits.begun();
+                permit
+            }
+            Err(_) => {
+                let asked = Instant::now();
+                let permit = tokio::time::timeout(self.wait, self.permits.acquire()).await;
+                self.waits.waited(asked.elapsed());
+                let permit = permit.ok()?.ok()?;
+                self.waits.begun();
+                permit
+            }
         };
         let (mut connection, reused) = self.connection().await?;
         let mut row = connection.fetch(sql, key).await;

@@ -91,17 +91,39 @@ pub struct Store {
     /// The pool for reads, which repeat a statement that met a lost connection.
     reader: reader::Reader,
     /// How long writes waited for their transaction, for metrics.
-    write_waits: Arc<WriteWaits>,
+    write_waits: Arc<Waits>,
+    /// How long reads waited for a connection, for metrics.
+    read_waits: Arc<Waits>,
     /// What wakes the change feed's followers and sequencer.
     changes: Arc<change_feed::ChangeSignal>,
 }
 
-/// Writes begun and the time they waited for their connection (and on SQLite, for the one
-/// writer) before their transaction began.
+/// Statements begun and the time they waited: writes for their connection (and on SQLite,
+/// for the one writer) before their transaction began; reads for a pooled connection.
 #[derive(Debug, Default)]
-struct WriteWaits {
+pub(crate) struct Waits {
     count: std::sync::atomic::AtomicU64,
     micros: std::sync::atomic::AtomicU64,
+}
+
+impl Waits {
+    /// One more statement.
+    pub(crate) fn begun(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `waited` to the time waited.
+    pub(crate) fn waited(&self, waited: Duration) {
+        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn totals(&self) -> (u64, Duration) {
+        (
+            self.count.load(Ordering::Relaxed),
+            Duration::from_micros(self.micros.load(Ordering::Relaxed)),
+        )
+    }
 }
 
 /// Why an SQLite database could not be opened, with the hint a missing file needs.
@@ -215,20 +237,24 @@ impl Store {
     /// and created when missing if the URL says `mode=rwc`.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         let liveness = Arc::new(liveness::Liveness::new());
+        let read_waits = Arc::new(Waits::default());
         if url.starts_with("sqlite:") {
             // Switching a file to WAL takes an exclusive lock that busy_timeout does not wait
             // for; done once here, before a pool opens connections in parallel, it cannot race.
-            let mut single = Self::connect_options(url, options, &liveness);
+            let mut single = Self::connect_options(url, options, &liveness, &read_waits);
             single.max_connections(1).min_connections(1);
             let db = Database::connect(single)
                 .await
                 .map_err(|e| Error::Unavailable(sqlite_unopened(url, &e)))?;
             db.close().await?;
         }
-        let db = match Database::connect(Self::connect_options(url, options, &liveness)).await {
-            Ok(db) => db,
-            Err(error) => return Err(Error::Unavailable(unconnected(url, error).await)),
-        };
+        let db =
+            match Database::connect(Self::connect_options(url, options, &liveness, &read_waits))
+                .await
+            {
+                Ok(db) => db,
+                Err(error) => return Err(Error::Unavailable(unconnected(url, error).await)),
+            };
         let sqlite_writer =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let organisation_cache = Arc::new(organisation::OrganisationCache::new(
@@ -240,17 +266,20 @@ impl Store {
                 options.max_connections as usize,
                 options.acquire_timeout,
                 liveness.clone(),
+                read_waits.clone(),
             )),
             _ => direct::Direct::Sqlite(direct::DirectReads::new(
                 db.get_sqlite_connection_pool().connect_options(),
                 options.max_connections as usize,
                 options.acquire_timeout,
                 liveness.clone(),
+                read_waits.clone(),
             )),
         });
         Ok(Self {
-            reader: reader::Reader::new(db.clone(), liveness.clone()),
+            reader: reader::Reader::new(db.clone(), liveness.clone(), read_waits.clone()),
             write_waits: Arc::default(),
+            read_waits,
             db,
             sqlite_writer,
             feed: feed::TicketFeed::new(),
@@ -265,8 +294,10 @@ impl Store {
         url: &str,
         options: &StoreOptions,
         liveness: &Arc<liveness::Liveness>,
+        read_waits: &Arc<Waits>,
     ) -> ConnectOptions {
         let liveness = liveness.clone();
+        let (pg_waits, sqlite_waits) = (read_waits.clone(), read_waits.clone());
         let mut connect = ConnectOptions::new(url);
         connect
             .max_connections(options.max_connections)
@@ -280,6 +311,7 @@ impl Store {
             // SQLite connection cannot be ended from outside.
             .test_before_acquire(false)
             .map_sqlx_postgres_before_acquire(move |connection, meta| {
+                reader::acquired(&pg_waits);
                 let ping = liveness.must_ping(meta.idle_for);
                 Box::pin(async move {
                     use sea_orm::sqlx::Connection;
@@ -288,6 +320,12 @@ impl Store {
                     }
                     Ok(true)
                 })
+            })
+            // A read marks when it asked for a connection; the time until a pooled one is
+            // handed to it is its wait.
+            .map_sqlx_sqlite_before_acquire(move |_connection, _meta| {
+                reader::acquired(&sqlite_waits);
+                Box::pin(async { Ok(true) })
             })
             .map_sqlx_sqlite_opts(sqlite_settings);
         connect
@@ -380,11 +418,15 @@ impl Store {
                 (pool.size(), pool.num_idle())
             }
         };
+        let (writes, write_wait) = self.write_waits.totals();
+        let (reads, read_wait) = self.read_waits.totals();
         crate::metrics::PoolState {
             open,
             idle: u32::try_from(idle).unwrap_or(u32::MAX),
-            writes: self.write_waits.count.load(Ordering::Relaxed),
-            write_wait: Duration::from_micros(self.write_waits.micros.load(Ordering::Relaxed)),
+            writes,
+            write_wait,
+            reads,
+            read_wait,
         }
     }
 
@@ -409,17 +451,20 @@ impl Store {
         let row = match self.db.get_database_backend() {
             DbBackend::Postgres => {
                 let pool = self.db.get_postgres_connection_pool();
-                match direct::from_pool(pool, sql, key).await {
+                match reader::timed(&self.read_waits, direct::from_pool(pool, sql, key)).await {
                     // The database ended its sessions since this connection was last used:
                     // once more, on a connection the pool now pings first.
                     Err(error) if liveness::lost(&error) => {
                         self.liveness.lost();
-                        direct::from_pool(pool, sql, key).await
+                        reader::timed(&self.read_waits, direct::from_pool(pool, sql, key)).await
                     }
                     row => row,
                 }
             }
-            _ => direct::from_pool(self.db.get_sqlite_connection_pool(), sql, key).await,
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                reader::timed(&self.read_waits, direct::from_pool(pool, sql, key)).await
+            }
         };
         row.map_err(sqlx_failure)
     }
@@ -441,9 +486,8 @@ impl Store {
                 ..Default::default()
             })
             .await?;
-        let waited = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.write_waits.count.fetch_add(1, Ordering::Relaxed);
-        self.write_waits.micros.fetch_add(waited, Ordering::Relaxed);
+        self.write_waits.begun();
+        self.write_waits.waited(asked.elapsed());
         Ok(WriteTx {
             tx,
             _guard: guard,

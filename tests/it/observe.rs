@@ -45,6 +45,69 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         })
 }
 
+/// Reads that queue for the pool's few connections are counted with the time they waited.
+async fn reads_waiting_for_a_connection_are_measured(backend: Backend) {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let metrics = free.local_addr().expect("address");
+    drop(free);
+    let Some(server) = TestServer::start_with(backend, |config| {
+        config.metrics_listen = Some(metrics);
+        config.store.max_connections = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    for n in 0..40 {
+        server
+            .customer(pb::Customer {
+                email: format!("reader{n}@waits.example"),
+                ..Default::default()
+            })
+            .await;
+    }
+    let (_, before) = get(metrics, "/metrics").await;
+    let reads_before = sample(&before, "clientele_db_reads_total").unwrap_or_default();
+    let calls: Vec<_> = (0..24)
+        .map(|_| {
+            let mut customers = server.customers();
+            async move {
+                customers
+                    .list_customers(pb::ListCustomersRequest {
+                        page_size: 40,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("list")
+            }
+        })
+        .collect();
+    concurrently(calls).await;
+    let (_, text) = get(metrics, "/metrics").await;
+    let reads = sample(&text, "clientele_db_reads_total").expect("reads counted");
+    assert!(reads >= reads_before + 24.0, "{reads_before} then {reads}");
+    let waited = sample(&text, "clientele_db_read_wait_seconds_total").expect("read waits");
+    assert!(
+        waited > 0.0,
+        "24 lists on three connections waited for them: {text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_waiting_for_a_connection_are_measured_on_sqlite() {
+    reads_waiting_for_a_connection_are_measured(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(clientele_postgres_tests),
+    ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+)]
+async fn reads_waiting_for_a_connection_are_measured_on_postgres() {
+    reads_waiting_for_a_connection_are_measured(Backend::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -98,6 +161,8 @@ async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them(
         "clientele_db_connections",
         "clientele_db_writes_total",
         "clientele_db_write_wait_seconds_total",
+        "clientele_db_reads_total",
+        "clientele_db_read_wait_seconds_total",
         "clientele_rights_checks_total",
         "clientele_rights_reads_total",
         "clientele_escalation_scheduler_runs_total",
