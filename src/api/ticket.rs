@@ -289,7 +289,12 @@ impl TicketService for TicketApi {
         };
         let overview = self
             .tickets
-            .overview(&principal, &OverviewOf::Organisation(key), request.limit)
+            .overview(
+                &principal,
+                &OverviewOf::Organisation(key),
+                request.limit,
+                super::sla::duration("reminder_window", request.reminder_window)?,
+            )
             .await?;
         let parts = OverviewParts::from(overview);
         Ok(Response::new(pb::GetOrganisationOverviewResponse {
@@ -298,6 +303,7 @@ impl TicketService for TicketApi {
             escalated_tickets: parts.escalated,
             warning_tickets: parts.warning,
             reminder_due_tickets: parts.reminder_due,
+            upcoming_reminder_tickets: parts.reminder_upcoming,
             open_tickets: parts.open,
             customers: parts.customers,
         }))
@@ -320,7 +326,12 @@ impl TicketService for TicketApi {
         };
         let overview = self
             .tickets
-            .overview(&principal, &OverviewOf::Customer(key), request.limit)
+            .overview(
+                &principal,
+                &OverviewOf::Customer(key),
+                request.limit,
+                super::sla::duration("reminder_window", request.reminder_window)?,
+            )
             .await?;
         let parts = OverviewParts::from(overview);
         Ok(Response::new(pb::GetCustomerOverviewResponse {
@@ -329,6 +340,7 @@ impl TicketService for TicketApi {
             escalated_tickets: parts.escalated,
             warning_tickets: parts.warning,
             reminder_due_tickets: parts.reminder_due,
+            upcoming_reminder_tickets: parts.reminder_upcoming,
             open_tickets: parts.open,
         }))
     }
@@ -698,6 +710,7 @@ struct OverviewParts {
     escalated: Vec<pb::Ticket>,
     warning: Vec<pb::Ticket>,
     reminder_due: Vec<pb::Ticket>,
+    reminder_upcoming: Vec<pb::Ticket>,
     open: Vec<pb::Ticket>,
     customers: Vec<pb::Customer>,
 }
@@ -716,6 +729,7 @@ impl From<Overview> for OverviewParts {
             escalated: tickets(overview.escalated),
             warning: tickets(overview.warning),
             reminder_due: tickets(overview.reminder_due),
+            reminder_upcoming: tickets(overview.reminder_upcoming),
             open: tickets(overview.open),
             customers: overview
                 .customers

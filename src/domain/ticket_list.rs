@@ -25,6 +25,12 @@ use crate::{
 
 /// How many tickets an overview lists per kind when the request names no limit.
 pub const DEFAULT_OVERVIEW_LIMIT: u64 = 100;
+
+/// How far ahead an overview looks for reminders coming due, unless asked otherwise.
+pub const DEFAULT_REMINDER_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// The farthest an overview looks ahead for reminders.
+const MAX_REMINDER_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(366 * 24);
 /// The most tickets an overview lists per kind.
 pub const MAX_OVERVIEW_LIMIT: u64 = 1000;
 
@@ -121,6 +127,8 @@ pub struct Overview {
     pub warning: Vec<Ticket>,
     /// Tickets whose reminder is due.
     pub reminder_due: Vec<Ticket>,
+    /// Tickets whose reminder comes due within the window asked for.
+    pub reminder_upcoming: Vec<Ticket>,
     /// Open tickets.
     pub open: Vec<Ticket>,
     /// The organisation's customers the caller may read.
@@ -173,6 +181,7 @@ impl Tickets {
             updated_from: micros(query.updated_from),
             updated_until: micros(query.updated_until),
             text: (!text.is_empty()).then_some(text),
+            pending_until_before: None,
             attention: false,
         };
         let fingerprint = paging::fingerprint(&(&filter, query.order));
@@ -195,14 +204,23 @@ impl Tickets {
     }
 
     /// The overview of an organisation or a customer, with at most `limit` tickets of each
-    /// kind (0: the default).
+    /// kind (0: the default), and the reminders coming due within `reminder_window` (none:
+    /// a day).
     #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
     pub async fn overview(
         &self,
         principal: &Principal,
         of: &OverviewOf,
         limit: i32,
+        reminder_window: Option<jiff::SignedDuration>,
     ) -> Result<Overview> {
+        let reminder_window = reminder_window.unwrap_or(DEFAULT_REMINDER_WINDOW);
+        if reminder_window.is_negative() || reminder_window > MAX_REMINDER_WINDOW {
+            return Err(Error::invalid(
+                "reminder_window",
+                "must be between 0 and 366 days",
+            ));
+        }
         let limit = match limit {
             ..0 => return Err(Error::invalid("limit", "must not be negative")),
             0 => DEFAULT_OVERVIEW_LIMIT,
@@ -262,6 +280,13 @@ impl Tickets {
             ..base.clone()
         })
         .await?;
+        let reminder_upcoming = list(TicketFilter {
+            states: vec![TicketState::PendingReminder],
+            reminder_due: Some(false),
+            pending_until_before: Some((self.clock.now() + reminder_window).as_microsecond()),
+            ..base.clone()
+        })
+        .await?;
         let open = list(TicketFilter {
             states: open_states,
             ..base.clone()
@@ -287,6 +312,7 @@ impl Tickets {
             escalated,
             warning,
             reminder_due,
+            reminder_upcoming,
             open,
             customers,
         })

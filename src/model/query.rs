@@ -157,6 +157,8 @@ pub struct TicketFilter {
     pub updated_until: Option<i64>,
     /// Case-insensitive substring of the title.
     pub text: Option<String>,
+    /// Pending until before (microseconds).
+    pub pending_until_before: Option<i64>,
     /// Only tickets that call for attention: in warning, escalated or with a due reminder.
     pub attention: bool,
 }

@@ -147,12 +147,12 @@ backend_tests! {
         expect_code(result, Code::InvalidArgument);
         let result = server.tickets().get_customer_overview(pb::GetCustomerOverviewRequest {
             key: Some(pb::get_customer_overview_request::Key::Email("nul\0@example.com".into())),
-            limit: 0,
+            limit: 0, reminder_window: None,
         }).await;
         expect_code(result, Code::InvalidArgument);
         let result = server.tickets().get_organisation_overview(pb::GetOrganisationOverviewRequest {
             key: Some(pb::get_organisation_overview_request::Key::Code("NUL\0".into())),
-            limit: 0,
+            limit: 0, reminder_window: None,
         }).await;
         expect_code(result, Code::InvalidArgument);
     }

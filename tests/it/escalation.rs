@@ -118,6 +118,7 @@ async fn overview_lists(desk: &Desk) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
                 desk.organisation.id.clone(),
             )),
             limit: 0,
+            reminder_window: None,
         })
         .await
         .expect("overview")
@@ -128,6 +129,28 @@ async fn overview_lists(desk: &Desk) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
         numbers(&overview.warning_tickets),
         numbers(&overview.reminder_due_tickets),
     )
+}
+
+/// The numbers of the pending tickets in the overview of `desk`'s organisation whose reminder
+/// comes due within `window` (none: the default day).
+async fn upcoming(desk: &Desk, window: Option<SignedDuration>) -> Vec<i64> {
+    desk.as_agent
+        .tickets
+        .clone()
+        .get_organisation_overview(pb::GetOrganisationOverviewRequest {
+            key: Some(pb::get_organisation_overview_request::Key::Id(
+                desk.organisation.id.clone(),
+            )),
+            limit: 0,
+            reminder_window: window.map(desk::duration),
+        })
+        .await
+        .expect("overview")
+        .into_inner()
+        .upcoming_reminder_tickets
+        .iter()
+        .map(|t| t.number)
+        .collect()
 }
 
 /// ListTickets narrowed to one escalation level.
@@ -194,6 +217,11 @@ clock_tests! {
         update(&desk.as_agent, pending(remind.clone(), pb::TicketState::PendingReminder), &["state", "pending_until"]).await.expect("pending reminder");
         update(&desk.as_agent, pending(close.clone(), pb::TicketState::PendingClose), &["state", "pending_until"]).await.expect("pending close");
         let (mut stream, _) = watch(&desk.as_agent, pb::WatchEscalationsRequest::default()).await;
+        // About to come due: within the day an overview looks ahead by default, not within
+        // the hour; a pending close is no reminder.
+        assert_eq!(upcoming(&desk, None).await, [remind.number]);
+        assert!(upcoming(&desk, Some(SignedDuration::from_hours(1))).await.is_empty());
+        assert_eq!(upcoming(&desk, Some(SignedDuration::from_hours(4))).await, [remind.number]);
         clock.set(at - SignedDuration::from_secs(1));
         quiet(&mut stream).await;
         assert_eq!(desk::ticket(&server, &close.id).await.state(), pb::TicketState::PendingClose);
@@ -215,6 +243,7 @@ clock_tests! {
         let due_only = pb::ListTicketsRequest { reminder_due: true, ..Default::default() };
         assert_eq!(listed(&desk.as_agent, due_only.clone()).await, [remind.number]);
         assert_eq!(overview_lists(&desk).await, (vec![], vec![], vec![remind.number]));
+        assert!(upcoming(&desk, None).await.is_empty(), "a due reminder is no longer upcoming");
         // Opening the ticket clears the reminder.
         update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Open.into(), pending_until: None, ..reminded }, &["state"]).await.expect("open");
         let cleared = next(&mut stream).await;
@@ -425,6 +454,7 @@ mod a_watcher_that_cannot_keep_up_is_told_to_resync {
                             "acme".into(),
                         )),
                         limit: 1000,
+                        reminder_window: None,
                     })
                     .await
                     .expect("overview")

@@ -391,7 +391,7 @@ clock_tests! {
         let third = desk.create(pb::Ticket { customer_id: colleague.id.clone(), ..desk.ticket("Third") }).await;
         update(&desk.as_agent, pb::Ticket { state: pb::TicketState::Closed.into(), ..third }, &["state"]).await.expect("close");
         let overview = desk.as_agent.tickets.clone().get_organisation_overview(pb::GetOrganisationOverviewRequest {
-            key: Some(pb::get_organisation_overview_request::Key::Code("ACME".into())), limit: 0,
+            key: Some(pb::get_organisation_overview_request::Key::Code("ACME".into())), limit: 0, reminder_window: None,
         }).await.expect("overview").into_inner();
         assert_eq!(overview.organisation.map(|o| o.id), Some(desk.organisation.id.clone()));
         assert_eq!(overview.counts.map(|c| (c.open, c.closed)), Some((2, 1)));
@@ -401,16 +401,22 @@ clock_tests! {
         customers.sort();
         assert_eq!(customers, ["colleague@acme.example", "someone@acme.example"]);
         let mine = desk.as_customer.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
-            key: Some(pb::get_customer_overview_request::Key::Id(desk.customer.id.clone())), limit: 0,
+            key: Some(pb::get_customer_overview_request::Key::Id(desk.customer.id.clone())), limit: 0, reminder_window: None,
         }).await.expect("own overview").into_inner();
         assert_eq!(mine.counts.map(|c| (c.open, c.closed)), Some((2, 0)), "main or additional customer");
         // A customer reads its own overview, not a colleague's.
         expect_code(desk.as_customer.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
-            key: Some(pb::get_customer_overview_request::Key::Id(colleague.id.clone())), limit: 0,
+            key: Some(pb::get_customer_overview_request::Key::Id(colleague.id.clone())), limit: 0, reminder_window: None,
         }).await, Code::NotFound);
         expect_invalid(desk.as_agent.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
-            key: Some(pb::get_customer_overview_request::Key::Id(colleague.id.clone())), limit: -1,
+            key: Some(pb::get_customer_overview_request::Key::Id(colleague.id.clone())), limit: -1, reminder_window: None,
         }).await, "limit");
+        for window in [-1, 367 * 86_400] {
+            expect_invalid(desk.as_agent.tickets.clone().get_customer_overview(pb::GetCustomerOverviewRequest {
+                key: Some(pb::get_customer_overview_request::Key::Id(desk.customer.id.clone())), limit: 0,
+                reminder_window: Some(prost_types::Duration { seconds: window, nanos: 0 }),
+            }).await, "reminder_window");
+        }
     }
 }
 

@@ -282,6 +282,9 @@ fn filter_condition(filter: &TicketFilter) -> Condition {
     if let Some(text) = &filter.text {
         condition = condition.add(ticket::Column::Search.like(contains(text)));
     }
+    if let Some(before) = filter.pending_until_before {
+        condition = condition.add(ticket::Column::PendingUntil.lt(before));
+    }
     if filter.attention {
         condition = condition.add(ticket::Column::Attention.eq(true));
     }
