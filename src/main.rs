@@ -201,6 +201,10 @@ struct ServeArgs {
     /// for ever when not given.
     #[arg(long, env = "CLIENTELE_CUSTOMER_HISTORY_RETENTION", value_parser = duration)]
     customer_history_retention: Option<Duration>,
+    /// A link of the overviews, `NAME=URL` with placeholders such as `{city}` (repeat the flag
+    /// for several); replaces the default map and web links.
+    #[arg(long = "link-template", value_parser = link_template)]
+    link_templates: Vec<clientele::domain::links::LinkTemplate>,
     #[command(flatten)]
     limits: LimitArgs,
     /// The secret page tokens are signed with (at least 20 characters), the same on every
@@ -301,6 +305,10 @@ struct HealthArgs {
 
 /// A duration such as `500ms`, `25s`, `12h`, `90d` or `2w`; a day is 24 hours. Months and
 /// years are refused: their length depends on when they start.
+fn link_template(text: &str) -> Result<clientele::domain::links::LinkTemplate, String> {
+    clientele::domain::links::LinkTemplate::parse(text)
+}
+
 fn duration(text: &str) -> Result<Duration, String> {
     let span: jiff::Span = text
         .parse()
@@ -382,6 +390,9 @@ async fn serve_logged(args: ServeArgs) -> ExitCode {
         ..config.webhooks
     };
     config.customer_history_retention = args.customer_history_retention;
+    if !args.link_templates.is_empty() {
+        config.link_templates = args.link_templates;
+    }
     config.limits = args.limits.limits();
     config.page_token_key = args.page_token_key.filter(|key| !key.is_empty());
     config.cors_origins = args.cors_origins;

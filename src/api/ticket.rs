@@ -306,6 +306,7 @@ impl TicketService for TicketApi {
             upcoming_reminder_tickets: parts.reminder_upcoming,
             open_tickets: parts.open,
             customers: parts.customers,
+            links: parts.links,
         }))
     }
 
@@ -342,6 +343,7 @@ impl TicketService for TicketApi {
             reminder_due_tickets: parts.reminder_due,
             upcoming_reminder_tickets: parts.reminder_upcoming,
             open_tickets: parts.open,
+            links: parts.links,
         }))
     }
 
@@ -713,6 +715,7 @@ struct OverviewParts {
     reminder_upcoming: Vec<pb::Ticket>,
     open: Vec<pb::Ticket>,
     customers: Vec<pb::Customer>,
+    links: Vec<pb::Link>,
 }
 
 impl From<Overview> for OverviewParts {
@@ -731,6 +734,11 @@ impl From<Overview> for OverviewParts {
             reminder_due: tickets(overview.reminder_due),
             reminder_upcoming: tickets(overview.reminder_upcoming),
             open: tickets(overview.open),
+            links: overview
+                .links
+                .into_iter()
+                .map(|(name, url)| pb::Link { name, url })
+                .collect(),
             customers: overview
                 .customers
                 .into_iter()

@@ -19,6 +19,7 @@ pub mod escalation;
 pub mod fields;
 pub mod group;
 pub mod import;
+pub mod links;
 pub mod organisation;
 pub mod organisation_fields;
 pub mod paging;

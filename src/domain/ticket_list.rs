@@ -133,6 +133,8 @@ pub struct Overview {
     pub open: Vec<Ticket>,
     /// The organisation's customers the caller may read.
     pub customers: Vec<Customer>,
+    /// The links the configured templates make of it (name, URL).
+    pub links: Vec<(String, String)>,
 }
 
 /// Whose overview.
@@ -305,7 +307,22 @@ impl Tickets {
             }
             None => Vec::new(),
         };
+        let links = {
+            let primary = match (&organisation, &customer) {
+                (None, Some(customer)) => match customer.organisation_id {
+                    Some(id) => self.store.organisation(&master, id).await?,
+                    None => None,
+                },
+                _ => None,
+            };
+            let fields = super::links::fields(
+                organisation.as_ref().or(primary.as_ref()),
+                customer.as_ref(),
+            );
+            super::links::render(&self.links, &fields)
+        };
         Ok(Overview {
+            links,
             organisation,
             customer,
             counts,

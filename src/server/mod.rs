@@ -115,6 +115,8 @@ pub struct Config {
     pub webhooks: webhooks::WebhookOptions,
     /// How long the recorded values of customer changes are kept; for ever when `None`.
     pub customer_history_retention: Option<Duration>,
+    /// The URL templates of the overviews' links.
+    pub link_templates: Vec<crate::domain::links::LinkTemplate>,
 }
 
 impl Config {
@@ -139,6 +141,7 @@ impl Config {
             metrics_listen: None,
             webhooks: webhooks::WebhookOptions::default(),
             customer_history_retention: None,
+            link_templates: crate::domain::links::LinkTemplate::defaults(),
         }
     }
 }

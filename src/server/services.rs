@@ -81,7 +81,8 @@ impl Services {
             permissions.clone(),
             slas.clone(),
             authenticator.clone(),
-        );
+        )
+        .with_link_templates(config.link_templates.clone());
         let escalations = Escalations::new(
             tickets.clone(),
             config.watch_backlog,

@@ -22,6 +22,7 @@ mod etags;
 mod field_behavior;
 mod imports;
 mod intake;
+mod links;
 mod merge;
 mod observe;
 mod organisations;

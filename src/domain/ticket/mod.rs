@@ -46,6 +46,8 @@ pub struct Tickets {
     pub(crate) slas: Slas,
     /// Asked again by running streams whether their caller's token still works.
     pub(crate) authenticator: Arc<Authenticator>,
+    /// The links of the overviews.
+    pub(crate) links: Arc<Vec<crate::domain::links::LinkTemplate>>,
 }
 
 impl Tickets {
@@ -65,7 +67,17 @@ impl Tickets {
             permissions,
             slas,
             authenticator,
+            links: Arc::new(crate::domain::links::LinkTemplate::defaults()),
         }
+    }
+
+    /// The same rules, with `templates` for the overviews' links.
+    pub fn with_link_templates(
+        mut self,
+        templates: Vec<crate::domain::links::LinkTemplate>,
+    ) -> Self {
+        self.links = Arc::new(templates);
+        self
     }
 
     /// The tickets `principal` may read (`Level::Ro`) or work on (`Level::Rw`).
