@@ -1,7 +1,7 @@
 //! PrivacyService: the erasure and the export of a person's data.
 
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use super::{parse_id, principal};
@@ -30,7 +30,9 @@ impl PrivacyApi {
 
 #[tonic::async_trait]
 impl PrivacyService for PrivacyApi {
-    type ExportCustomerDataStream = ReceiverStream<Result<pb::ExportCustomerDataResponse, Status>>;
+    type ExportCustomerDataStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ExportCustomerDataResponse, Status>> + Send>,
+    >;
 
     async fn erase_customer(
         &self,
@@ -68,47 +70,17 @@ impl PrivacyService for PrivacyApi {
     ) -> Result<Response<Self::ExportCustomerDataStream>, Status> {
         let principal = principal(&request)?;
         let id = parse_id("id", &request.into_inner().id)?;
-        let (items, mut produced) = mpsc::channel(EXPORT_BUFFER);
-        let privacy = self.privacy.clone();
-        let export = tokio::spawn(async move { privacy.export(&principal, id, &items).await });
-        // The first item, or the refusal: a caller who may not export gets its status, not an
-        // empty stream.
-        let first = match produced.recv().await {
-            Some(first) => first,
-            None => match export.await {
-                Ok(Ok(())) => {
-                    return Err(Error::NotFound {
-                        resource: "customer",
-                    }
-                    .into());
-                }
-                Ok(Err(error)) => return Err(error.into()),
-                Err(_) => return Err(Error::Internal("the export stopped".into()).into()),
-            },
-        };
-        let first = first?;
-        let (sender, receiver) = mpsc::channel(EXPORT_BUFFER);
+        // Refusals answer the call; once it runs, an error ends the stream.
+        let export = self.privacy.export(&principal, id).await?;
+        let (items, produced) = mpsc::channel(EXPORT_BUFFER);
         tokio::spawn(async move {
-            let mut next = Some(Ok(first));
-            loop {
-                let item = match next.take() {
-                    Some(item) => item,
-                    None => match produced.recv().await {
-                        Some(item) => item,
-                        None => break,
-                    },
-                };
-                let message = item.map(item_to_proto).map_err(Status::from);
-                if sender.send(message).await.is_err() {
-                    return;
-                }
-            }
-            // The producer ended: with an error the stream ends with it.
-            if let Ok(Err(error)) = export.await {
-                let _ = sender.send(Err(error.into())).await;
+            if let Err(error) = export.run(&items).await {
+                let _ = items.send(Err(error)).await;
             }
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        let stream =
+            ReceiverStream::new(produced).map(|item| item.map(item_to_proto).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
     }
 }
 

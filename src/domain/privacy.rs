@@ -67,15 +67,10 @@ impl Privacy {
         self.customers.erase(&writer, id, etag, options).await
     }
 
-    /// Sends to `sink` everything stored about customer `id` that `principal` may read:
-    /// administrators and customer administrators export anyone, a customer itself. Fails
-    /// before the first item when the caller may not, or the customer is not there.
-    pub async fn export(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-        sink: &mpsc::Sender<Result<ExportItem>>,
-    ) -> Result<()> {
+    /// The export of customer `id` for `principal`: administrators and customer
+    /// administrators export anyone, a customer itself. Refused here, before anything is
+    /// sent, when the caller may not or the customer is not there.
+    pub async fn export(&self, principal: &Principal, id: Uuid) -> Result<Export> {
         let itself =
             matches!(principal, Principal::Customer { customer_id, .. } if *customer_id == id);
         if !itself {
@@ -90,14 +85,43 @@ impl Privacy {
                 Err(error) => return Err(error),
             }
         }
-        let store = &self.customers.store;
-        let customer = store
+        let customer = self
+            .customers
+            .store
             .customer(&principal.scope(), id)
             .await?
             .filter(|customer| !customer.is_erased())
             .ok_or(Error::NotFound {
                 resource: "customer",
             })?;
+        Ok(Export {
+            privacy: self.clone(),
+            principal: principal.clone(),
+            customer,
+        })
+    }
+}
+
+/// An export that may run: [`Export::run`] sends its items.
+#[derive(Debug)]
+pub struct Export {
+    privacy: Privacy,
+    principal: Principal,
+    customer: Customer,
+}
+
+impl Export {
+    /// Sends to `sink` everything stored about the customer that the caller may read, in the
+    /// order ExportCustomerData documents; stops when `sink` is gone.
+    pub async fn run(self, sink: &mpsc::Sender<Result<ExportItem>>) -> Result<()> {
+        let Self {
+            privacy,
+            principal,
+            customer,
+        } = self;
+        let principal = &principal;
+        let id = customer.id;
+        let store = &privacy.customers.store;
         let organisations = customer.organisation_ids().collect::<Vec<_>>();
         let out = Out(sink);
         out.send(ExportItem::Customer(customer)).await?;
@@ -113,7 +137,7 @@ impl Privacy {
             out.send(ExportItem::Grant(grant)).await?;
         }
         let mut tokens = Vec::new();
-        let now = self.customers.clock.now();
+        let now = privacy.customers.clock.now();
         let mut after = None;
         loop {
             let page = store
@@ -136,18 +160,19 @@ impl Privacy {
             }
         }
 
-        let scope = self.comments.scope(principal).await?;
-        let tickets = self.tickets(&scope, id, &out).await?;
+        let scope = privacy.comments.scope(principal).await?;
+        let tickets = privacy.tickets(&scope, id, &out).await?;
         let mut comments = Vec::new();
         for ticket in &tickets {
-            self.comments_where(
-                &scope,
-                CommentParent::Ticket(*ticket).into(),
-                &out,
-                &mut comments,
-                |_| true,
-            )
-            .await?;
+            privacy
+                .comments_where(
+                    &scope,
+                    CommentParent::Ticket(*ticket).into(),
+                    &out,
+                    &mut comments,
+                    |_| true,
+                )
+                .await?;
         }
         let on_listed: HashSet<Uuid> = tickets.iter().copied().collect();
         let elsewhere = CommentFilter {
@@ -155,19 +180,20 @@ impl Privacy {
             include_deleted: true,
             ..CommentFilter::default()
         };
-        self.comments_where(&scope, elsewhere, &out, &mut comments, |comment| {
+        privacy.comments_where(&scope, elsewhere, &out, &mut comments, |comment| {
             !matches!(comment.parent, CommentParent::Ticket(ticket) if on_listed.contains(&ticket))
         })
         .await?;
         if scope.notes {
-            self.comments_where(
-                &scope,
-                CommentParent::Customer(id).into(),
-                &out,
-                &mut comments,
-                |_| true,
-            )
-            .await?;
+            privacy
+                .comments_where(
+                    &scope,
+                    CommentParent::Customer(id).into(),
+                    &out,
+                    &mut comments,
+                    |_| true,
+                )
+                .await?;
         }
 
         let histories = std::iter::once((ResourceType::Customer, id))
@@ -182,7 +208,9 @@ impl Privacy {
         }
         Ok(())
     }
+}
 
+impl Privacy {
     /// Sends the tickets `scope` reaches that customer `id` is party to; returns their ids.
     async fn tickets(&self, scope: &CommentScope, id: Uuid, out: &Out<'_>) -> Result<Vec<Uuid>> {
         let filter = TicketFilter {

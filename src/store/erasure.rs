@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -26,6 +26,10 @@ use crate::{
 
 /// How many change-log entries one retention run scrubs in one transaction.
 const RETENTION_BATCH: u64 = 500;
+
+/// The entries the retention scrubs: the predicate of the partial index
+/// `ix_change_events_customer_values` (migration 13), word for word.
+const RETENTION_PREDICATE: &str = "resource_type = 'customer' AND values_erased = FALSE";
 
 impl Store {
     /// Carries out `erasure` in one transaction with its events, then (SQLite) checkpoints
@@ -47,9 +51,10 @@ impl Store {
         while scrubbed < limit {
             let tx = self.begin_write().await?;
             let outcome = async {
+                // The partial index's predicate written as it is (not as bound parameters,
+                // which neither planner matches against it).
                 let rows = change_event::Entity::find()
-                    .filter(change_event::Column::ResourceType.eq(ResourceType::Customer.as_str()))
-                    .filter(change_event::Column::ValuesErased.eq(false))
+                    .filter(Expr::cust(RETENTION_PREDICATE))
                     .filter(change_event::Column::OccurTime.lt(before.as_microsecond()))
                     .order_by_asc(change_event::Column::OccurTime)
                     .limit(RETENTION_BATCH.min(limit - scrubbed))
@@ -171,7 +176,7 @@ async fn erase_in(tx: &WriteTx, erasure: &Erasure) -> Result<ErasureReport, Stor
     let tokens: Vec<Uuid> = token::Entity::find()
         .select_only()
         .column(token::Column::Id)
-        .filter(token::Column::Kind.eq("customer"))
+        .filter(token::Column::Kind.eq(crate::model::TokenOwner::Customer(id).kind()))
         .filter(token::Column::SubjectId.eq(id))
         .into_tuple()
         .all(&**tx)
@@ -186,21 +191,20 @@ async fn erase_in(tx: &WriteTx, erasure: &Erasure) -> Result<ErasureReport, Stor
 
     // Idempotency records: of the person's own requests, and of those that made the record or
     // the deleted comments (their hashes are of personal data).
+    let caller = crate::model::Actor::named("customer", id);
+    idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::Caller.eq(caller.as_str()))
+        .exec(&**tx)
+        .await?;
     let made: Vec<Uuid> = std::iter::once(id)
         .chain(deleted_comments.iter().copied())
         .collect();
-    let mut records = Condition::any().add(
-        idempotency_key::Column::Caller.eq(crate::model::Actor::named("customer", id)
-            .as_str()
-            .to_owned()),
-    );
     for chunk in made.chunks(500) {
-        records = records.add(idempotency_key::Column::ResourceId.is_in(chunk.to_vec()));
+        idempotency_key::Entity::delete_many()
+            .filter(idempotency_key::Column::ResourceId.is_in(chunk.to_vec()))
+            .exec(&**tx)
+            .await?;
     }
-    idempotency_key::Entity::delete_many()
-        .filter(records)
-        .exec(&**tx)
-        .await?;
 
     // The recorded values: of the record, of the duplicates merged into it (their addresses
     // became its own), of the deleted comments and of the tokens.

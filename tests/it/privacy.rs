@@ -3,7 +3,7 @@
 //! as an erasure, the export of everything about a person, the history retention, and the
 //! refusals that change nothing.
 
-use clientele::proto::v1 as pb;
+use clientele::{proto::v1 as pb, store::Table};
 use jiff::SignedDuration;
 use tonic::Code;
 
@@ -302,6 +302,7 @@ backend_tests! {
         let desk = server.desk("erase").await;
         let (person, ticket) = person_with_a_past(&server, &desk).await;
         assert!(!canaries_in(&stored_bytes(&server)).is_empty(), "the canaries are found before");
+        assert_eq!(server.count(Table::IdempotencyKeys).await, 1, "the person's request id is kept");
         let mut privacy = server.privacy();
 
         // Open tickets stand in the way unless the request says what becomes of them.
@@ -335,6 +336,21 @@ backend_tests! {
 
         // Not one erased value in the database's bytes.
         assert_eq!(canaries_in(&stored_bytes(&server)), Vec::<String>::new());
+        assert_eq!(server.count(Table::IdempotencyKeys).await, 0, "the person's request ids are gone");
+        // The agent's private comment to the person stays, addressed to nobody now (read by
+        // its author: to anyone else a private comment is a stub).
+        let thread = desk
+            .as_agent
+            .comments
+            .clone()
+            .list_comments(pb::ListCommentsRequest { parent: on_ticket(&ticket), page_size: 100, ..Default::default() })
+            .await
+            .expect("comments")
+            .into_inner()
+            .comments;
+        let bodies: Vec<&str> = thread.iter().map(|c| c.body.as_str()).collect();
+        assert_eq!(bodies, ["Only for you"], "the person's reply is gone, the agent's comment stays");
+        assert!(thread[0].recipients.is_empty(), "{:?}", thread[0].recipients);
 
         // The tombstone keeps the ticket; the person's addresses find nobody.
         let tombstone = server.customer_by_id(&person.id).await;
