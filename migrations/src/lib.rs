@@ -21,6 +21,7 @@ mod m20261206_000010_change_positions;
 mod m20261206_000011_webhooks;
 mod m20261206_000012_activities;
 mod m20261207_000013_erasure;
+mod m20261207_000014_ticket_merges;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_webhooks::Migration),
             Box::new(m20261206_000012_activities::Migration),
             Box::new(m20261207_000013_erasure::Migration),
+            Box::new(m20261207_000014_ticket_merges::Migration),
         ]
     }
 }

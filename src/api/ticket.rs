@@ -255,6 +255,33 @@ impl TicketService for TicketApi {
         }))
     }
 
+    async fn merge_tickets(
+        &self,
+        request: Request<pb::MergeTicketsRequest>,
+    ) -> Result<Response<pb::MergeTicketsResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let (source, target) = super::both(
+            parse_id("source_id", &request.source_id),
+            parse_id("target_id", &request.target_id),
+        )?;
+        let merge = self
+            .tickets
+            .merge(
+                &principal,
+                source,
+                target,
+                &request.source_etag,
+                &request.target_etag,
+            )
+            .await?;
+        Ok(Response::new(pb::MergeTicketsResponse {
+            ticket: Some(to_proto(merge.target)),
+            merged_ticket: Some(to_proto(merge.source)),
+            comments_moved: i64::try_from(merge.comments_moved).unwrap_or(i64::MAX),
+        }))
+    }
+
     async fn get_ticket_history(
         &self,
         request: Request<pb::GetTicketHistoryRequest>,
@@ -605,12 +632,14 @@ pub(crate) fn to_proto(ticket: Ticket) -> pb::Ticket {
         reminder_due: ticket.alerts.reminder_due,
         create_time: Some(timestamp(ticket.create_time)),
         update_time: Some(timestamp(ticket.update_time)),
+        merged_into_id: optional_id(ticket.merged_into),
     }
 }
 
 fn entry_to_proto(change: StoredChange) -> pb::HistoryEntry {
     pb::HistoryEntry {
         values_erased: change.values_erased,
+        resource_id: change.resource_id.to_string(),
         seq: change.seq,
         time: Some(timestamp(change.time)),
         actor: change.actor,

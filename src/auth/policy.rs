@@ -124,6 +124,7 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.TicketService/UpdateTicket", ANYONE),
     ("/clientele.v1.TicketService/ListTickets", ANYONE),
     ("/clientele.v1.TicketService/TransferTickets", STAFF),
+    ("/clientele.v1.TicketService/MergeTickets", STAFF),
     ("/clientele.v1.TicketService/GetTicketHistory", ANYONE),
     (
         "/clientele.v1.TicketService/GetOrganisationOverview",

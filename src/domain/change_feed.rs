@@ -243,7 +243,7 @@ impl ChangeFeed {
         let after: Option<i64> = paging::decode_token(page_token, &fingerprint)?;
         let items = self
             .store()
-            .changes_after(resource_type, id, after.unwrap_or(0), limit + 1)
+            .changes_after(resource_type, &[id], after.unwrap_or(0), limit + 1)
             .await?;
         if items.is_empty() && after.is_none() {
             return Err(not_found());

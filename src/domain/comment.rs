@@ -147,6 +147,9 @@ impl Comments {
         // ticket as it is.
         let mut ticket = ticket;
         for attempt in 0..4 {
+            if let Some(ticket) = &ticket {
+                crate::domain::ticket::refuse_merged(ticket)?;
+            }
             let now = self.clock.now();
             let comment = Comment {
                 id: Uuid::now_v7(),

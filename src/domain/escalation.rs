@@ -357,6 +357,7 @@ mod tests {
             create_time: created,
             update_time: created,
             version: 1,
+            merged_into: None,
         }
     }
 

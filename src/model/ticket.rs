@@ -258,6 +258,9 @@ pub struct Ticket {
     pub update_time: Timestamp,
     /// Counts the changes; the etag is derived from it.
     pub version: i64,
+    /// The ticket this one was merged into: then it is closed for good, and its comments,
+    /// customers and history are the target's.
+    pub merged_into: Option<Uuid>,
 }
 
 impl Ticket {

@@ -36,19 +36,19 @@ pub(crate) async fn append(tx: &WriteTx, event: &ChangeEvent) -> Result<i64> {
 }
 
 impl Store {
-    /// Up to `limit` entries of the change log of one resource after `after_seq`, oldest
-    /// first.
+    /// Up to `limit` entries of the change log of the resources `resource_ids` (one, or a
+    /// ticket and those merged into it) after `after_seq`, oldest first.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn changes_after(
         &self,
         resource_type: ResourceType,
-        resource_id: Uuid,
+        resource_ids: &[Uuid],
         after_seq: i64,
         limit: u64,
     ) -> Result<Vec<StoredChange>> {
         let rows = change_event::Entity::find()
             .filter(change_event::Column::ResourceType.eq(resource_type.as_str()))
-            .filter(change_event::Column::ResourceId.eq(resource_id))
+            .filter(change_event::Column::ResourceId.is_in(resource_ids.iter().copied()))
             .filter(change_event::Column::Seq.gt(after_seq))
             .order_by_asc(change_event::Column::Seq)
             .limit(limit)

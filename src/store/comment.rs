@@ -128,6 +128,11 @@ impl Store {
             {
                 return Ok((replay, Vec::new()));
             }
+            if let (CommentParent::Ticket(id), None) = (comment.parent, ticket) {
+                // A comment that does not change its ticket checks here that no merge has
+                // closed it meanwhile (one that does checks the ticket's version).
+                super::ticket::refuse_merged_ticket(&tx, id).await?;
+            }
             comment::Entity::insert(active_model(comment))
                 .exec_without_returning(&*tx)
                 .await?;

@@ -34,6 +34,7 @@ mod server;
 mod settings;
 mod sla;
 mod ticket_list;
+mod ticket_merge;
 mod ticket_rights;
 mod tickets;
 mod tls;

@@ -483,6 +483,7 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
                     create_time: created,
                     update_time: created,
                     version: 1,
+                    merged_into: None,
                 }
             })
             .collect();

@@ -216,6 +216,7 @@ impl Tickets {
             create_time: now,
             update_time: now,
             version: 1,
+            merged_into: None,
         };
         let (policy_id, sla) = self
             .applicable_sla(

@@ -83,5 +83,6 @@ pub(crate) fn audit(ticket: &Ticket) -> Audit {
         ("first_response_due", time(ticket.first_response_due)),
         ("update_due", time(ticket.update_due)),
         ("solution_due", time(ticket.solution_due)),
+        ("merged_into", json!(ticket.merged_into)),
     ]
 }

@@ -5,6 +5,7 @@
 mod create;
 mod events;
 mod fields;
+mod merge;
 mod update;
 
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 pub(crate) use events::{alert_events, audit, transfer_event};
+pub(crate) use merge::refuse_merged;
+pub use merge::TicketMerge;
 pub use fields::{DEFAULT_PRIORITY, MAX_ADDITIONAL_CUSTOMERS, MAX_TITLE, TicketField, TicketInput};
 
 use super::{
@@ -131,11 +134,14 @@ impl Tickets {
         let limit = paging::page_size(page_size)?;
         let fingerprint = paging::fingerprint(&("ticket_history", ticket.id));
         let after: Option<i64> = paging::decode_token(page_token, &fingerprint)?;
+        // A merged ticket's history goes on in the ticket it went into.
+        let mut ids = vec![ticket.id];
+        ids.extend(self.store.tickets_merged_into(ticket.id).await?);
         let items = self
             .store
             .changes_after(
                 ResourceType::Ticket,
-                ticket.id,
+                &ids,
                 after.unwrap_or(0),
                 limit + 1,
             )

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     Tickets, alert_events, audit,
     fields::{MAX_TITLE, TicketField, TicketInput, additional_customers, priority},
-    precondition, transfer_event,
+    precondition, refuse_merged, transfer_event,
 };
 use crate::{
     domain::{
@@ -36,6 +36,7 @@ impl Tickets {
     ) -> Result<Ticket> {
         let current = self.writable(principal, id).await?;
         check_etag("ticket", &current.etag(), etag)?;
+        refuse_merged(&current)?;
         let customer = matches!(principal, Principal::Customer { .. });
         if customer && let Some(field) = fields.iter().find(|f| !f.open_to_customers()) {
             return Err(Error::denied(

@@ -41,6 +41,8 @@ pub struct Model {
     pub create_time: i64,
     pub update_time: i64,
     pub version: i64,
+    /// The ticket it was merged into (then it is closed for good).
+    pub merged_into: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

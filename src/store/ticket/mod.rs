@@ -4,7 +4,7 @@
 mod write;
 
 pub(crate) use write::{
-    MAX_COUNTED_TICKETS, count_tickets_of_customer, open_ticket_numbers,
+    MAX_COUNTED_TICKETS, count_tickets_of_customer, open_ticket_numbers, refuse_merged_ticket,
     ticket_numbers_of_customer, tickets_in_the_way, transfer_in, write_ticket,
 };
 
@@ -322,6 +322,33 @@ fn after(order: TicketOrder, cursor: &TicketCursor) -> Condition {
         .add(Condition::any().add(beyond).add(id_beyond))
 }
 
+impl Store {
+    /// The tickets merged into ticket `id`, directly or through others merged into it; at
+    /// most [`MAX_MERGED`].
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn tickets_merged_into(&self, id: Uuid) -> Result<Vec<Uuid>> {
+        let mut found = Vec::new();
+        let mut frontier = vec![id];
+        while !frontier.is_empty() && found.len() < MAX_MERGED {
+            let next: Vec<Uuid> = ticket::Entity::find()
+                .select_only()
+                .column(ticket::Column::Id)
+                .filter(ticket::Column::MergedInto.is_in(frontier))
+                .order_by_asc(ticket::Column::Id)
+                .limit((MAX_MERGED - found.len()) as u64)
+                .into_tuple()
+                .all(self.reader())
+                .await?;
+            found.extend(next.iter().copied());
+            frontier = next;
+        }
+        Ok(found)
+    }
+}
+
+/// How many merged tickets a ticket's history follows at most.
+pub const MAX_MERGED: usize = 1000;
+
 /// A row of `tickets` read by column position. sea-orm's own models look every column up by
 /// a name it formats anew for each column of each row, which cost a streamed list a quarter
 /// of its time; `Entity::find()` selects the columns in the order of [`ticket::Column`], so
@@ -363,6 +390,7 @@ impl FromQueryResult for Positional {
             create_time: row.try_get_by_index(at(C::CreateTime))?,
             update_time: row.try_get_by_index(at(C::UpdateTime))?,
             version: row.try_get_by_index(at(C::Version))?,
+            merged_into: row.try_get_by_index(at(C::MergedInto))?,
         }))
     }
 }
@@ -493,6 +521,7 @@ pub(crate) fn active_model(ticket: &Ticket) -> ticket::ActiveModel {
         create_time: Set(ticket.create_time.as_microsecond()),
         update_time: Set(ticket.update_time.as_microsecond()),
         version: Set(ticket.version),
+        merged_into: Set(ticket.merged_into),
     }
 }
 
@@ -530,6 +559,7 @@ fn from_row(row: ticket::Model, additional_customer_ids: Vec<Uuid>) -> Result<Ti
         create_time: timestamp(row.create_time)?,
         update_time: timestamp(row.update_time)?,
         version: row.version,
+        merged_into: row.merged_into,
     })
 }
 

@@ -14,10 +14,10 @@ use uuid::Uuid;
 use super::{RESOURCE, TicketChange, active_model, all_rows, of_customer, with_additional};
 use crate::{
     error::{Error, PreconditionViolation, Result},
-    model::{ChangeEvent, Ticket, TicketState, Validity},
+    model::{ChangeEvent, CommentParent, Ticket, TicketState, Validity},
     store::{
         IdempotencyKey, Inserted, NextEvent, Store, StoreFailure, TicketScope, WriteTx, change_log,
-        entities::{customer, organisation, ticket, ticket_customer},
+        entities::{comment, customer, organisation, ticket, ticket_customer},
         feed, finish,
     },
 };
@@ -162,6 +162,57 @@ impl Store {
         Ok(moved)
     }
 
+    /// Writes a merge in one transaction: the closed `source` and the `target`, each over its
+    /// expected version (a newer stored version is [`Error::StaleEtag`]), the source's
+    /// comments moved to the target, and `events`. Both rows are locked first, in the order of
+    /// their ids, so that two merges of the same pair in opposite directions wait for each
+    /// other instead of deadlocking. Returns how many comments moved.
+    #[tracing::instrument(skip_all, level = "debug", err(level = "debug"))]
+    pub async fn merge_tickets(
+        &self,
+        (source, source_version): (&Ticket, i64),
+        (target, target_version): (&Ticket, i64),
+        additional_changed: bool,
+        events: &[ChangeEvent],
+    ) -> Result<u64> {
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            let _locked: Vec<Uuid> = ticket::Entity::find()
+                .select_only()
+                .column(ticket::Column::Id)
+                .filter(ticket::Column::Id.is_in([source.id, target.id]))
+                .order_by_asc(ticket::Column::Id)
+                .lock_exclusive()
+                .into_tuple()
+                .all(&*tx)
+                .await?;
+            let stale = || {
+                StoreFailure::Domain(Error::StaleEtag {
+                    resource: RESOURCE,
+                })
+            };
+            if !write_ticket(&tx, source, source_version, false).await? {
+                return Err(stale());
+            }
+            if !write_ticket(&tx, target, target_version, additional_changed).await? {
+                return Err(stale());
+            }
+            let moved = comment::Entity::update_many()
+                .col_expr(comment::Column::ParentId, Expr::value(target.id))
+                .filter(comment::Column::ParentType.eq(CommentParent::Ticket(source.id).kind()))
+                .filter(comment::Column::ParentId.eq(source.id))
+                .exec(&*tx)
+                .await?
+                .rows_affected;
+            let seqs = self.append_ticket_events(&tx, events).await?;
+            Ok((moved, seqs))
+        }
+        .await;
+        let (moved, seqs) = finish(tx, outcome, &[]).await?;
+        self.feed.publish(seqs, NextEvent::of([source, target]));
+        Ok(moved)
+    }
+
     /// Appends `events` and sends the feed's `NOTIFY` for them (PostgreSQL); their sequence
     /// numbers are published after the commit.
     pub(crate) async fn append_ticket_events(
@@ -180,6 +231,31 @@ impl Store {
     /// Publishes ticket events committed by a transaction of another store module.
     pub(crate) fn published(&self, seqs: Vec<i64>, next_event: NextEvent) {
         self.feed.publish(seqs, next_event);
+    }
+}
+
+/// FAILED_PRECONDITION (TICKET_MERGED) if ticket `id` was merged; its row is locked for
+/// share, so that a merge running at the same time either sees what this transaction writes
+/// or finishes first.
+pub(crate) async fn refuse_merged_ticket(tx: &WriteTx, id: Uuid) -> Result<(), StoreFailure> {
+    let merged_into: Option<Option<Uuid>> = ticket::Entity::find_by_id(id)
+        .select_only()
+        .column(ticket::Column::MergedInto)
+        .lock_shared()
+        .into_tuple()
+        .one(&**tx)
+        .await?;
+    match merged_into.flatten() {
+        Some(into) => Err(StoreFailure::Domain(Error::FailedPrecondition {
+            reason: "TICKET_MERGED",
+            message: format!("the ticket was merged into ticket {into}; work on that one"),
+            violations: vec![PreconditionViolation {
+                kind: "TICKET_MERGED".into(),
+                subject: id.to_string(),
+                description: format!("merged into {into}"),
+            }],
+        })),
+        None => Ok(()),
     }
 }
 

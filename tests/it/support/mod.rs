@@ -256,6 +256,7 @@ impl Interceptor for Bearer {
 pub type Authed = InterceptedService<Channel, Bearer>;
 
 /// Clients of every service, all calling as one principal.
+#[derive(Clone)]
 pub struct Clients {
     pub organisations: OrganisationServiceClient<Authed>,
     pub customers: CustomerServiceClient<Authed>,
