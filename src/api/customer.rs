@@ -8,32 +8,84 @@ use super::{
 };
 use crate::{
     domain::{
-        Customers,
+        Customers, Sheets,
         customer::{CustomerKey, CustomerQuery},
         customer_fields::{CustomerField, CustomerInput},
         fields,
         import::{CustomerImport, CustomerRow},
+        sheet::SheetOf,
     },
     error::{Error, Result},
     model::{Customer, CustomerOrder, Validity},
     proto::v1::{self as pb, customer_service_server::CustomerService},
 };
 
-/// The gRPC face of [`Customers`].
+/// The gRPC face of [`Customers`] and their printable [`Sheets`].
 #[derive(Clone, Debug)]
 pub struct CustomerApi {
     customers: Customers,
+    sheets: Sheets,
 }
 
 impl CustomerApi {
-    /// Serves `customers`.
-    pub fn new(customers: Customers) -> Self {
-        Self { customers }
+    /// Serves `customers` and `sheets`.
+    pub fn new(customers: Customers, sheets: Sheets) -> Self {
+        Self { customers, sheets }
     }
 }
 
+/// The size of the pieces of a streamed sheet: 48 KiB, a multiple of 3, so that the base64
+/// texts of the pieces (grpcurl's JSON) joined are the base64 text of the file.
+const SHEET_CHUNK: usize = 48 * 1024;
+
 #[tonic::async_trait]
 impl CustomerService for CustomerApi {
+    type RenderCustomerSheetStream =
+        tokio_stream::Iter<std::vec::IntoIter<Result<pb::RenderCustomerSheetResponse, Status>>>;
+
+    async fn render_customer_sheet(
+        &self,
+        request: Request<pb::RenderCustomerSheetRequest>,
+    ) -> Result<Response<Self::RenderCustomerSheetStream>, Status> {
+        use pb::render_customer_sheet_request::Subject;
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let of = match &request.subject {
+            Some(Subject::CustomerId(id)) => SheetOf::Customer(parse_id("customer_id", id)?),
+            Some(Subject::OrganisationId(id)) => {
+                SheetOf::Organisation(parse_id("organisation_id", id)?)
+            }
+            None => {
+                return Err(Error::invalid(
+                    "subject",
+                    "is required: a customer_id or an organisation_id",
+                )
+                .into());
+            }
+        };
+        let sheet = self
+            .sheets
+            .render(&principal, of, &request.time_zone)
+            .await?;
+        let size = i64::try_from(sheet.content.len()).unwrap_or(i64::MAX);
+        let mut messages: Vec<Result<pb::RenderCustomerSheetResponse, Status>> = sheet
+            .content
+            .chunks(SHEET_CHUNK)
+            .map(|piece| {
+                Ok(pb::RenderCustomerSheetResponse {
+                    chunk: piece.to_vec(),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        if let Some(Ok(first)) = messages.first_mut() {
+            first.content_type = "application/pdf".into();
+            first.file_name = sheet.file_name;
+            first.size = size;
+        }
+        Ok(Response::new(tokio_stream::iter(messages)))
+    }
+
     async fn create_customer(
         &self,
         request: Request<pb::CreateCustomerRequest>,

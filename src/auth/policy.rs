@@ -84,6 +84,7 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.PrivacyService/EraseCustomer", STAFF),
     ("/clientele.v1.PrivacyService/ExportCustomerData", ANYONE),
     ("/clientele.v1.CustomerService/ImportCustomers", STAFF),
+    ("/clientele.v1.CustomerService/RenderCustomerSheet", ANYONE),
     ("/clientele.v1.GroupService/CreateGroup", ADMINS),
     ("/clientele.v1.GroupService/GetGroup", STAFF),
     ("/clientele.v1.GroupService/UpdateGroup", ADMINS),

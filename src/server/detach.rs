@@ -43,7 +43,7 @@ pub fn only_reads(path: &str) -> bool {
 
 /// The verbs of methods that only read.
 const READ_VERBS: &[&str] = &[
-    "Get", "List", "Check", "WhoAmI", "Watch", "Download", "Export",
+    "Get", "List", "Check", "WhoAmI", "Watch", "Download", "Export", "Render",
 ];
 
 /// Makes [`Detach`] services.
@@ -196,6 +196,7 @@ mod tests {
                 "/clientele.v1.CommentService/ListComments",
                 "/clientele.v1.CustomerService/GetCustomer",
                 "/clientele.v1.CustomerService/ListCustomers",
+                "/clientele.v1.CustomerService/RenderCustomerSheet",
                 "/clientele.v1.GroupService/GetGroup",
                 "/clientele.v1.GroupService/ListGroups",
                 "/clientele.v1.OrganisationService/GetOrganisation",

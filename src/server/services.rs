@@ -18,7 +18,7 @@ use crate::{
     auth::Authenticator,
     domain::{
         Agents, ChangeFeed, Comments, Customers, Escalations, Groups, Organisations, Permissions,
-        Privacy, SettingsRules, Slas, Tickets, Tokens, Webhooks,
+        Privacy, SettingsRules, Sheets, Slas, Tickets, Tokens, Webhooks,
     },
     proto::v1::{
         agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
@@ -94,6 +94,7 @@ impl Services {
             tickets.clone(),
             config.attachment_limit,
         );
+        let sheets = Sheets::new(tickets.clone(), comments.clone(), clock.clone());
         let limits = &config.limits;
         let mut routes = RoutesBuilder::default();
         routes
@@ -112,7 +113,7 @@ impl Services {
                 limits
             ))
             .add_service(configured!(
-                CustomerServiceServer::new(CustomerApi::new(customers)),
+                CustomerServiceServer::new(CustomerApi::new(customers, sheets)),
                 limits
             ))
             .add_service(configured!(

@@ -362,8 +362,11 @@ async fn the_readme_grpcurl_examples_work_as_written() {
             script.contains(TOKEN),
             "the examples use the README's bootstrap token"
         );
+        // In a directory of its own: the examples save files (a customer sheet).
+        let scratch = tempfile::tempdir().expect("scratch directory");
         let output = Command::new("sh")
             .args(["-eu", "-c", &script])
+            .current_dir(scratch.path())
             .output()
             .expect("run README examples");
         stdout_of(&output);

@@ -32,6 +32,7 @@ mod races;
 mod replicas;
 mod server;
 mod settings;
+mod sheets;
 mod sla;
 mod ticket_list;
 mod ticket_merge;

@@ -14,6 +14,9 @@ use crate::{
     support::{desk::Desk, *},
 };
 
+/// One call of a race, its answer reduced to success or its status.
+type Call = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Status>> + Send>>;
+
 async fn merge(
     clients: &Clients,
     source: &pb::Ticket,
@@ -263,7 +266,7 @@ backend_tests! {
         for round in 0..4 {
             let a = desk.create(desk.ticket(&format!("A{round}"))).await;
             let b = desk.create(desk.ticket(&format!("B{round}"))).await;
-            let calls: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Status>> + Send>>> = vec![
+            let calls: Vec<Call> = vec![
                 Box::pin({ let (c, a, b) = (desk.as_agent.clone(), a.clone(), b.clone()); async move { merge(&c, &a, &b).await.map(drop) } }),
                 Box::pin({ let (c, a, b) = (desk.as_agent.clone(), a.clone(), b.clone()); async move { merge(&c, &b, &a).await.map(drop) } }),
                 Box::pin({ let (c, a) = (desk.as_agent.clone(), a.clone()); async move { desk::update(&c, pb::Ticket { priority: 5, ..a }, &["priority"]).await.map(drop) } }),

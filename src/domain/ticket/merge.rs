@@ -5,9 +5,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{
-    MAX_ADDITIONAL_CUSTOMERS, Tickets, alert_events, audit, precondition,
-};
+use super::{MAX_ADDITIONAL_CUSTOMERS, Tickets, alert_events, audit, precondition};
 use crate::{
     domain::{
         access::Principal,

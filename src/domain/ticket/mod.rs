@@ -14,9 +14,9 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 pub(crate) use events::{alert_events, audit, transfer_event};
-pub(crate) use merge::refuse_merged;
-pub use merge::TicketMerge;
 pub use fields::{DEFAULT_PRIORITY, MAX_ADDITIONAL_CUSTOMERS, MAX_TITLE, TicketField, TicketInput};
+pub use merge::TicketMerge;
+pub(crate) use merge::refuse_merged;
 
 use super::{
     Permissions, Slas,
@@ -139,12 +139,7 @@ impl Tickets {
         ids.extend(self.store.tickets_merged_into(ticket.id).await?);
         let items = self
             .store
-            .changes_after(
-                ResourceType::Ticket,
-                &ids,
-                after.unwrap_or(0),
-                limit + 1,
-            )
+            .changes_after(ResourceType::Ticket, &ids, after.unwrap_or(0), limit + 1)
             .await?;
         Ok(paging::page(items, limit, &fingerprint, |change| {
             change.seq

@@ -186,11 +186,7 @@ impl Store {
                 .into_tuple()
                 .all(&*tx)
                 .await?;
-            let stale = || {
-                StoreFailure::Domain(Error::StaleEtag {
-                    resource: RESOURCE,
-                })
-            };
+            let stale = || StoreFailure::Domain(Error::StaleEtag { resource: RESOURCE });
             if !write_ticket(&tx, source, source_version, false).await? {
                 return Err(stale());
             }
