@@ -22,6 +22,7 @@ mod m20261206_000011_webhooks;
 mod m20261206_000012_activities;
 mod m20261207_000013_erasure;
 mod m20261207_000014_ticket_merges;
+mod m20261207_000015_supplementary_details;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_activities::Migration),
             Box::new(m20261207_000013_erasure::Migration),
             Box::new(m20261207_000014_ticket_merges::Migration),
+            Box::new(m20261207_000015_supplementary_details::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use crate::{
         agent::{AgentField, AgentInput, AgentKey},
     },
     error::{Error, Result},
-    model::{Agent, Token, TokenOwner},
+    model::{Agent, DetailsAccess, Token, TokenOwner},
     proto::v1::{self as pb, agent_service_server::AgentService},
 };
 
@@ -185,7 +185,20 @@ impl AgentService for AgentApi {
 }
 
 fn input(agent: pb::Agent) -> Result<AgentInput> {
+    let access = pb::DetailsAccess::try_from(agent.details_access).map_err(|_| {
+        Error::invalid(
+            "details_access",
+            format!("{} is not a DetailsAccess value", agent.details_access),
+        )
+    })?;
+    let details_access = match access {
+        pb::DetailsAccess::Unspecified => None,
+        pb::DetailsAccess::None => Some(DetailsAccess::None),
+        pb::DetailsAccess::Read => Some(DetailsAccess::Read),
+        pb::DetailsAccess::Write => Some(DetailsAccess::Write),
+    };
     Ok(AgentInput {
+        details_access,
         validity: validity_from_proto("validity", agent.validity)?,
         login: agent.login,
         first_name: agent.first_name,
@@ -243,6 +256,12 @@ fn agent_to_proto(agent: Agent) -> pb::Agent {
         last_name: agent.last_name,
         email: agent.email,
         manage_customers: agent.manage_customers,
+        details_access: match agent.details_access {
+            DetailsAccess::None => pb::DetailsAccess::None,
+            DetailsAccess::Read => pb::DetailsAccess::Read,
+            DetailsAccess::Write => pb::DetailsAccess::Write,
+        }
+        .into(),
         validity: validity_to_proto(agent.validity),
         create_time: Some(timestamp(agent.create_time)),
         update_time: Some(timestamp(agent.update_time)),

@@ -10,7 +10,7 @@ use super::{parse_id, principal, timestamp};
 use crate::{
     domain::{
         Comments,
-        attachment::AttachmentMetadata,
+        attachment::{AttachmentMetadata, AttachmentQuery},
         comment::{CommentInput, CommentQuery},
         fields,
     },
@@ -66,6 +66,67 @@ impl CommentService for CommentApi {
         let comment = self.comments.get(&principal, id).await?;
         Ok(Response::new(pb::GetCommentResponse {
             comment: Some(to_proto(comment)),
+        }))
+    }
+
+    async fn list_attachments(
+        &self,
+        request: Request<pb::ListAttachmentsRequest>,
+    ) -> Result<Response<pb::ListAttachmentsResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let query = AttachmentQuery {
+            parent: request
+                .parent
+                .as_ref()
+                .map(|p| parent("parent", p))
+                .transpose()?,
+            comment_id: super::parse_optional_id("comment_id", &request.comment_id)?,
+            file_name: request.file_name,
+            content_type: request.content_type,
+            include_deleted: request.include_deleted,
+        };
+        let page = self
+            .comments
+            .list_attachments(&principal, &query, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(pb::ListAttachmentsResponse {
+            attachments: page
+                .items
+                .into_iter()
+                .map(listed_attachment_to_proto)
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn delete_attachment(
+        &self,
+        request: Request<pb::DeleteAttachmentRequest>,
+    ) -> Result<Response<pb::DeleteAttachmentResponse>, Status> {
+        let principal = principal(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let attachment = self
+            .comments
+            .set_attachment_deleted(&principal, id, true)
+            .await?;
+        Ok(Response::new(pb::DeleteAttachmentResponse {
+            attachment: Some(listed_attachment_to_proto(attachment)),
+        }))
+    }
+
+    async fn undelete_attachment(
+        &self,
+        request: Request<pb::UndeleteAttachmentRequest>,
+    ) -> Result<Response<pb::UndeleteAttachmentResponse>, Status> {
+        let principal = principal(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let attachment = self
+            .comments
+            .set_attachment_deleted(&principal, id, false)
+            .await?;
+        Ok(Response::new(pb::UndeleteAttachmentResponse {
+            attachment: Some(listed_attachment_to_proto(attachment)),
         }))
     }
 
@@ -325,8 +386,17 @@ fn party_to_proto(party: Party) -> pb::Party {
     }
 }
 
+fn listed_attachment_to_proto((attachment, parent): (Attachment, CommentParent)) -> pb::Attachment {
+    pb::Attachment {
+        parent: Some(parent_to_proto(parent)),
+        ..attachment_to_proto(attachment)
+    }
+}
+
 fn attachment_to_proto(attachment: Attachment) -> pb::Attachment {
     pb::Attachment {
+        delete_time: attachment.delete_time.map(timestamp),
+        parent: None,
         id: attachment.id.to_string(),
         comment_id: attachment.comment_id.to_string(),
         file_name: attachment.file_name,

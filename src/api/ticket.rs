@@ -677,6 +677,8 @@ pub(crate) fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
         Some(ChangeKind::AttachmentAdded) => P::AttachmentAdded,
         Some(ChangeKind::ActivityRun) => P::ActivityRun,
         Some(ChangeKind::Erased) => P::Erased,
+        Some(ChangeKind::AttachmentDeleted) => P::AttachmentDeleted,
+        Some(ChangeKind::AttachmentRestored) => P::AttachmentRestored,
     }
 }
 

@@ -140,6 +140,9 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.CommentService/UndeleteComment", ANYONE),
     ("/clientele.v1.CommentService/UploadAttachment", ANYONE),
     ("/clientele.v1.CommentService/DownloadAttachment", ANYONE),
+    ("/clientele.v1.CommentService/ListAttachments", ANYONE),
+    ("/clientele.v1.CommentService/DeleteAttachment", ANYONE),
+    ("/clientele.v1.CommentService/UndeleteAttachment", ANYONE),
 ];
 
 /// Who may call the method at `path` (`/package.Service/Method`), if it is in the table.

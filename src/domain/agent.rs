@@ -15,7 +15,7 @@ use super::{
 use crate::{
     clock::Clock,
     error::{Error, Result},
-    model::{Agent, ChangeKind, ResourceType, Validity},
+    model::{Agent, ChangeKind, DetailsAccess, ResourceType, Validity},
     store::{Cursor, Store, agent_cursor},
 };
 
@@ -32,6 +32,9 @@ pub struct AgentInput {
     pub email: String,
     /// The customer administrator flag.
     pub manage_customers: bool,
+    /// What the agent may do with notes on organisations and customers; `None` on create
+    /// means write for customer administrators, read for the others.
+    pub details_access: Option<DetailsAccess>,
     /// Validity; `None` means valid.
     pub validity: Option<Validity>,
 }
@@ -49,18 +52,21 @@ pub enum AgentField {
     Email,
     /// `manage_customers`
     ManageCustomers,
+    /// `details_access`
+    DetailsAccess,
     /// `validity`
     Validity,
 }
 
 impl AgentField {
     /// Every updatable field.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Login,
         Self::FirstName,
         Self::LastName,
         Self::Email,
         Self::ManageCustomers,
+        Self::DetailsAccess,
         Self::Validity,
     ];
 
@@ -72,6 +78,7 @@ impl AgentField {
             Self::LastName => "last_name",
             Self::Email => "email",
             Self::ManageCustomers => "manage_customers",
+            Self::DetailsAccess => "details_access",
             Self::Validity => "validity",
         }
     }
@@ -123,6 +130,7 @@ impl Agents {
             last_name: String::new(),
             email: String::new(),
             manage_customers: false,
+            details_access: DetailsAccess::Read,
             validity: Validity::Valid,
             create_time: now,
             update_time: now,
@@ -253,6 +261,11 @@ fn apply(violations: &mut Violations, agent: &mut Agent, field: AgentField, inpu
             }
         }
         AgentField::ManageCustomers => agent.manage_customers = input.manage_customers,
+        AgentField::DetailsAccess => {
+            agent.details_access = input
+                .details_access
+                .unwrap_or(DetailsAccess::default_for(agent.manage_customers));
+        }
         AgentField::Validity => agent.validity = input.validity.unwrap_or(Validity::Valid),
     }
 }
@@ -264,6 +277,7 @@ fn audit(agent: &Agent) -> Audit {
         ("last_name", json!(agent.last_name)),
         ("email", json!(agent.email)),
         ("manage_customers", json!(agent.manage_customers)),
+        ("details_access", json!(agent.details_access)),
         ("validity", json!(agent.validity)),
     ]
 }

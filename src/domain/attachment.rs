@@ -13,15 +13,18 @@ use uuid::Uuid;
 
 use super::{
     changes,
-    comment::{Comments, party_of, present},
+    comment::{Comments, needs_details, party_of, present},
     fields::{self, Violations},
+    paging::{self, Page},
     stream_rights::RIGHTS_TTL,
 };
 use crate::{
     domain::access::Principal,
     error::{Error, Result},
-    model::{Attachment, ChangeKind, FieldChange, ResourceType, Visibility},
-    store::Store,
+    model::{
+        Attachment, ChangeKind, CommentParent, DetailsAccess, FieldChange, ResourceType, Visibility,
+    },
+    store::{AttachmentFilter, CommentCursor, Store},
 };
 
 /// The largest chunk a client may send at once.
@@ -160,6 +163,9 @@ impl Comments {
                 "files are attached by the comment's author",
             ));
         }
+        if !matches!(comment.parent, CommentParent::Ticket(_)) {
+            needs_details(principal, DetailsAccess::Write)?;
+        }
         if comment.delete_time.is_some() {
             return Err(Error::FailedPrecondition {
                 reason: "COMMENT_DELETED",
@@ -191,6 +197,7 @@ impl Comments {
             size: 0,
             sha256: String::new(),
             create_time: self.clock.now(),
+            delete_time: None,
         };
         self.store.begin_attachment(&attachment).await?;
         let writer = Writer {
@@ -216,9 +223,14 @@ impl Comments {
     /// Starts the download of an attachment the caller may read.
     #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
     pub async fn download(&self, principal: &Principal, id: Uuid) -> Result<Download> {
-        let attachment = self.store.attachment(id).await?.ok_or(Error::NotFound {
-            resource: "attachment",
-        })?;
+        let attachment = self
+            .store
+            .attachment(id)
+            .await?
+            .filter(|a| a.delete_time.is_none())
+            .ok_or(Error::NotFound {
+                resource: "attachment",
+            })?;
         self.readable(principal, &attachment).await?;
         Ok(Download {
             comments: self.clone(),
@@ -254,6 +266,134 @@ impl Comments {
         }
         Ok(())
     }
+
+    /// One page of the attachments the caller may read (of comments it reads with their
+    /// content), oldest first; with `include_deleted`, deleted ones too.
+    #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
+    pub async fn list_attachments(
+        &self,
+        principal: &Principal,
+        query: &AttachmentQuery,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<(Attachment, CommentParent)>> {
+        let limit = paging::page_size(page_size)?;
+        let mut violations = Violations::default();
+        let file_name =
+            fields::single_line(&mut violations, "file_name", &query.file_name, 255, false);
+        let content_type = fields::single_line(
+            &mut violations,
+            "content_type",
+            &query.content_type,
+            255,
+            false,
+        );
+        violations.finish()?;
+        if let Some(CommentParent::Organisation(_) | CommentParent::Customer(_)) = query.parent {
+            needs_details(principal, DetailsAccess::Read)?;
+        }
+        let filter = AttachmentFilter {
+            parent: query.parent,
+            comment_id: query.comment_id,
+            file_name: (!file_name.is_empty()).then_some(file_name),
+            content_type: (!content_type.is_empty()).then_some(content_type),
+            include_deleted: query.include_deleted,
+        };
+        let fingerprint = paging::fingerprint(&("attachments", &filter));
+        let cursor: Option<CommentCursor> = paging::decode_token(page_token, &fingerprint)?;
+        let scope = self.scope(principal).await?;
+        let items = self
+            .store
+            .list_attachments(&scope, &filter, cursor.as_ref(), limit + 1)
+            .await?;
+        Ok(paging::page(
+            items,
+            limit,
+            &fingerprint,
+            |(attachment, _)| CommentCursor {
+                time: attachment.create_time.as_microsecond(),
+                id: attachment.id,
+            },
+        ))
+    }
+
+    /// Deletes attachment `id` softly (`deleted`) or restores it: whoever may delete its
+    /// comment may (its author, staff who may write on its parent, admins); on a note, only
+    /// with details_access WRITE. A retry of a call that went through answers as it did.
+    #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
+    pub async fn set_attachment_deleted(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        deleted: bool,
+    ) -> Result<(Attachment, CommentParent)> {
+        let not_found = || Error::NotFound {
+            resource: "attachment",
+        };
+        let current = self.store.attachment(id).await?.ok_or_else(not_found)?;
+        let comment =
+            self.get(principal, current.comment_id)
+                .await
+                .map_err(|error| match error {
+                    Error::NotFound { .. } => not_found(),
+                    other => other,
+                })?;
+        let reader = party_of(principal);
+        if present(comment.clone(), reader).redacted {
+            return Err(not_found());
+        }
+        if !matches!(comment.parent, CommentParent::Ticket(_)) {
+            needs_details(principal, DetailsAccess::Write)?;
+        }
+        if comment.author != reader && !self.moderates(principal, comment.parent).await? {
+            return Err(Error::denied(
+                "NOT_AUTHOR",
+                "only the comment's author, an agent who may write on its parent, or an admin may delete or restore its files",
+            ));
+        }
+        if current.delete_time.is_some() == deleted {
+            return Ok((current, comment.parent));
+        }
+        let now = self.clock.now();
+        let mut next = current.clone();
+        next.delete_time = deleted.then_some(now);
+        let event = changes::event(
+            &principal.actor(),
+            now,
+            ResourceType::Comment,
+            comment.id,
+            if deleted {
+                ChangeKind::AttachmentDeleted
+            } else {
+                ChangeKind::AttachmentRestored
+            },
+            vec![FieldChange {
+                field: "attachments".into(),
+                old: serde_json::json!({"id": current.id, "file_name": current.file_name, "deleted": !deleted}),
+                new: serde_json::json!({"id": current.id, "file_name": current.file_name, "deleted": deleted}),
+            }],
+        );
+        self.store
+            .set_attachment_deleted(id, next.delete_time, &event)
+            .await?;
+        // A concurrent call that got there first leaves the same state: answered alike.
+        Ok((next, comment.parent))
+    }
+}
+
+/// What a list of attachments shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttachmentQuery {
+    /// Of comments on this parent.
+    pub parent: Option<CommentParent>,
+    /// Of this comment.
+    pub comment_id: Option<Uuid>,
+    /// File names containing this, case-insensitively.
+    pub file_name: String,
+    /// Media types starting with this (`image/`).
+    pub content_type: String,
+    /// Deleted ones too.
+    pub include_deleted: bool,
 }
 
 impl Upload {

@@ -13,7 +13,6 @@ use super::{
     changes::{self, check_etag},
     fields::{self, Violations},
     paging::{self, Page},
-    rights,
 };
 use crate::domain::access::ServiceWork;
 use crate::{
@@ -21,8 +20,8 @@ use crate::{
     domain::access::Principal,
     error::{Error, PreconditionViolation, Result},
     model::{
-        ChangeKind, Comment, CommentParent, FieldChange, Level, Party, ResourceType, Ticket,
-        Visibility,
+        ChangeKind, Comment, CommentParent, DetailsAccess, FieldChange, Level, Party, ResourceType,
+        Ticket, Visibility,
     },
     store::{CommentCursor, CommentFilter, CommentScope, Store},
 };
@@ -103,7 +102,7 @@ impl Comments {
         let staff = !matches!(principal, Principal::Customer { .. });
         Ok(CommentScope {
             tickets: self.tickets.scope(principal, Level::Ro).await?,
-            notes: staff,
+            notes: principal.details_access() != DetailsAccess::None,
             internal: staff,
             reader: party_of(principal),
         })
@@ -251,14 +250,8 @@ impl Comments {
             violations.add("created_before", "must be after created_after");
         }
         violations.finish()?;
-        if matches!(
-            (principal, query.parent),
-            (
-                Principal::Customer { .. },
-                Some(CommentParent::Organisation(_) | CommentParent::Customer(_))
-            )
-        ) {
-            return Err(notes_are_for_agents());
+        if let Some(CommentParent::Organisation(_) | CommentParent::Customer(_)) = query.parent {
+            needs_details(principal, DetailsAccess::Read)?;
         }
         let filter = CommentFilter {
             parent: query.parent,
@@ -345,7 +338,11 @@ impl Comments {
 
     /// Whether `principal` is staff that may write on `parent` (and so moderate its
     /// comments).
-    async fn moderates(&self, principal: &Principal, parent: CommentParent) -> Result<bool> {
+    pub(crate) async fn moderates(
+        &self,
+        principal: &Principal,
+        parent: CommentParent,
+    ) -> Result<bool> {
         Ok(match (principal, parent) {
             (Principal::Customer { .. }, _) => false,
             (Principal::Admin { .. }, _) => true,
@@ -356,7 +353,7 @@ impl Comments {
                 Err(other) => return Err(other),
             },
             (_, CommentParent::Organisation(_) | CommentParent::Customer(_)) => {
-                rights::master_data_writer(principal).is_ok()
+                principal.details_access() == DetailsAccess::Write
             }
         })
     }
@@ -375,10 +372,7 @@ impl Comments {
                 .map(Some)
                 .map_err(unknown_parent(parent)),
             CommentParent::Organisation(id) => {
-                if matches!(principal, Principal::Customer { .. }) {
-                    return Err(notes_are_for_agents());
-                }
-                let _writer = rights::master_data_writer(principal)?;
+                needs_details(principal, DetailsAccess::Write)?;
                 self.store
                     .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
                     .await?
@@ -386,10 +380,7 @@ impl Comments {
                 Ok(None)
             }
             CommentParent::Customer(id) => {
-                if matches!(principal, Principal::Customer { .. }) {
-                    return Err(notes_are_for_agents());
-                }
-                let _writer = rights::master_data_writer(principal)?;
+                needs_details(principal, DetailsAccess::Write)?;
                 self.store
                     .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
                     .await?
@@ -416,6 +407,7 @@ impl Comments {
                         token_id: Uuid::nil(),
                         agent_id: agent.id,
                         manage_customers: agent.manage_customers,
+                        details: agent.details_access,
                     },
                     _ => {
                         violations.add(field, format!("no valid agent has the id {id}"));
@@ -451,8 +443,8 @@ impl Comments {
                         ticket.customer_ids(),
                     )
                 }
-                (_, _, Principal::Customer { .. }) => false,
-                _ => true,
+                // Notes: those who may read supplementary details.
+                _ => principal.details_access() != DetailsAccess::None,
             };
             if !reads {
                 unable.push(*party);
@@ -572,6 +564,27 @@ fn unknown_parent(parent: CommentParent) -> impl Fn(Error) -> Error {
         Error::NotFound { .. } => unknown(parent),
         other => other,
     }
+}
+
+/// PERMISSION_DENIED unless `principal` holds `needed` (or more) on supplementary details:
+/// the notes on organisations and customers, with their attachments.
+pub(crate) fn needs_details(principal: &Principal, needed: DetailsAccess) -> Result<()> {
+    if matches!(principal, Principal::Customer { .. }) {
+        return Err(notes_are_for_agents());
+    }
+    if principal.details_access() >= needed {
+        return Ok(());
+    }
+    Err(match needed {
+        DetailsAccess::Write => Error::denied(
+            "NO_DETAILS_WRITE",
+            "writing notes on organisations and customers (and their attachments) needs details_access WRITE",
+        ),
+        _ => Error::denied(
+            "NO_DETAILS_ACCESS",
+            "notes on organisations and customers need details_access READ or WRITE",
+        ),
+    })
 }
 
 fn notes_are_for_agents() -> Error {

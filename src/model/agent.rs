@@ -18,6 +18,9 @@ pub struct Agent {
     pub email: String,
     /// May create and edit organisations and customers.
     pub manage_customers: bool,
+    /// What the agent may do with supplementary details: the notes on organisations and
+    /// customers and their attachments.
+    pub details_access: DetailsAccess,
     /// Whether the agent is in use.
     pub validity: Validity,
     /// Creation time.
@@ -26,6 +29,49 @@ pub struct Agent {
     pub update_time: Timestamp,
     /// Counts the changes; the etag is derived from it.
     pub version: i64,
+}
+
+/// What an agent may do with supplementary details (notes on organisations and customers,
+/// with their attachments): rights of their own, apart from the master data's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetailsAccess {
+    /// Does not see them.
+    None,
+    /// Reads them.
+    Read,
+    /// Reads, writes, deletes and restores them.
+    Write,
+}
+
+impl DetailsAccess {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+
+    /// The access with stored name `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::None),
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+
+    /// What a new agent gets unless told: customer administrators write, others read.
+    pub fn default_for(manage_customers: bool) -> Self {
+        if manage_customers {
+            Self::Write
+        } else {
+            Self::Read
+        }
+    }
 }
 
 impl Agent {

@@ -113,11 +113,15 @@ pub enum ChangeKind {
     /// The person was erased: their data is gone, and the changes say what was done, without
     /// personal data. Followers erase what they keep about the resource.
     Erased,
+    /// One of its files was deleted (softly: it can be restored).
+    AttachmentDeleted,
+    /// One of its deleted files was restored.
+    AttachmentRestored,
 }
 
 impl ChangeKind {
     /// Every kind.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Created,
         Self::Updated,
         Self::Deactivated,
@@ -134,6 +138,8 @@ impl ChangeKind {
         Self::AttachmentAdded,
         Self::ActivityRun,
         Self::Erased,
+        Self::AttachmentDeleted,
+        Self::AttachmentRestored,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -160,6 +166,8 @@ impl ChangeKind {
             Self::AttachmentAdded => "attachment_added",
             Self::ActivityRun => "activity_run",
             Self::Erased => "erased",
+            Self::AttachmentDeleted => "attachment_deleted",
+            Self::AttachmentRestored => "attachment_restored",
         }
     }
 }
@@ -218,7 +226,7 @@ impl ChangeEvent {
                 touches(&["validity"])
             }
             (ResourceType::Agent, ChangeKind::Updated) => {
-                touches(&["validity", "manage_customers"])
+                touches(&["validity", "manage_customers", "details_access"])
             }
             (ResourceType::Customer, ChangeKind::Updated) => {
                 touches(&["validity", "organisation_id", "secondary_organisation_ids"])

@@ -143,6 +143,9 @@ pub struct Attachment {
     pub sha256: String,
     /// When the upload completed.
     pub create_time: Timestamp,
+    /// When it was deleted (DeleteAttachment); a deleted file is listed only on request and
+    /// not downloaded until it is restored.
+    pub delete_time: Option<Timestamp>,
 }
 
 /// A comment on a ticket, or an agents' note on an organisation or customer.

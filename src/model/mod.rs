@@ -16,7 +16,7 @@ mod ticket;
 mod token;
 mod webhook;
 
-pub use agent::Agent;
+pub use agent::{Agent, DetailsAccess};
 pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
 pub use comment::{Attachment, Comment, CommentParent, Party, Visibility};
 pub use customer::{Customer, email_domain};

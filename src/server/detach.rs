@@ -193,6 +193,7 @@ mod tests {
                 "/clientele.v1.ChangeService/WatchChanges",
                 "/clientele.v1.CommentService/DownloadAttachment",
                 "/clientele.v1.CommentService/GetComment",
+                "/clientele.v1.CommentService/ListAttachments",
                 "/clientele.v1.CommentService/ListComments",
                 "/clientele.v1.CustomerService/GetCustomer",
                 "/clientele.v1.CustomerService/ListCustomers",

@@ -138,6 +138,7 @@ fn active_model(agent: &Agent) -> agent::ActiveModel {
         last_name: Set(agent.last_name.clone()),
         email: Set(agent.email.clone()),
         manage_customers: Set(agent.manage_customers),
+        details_access: Set(agent.details_access.as_str().to_owned()),
         validity: Set(agent.validity.as_str().to_owned()),
         create_time: Set(agent.create_time.as_microsecond()),
         update_time: Set(agent.update_time.as_microsecond()),
@@ -154,6 +155,14 @@ fn from_row(row: agent::Model) -> Result<Agent> {
         last_name: row.last_name,
         email: row.email,
         manage_customers: row.manage_customers,
+        details_access: crate::model::DetailsAccess::parse(&row.details_access).ok_or_else(
+            || {
+                crate::error::Error::Internal(format!(
+                    "unknown stored details access {:?}",
+                    row.details_access
+                ))
+            },
+        )?,
         create_time: timestamp(row.create_time)?,
         update_time: timestamp(row.update_time)?,
         version: row.version,

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -18,7 +20,8 @@ use super::{
 };
 use crate::{
     error::{Error, PreconditionViolation, Result},
-    model::{Attachment, ChangeEvent},
+    model::{Attachment, ChangeEvent, CommentParent},
+    store::{CommentCursor, CommentScope},
 };
 
 impl Store {
@@ -38,6 +41,7 @@ impl Store {
                 complete: Set(false),
                 create_time: Set(attachment.create_time.as_microsecond()),
                 update_time: Set(attachment.create_time.as_microsecond()),
+                delete_time: Set(None),
             })
             .exec_without_returning(&*tx)
             .await?;
@@ -235,6 +239,144 @@ impl Store {
     }
 }
 
+/// Which attachments a list shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AttachmentFilter {
+    /// Of comments on this parent (a ticket, an organisation, a customer).
+    pub parent: Option<CommentParent>,
+    /// Of this comment.
+    pub comment_id: Option<Uuid>,
+    /// Whose file name contains this, case-insensitively.
+    pub file_name: Option<String>,
+    /// Whose media type starts with this (`image/`, `application/pdf`), case-insensitively.
+    pub content_type: Option<String>,
+    /// Deleted ones too.
+    pub include_deleted: bool,
+}
+
+impl Store {
+    /// Up to `limit` complete attachments `filter` names, of comments `scope` reads with their
+    /// content (a private comment's only for its author and recipients) and that are not
+    /// deleted, oldest first after `after`; each with the parent of its comment.
+    #[tracing::instrument(skip(self, scope), level = "debug", err(level = "debug"))]
+    pub async fn list_attachments(
+        &self,
+        scope: &CommentScope,
+        filter: &AttachmentFilter,
+        after: Option<&CommentCursor>,
+        limit: u64,
+    ) -> Result<Vec<(Attachment, CommentParent)>> {
+        use sea_orm::sea_query::{Func, Query};
+        let mut comments = Condition::all()
+            .add(scope.condition())
+            .add(scope.readable_text())
+            .add(comment::Column::DeleteTime.is_null());
+        if let Some(parent) = filter.parent {
+            comments = comments
+                .add(comment::Column::ParentType.eq(parent.kind()))
+                .add(comment::Column::ParentId.eq(parent.id()));
+        }
+        if let Some(id) = filter.comment_id {
+            comments = comments.add(comment::Column::Id.eq(id));
+        }
+        let readable = Query::select()
+            .column(comment::Column::Id)
+            .from(comment::Entity)
+            .cond_where(comments)
+            .to_owned();
+        let mut select = attachment::Entity::find()
+            .filter(attachment::Column::Complete.eq(true))
+            .filter(attachment::Column::CommentId.in_subquery(readable));
+        if !filter.include_deleted {
+            select = select.filter(attachment::Column::DeleteTime.is_null());
+        }
+        if let Some(name) = &filter.file_name {
+            select = select.filter(
+                Expr::expr(Func::lower(Expr::col(attachment::Column::FileName)))
+                    .like(super::contains(name)),
+            );
+        }
+        if let Some(prefix) = &filter.content_type {
+            select = select.filter(
+                Expr::expr(Func::lower(Expr::col(attachment::Column::ContentType)))
+                    .like(super::starts_with(prefix)),
+            );
+        }
+        if let Some(after) = after {
+            select = select.filter(
+                Condition::any()
+                    .add(attachment::Column::UpdateTime.gt(after.time))
+                    .add(
+                        Condition::all()
+                            .add(attachment::Column::UpdateTime.eq(after.time))
+                            .add(attachment::Column::Id.gt(after.id)),
+                    ),
+            );
+        }
+        let rows = select
+            .order_by_asc(attachment::Column::UpdateTime)
+            .order_by_asc(attachment::Column::Id)
+            .limit(limit)
+            .all(self.reader())
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.comment_id).collect();
+        let parents: HashMap<Uuid, (String, Uuid)> = comment::Entity::find()
+            .select_only()
+            .column(comment::Column::Id)
+            .column(comment::Column::ParentType)
+            .column(comment::Column::ParentId)
+            .filter(comment::Column::Id.is_in(ids))
+            .into_tuple::<(Uuid, String, Uuid)>()
+            .all(self.reader())
+            .await?
+            .into_iter()
+            .map(|(id, kind, parent)| (id, (kind, parent)))
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let parent = parents
+                    .get(&row.comment_id)
+                    .and_then(|(kind, id)| CommentParent::of(kind, *id))
+                    .ok_or_else(|| Error::Internal("an attachment without its comment".into()))?;
+                Ok((from_row(row)?, parent))
+            })
+            .collect()
+    }
+
+    /// Marks attachment `id` deleted at `delete_time` (or restores it with `None`), with
+    /// `event`; false if it is already so.
+    #[tracing::instrument(skip(self, event), level = "debug", err(level = "debug"))]
+    pub async fn set_attachment_deleted(
+        &self,
+        id: Uuid,
+        delete_time: Option<Timestamp>,
+        event: &ChangeEvent,
+    ) -> Result<bool> {
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            let mut update = attachment::Entity::update_many()
+                .col_expr(
+                    attachment::Column::DeleteTime,
+                    Expr::value(delete_time.map(Timestamp::as_microsecond)),
+                )
+                .filter(attachment::Column::Id.eq(id))
+                .filter(attachment::Column::Complete.eq(true));
+            update = if delete_time.is_some() {
+                update.filter(attachment::Column::DeleteTime.is_null())
+            } else {
+                update.filter(attachment::Column::DeleteTime.is_not_null())
+            };
+            if update.exec(&*tx).await?.rows_affected == 0 {
+                return Ok(false);
+            }
+            change_log::append(&tx, event).await?;
+            Ok(true)
+        }
+        .await;
+        finish(tx, outcome, &[]).await
+    }
+}
+
 /// The refusal of an upload that was discarded while it ran (taken for abandoned).
 fn upload_discarded(id: Uuid) -> Error {
     Error::FailedPrecondition {
@@ -256,6 +398,7 @@ pub(crate) async fn complete_of(
     let rows = attachment::Entity::find()
         .filter(attachment::Column::CommentId.is_in(comments.iter().copied()))
         .filter(attachment::Column::Complete.eq(true))
+        .filter(attachment::Column::DeleteTime.is_null())
         .order_by_asc(attachment::Column::UpdateTime)
         .order_by_asc(attachment::Column::Id)
         .all(conn)
@@ -280,5 +423,6 @@ fn from_row(row: attachment::Model) -> Result<Attachment> {
         size: row.size,
         sha256: row.sha256,
         create_time: timestamp(row.update_time)?,
+        delete_time: row.delete_time.map(timestamp).transpose()?,
     })
 }

@@ -40,7 +40,7 @@ pub struct CommentScope {
 }
 
 impl CommentScope {
-    fn condition(&self) -> Condition {
+    pub(super) fn condition(&self) -> Condition {
         let tickets = if self.tickets.is_everything() {
             Condition::all().add(comment::Column::ParentType.eq("ticket"))
         } else {
@@ -67,7 +67,7 @@ impl CommentScope {
 
     /// The comments whose text this reader may read: not private, or its own, or addressed
     /// to it.
-    fn readable_text(&self) -> Condition {
+    pub(super) fn readable_text(&self) -> Condition {
         let addressed = Query::select()
             .column(comment_recipient::Column::CommentId)
             .from(comment_recipient::Entity)

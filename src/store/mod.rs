@@ -30,6 +30,7 @@ mod token;
 mod webhook;
 
 pub use agent::agent_cursor;
+pub use attachment::AttachmentFilter;
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
 pub use customer::CustomerCascade;
 pub use feed::{FeedMessage, NextEvent};
@@ -771,8 +772,19 @@ impl ValidityCondition for ValidityFilter {
 /// A LIKE pattern (with `ESCAPE '\'`) matching the case-folded `text` anywhere; `%`, `_`
 /// and `\` in `text` are taken literally.
 pub(crate) fn contains(text: &str) -> LikeExpr {
+    like(text, true)
+}
+
+/// A LIKE pattern (with `ESCAPE '\'`) matching what starts with the case-folded `text`.
+pub(crate) fn starts_with(text: &str) -> LikeExpr {
+    like(text, false)
+}
+
+fn like(text: &str, anywhere: bool) -> LikeExpr {
     let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
+    if anywhere {
+        pattern.push('%');
+    }
     for c in fold_case(text).chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');

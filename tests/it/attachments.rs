@@ -60,7 +60,10 @@ pub(crate) async fn upload(
 }
 
 /// Downloads attachment `id` as `clients`: its metadata and content.
-async fn download(clients: &Clients, id: &str) -> Result<(pb::Attachment, Vec<u8>), tonic::Status> {
+pub(crate) async fn download(
+    clients: &Clients,
+    id: &str,
+) -> Result<(pb::Attachment, Vec<u8>), tonic::Status> {
     let mut stream = clients
         .comments
         .clone()

@@ -186,11 +186,12 @@ backend_tests! {
         let as_manager = server.as_token(&server.token(pb::token_owner::Owner::AgentId(manager.id)).await);
         write(&as_manager, text("Call before 10, ask for Kim", pb::CommentVisibility::Public, on_org.clone())).await.expect("note");
         write(&as_manager, text("Prefers email", pb::CommentVisibility::Internal, on_customer.clone())).await.expect("note");
-        // Every agent reads them; writing needs manage_customers.
+        // Agents read them by default; writing needs details_access WRITE (by default, the
+        // customer administrators').
         assert_eq!(seen(&thread(&desk.as_agent, on_org.clone(), false).await), ["Call before 10, ask for Kim"]);
         assert_eq!(seen(&thread(&desk.as_agent, on_customer.clone(), false).await), ["Prefers email"]);
         let status = expect_code(write(&desk.as_agent, text("Mine", pb::CommentVisibility::Public, on_org.clone())).await, Code::PermissionDenied);
-        assert_eq!(reason(&status).as_deref(), Some("NO_MANAGE_CUSTOMERS"));
+        assert_eq!(reason(&status).as_deref(), Some("NO_DETAILS_WRITE"));
         // Customers neither read nor write them, not even on themselves.
         for parent in [on_org.clone(), on_customer.clone()] {
             expect_code(desk.as_customer.comments.clone().list_comments(pb::ListCommentsRequest { parent: parent.clone(), ..Default::default() }).await, Code::PermissionDenied);
@@ -339,10 +340,10 @@ backend_tests! {
             let listed = clients.comments.clone().list_comments(pb::ListCommentsRequest { parent: parent.clone(), ..Default::default() }).await.expect("list").into_inner();
             assert!(listed.comments.is_empty(), "{who} lists the ticket's comments");
         }
-        // Notes on a customer are written by customer administrators only.
+        // Notes on a customer are written by agents with details_access WRITE only.
         let on_customer = Some(pb::CommentParent { parent: Some(pb::comment_parent::Parent::CustomerId(desk.customer.id.clone())) });
         let status = expect_code(write(&desk.as_agent, text("Prefers phone", pb::CommentVisibility::Internal, on_customer)).await, Code::PermissionDenied);
-        assert_eq!(reason(&status).as_deref(), Some("NO_MANAGE_CUSTOMERS"));
+        assert_eq!(reason(&status).as_deref(), Some("NO_DETAILS_WRITE"));
     }
 
     async fn a_retried_comment_with_the_same_request_id_is_written_once(server) {

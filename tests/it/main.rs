@@ -16,6 +16,7 @@ mod comments;
 mod contract;
 mod customers;
 mod deploy;
+mod details;
 mod domain_assignment;
 mod escalation;
 mod etags;

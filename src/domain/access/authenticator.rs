@@ -120,6 +120,7 @@ fn verdict_of(found: Option<(Token, TokenHolder)>) -> Verdict {
             token_id: token.id,
             agent_id: agent.id,
             manage_customers: agent.manage_customers,
+            details: agent.details_access,
         }),
         TokenHolder::Customer(customer) if customer.validity == Validity::Valid => {
             Some(Principal::Customer {

@@ -2,7 +2,10 @@
 
 use uuid::Uuid;
 
-use crate::{model::Actor, store::Scope};
+use crate::{
+    model::{Actor, DetailsAccess},
+    store::Scope,
+};
 
 /// The roles the method policy distinguishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,6 +45,8 @@ pub enum Principal {
         agent_id: Uuid,
         /// The "customer administrator" flag.
         manage_customers: bool,
+        /// What it may do with supplementary details.
+        details: DetailsAccess,
     },
     /// A valid customer.
     Customer {
@@ -55,6 +60,16 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// What it may do with supplementary details (notes on organisations and customers, with
+    /// their attachments): admins write, agents as granted, customers nothing.
+    pub fn details_access(&self) -> DetailsAccess {
+        match self {
+            Self::Admin { .. } => DetailsAccess::Write,
+            Self::Agent { details, .. } => *details,
+            Self::Customer { .. } => DetailsAccess::None,
+        }
+    }
+
     /// The principal's role.
     pub fn role(&self) -> Role {
         match self {

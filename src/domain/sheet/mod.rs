@@ -23,7 +23,8 @@ use crate::{
     clock::Clock,
     error::{Error, Result},
     model::{
-        Alert, Comment, CommentParent, Customer, Organisation, Party, Ticket, TicketState, Validity,
+        Alert, Comment, CommentParent, Customer, DetailsAccess, Organisation, Party, Ticket,
+        TicketState, Validity,
     },
 };
 
@@ -85,15 +86,14 @@ impl Sheets {
             .tickets
             .overview(principal, &overview_of, limit, None)
             .await?;
-        let notes = match (principal, of) {
-            (Principal::Customer { .. }, _) => None,
-            (_, SheetOf::Customer(id)) => {
-                Some(self.notes(principal, CommentParent::Customer(id)).await?)
-            }
-            (_, SheetOf::Organisation(id)) => Some(
-                self.notes(principal, CommentParent::Organisation(id))
-                    .await?,
-            ),
+        let parent = match of {
+            SheetOf::Customer(id) => CommentParent::Customer(id),
+            SheetOf::Organisation(id) => CommentParent::Organisation(id),
+        };
+        let notes = if principal.details_access() == DetailsAccess::None {
+            None
+        } else {
+            Some(self.notes(principal, parent).await?)
         };
         let names = self.names(principal, &overview, notes.as_deref()).await?;
         let printed = self.clock.now();

@@ -13,6 +13,9 @@ pub struct Model {
     pub last_name: String,
     pub email: String,
     pub manage_customers: bool,
+    /// `none`, `read` or `write`: what the agent may do with notes on organisations and
+    /// customers.
+    pub details_access: String,
     pub validity: String,
     pub create_time: i64,
     pub update_time: i64,

@@ -18,6 +18,8 @@ pub struct Model {
     pub create_time: i64,
     /// The last chunk's arrival, to find uploads abandoned by a crashed server.
     pub update_time: i64,
+    /// When it was deleted (softly); restored ones have none.
+    pub delete_time: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
