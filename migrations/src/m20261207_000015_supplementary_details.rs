@@ -21,6 +21,7 @@ enum Agents {
 enum Attachments {
     Table,
     DeleteTime,
+    FileNameKey,
 }
 
 #[async_trait::async_trait]
@@ -47,10 +48,33 @@ impl MigrationTrait for Migration {
                     .add_column(big_integer_null(Attachments::DeleteTime))
                     .to_owned(),
             )
-            .await
+            .await?;
+        // The file name case-folded (by the service, for every new file; here by the
+        // database, for those before), what ListAttachments searches.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Attachments::Table)
+                    .add_column(text(Attachments::FileNameKey).default(""))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("UPDATE attachments SET file_name_key = LOWER(file_name)")
+            .await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Attachments::Table)
+                    .drop_column(Attachments::FileNameKey)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()

@@ -183,7 +183,9 @@ impl Agents {
         check_etag("agent", &current.etag(), etag)?;
         let mut next = current.clone();
         let mut violations = Violations::default();
-        for field in fields {
+        // In the order of ALL, whatever the mask's: details_access's default follows
+        // manage_customers as it will be.
+        for field in AgentField::ALL.iter().filter(|f| fields.contains(f)) {
             apply(&mut violations, &mut next, *field, input);
         }
         violations.finish()?;

@@ -374,7 +374,7 @@ impl Comments {
             }],
         );
         self.store
-            .set_attachment_deleted(id, next.delete_time, &event)
+            .set_attachment_deleted(id, next.delete_time, &event, MAX_ATTACHMENTS_PER_COMMENT)
             .await?;
         // A concurrent call that got there first leaves the same state: answered alike.
         Ok((next, comment.parent))
@@ -602,9 +602,20 @@ impl Download {
     /// longer readable to it.
     async fn recheck(&mut self) -> Result<()> {
         let tickets = &self.comments.tickets;
-        tickets.stream_scope(&self.principal).await?;
+        let now = tickets.stream_principal(&self.principal).await?;
+        let still_there = self
+            .store
+            .attachment(self.attachment.id)
+            .await?
+            .is_some_and(|a| a.delete_time.is_none());
+        if !still_there {
+            return Err(Error::denied(
+                "ATTACHMENT_NO_LONGER_READABLE",
+                "the attachment was deleted",
+            ));
+        }
         self.comments
-            .readable(&self.principal, &self.attachment)
+            .readable(&now, &self.attachment)
             .await
             .map_err(|error| match error {
                 Error::NotFound { .. } => Error::denied(

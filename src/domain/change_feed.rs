@@ -275,8 +275,10 @@ impl ChangeFeed {
 
     /// [`Self::sight`] for a stream: UNAUTHENTICATED once the caller's token no longer works.
     async fn stream_sight(&self, principal: &Principal) -> Result<Sight> {
-        self.comments.tickets.stream_scope(principal).await?;
-        self.sight(principal).await
+        // As the caller is now: an agent whose details_access was taken away sees no more
+        // notes.
+        let now = self.comments.tickets.stream_principal(principal).await?;
+        self.sight(&now).await
     }
 
     async fn read(

@@ -298,6 +298,9 @@ impl Comments {
                 resource: "comment",
             })?;
         let reader = scope.reader;
+        if !matches!(current.parent, CommentParent::Ticket(_)) {
+            needs_details(principal, DetailsAccess::Write)?;
+        }
         if current.author != reader && !self.moderates(principal, current.parent).await? {
             return Err(Error::denied(
                 "NOT_AUTHOR",

@@ -25,6 +25,12 @@ impl Tickets {
         self.authenticator.still_holds(principal).await?;
         self.scope(principal, Level::Ro).await
     }
+
+    /// The caller as it is now (its agent's flags as stored now); UNAUTHENTICATED once its
+    /// token no longer works. Streams that show notes judge them by this one.
+    pub(crate) async fn stream_principal(&self, principal: &Principal) -> Result<Principal> {
+        self.authenticator.still_holds(principal).await
+    }
 }
 
 /// The rights a stream was opened with, checked again before it sends.

@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Store, StoreFailure, change_log,
+    Store, StoreFailure, WriteTx, change_log,
     entities::{attachment, attachment_chunk, comment},
     finish, timestamp,
 };
@@ -34,6 +34,7 @@ impl Store {
                 id: Set(attachment.id),
                 comment_id: Set(attachment.comment_id),
                 file_name: Set(attachment.file_name.clone()),
+                file_name_key: Set(crate::model::fold_case(&attachment.file_name)),
                 content_type: Set(attachment.content_type.clone()),
                 description: Set(attachment.description.clone()),
                 size: Set(0),
@@ -121,22 +122,7 @@ impl Store {
                     }],
                 }));
             }
-            let files = attachment::Entity::find()
-                .filter(attachment::Column::CommentId.eq(comment.id))
-                .filter(attachment::Column::Complete.eq(true))
-                .count(&*tx)
-                .await?;
-            if files >= max_files as u64 {
-                return Err(StoreFailure::Domain(Error::FailedPrecondition {
-                    reason: "TOO_MANY_ATTACHMENTS",
-                    message: format!("a comment carries at most {max_files} files"),
-                    violations: vec![PreconditionViolation {
-                        kind: "TOO_MANY_ATTACHMENTS".into(),
-                        subject: comment.id.to_string(),
-                        description: "the comment has as many files as it may".into(),
-                    }],
-                }));
-            }
+            room_for_one_more(&tx, comment.id, max_files).await?;
             let completed = attachment::Entity::update_many()
                 .col_expr(attachment::Column::Size, Expr::value(size))
                 .col_expr(attachment::Column::Sha256, Expr::value(sha256))
@@ -152,23 +138,7 @@ impl Store {
             if completed.rows_affected == 0 {
                 return Err(StoreFailure::Domain(upload_discarded(id)));
             }
-            let bumped = comment::Entity::update_many()
-                .col_expr(
-                    comment::Column::Version,
-                    sea_orm::sea_query::ExprTrait::add(Expr::col(comment::Column::Version), 1),
-                )
-                .col_expr(
-                    comment::Column::UpdateTime,
-                    Expr::value(now.as_microsecond()),
-                )
-                .filter(comment::Column::Id.eq(event.resource_id))
-                .exec(&*tx)
-                .await?;
-            if bumped.rows_affected == 0 {
-                return Err(StoreFailure::Domain(Error::NotFound {
-                    resource: "comment",
-                }));
-            }
+            bump_comment(&tx, event.resource_id, now).await?;
             change_log::append(&tx, event).await?;
             Ok(())
         }
@@ -291,10 +261,7 @@ impl Store {
             select = select.filter(attachment::Column::DeleteTime.is_null());
         }
         if let Some(name) = &filter.file_name {
-            select = select.filter(
-                Expr::expr(Func::lower(Expr::col(attachment::Column::FileName)))
-                    .like(super::contains(name)),
-            );
+            select = select.filter(attachment::Column::FileNameKey.like(super::contains(name)));
         }
         if let Some(prefix) = &filter.content_type {
             select = select.filter(
@@ -332,28 +299,41 @@ impl Store {
             .into_iter()
             .map(|(id, kind, parent)| (id, (kind, parent)))
             .collect();
+        // A comment erased between the two reads takes its files with it: they are left out.
         rows.into_iter()
-            .map(|row| {
+            .filter_map(|row| {
                 let parent = parents
                     .get(&row.comment_id)
-                    .and_then(|(kind, id)| CommentParent::of(kind, *id))
-                    .ok_or_else(|| Error::Internal("an attachment without its comment".into()))?;
-                Ok((from_row(row)?, parent))
+                    .and_then(|(kind, id)| CommentParent::of(kind, *id))?;
+                Some(from_row(row).map(|attachment| (attachment, parent)))
             })
             .collect()
     }
 
-    /// Marks attachment `id` deleted at `delete_time` (or restores it with `None`), with
-    /// `event`; false if it is already so.
+    /// Marks attachment `id` deleted at `delete_time` (or restores it with `None`, if its
+    /// comment has fewer than `max_files` files), with `event` and a new version of its
+    /// comment; false if it is already so.
     #[tracing::instrument(skip(self, event), level = "debug", err(level = "debug"))]
     pub async fn set_attachment_deleted(
         &self,
         id: Uuid,
         delete_time: Option<Timestamp>,
         event: &ChangeEvent,
+        max_files: usize,
     ) -> Result<bool> {
         let tx = self.begin_write().await?;
         let outcome = async {
+            // The comment first, as an upload completing on it locks it.
+            let _locked: Option<Uuid> = comment::Entity::find_by_id(event.resource_id)
+                .select_only()
+                .column(comment::Column::Id)
+                .lock_exclusive()
+                .into_tuple()
+                .one(&*tx)
+                .await?;
+            if delete_time.is_none() {
+                room_for_one_more(&tx, event.resource_id, max_files).await?;
+            }
             let mut update = attachment::Entity::update_many()
                 .col_expr(
                     attachment::Column::DeleteTime,
@@ -369,12 +349,58 @@ impl Store {
             if update.exec(&*tx).await?.rows_affected == 0 {
                 return Ok(false);
             }
+            bump_comment(&tx, event.resource_id, event.time).await?;
             change_log::append(&tx, event).await?;
             Ok(true)
         }
         .await;
         finish(tx, outcome, &[]).await
     }
+}
+
+/// FAILED_PRECONDITION (TOO_MANY_ATTACHMENTS) if comment `id` carries `max_files` files that
+/// are not deleted.
+async fn room_for_one_more(tx: &WriteTx, id: Uuid, max_files: usize) -> Result<(), StoreFailure> {
+    let files = attachment::Entity::find()
+        .filter(attachment::Column::CommentId.eq(id))
+        .filter(attachment::Column::Complete.eq(true))
+        .filter(attachment::Column::DeleteTime.is_null())
+        .count(&**tx)
+        .await?;
+    if files < max_files as u64 {
+        return Ok(());
+    }
+    Err(StoreFailure::Domain(Error::FailedPrecondition {
+        reason: "TOO_MANY_ATTACHMENTS",
+        message: format!("a comment carries at most {max_files} files"),
+        violations: vec![PreconditionViolation {
+            kind: "TOO_MANY_ATTACHMENTS".into(),
+            subject: id.to_string(),
+            description: "the comment has as many files as it may".into(),
+        }],
+    }))
+}
+
+/// A new version of comment `id` (its files changed at `now`); NOT_FOUND if it is gone.
+async fn bump_comment(tx: &WriteTx, id: Uuid, now: Timestamp) -> Result<(), StoreFailure> {
+    let bumped = comment::Entity::update_many()
+        .col_expr(
+            comment::Column::Version,
+            ExprTrait::add(Expr::col(comment::Column::Version), 1),
+        )
+        .col_expr(
+            comment::Column::UpdateTime,
+            Expr::value(now.as_microsecond()),
+        )
+        .filter(comment::Column::Id.eq(id))
+        .exec(&**tx)
+        .await?;
+    if bumped.rows_affected == 0 {
+        return Err(StoreFailure::Domain(Error::NotFound {
+            resource: "comment",
+        }));
+    }
+    Ok(())
 }
 
 /// The refusal of an upload that was discarded while it ran (taken for abandoned).

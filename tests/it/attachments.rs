@@ -162,6 +162,15 @@ backend_tests! {
         let (bytes, end) = read_slowly(&mut stream).await;
         assert_eq!(end.map_err(|status| status.code()), Err(Code::PermissionDenied), "after {bytes} bytes");
         assert!(bytes < size, "{bytes}");
+        // The file itself is deleted: the download ends as well.
+        desk.as_agent.comments.clone().undelete_comment(pb::UndeleteCommentRequest { id: comment.id.clone(), etag: server.comment_etag(&comment.id).await }).await.expect("restore the comment");
+        let secret = customer_token().await;
+        let mut stream = slow_download(&server, &secret, &attachment.id).await;
+        desk.as_agent.comments.clone().delete_attachment(pb::DeleteAttachmentRequest { id: attachment.id.clone() }).await.expect("delete the file");
+        let (bytes, end) = read_slowly(&mut stream).await;
+        let status = end.expect_err("the download ends");
+        assert_eq!((status.code(), reason(&status).as_deref()), (Code::PermissionDenied, Some("ATTACHMENT_NO_LONGER_READABLE")), "after {bytes} bytes");
+        assert!(bytes < size, "{bytes}");
     }
     async fn a_twenty_mib_file_goes_up_and_comes_back_in_chunks_with_its_checksum(server) {
         let desk = server.desk("acme").await;

@@ -181,6 +181,16 @@ backend_tests! {
         let as_customer = server.as_token(&server.token(pb::token_owner::Owner::CustomerId(customer.id.clone())).await);
         expect_code(notes_of(&as_customer, &customer).await, Code::PermissionDenied);
 
+        // A writer lowered to READ no longer deletes even its own notes.
+        let writer = as_writer.agents.clone().who_am_i(pb::WhoAmIRequest {}).await.expect("who").into_inner().agent.expect("agent");
+        server.agents().update_agent(pb::UpdateAgentRequest {
+            agent: Some(pb::Agent { details_access: pb::DetailsAccess::Read.into(), ..writer }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["details_access".into()] }),
+        }).await.expect("lower the writer");
+        let etag = server.comment_etag(&written.id).await;
+        let refused = as_writer.comments.clone().delete_comment(pb::DeleteCommentRequest { id: written.id.clone(), etag }).await;
+        assert_eq!(reason(&expect_code(refused, Code::PermissionDenied)).as_deref(), Some("NO_DETAILS_WRITE"));
+
         // Taking the right away takes effect on the next call.
         server.agents().update_agent(pb::UpdateAgentRequest {
             agent: Some(pb::Agent { details_access: pb::DetailsAccess::None.into(), ..reader.clone() }),
@@ -270,5 +280,23 @@ backend_tests! {
         expect_invalid(set_deleted(&desk.as_agent, "", true).await, "id");
         expect_code(set_deleted(&desk.as_agent, &uuid::Uuid::now_v7().to_string(), true).await, Code::NotFound);
         let _ = (invoice, screenshot);
+    }
+
+    async fn a_deleted_file_frees_its_place_on_the_comment_and_a_restore_needs_one(server) {
+        let desk = server.desk("acme").await;
+        let ticket = desk.create(desk.ticket("Many files")).await;
+        let comment = write(&desk.as_agent, pb::Comment { body: "Scans".into(), parent: on_ticket(&ticket), ..Default::default() }).await.expect("comment");
+        let mut files = Vec::new();
+        for n in 0..20 {
+            files.push(upload(&desk.as_agent, file(&comment, &format!("scan{n}.png"), "image/png"), b"png", 64).await.expect("upload"));
+        }
+        let refused = upload(&desk.as_agent, file(&comment, "one-too-many.png", "image/png"), b"png", 64).await;
+        assert_eq!(reason(&expect_code(refused, Code::FailedPrecondition)).as_deref(), Some("TOO_MANY_ATTACHMENTS"));
+        set_deleted(&desk.as_agent, &files[0].id, true).await.expect("delete one");
+        upload(&desk.as_agent, file(&comment, "in-its-place.png", "image/png"), b"png", 64).await.expect("its place is free");
+        let refused = set_deleted(&desk.as_agent, &files[0].id, false).await;
+        assert_eq!(reason(&expect_code(refused, Code::FailedPrecondition)).as_deref(), Some("TOO_MANY_ATTACHMENTS"));
+        set_deleted(&desk.as_agent, &files[1].id, true).await.expect("delete another");
+        set_deleted(&desk.as_agent, &files[0].id, false).await.expect("now it fits");
     }
 }

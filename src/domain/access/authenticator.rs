@@ -73,7 +73,7 @@ impl Authenticator {
     /// that runs for a while: UNAUTHENTICATED, for the same reasons as [`Self::authenticate`],
     /// once it was revoked or expired or its holder became invalid or gone. Through a cache
     /// kept like the one of secrets.
-    pub async fn still_holds(&self, principal: &Principal) -> Result<()> {
+    pub async fn still_holds(&self, principal: &Principal) -> Result<Principal> {
         let id = principal.token_id();
         let generation = self.store.rights_generation();
         let verdict = match self.by_token.get(&id) {
@@ -85,7 +85,7 @@ impl Authenticator {
                 verdict
             }
         };
-        self.admit(verdict).map(|_| ())
+        self.admit(verdict)
     }
 
     /// The principal of a token as the database had it, or why it may not call.

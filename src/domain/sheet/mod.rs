@@ -155,7 +155,9 @@ impl Sheets {
         let store = &self.tickets.store;
         let scope = principal.scope();
         let mut names = HashMap::new();
-        for ticket in &overview.open {
+        // Group names are for staff (GetGroup and ListGroups are).
+        let staff = !matches!(principal, Principal::Customer { .. });
+        for ticket in overview.open.iter().filter(|_| staff) {
             if let std::collections::hash_map::Entry::Vacant(entry) = names.entry(ticket.group_id)
                 && let Some(group) = store.group(ticket.group_id).await?
             {

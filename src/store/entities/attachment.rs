@@ -8,6 +8,8 @@ pub struct Model {
     pub id: Uuid,
     pub comment_id: Uuid,
     pub file_name: String,
+    /// `file_name` case-folded, for searching.
+    pub file_name_key: String,
     pub content_type: String,
     pub description: String,
     pub size: i64,
