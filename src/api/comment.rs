@@ -151,6 +151,7 @@ impl CommentService for CommentApi {
             created_until: super::parse_time("created_before", request.created_before)?,
             text: request.text,
             include_deleted: request.include_deleted,
+            newest_first: false,
         };
         let page = self
             .comments

@@ -59,6 +59,8 @@ pub struct CommentQuery {
     pub text: String,
     /// Deleted ones too.
     pub include_deleted: bool,
+    /// Newest first (else oldest first).
+    pub newest_first: bool,
 }
 
 /// The comment rules, over the store.
@@ -260,6 +262,7 @@ impl Comments {
             created_until: query.created_until.map(Timestamp::as_microsecond),
             text: (!text.is_empty()).then_some(text),
             include_deleted: query.include_deleted,
+            newest_first: query.newest_first,
         };
         let fingerprint = paging::fingerprint(&filter);
         let cursor: Option<CommentCursor> = paging::decode_token(page_token, &fingerprint)?;

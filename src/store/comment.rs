@@ -95,6 +95,8 @@ pub struct CommentFilter {
     pub text: Option<String>,
     /// Deleted comments too.
     pub include_deleted: bool,
+    /// Newest first (else oldest first).
+    pub newest_first: bool,
 }
 
 /// Where a comment list stopped.
@@ -244,18 +246,33 @@ impl Store {
             condition = condition.add(comment::Column::DeleteTime.is_null());
         }
         if let Some(cursor) = cursor {
-            condition = condition
-                .add(comment::Column::CreateTime.gte(cursor.time))
-                .add(
-                    Condition::any()
-                        .add(comment::Column::CreateTime.gt(cursor.time))
-                        .add(comment::Column::Id.gt(cursor.id)),
-                );
+            condition = if filter.newest_first {
+                condition
+                    .add(comment::Column::CreateTime.lte(cursor.time))
+                    .add(
+                        Condition::any()
+                            .add(comment::Column::CreateTime.lt(cursor.time))
+                            .add(comment::Column::Id.lt(cursor.id)),
+                    )
+            } else {
+                condition
+                    .add(comment::Column::CreateTime.gte(cursor.time))
+                    .add(
+                        Condition::any()
+                            .add(comment::Column::CreateTime.gt(cursor.time))
+                            .add(comment::Column::Id.gt(cursor.id)),
+                    )
+            };
         }
+        let order = if filter.newest_first {
+            sea_orm::Order::Desc
+        } else {
+            sea_orm::Order::Asc
+        };
         let rows = comment::Entity::find()
             .filter(condition)
-            .order_by_asc(comment::Column::CreateTime)
-            .order_by_asc(comment::Column::Id)
+            .order_by(comment::Column::CreateTime, order.clone())
+            .order_by(comment::Column::Id, order)
             .limit(limit)
             .all(self.reader())
             .await?;

@@ -190,10 +190,14 @@ backend_tests! {
             assert!(!text.contains("Prefers calls"), "notes are for staff: {text}");
             assert!(!text.contains("Notes ("), "{text}");
         }
-        // Staff see the notes.
+        // Staff see the notes, the newest first.
+        note(&server, pb::comment_parent::Parent::CustomerId(desk.customer.id.clone()), "Moved to the Hamburg office").await;
         let staff = render(desk.as_agent.customers.clone(), of_customer(&desk.customer.id), "").await.expect("agent's sheet");
         if let Some(text) = text_of(&staff.file) {
-            assert!(text.contains("Notes (1)") && text.contains("Prefers calls after 3 pm"), "{text}");
+            assert!(text.contains("Notes (2)"), "{text}");
+            let newer = text.find("Moved to the Hamburg office").expect("the newer note");
+            let older = text.find("Prefers calls after 3 pm").expect("the older note");
+            assert!(newer < older, "{text}");
         }
         // Another customer's sheet, or another organisation's, is not found.
         let before = server.snapshot().await;

@@ -40,6 +40,15 @@ pub enum SheetOf {
     Organisation(Uuid),
 }
 
+/// The notes a sheet prints.
+#[derive(Clone, Debug)]
+struct Notes {
+    /// The newest, newest first.
+    newest: Vec<Comment>,
+    /// Whether there are older ones.
+    more: bool,
+}
+
 /// A rendered sheet.
 #[derive(Clone, Debug)]
 pub struct Sheet {
@@ -95,7 +104,13 @@ impl Sheets {
         } else {
             Some(self.notes(principal, parent).await?)
         };
-        let names = self.names(principal, &overview, notes.as_deref()).await?;
+        let names = self
+            .names(
+                principal,
+                &overview,
+                notes.as_ref().map(|n| n.newest.as_slice()),
+            )
+            .await?;
         let printed = self.clock.now();
         let sheet = Printing {
             zone: &zone,
@@ -109,19 +124,20 @@ impl Sheets {
         let (file_name, content) = match (&overview.customer, &overview.organisation) {
             (Some(customer), _) => (
                 format!("customer-{}.pdf", customer.id),
-                sheet.customer(customer, &overview, notes.as_deref(), printed),
+                sheet.customer(customer, &overview, notes.as_ref(), printed),
             ),
             (None, Some(organisation)) => (
                 format!("organisation-{}.pdf", organisation.id),
-                sheet.organisation(organisation, &overview, notes.as_deref(), printed),
+                sheet.organisation(organisation, &overview, notes.as_ref(), printed),
             ),
             (None, None) => return Err(Error::Internal("an overview of nothing".into())),
         };
         Ok(Sheet { file_name, content })
     }
 
-    /// The newest notes on `parent` (at most [`MAX_NOTES`]), newest first.
-    async fn notes(&self, principal: &Principal, parent: CommentParent) -> Result<Vec<Comment>> {
+    /// The newest notes on `parent` (at most [`MAX_NOTES`]), newest first, and whether there
+    /// are older ones.
+    async fn notes(&self, principal: &Principal, parent: CommentParent) -> Result<Notes> {
         let query = CommentQuery {
             parent: Some(parent),
             author: None,
@@ -129,20 +145,14 @@ impl Sheets {
             created_until: None,
             text: String::new(),
             include_deleted: false,
+            newest_first: true,
         };
-        let mut notes = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = self.comments.list(principal, &query, 1000, &token).await?;
-            notes.extend(page.items);
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
-        }
-        notes.reverse();
-        notes.truncate(MAX_NOTES);
-        Ok(notes)
+        let size = i32::try_from(MAX_NOTES).unwrap_or(i32::MAX);
+        let page = self.comments.list(principal, &query, size, "").await?;
+        Ok(Notes {
+            newest: page.items,
+            more: !page.next_page_token.is_empty(),
+        })
     }
 
     /// The names the sheet prints for the ids it shows: groups, organisations, note authors.
@@ -235,7 +245,7 @@ impl Printing<'_> {
         &self,
         customer: &Customer,
         overview: &Overview,
-        notes: Option<&[Comment]>,
+        notes: Option<&Notes>,
         printed: Timestamp,
     ) -> Vec<u8> {
         let given = format!("{} {}", customer.title, customer.first_name);
@@ -274,7 +284,7 @@ impl Printing<'_> {
         &self,
         organisation: &Organisation,
         overview: &Overview,
-        notes: Option<&[Comment]>,
+        notes: Option<&Notes>,
         printed: Timestamp,
     ) -> Vec<u8> {
         let mut page = Layout::new(&format!("Organisation sheet: {}", organisation.name));
@@ -433,15 +443,19 @@ impl Printing<'_> {
         text
     }
 
-    fn notes(&self, page: &mut Layout, notes: Option<&[Comment]>) {
-        let Some(notes) = notes else {
+    fn notes(&self, page: &mut Layout, notes: Option<&Notes>) {
+        let Some(Notes { newest, more }) = notes else {
             return;
         };
-        page.heading(&format!("Notes ({})", notes.len()));
-        if notes.is_empty() {
+        if *more {
+            page.heading(&format!("Notes (the newest {})", newest.len()));
+        } else {
+            page.heading(&format!("Notes ({})", newest.len()));
+        }
+        if newest.is_empty() {
             page.paragraph("No notes.", 0.0, false);
         }
-        for note in notes {
+        for note in newest {
             page.entry(3.0, 2);
             let author = self
                 .names
