@@ -22,7 +22,8 @@ use crate::{
     domain::access::Principal,
     error::{Error, Result},
     model::{
-        Attachment, ChangeKind, CommentParent, DetailsAccess, FieldChange, ResourceType, Visibility,
+        Attachment, ChangeKind, Comment, CommentParent, DetailsAccess, FieldChange, ResourceType,
+        Visibility,
     },
     store::{AttachmentFilter, CommentCursor, Store},
 };
@@ -246,7 +247,7 @@ impl Comments {
 
     /// Whether `principal` may read `attachment` (NOT_FOUND, as for a missing one, if not):
     /// its comment is readable, neither deleted nor a stub, and not internal to a customer.
-    async fn readable(&self, principal: &Principal, attachment: &Attachment) -> Result<()> {
+    async fn readable(&self, principal: &Principal, attachment: &Attachment) -> Result<Comment> {
         let not_found = || Error::NotFound {
             resource: "attachment",
         };
@@ -264,7 +265,7 @@ impl Comments {
         {
             return Err(not_found());
         }
-        Ok(())
+        Ok(comment)
     }
 
     /// One page of the attachments the caller may read (of comments it reads with their
@@ -319,7 +320,8 @@ impl Comments {
 
     /// Deletes attachment `id` softly (`deleted`) or restores it: whoever may delete its
     /// comment may (its author, staff who may write on its parent, admins); on a note, only
-    /// with details_access WRITE. A retry of a call that went through answers as it did.
+    /// with details_access WRITE. The comment must be readable and not deleted (restore it
+    /// first). A retry of a call that went through answers as it did.
     #[tracing::instrument(skip(self, principal), level = "debug", err(level = "debug"))]
     pub async fn set_attachment_deleted(
         &self,
@@ -331,26 +333,8 @@ impl Comments {
             resource: "attachment",
         };
         let current = self.store.attachment(id).await?.ok_or_else(not_found)?;
-        let comment =
-            self.get(principal, current.comment_id)
-                .await
-                .map_err(|error| match error {
-                    Error::NotFound { .. } => not_found(),
-                    other => other,
-                })?;
-        let reader = party_of(principal);
-        if present(comment.clone(), reader).redacted {
-            return Err(not_found());
-        }
-        if !matches!(comment.parent, CommentParent::Ticket(_)) {
-            needs_details(principal, DetailsAccess::Write)?;
-        }
-        if comment.author != reader && !self.moderates(principal, comment.parent).await? {
-            return Err(Error::denied(
-                "NOT_AUTHOR",
-                "only the comment's author, an agent who may write on its parent, or an admin may delete or restore its files",
-            ));
-        }
+        let comment = self.readable(principal, &current).await?;
+        self.may_delete(principal, &comment).await?;
         if current.delete_time.is_some() == deleted {
             return Ok((current, comment.parent));
         }

@@ -301,15 +301,7 @@ impl Comments {
                 resource: "comment",
             })?;
         let reader = scope.reader;
-        if !matches!(current.parent, CommentParent::Ticket(_)) {
-            needs_details(principal, DetailsAccess::Write)?;
-        }
-        if current.author != reader && !self.moderates(principal, current.parent).await? {
-            return Err(Error::denied(
-                "NOT_AUTHOR",
-                "only its author, an agent who may write on its parent, or an admin may delete or restore a comment",
-            ));
-        }
+        self.may_delete(principal, &current).await?;
         // Already so: a retry of a call that went through answers as the first did.
         if current.delete_time.is_some() == deleted {
             return Ok(present(current, reader));
@@ -342,13 +334,26 @@ impl Comments {
         Ok(present(next, reader))
     }
 
+    /// Whether `principal` may delete and restore `comment` and its files: its author, staff
+    /// who may write on its parent, or an admin; on a note, only with details_access WRITE.
+    pub(crate) async fn may_delete(&self, principal: &Principal, comment: &Comment) -> Result<()> {
+        if !matches!(comment.parent, CommentParent::Ticket(_)) {
+            needs_details(principal, DetailsAccess::Write)?;
+        }
+        if comment.author != party_of(principal)
+            && !self.moderates(principal, comment.parent).await?
+        {
+            return Err(Error::denied(
+                "NOT_AUTHOR",
+                "only its author, an agent who may write on its parent, or an admin may delete or restore a comment or its files",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `principal` is staff that may write on `parent` (and so moderate its
     /// comments).
-    pub(crate) async fn moderates(
-        &self,
-        principal: &Principal,
-        parent: CommentParent,
-    ) -> Result<bool> {
+    async fn moderates(&self, principal: &Principal, parent: CommentParent) -> Result<bool> {
         Ok(match (principal, parent) {
             (Principal::Customer { .. }, _) => false,
             (Principal::Admin { .. }, _) => true,

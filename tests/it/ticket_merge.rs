@@ -297,4 +297,18 @@ backend_tests! {
             assert_eq!(thread(&server, &a).await.len() + thread(&server, &b).await.len(), comments, "round {round}: no comment lost");
         }
     }
+
+    async fn a_ticket_merged_twice_shows_both_earlier_histories(server) {
+        let desk = server.desk("acme").await;
+        let first = desk.create(desk.ticket("First")).await;
+        let second = desk.create(desk.ticket("Second")).await;
+        let third = desk.create(desk.ticket("Third")).await;
+        merge(&desk.as_agent, &first, &second).await.expect("first into second");
+        let second = desk::ticket(&server, &second.id).await;
+        merge(&desk.as_agent, &second, &third).await.expect("second into third");
+        let third = desk::ticket(&server, &third.id).await;
+        let entries = history(&server, &third).await;
+        let created: Vec<&str> = entries.iter().filter(|e| e.kind() == pb::ChangeKind::Created).map(|e| e.resource_id.as_str()).collect();
+        assert_eq!(created, [first.id.as_str(), second.id.as_str(), third.id.as_str()], "oldest first, through both merges");
+    }
 }

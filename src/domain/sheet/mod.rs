@@ -182,6 +182,9 @@ impl Sheets {
             }
         }
         for note in notes.unwrap_or_default() {
+            if names.contains_key(&note.author.id()) {
+                continue;
+            }
             let (id, name) = match note.author {
                 Party::Agent(id) => (
                     id,
