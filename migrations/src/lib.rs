@@ -23,6 +23,7 @@ mod m20261206_000012_activities;
 mod m20261207_000013_erasure;
 mod m20261207_000014_ticket_merges;
 mod m20261207_000015_supplementary_details;
+mod m20261207_000016_contact_groups;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_erasure::Migration),
             Box::new(m20261207_000014_ticket_merges::Migration),
             Box::new(m20261207_000015_supplementary_details::Migration),
+            Box::new(m20261207_000016_contact_groups::Migration),
         ]
     }
 }

@@ -212,6 +212,9 @@ pub(crate) fn resource_type(field: &'static str, raw: i32) -> Result<ResourceTyp
             P::Comment => ResourceType::Comment,
             P::Webhook => ResourceType::Webhook,
             P::Activity => ResourceType::Activity,
+            P::ContactGroupKind => ResourceType::ContactGroupKind,
+            P::ContactGroup => ResourceType::ContactGroup,
+            P::PriceList => ResourceType::PriceList,
         },
     )
 }
@@ -235,6 +238,9 @@ pub(crate) fn resource_type_to_proto(name: &str) -> pb::ResourceType {
         Some(ResourceType::Comment) => P::Comment,
         Some(ResourceType::Webhook) => P::Webhook,
         Some(ResourceType::Activity) => P::Activity,
+        Some(ResourceType::ContactGroupKind) => P::ContactGroupKind,
+        Some(ResourceType::ContactGroup) => P::ContactGroup,
+        Some(ResourceType::PriceList) => P::PriceList,
     }
 }
 

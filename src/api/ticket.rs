@@ -679,6 +679,8 @@ pub(crate) fn change_kind_to_proto(name: &str) -> pb::ChangeKind {
         Some(ChangeKind::Erased) => P::Erased,
         Some(ChangeKind::AttachmentDeleted) => P::AttachmentDeleted,
         Some(ChangeKind::AttachmentRestored) => P::AttachmentRestored,
+        Some(ChangeKind::MembersAdded) => P::MembersAdded,
+        Some(ChangeKind::MembersRemoved) => P::MembersRemoved,
     }
 }
 

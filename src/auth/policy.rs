@@ -89,6 +89,49 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.GroupService/GetGroup", STAFF),
     ("/clientele.v1.GroupService/UpdateGroup", ADMINS),
     ("/clientele.v1.GroupService/ListGroups", STAFF),
+    (
+        "/clientele.v1.ContactGroupService/CreateContactGroupKind",
+        ADMINS,
+    ),
+    (
+        "/clientele.v1.ContactGroupService/UpdateContactGroupKind",
+        ADMINS,
+    ),
+    (
+        "/clientele.v1.ContactGroupService/ListContactGroupKinds",
+        STAFF,
+    ),
+    (
+        "/clientele.v1.ContactGroupService/CreateContactGroup",
+        ADMINS,
+    ),
+    ("/clientele.v1.ContactGroupService/GetContactGroup", STAFF),
+    (
+        "/clientele.v1.ContactGroupService/UpdateContactGroup",
+        ADMINS,
+    ),
+    ("/clientele.v1.ContactGroupService/ListContactGroups", STAFF),
+    (
+        "/clientele.v1.ContactGroupService/AddContactGroupMembers",
+        STAFF,
+    ),
+    (
+        "/clientele.v1.ContactGroupService/RemoveContactGroupMembers",
+        STAFF,
+    ),
+    (
+        "/clientele.v1.ContactGroupService/ListContactGroupMembers",
+        STAFF,
+    ),
+    (
+        "/clientele.v1.ContactGroupService/ListContactGroupMemberships",
+        STAFF,
+    ),
+    ("/clientele.v1.PriceListService/CreatePriceList", ADMINS),
+    ("/clientele.v1.PriceListService/GetPriceList", STAFF),
+    ("/clientele.v1.PriceListService/UpdatePriceList", ADMINS),
+    ("/clientele.v1.PriceListService/ListPriceLists", STAFF),
+    ("/clientele.v1.PriceListService/GetEffectivePrices", ANYONE),
     ("/clientele.v1.PermissionService/GetSettings", ADMINS),
     ("/clientele.v1.PermissionService/UpdateSettings", ADMINS),
     ("/clientele.v1.PermissionService/GrantPermission", ADMINS),

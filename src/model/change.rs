@@ -32,11 +32,17 @@ pub enum ResourceType {
     Webhook,
     /// A customer activity.
     Activity,
+    /// An entry of the catalogue of contact group kinds.
+    ContactGroupKind,
+    /// A contact group.
+    ContactGroup,
+    /// A price list.
+    PriceList,
 }
 
 impl ResourceType {
     /// Every kind.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::Organisation,
         Self::Customer,
         Self::Settings,
@@ -50,6 +56,9 @@ impl ResourceType {
         Self::Comment,
         Self::Webhook,
         Self::Activity,
+        Self::ContactGroupKind,
+        Self::ContactGroup,
+        Self::PriceList,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -73,6 +82,9 @@ impl ResourceType {
             Self::Comment => "comment",
             Self::Webhook => "webhook",
             Self::Activity => "activity",
+            Self::ContactGroupKind => "contact_group_kind",
+            Self::ContactGroup => "contact_group",
+            Self::PriceList => "price_list",
         }
     }
 }
@@ -117,11 +129,15 @@ pub enum ChangeKind {
     AttachmentDeleted,
     /// One of its deleted files was restored.
     AttachmentRestored,
+    /// Contacts joined it (a contact group; the changes name them).
+    MembersAdded,
+    /// Contacts left it (a contact group; the changes name them).
+    MembersRemoved,
 }
 
 impl ChangeKind {
     /// Every kind.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::Created,
         Self::Updated,
         Self::Deactivated,
@@ -140,6 +156,8 @@ impl ChangeKind {
         Self::Erased,
         Self::AttachmentDeleted,
         Self::AttachmentRestored,
+        Self::MembersAdded,
+        Self::MembersRemoved,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -168,6 +186,8 @@ impl ChangeKind {
             Self::Erased => "erased",
             Self::AttachmentDeleted => "attachment_deleted",
             Self::AttachmentRestored => "attachment_restored",
+            Self::MembersAdded => "members_added",
+            Self::MembersRemoved => "members_removed",
         }
     }
 }

@@ -4,6 +4,7 @@
 mod agent;
 mod change;
 mod comment;
+mod contact_group;
 mod customer;
 mod erasure;
 mod grant;
@@ -19,6 +20,10 @@ mod webhook;
 pub use agent::{Agent, DetailsAccess};
 pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
 pub use comment::{Attachment, Comment, CommentParent, Party, Visibility};
+pub use contact_group::{
+    Contact, ContactGroup, ContactGroupKind, ContactGroupMember, ContactGroupMembership,
+    EffectivePrice, Price, PriceItem, PriceList, PriceListAssignment,
+};
 pub use customer::{Customer, email_domain};
 pub use erasure::{ERASED_DOMAIN, Erasure, ErasureReport, erased_values};
 pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};

@@ -26,8 +26,8 @@ use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::Healt
 use self::services::Services;
 use crate::{
     api::{
-        AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
-        PrivacyApi, SlaApi, TicketApi, WebhookApi,
+        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, GroupApi, OrganisationApi,
+        PermissionApi, PriceListApi, PrivacyApi, SlaApi, TicketApi, WebhookApi,
     },
     auth::AuthLayer,
     clock::{Clock, SystemClock},
@@ -38,10 +38,12 @@ use crate::{
         v1::{
             agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
             comment_service_server::CommentServiceServer,
+            contact_group_service_server::ContactGroupServiceServer,
             customer_service_server::CustomerServiceServer,
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
             permission_service_server::PermissionServiceServer,
+            price_list_service_server::PriceListServiceServer,
             privacy_service_server::PrivacyServiceServer, sla_service_server::SlaServiceServer,
             ticket_service_server::TicketServiceServer,
             webhook_service_server::WebhookServiceServer,
@@ -61,6 +63,8 @@ pub const SERVICE_NAMES: &[&str] = &[
     <CustomerServiceServer<CustomerApi> as NamedService>::NAME,
     <PermissionServiceServer<PermissionApi> as NamedService>::NAME,
     <GroupServiceServer<GroupApi> as NamedService>::NAME,
+    <ContactGroupServiceServer<ContactGroupApi> as NamedService>::NAME,
+    <PriceListServiceServer<PriceListApi> as NamedService>::NAME,
     <AgentServiceServer<AgentApi> as NamedService>::NAME,
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
     <TicketServiceServer<TicketApi> as NamedService>::NAME,

@@ -12,20 +12,22 @@ use tonic::{
 use super::Config;
 use crate::{
     api::{
-        AgentApi, ChangeApi, CommentApi, CustomerApi, GroupApi, OrganisationApi, PermissionApi,
-        PrivacyApi, SlaApi, TicketApi, WebhookApi,
+        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, GroupApi, OrganisationApi,
+        PermissionApi, PriceListApi, PrivacyApi, SlaApi, TicketApi, WebhookApi,
     },
     auth::Authenticator,
     domain::{
-        Agents, ChangeFeed, Comments, Customers, Escalations, Groups, Organisations, Permissions,
-        Privacy, SettingsRules, Sheets, Slas, Tickets, Tokens, Webhooks,
+        Agents, ChangeFeed, Comments, ContactGroups, Customers, Escalations, Groups, Organisations,
+        Permissions, PriceLists, Privacy, SettingsRules, Sheets, Slas, Tickets, Tokens, Webhooks,
     },
     proto::v1::{
         agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
         comment_service_server::CommentServiceServer,
+        contact_group_service_server::ContactGroupServiceServer,
         customer_service_server::CustomerServiceServer, group_service_server::GroupServiceServer,
         organisation_service_server::OrganisationServiceServer,
         permission_service_server::PermissionServiceServer,
+        price_list_service_server::PriceListServiceServer,
         privacy_service_server::PrivacyServiceServer, sla_service_server::SlaServiceServer,
         ticket_service_server::TicketServiceServer, webhook_service_server::WebhookServiceServer,
     },
@@ -73,6 +75,8 @@ impl Services {
         let customers = Customers::new(store.clone(), clock.clone(), permissions.clone());
         let settings = SettingsRules::new(store.clone(), clock.clone());
         let groups = Groups::new(store.clone(), clock.clone());
+        let contact_groups = ContactGroups::new(store.clone(), clock.clone());
+        let price_lists = PriceLists::new(store.clone(), clock.clone(), contact_groups.clone());
         let agents = Agents::new(store.clone(), clock.clone());
         let slas = Slas::new(store.clone(), clock.clone());
         let tickets = Tickets::new(
@@ -122,6 +126,14 @@ impl Services {
             ))
             .add_service(configured!(
                 GroupServiceServer::new(GroupApi::new(groups)),
+                limits
+            ))
+            .add_service(configured!(
+                ContactGroupServiceServer::new(ContactGroupApi::new(contact_groups)),
+                limits
+            ))
+            .add_service(configured!(
+                PriceListServiceServer::new(PriceListApi::new(price_lists)),
                 limits
             ))
             .add_service(configured!(

@@ -10,6 +10,7 @@ mod attachment;
 mod change_feed;
 mod change_log;
 mod comment;
+mod contact_group;
 mod customer;
 mod direct;
 mod entities;
@@ -20,6 +21,7 @@ mod group;
 mod idempotency;
 mod liveness;
 mod organisation;
+mod price_list;
 mod reader;
 mod scope;
 mod seed;
@@ -32,10 +34,14 @@ mod webhook;
 pub use agent::agent_cursor;
 pub use attachment::AttachmentFilter;
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
+pub use contact_group::{
+    contact_group_cursor, contact_group_kind_cursor, contact_group_member_cursor,
+};
 pub use customer::CustomerCascade;
 pub use feed::{FeedMessage, NextEvent};
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
+pub use price_list::{RankedList, price_list_cursor};
 pub use scope::{Scope, TicketPaths, TicketScope};
 pub use sla::name_cursor;
 pub use ticket::{TicketChange, TicketCounts};
@@ -826,6 +832,14 @@ pub enum Table {
     Attachments,
     /// `attachment_chunks`
     AttachmentChunks,
+    /// `contact_groups`
+    ContactGroups,
+    /// `contact_group_members`
+    ContactGroupMembers,
+    /// `price_lists`
+    PriceLists,
+    /// `price_list_items`
+    PriceListItems,
 }
 
 impl Table {
@@ -845,6 +859,10 @@ impl Table {
             Self::Comments => "comments",
             Self::Attachments => "attachments",
             Self::AttachmentChunks => "attachment_chunks",
+            Self::ContactGroups => "contact_groups",
+            Self::ContactGroupMembers => "contact_group_members",
+            Self::PriceLists => "price_lists",
+            Self::PriceListItems => "price_list_items",
         }
     }
 }

@@ -13,6 +13,7 @@ mod changes;
 mod cli;
 mod clients;
 mod comments;
+mod contact_groups;
 mod contract;
 mod customers;
 mod deploy;

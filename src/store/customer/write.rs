@@ -217,6 +217,25 @@ impl Store {
                 }];
                 comment_events.push(moved);
             }
+            // Its contact groups become the target's.
+            let joined =
+                crate::store::contact_group::move_customer_memberships(&tx, source, target.id)
+                    .await?;
+            for group in joined {
+                let mut moved = events
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| Error::Internal("a merge without events".into()))?;
+                moved.resource_type = ResourceType::ContactGroup;
+                moved.resource_id = group;
+                moved.kind = ChangeKind::MembersAdded;
+                moved.changes = vec![crate::model::FieldChange {
+                    field: "customer_ids".into(),
+                    old: serde_json::Value::Null,
+                    new: serde_json::json!([target.id]),
+                }];
+                comment_events.push(moved);
+            }
             delete_customer(&tx, source, source_version).await?;
             update_customer(&tx, target, target_version).await?;
             for event in events.iter().chain(&grant_events).chain(&comment_events) {

@@ -10,9 +10,11 @@ use clientele::{
     proto::v1::{
         self as pb, agent_service_client::AgentServiceClient,
         change_service_client::ChangeServiceClient, comment_service_client::CommentServiceClient,
+        contact_group_service_client::ContactGroupServiceClient,
         customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
         permission_service_client::PermissionServiceClient,
+        price_list_service_client::PriceListServiceClient,
         privacy_service_client::PrivacyServiceClient, sla_service_client::SlaServiceClient,
         ticket_service_client::TicketServiceClient, webhook_service_client::WebhookServiceClient,
     },
@@ -268,6 +270,8 @@ pub struct Clients {
     pub comments: CommentServiceClient<Authed>,
     pub changes: ChangeServiceClient<Authed>,
     pub privacy: PrivacyServiceClient<Authed>,
+    pub contact_groups: ContactGroupServiceClient<Authed>,
+    pub price_lists: PriceListServiceClient<Authed>,
 }
 
 /// The secret of every test server's first admin token.
@@ -407,6 +411,8 @@ impl TestServer {
             comments: CommentServiceClient::new(channel()),
             changes: ChangeServiceClient::new(channel()),
             privacy: PrivacyServiceClient::new(channel()),
+            contact_groups: ContactGroupServiceClient::new(channel()),
+            price_lists: PriceListServiceClient::new(channel()),
         }
     }
 
@@ -460,6 +466,14 @@ impl TestServer {
 
     pub fn privacy(&self) -> PrivacyServiceClient<Authed> {
         PrivacyServiceClient::new(self.admin())
+    }
+
+    pub fn contact_groups(&self) -> ContactGroupServiceClient<Authed> {
+        ContactGroupServiceClient::new(self.admin())
+    }
+
+    pub fn price_lists(&self) -> PriceListServiceClient<Authed> {
+        PriceListServiceClient::new(self.admin())
     }
 
     /// The customer's current etag, as an admin reads it: every change of a customer needs it.
@@ -696,6 +710,10 @@ impl TestServer {
             Table::CustomerOrganisations,
             Table::Tickets,
             Table::TicketCustomers,
+            Table::ContactGroups,
+            Table::ContactGroupMembers,
+            Table::PriceLists,
+            Table::PriceListItems,
         ] {
             counts.push(self.count(table).await);
         }
