@@ -24,6 +24,8 @@ mod m20261207_000013_erasure;
 mod m20261207_000014_ticket_merges;
 mod m20261207_000015_supplementary_details;
 mod m20261207_000016_contact_groups;
+mod m20261207_000017_contact_group_sla;
+mod m20261207_000018_responsibilities;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -48,6 +50,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_ticket_merges::Migration),
             Box::new(m20261207_000015_supplementary_details::Migration),
             Box::new(m20261207_000016_contact_groups::Migration),
+            Box::new(m20261207_000017_contact_group_sla::Migration),
+            Box::new(m20261207_000018_responsibilities::Migration),
         ]
     }
 }

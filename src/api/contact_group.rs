@@ -16,7 +16,7 @@ use crate::{
     error::{Error, Result},
     model::{
         Contact, ContactGroup, ContactGroupKind, ContactGroupMember, ContactGroupMembership,
-        PriceListAssignment,
+        PriceListAssignment, Responsibility,
     },
     proto::v1::{self as pb, contact_group_service_server::ContactGroupService},
 };
@@ -333,6 +333,54 @@ fn input(group: pb::ContactGroup) -> Result<ContactGroupInput> {
         parse_optional_id("kind_id", &group.kind_id),
         validity_from_proto("validity", group.validity),
     )?;
+    let contract = group.sla_contract.unwrap_or_default();
+    let sla_default_policy = match parse_optional_id(
+        "sla_contract.default_sla_policy_id",
+        &contract.default_sla_policy_id,
+    ) {
+        Ok(policy) => policy,
+        Err(Error::InvalidArgument { violations: v, .. }) => {
+            violations.extend(v);
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    let mut sla_levels = Vec::with_capacity(contract.levels.len());
+    for (index, level) in contract.levels.iter().enumerate() {
+        let severity = super::severity_from_proto(
+            &format!("sla_contract.levels[{index}].severity"),
+            level.severity,
+        );
+        let policy = parse_id(
+            &format!("sla_contract.levels[{index}].sla_policy_id"),
+            &level.sla_policy_id,
+        );
+        match both(severity, policy) {
+            Ok((severity, policy)) => sla_levels.push((severity, policy)),
+            Err(Error::InvalidArgument { violations: v, .. }) => violations.extend(v),
+            Err(other) => return Err(other),
+        }
+    }
+    let mut responsibilities = Vec::with_capacity(group.responsibilities.len());
+    for (index, responsibility) in group.responsibilities.iter().enumerate() {
+        let field = |part: &str| format!("responsibilities[{index}].{part}");
+        let parsed = both(
+            parse_id(&field("group_id"), &responsibility.group_id),
+            both(
+                parse_id(&field("agent_id"), &responsibility.agent_id),
+                parse_optional_id(&field("reader_group_id"), &responsibility.reader_group_id),
+            ),
+        );
+        match parsed {
+            Ok((group_id, (agent_id, reader_group_id))) => responsibilities.push(Responsibility {
+                group_id,
+                agent_id,
+                reader_group_id,
+            }),
+            Err(Error::InvalidArgument { violations: v, .. }) => violations.extend(v),
+            Err(other) => return Err(other),
+        }
+    }
     Error::check(violations)?;
     Ok(ContactGroupInput {
         name: group.name,
@@ -340,6 +388,9 @@ fn input(group: pb::ContactGroup) -> Result<ContactGroupInput> {
         comment: group.comment,
         validity,
         price_lists,
+        sla_default_policy,
+        sla_levels,
+        responsibilities,
     })
 }
 
@@ -357,6 +408,27 @@ pub(crate) fn to_proto(group: ContactGroup) -> pb::ContactGroup {
             .map(|assignment| pb::PriceListAssignment {
                 price_list_id: assignment.price_list_id.to_string(),
                 precedence: assignment.precedence,
+            })
+            .collect(),
+        sla_contract: group.sla.is_set().then(|| pb::SlaContract {
+            default_sla_policy_id: super::optional_id(group.sla.default_policy),
+            levels: group
+                .sla
+                .levels
+                .iter()
+                .map(|(severity, policy)| pb::SlaLevel {
+                    severity: super::severity_to_proto(Some(*severity)),
+                    sla_policy_id: policy.to_string(),
+                })
+                .collect(),
+        }),
+        responsibilities: group
+            .responsibilities
+            .iter()
+            .map(|responsibility| pb::Responsibility {
+                group_id: responsibility.group_id.to_string(),
+                agent_id: responsibility.agent_id.to_string(),
+                reader_group_id: super::optional_id(responsibility.reader_group_id),
             })
             .collect(),
         create_time: Some(timestamp(group.create_time)),

@@ -45,7 +45,7 @@ use crate::{
         rights::{self, Administrator, MasterDataWriter, StaffReader},
     },
     error::{Error, Result},
-    model::Validity,
+    model::{Severity, Validity},
     proto::v1 as pb,
 };
 
@@ -130,6 +130,30 @@ pub(crate) fn validity_from_proto(field: &str, raw: i32) -> Result<Option<Validi
         Ok(pb::Validity::InvalidTemporarily) => Ok(Some(Validity::InvalidTemporarily)),
         Err(_) => Err(Error::invalid(field, format!("{raw} is not a Validity"))),
     }
+}
+
+/// A severity from the API; unspecified is `None` (not assessed).
+pub(crate) fn severity_from_proto(field: &str, raw: i32) -> Result<Option<Severity>> {
+    match pb::Severity::try_from(raw) {
+        Ok(pb::Severity::Unspecified) => Ok(None),
+        Ok(pb::Severity::Critical) => Ok(Some(Severity::Critical)),
+        Ok(pb::Severity::High) => Ok(Some(Severity::High)),
+        Ok(pb::Severity::Medium) => Ok(Some(Severity::Medium)),
+        Ok(pb::Severity::Low) => Ok(Some(Severity::Low)),
+        Err(_) => Err(Error::invalid(field, format!("{raw} is not a Severity"))),
+    }
+}
+
+/// A severity for the API.
+pub(crate) fn severity_to_proto(severity: Option<Severity>) -> i32 {
+    match severity {
+        None => pb::Severity::Unspecified,
+        Some(Severity::Critical) => pb::Severity::Critical,
+        Some(Severity::High) => pb::Severity::High,
+        Some(Severity::Medium) => pb::Severity::Medium,
+        Some(Severity::Low) => pb::Severity::Low,
+    }
+    .into()
 }
 
 /// The most ids one list field of a request may carry: every id becomes a bound parameter

@@ -94,6 +94,10 @@ impl PermissionService for PermissionApi {
                     "company_always_groups",
                     &settings.company_always_groups,
                 )?,
+                default_group_id: super::parse_optional_id(
+                    "default_group_id",
+                    &settings.default_group_id,
+                )?,
             })
         })()
         .map_err(|e| e.within("settings"))?;
@@ -385,6 +389,7 @@ fn reason_to_proto(reason: Reason) -> i32 {
         Reason::PrincipalInvalid => P::PrincipalInvalid,
         Reason::GroupInvalid => P::GroupInvalid,
         Reason::NotOwn => P::NotOwn,
+        Reason::ReaderGroup => P::ReaderGroup,
     }
     .into()
 }
@@ -416,6 +421,7 @@ fn settings_to_proto(settings: Settings) -> pb::Settings {
         customer_group_support: settings.customer_group_support,
         always_groups: ids(settings.always_groups),
         company_always_groups: ids(settings.company_always_groups),
+        default_group_id: super::optional_id(settings.default_group_id),
         update_time: Some(timestamp(settings.update_time)),
     }
 }

@@ -485,6 +485,7 @@ fn input(ticket: pb::Ticket) -> Result<TicketInput> {
         assignee_id,
         sla_policy_id,
         pending_until: super::parse_time("pending_until", ticket.pending_until)?,
+        severity: super::severity_from_proto("severity", ticket.severity)?,
     })
 }
 
@@ -633,6 +634,9 @@ pub(crate) fn to_proto(ticket: Ticket) -> pb::Ticket {
         create_time: Some(timestamp(ticket.create_time)),
         update_time: Some(timestamp(ticket.update_time)),
         merged_into_id: optional_id(ticket.merged_into),
+        severity: super::severity_to_proto(ticket.severity),
+        sla_contact_group_id: optional_id(ticket.sla_contact_group_id),
+        reader_group_id: optional_id(ticket.reader_group_id),
     }
 }
 

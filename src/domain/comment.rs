@@ -448,11 +448,7 @@ impl Comments {
             let reads = match (parent, ticket, &principal) {
                 (CommentParent::Ticket(_), Some(ticket), _) => {
                     let scope = self.tickets.scope(&principal, Level::Ro).await?;
-                    scope.admits(
-                        ticket.group_id,
-                        ticket.organisation_id,
-                        ticket.customer_ids(),
-                    )
+                    scope.admits_ticket(ticket)
                 }
                 // Notes: those who may read supplementary details.
                 _ => principal.details_access() != DetailsAccess::None,

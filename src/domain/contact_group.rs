@@ -21,7 +21,7 @@ use crate::{
     model::{
         Actor, ChangeEvent, ChangeKind, Contact, ContactGroup, ContactGroupKind,
         ContactGroupMember, ContactGroupMembership, FieldChange, PriceListAssignment, ResourceType,
-        Validity,
+        Responsibility, Severity, SlaContract, Validity,
     },
     store::{
         Cursor, Scope, Store, contact_group_cursor, contact_group_kind_cursor,
@@ -31,6 +31,8 @@ use crate::{
 
 /// The most price lists one contact group applies.
 pub const MAX_PRICE_LISTS: usize = 50;
+/// The most responsibilities one contact group has.
+pub const MAX_RESPONSIBILITIES: usize = 100;
 /// The most contacts one call adds or removes.
 pub const MAX_MEMBERS_PER_CALL: usize = 100;
 
@@ -88,6 +90,12 @@ pub struct ContactGroupInput {
     pub validity: Option<Validity>,
     /// Its price lists.
     pub price_lists: Vec<PriceListAssignment>,
+    /// Its SLA contract's default level.
+    pub sla_default_policy: Option<Uuid>,
+    /// Its SLA contract's levels as sent (an unspecified severity is `None`).
+    pub sla_levels: Vec<(Option<Severity>, Uuid)>,
+    /// Who is responsible per area.
+    pub responsibilities: Vec<Responsibility>,
 }
 
 /// The fields an update of a contact group may change.
@@ -103,16 +111,22 @@ pub enum ContactGroupField {
     Validity,
     /// `price_list_assignments`
     PriceLists,
+    /// `sla_contract`
+    SlaContract,
+    /// `responsibilities`
+    Responsibilities,
 }
 
 impl ContactGroupField {
     /// Every updatable field.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Name,
         Self::KindId,
         Self::Comment,
         Self::Validity,
         Self::PriceLists,
+        Self::SlaContract,
+        Self::Responsibilities,
     ];
 
     /// The field's name in the API.
@@ -123,6 +137,8 @@ impl ContactGroupField {
             Self::Comment => "comment",
             Self::Validity => "validity",
             Self::PriceLists => "price_list_assignments",
+            Self::SlaContract => "sla_contract",
+            Self::Responsibilities => "responsibilities",
         }
     }
 
@@ -286,6 +302,8 @@ impl ContactGroups {
             comment: String::new(),
             validity: Validity::Valid,
             price_lists: Vec::new(),
+            sla: SlaContract::default(),
+            responsibilities: Vec::new(),
             create_time: now,
             update_time: now,
             version: 1,
@@ -503,33 +521,7 @@ impl ContactGroups {
                 (vec![id], None)
             }
         };
-        let pairs = self.store.contact_group_ids_of(&members).await?;
-        // Each group once, through the first member (in the order above) that is in it.
-        let mut seen = HashSet::new();
-        let mut reached = Vec::new();
-        for member in &members {
-            for (group, _) in pairs.iter().filter(|(_, m)| m == member) {
-                if seen.insert(*group) {
-                    let via = (Some(*member) != customer && customer.is_some()).then_some(*member);
-                    reached.push((*group, via));
-                }
-            }
-        }
-        let ids: Vec<Uuid> = reached.iter().map(|(group, _)| *group).collect();
-        let groups = self.store.contact_groups(&ids, include_invalid).await?;
-        let memberships = groups
-            .into_iter()
-            .map(|contact_group| {
-                let via_organisation_id = reached
-                    .iter()
-                    .find(|(group, _)| *group == contact_group.id)
-                    .and_then(|(_, via)| *via);
-                ContactGroupMembership {
-                    contact_group,
-                    via_organisation_id,
-                }
-            })
-            .collect();
+        let memberships = reached(&self.store, customer, &members, include_invalid).await?;
         Ok((memberships, customer))
     }
 
@@ -603,6 +595,52 @@ impl ContactGroups {
                 Some(_) => {}
             }
         }
+        // Policies newly named by the contract must exist.
+        let before = current.map(|c| &c.sla);
+        let mut policies: Vec<(String, Uuid)> = Vec::new();
+        if let Some(policy) = next.sla.default_policy {
+            policies.push(("sla_contract.default_sla_policy_id".into(), policy));
+        }
+        for (index, (_, policy)) in next.sla.levels.iter().enumerate() {
+            policies.push((
+                format!("sla_contract.levels[{index}].sla_policy_id"),
+                *policy,
+            ));
+        }
+        for (field, policy) in policies {
+            let known = before.is_some_and(|sla| {
+                sla.default_policy == Some(policy) || sla.levels.iter().any(|(_, p)| *p == policy)
+            });
+            if !known {
+                super::references::sla_policy(&self.store, &field, policy).await?;
+            }
+        }
+        // Responsibilities newly given name existing groups and a valid agent.
+        for (index, responsibility) in next.responsibilities.iter().enumerate() {
+            if current.is_some_and(|c| c.responsibilities.contains(responsibility)) {
+                continue;
+            }
+            let field = |part: &str| format!("responsibilities[{index}].{part}");
+            for (part, group) in [
+                ("group_id", Some(responsibility.group_id)),
+                ("reader_group_id", responsibility.reader_group_id),
+            ] {
+                if let Some(group) = group
+                    && self.store.group(group).await?.is_none()
+                {
+                    return Err(Error::invalid(
+                        field(part),
+                        format!("no group has the id {group}"),
+                    ));
+                }
+            }
+            super::references::valid_agent(
+                &self.store,
+                &field("agent_id"),
+                responsibility.agent_id,
+            )
+            .await?;
+        }
         let named: Vec<Uuid> = next.price_lists.iter().map(|a| a.price_list_id).collect();
         let existing = self.store.existing_price_lists(&named).await?;
         let mut violations = Violations::default();
@@ -616,6 +654,43 @@ impl ContactGroups {
         }
         violations.finish()
     }
+}
+
+/// The contact groups `members` are in — a customer's id first, then its organisations'
+/// in the customer's order — each once, through the first member in it: a customer's own
+/// groups, then its organisations' (the main one first), each member's oldest group first.
+pub(crate) async fn reached(
+    store: &Store,
+    customer: Option<Uuid>,
+    members: &[Uuid],
+    include_invalid: bool,
+) -> Result<Vec<ContactGroupMembership>> {
+    let pairs = store.contact_group_ids_of(members).await?;
+    let mut seen = HashSet::new();
+    let mut reached = Vec::new();
+    for member in members {
+        for (group, _) in pairs.iter().filter(|(_, m)| m == member) {
+            if seen.insert(*group) {
+                let via = (Some(*member) != customer && customer.is_some()).then_some(*member);
+                reached.push((*group, via));
+            }
+        }
+    }
+    let ids: Vec<Uuid> = reached.iter().map(|(group, _)| *group).collect();
+    let groups = store.contact_groups(&ids, include_invalid).await?;
+    Ok(groups
+        .into_iter()
+        .map(|contact_group| {
+            let via_organisation_id = reached
+                .iter()
+                .find(|(group, _)| *group == contact_group.id)
+                .and_then(|(_, via)| *via);
+            ContactGroupMembership {
+                contact_group,
+                via_organisation_id,
+            }
+        })
+        .collect())
 }
 
 fn membership_event(
@@ -719,6 +794,55 @@ fn apply(
             lists.sort_by_key(|a| (a.precedence, a.price_list_id));
             group.price_lists = lists;
         }
+        ContactGroupField::Responsibilities => {
+            if input.responsibilities.len() > MAX_RESPONSIBILITIES {
+                violations.add(
+                    name,
+                    format!("at most {MAX_RESPONSIBILITIES} responsibilities"),
+                );
+                return;
+            }
+            for (index, responsibility) in input.responsibilities.iter().enumerate() {
+                if input.responsibilities[..index]
+                    .iter()
+                    .any(|r| r.group_id == responsibility.group_id)
+                {
+                    violations.add(
+                        format!("{name}[{index}].group_id"),
+                        "names an area already given a responsibility",
+                    );
+                }
+            }
+            let mut responsibilities = input.responsibilities.clone();
+            responsibilities.sort_by_key(|r| r.group_id);
+            group.responsibilities = responsibilities;
+        }
+        ContactGroupField::SlaContract => {
+            let mut levels: Vec<(Severity, Uuid)> = Vec::new();
+            for (index, (severity, policy)) in input.sla_levels.iter().enumerate() {
+                match severity {
+                    None => {
+                        violations.add(format!("{name}.levels[{index}].severity"), "is required")
+                    }
+                    Some(severity) if levels.iter().any(|(s, _)| s == severity) => violations.add(
+                        format!("{name}.levels[{index}].severity"),
+                        "names a severity already given a level",
+                    ),
+                    Some(severity) => levels.push((*severity, *policy)),
+                }
+            }
+            if !input.sla_levels.is_empty() && input.sla_default_policy.is_none() {
+                violations.add(
+                    format!("{name}.default_sla_policy_id"),
+                    "is required when levels are given: it holds until the severity is assessed",
+                );
+            }
+            levels.sort();
+            group.sla = SlaContract {
+                default_policy: input.sla_default_policy,
+                levels,
+            };
+        }
     }
 }
 
@@ -737,5 +861,7 @@ fn audit(group: &ContactGroup) -> Audit {
         ("comment", json!(group.comment)),
         ("validity", json!(group.validity)),
         ("price_list_assignments", json!(group.price_lists)),
+        ("sla_contract", json!(group.sla)),
+        ("responsibilities", json!(group.responsibilities)),
     ]
 }

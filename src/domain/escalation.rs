@@ -358,6 +358,9 @@ mod tests {
             update_time: created,
             version: 1,
             merged_into: None,
+            severity: None,
+            sla_contact_group_id: None,
+            reader_group_id: None,
         }
     }
 

@@ -31,6 +31,8 @@ pub struct SettingsInput {
     pub always_groups: Vec<Uuid>,
     /// Groups every organisation has RW on in SAME_ORGANISATION context.
     pub company_always_groups: Vec<Uuid>,
+    /// The group tickets created without one go to.
+    pub default_group_id: Option<Uuid>,
 }
 
 /// The settings an update may change.
@@ -46,16 +48,19 @@ pub enum SettingsField {
     AlwaysGroups,
     /// `company_always_groups`
     CompanyAlwaysGroups,
+    /// `default_group_id`
+    DefaultGroupId,
 }
 
 impl SettingsField {
     /// Every setting, in the order of the API.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::AutoCreateOrganisations,
         Self::AutoCreateOrganisationCountry,
         Self::CustomerGroupSupport,
         Self::AlwaysGroups,
         Self::CompanyAlwaysGroups,
+        Self::DefaultGroupId,
     ];
 
     /// The setting's name in the API.
@@ -66,6 +71,7 @@ impl SettingsField {
             Self::CustomerGroupSupport => "customer_group_support",
             Self::AlwaysGroups => "always_groups",
             Self::CompanyAlwaysGroups => "company_always_groups",
+            Self::DefaultGroupId => "default_group_id",
         }
     }
 
@@ -137,6 +143,24 @@ impl SettingsRules {
                     next.company_always_groups = self
                         .groups(&mut violations, field.name(), &input.company_always_groups)
                         .await?
+                }
+                SettingsField::DefaultGroupId => {
+                    if let Some(id) = input.default_group_id
+                        && Some(id) != current.default_group_id
+                    {
+                        let found = self.store.groups(&[id]).await?;
+                        match found.first() {
+                            None => {
+                                violations.add(field.name(), format!("no group has the id {id}"))
+                            }
+                            Some(group) if !group.validity.is_valid() => violations.add(
+                                field.name(),
+                                format!("group {} is invalid: it takes no tickets", group.name),
+                            ),
+                            Some(_) => {}
+                        }
+                    }
+                    next.default_group_id = input.default_group_id;
                 }
             }
         }
@@ -215,5 +239,6 @@ fn audit(settings: &Settings) -> Audit {
             "company_always_groups",
             json!(settings.company_always_groups),
         ),
+        ("default_group_id", json!(settings.default_group_id)),
     ]
 }

@@ -278,13 +278,7 @@ impl Watch {
                     if self.scope_time.elapsed() >= RIGHTS_TTL {
                         self.refresh_rights().await?;
                     }
-                    if self.filter.admits(&ticket)
-                        && self.scope.admits(
-                            ticket.group_id,
-                            ticket.organisation_id,
-                            ticket.customer_ids(),
-                        )
-                    {
+                    if self.filter.admits(&ticket) && self.scope.admits_ticket(&ticket) {
                         return Ok(Some(WatchMessage::Event {
                             change,
                             ticket: Ticket::clone(&ticket),

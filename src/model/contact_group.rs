@@ -1,7 +1,7 @@
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::{Validity, organisation::etag_of};
+use super::{Severity, Validity, organisation::etag_of};
 
 /// An entry of the catalogue of contact group kinds ("Suppliers").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +54,10 @@ pub struct ContactGroup {
     pub validity: Validity,
     /// The price lists of its members, ordered by precedence, then price list id.
     pub price_lists: Vec<PriceListAssignment>,
+    /// The SLA contract of its members' new tickets.
+    pub sla: SlaContract,
+    /// Who is responsible for its members' new tickets, per area, by group id.
+    pub responsibilities: Vec<Responsibility>,
     /// Creation time.
     pub create_time: Timestamp,
     /// Time of the last change.
@@ -67,6 +71,46 @@ impl ContactGroup {
     pub fn etag(&self) -> String {
         etag_of(self.version)
     }
+}
+
+/// An SLA contract: a default level and a level (an SLA policy) per severity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SlaContract {
+    /// The level until a severity is assessed (or when none names it); `None` for no
+    /// contract.
+    pub default_policy: Option<Uuid>,
+    /// The level of each severity, worst first, each severity once.
+    pub levels: Vec<(Severity, Uuid)>,
+}
+
+impl SlaContract {
+    /// Whether there is a contract at all.
+    pub fn is_set(&self) -> bool {
+        self.default_policy.is_some()
+    }
+
+    /// The SLA policy for `severity`: its level, else the default level.
+    pub fn policy_for(&self, severity: Option<Severity>) -> Option<Uuid> {
+        severity
+            .and_then(|severity| {
+                self.levels
+                    .iter()
+                    .find(|(level, _)| *level == severity)
+                    .map(|(_, policy)| *policy)
+            })
+            .or(self.default_policy)
+    }
+}
+
+/// Who is responsible for the new tickets of a contact group's members in one area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Responsibility {
+    /// The area: a group.
+    pub group_id: Uuid,
+    /// The agent they are assigned to.
+    pub agent_id: Uuid,
+    /// The group whose readers alone read them.
+    pub reader_group_id: Option<Uuid>,
 }
 
 /// A member of a contact group.

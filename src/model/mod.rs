@@ -22,7 +22,7 @@ pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
 pub use comment::{Attachment, Comment, CommentParent, Party, Visibility};
 pub use contact_group::{
     Contact, ContactGroup, ContactGroupKind, ContactGroupMember, ContactGroupMembership,
-    EffectivePrice, Price, PriceItem, PriceList, PriceListAssignment,
+    EffectivePrice, Price, PriceItem, PriceList, PriceListAssignment, Responsibility, SlaContract,
 };
 pub use customer::{Customer, email_domain};
 pub use erasure::{ERASED_DOMAIN, Erasure, ErasureReport, erased_values};
@@ -36,7 +36,7 @@ pub use query::{
 };
 pub use settings::Settings;
 pub use sla::{Calendar, Deadline, Minute, SlaPolicy};
-pub use ticket::{Alert, Alerts, SlaClocks, Ticket, TicketState};
+pub use ticket::{Alert, Alerts, Severity, SlaClocks, Ticket, TicketState};
 pub use token::{Token, TokenOwner};
 pub use webhook::{Activity, ActivityTarget, Delivery, DeliveryStatus, Webhook};
 

@@ -16,6 +16,8 @@ pub struct Settings {
     pub always_groups: Vec<Uuid>,
     /// Groups on which every organisation has RW in SAME_ORGANISATION context.
     pub company_always_groups: Vec<Uuid>,
+    /// The group tickets created without one go to.
+    pub default_group_id: Option<Uuid>,
     /// Time of the last change.
     pub update_time: Timestamp,
     /// Counts the changes; the etag is derived from it.

@@ -261,6 +261,48 @@ pub struct Ticket {
     /// The ticket this one was merged into: then it is closed for good, and its comments,
     /// customers and history are the target's.
     pub merged_into: Option<Uuid>,
+    /// How severe an agent judged the problem; `None` until assessed.
+    pub severity: Option<Severity>,
+    /// The contact group whose SLA contract the ticket got when it was created.
+    pub sla_contact_group_id: Option<Uuid>,
+    /// The group whose readers alone (besides its customers and admins) read the ticket.
+    pub reader_group_id: Option<Uuid>,
+}
+
+/// How severe a problem is, as an agent assessed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Business stands still.
+    Critical,
+    /// A major function is impaired.
+    High,
+    /// A function is impaired, with a workaround.
+    Medium,
+    /// A question, a cosmetic fault.
+    Low,
+}
+
+impl Severity {
+    /// Every severity, the worst first.
+    pub const ALL: [Self; 4] = [Self::Critical, Self::High, Self::Medium, Self::Low];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+        }
+    }
+
+    /// The severity stored under `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|severity| severity.as_str() == name)
+    }
 }
 
 impl Ticket {

@@ -11,14 +11,17 @@ use uuid::Uuid;
 use super::{
     Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, WriteTx, after, after_time,
     change_log,
-    entities::{contact_group, contact_group_kind, contact_group_member, contact_group_price_list},
+    entities::{
+        contact_group, contact_group_kind, contact_group_member, contact_group_price_list,
+        contact_group_responsibility,
+    },
     finish, fold_case, idempotency, timestamp, validity,
 };
 use crate::{
     error::{Error, Result},
     model::{
         ChangeEvent, Contact, ContactGroup, ContactGroupKind, ContactGroupMember,
-        PriceListAssignment, Validity,
+        PriceListAssignment, Responsibility, Severity, SlaContract, Validity,
     },
 };
 
@@ -222,6 +225,10 @@ impl Store {
             }
             contact_group_price_list::Entity::delete_many()
                 .filter(contact_group_price_list::Column::ContactGroupId.eq(group.id))
+                .exec(&*tx)
+                .await?;
+            contact_group_responsibility::Entity::delete_many()
+                .filter(contact_group_responsibility::Column::ContactGroupId.eq(group.id))
                 .exec(&*tx)
                 .await?;
             insert_assignments(&tx, group).await?;
@@ -453,8 +460,29 @@ impl Store {
                 .all(self.reader())
                 .await?
         };
+        let responsibilities = if rows.is_empty() {
+            Vec::new()
+        } else {
+            contact_group_responsibility::Entity::find()
+                .filter(
+                    contact_group_responsibility::Column::ContactGroupId
+                        .is_in(rows.iter().map(|row| row.id)),
+                )
+                .order_by_asc(contact_group_responsibility::Column::GroupId)
+                .all(self.reader())
+                .await?
+        };
         rows.into_iter()
             .map(|row| {
+                let responsibilities = responsibilities
+                    .iter()
+                    .filter(|r| r.contact_group_id == row.id)
+                    .map(|r| Responsibility {
+                        group_id: r.group_id,
+                        agent_id: r.agent_id,
+                        reader_group_id: r.reader_group_id,
+                    })
+                    .collect();
                 let price_lists = assignments
                     .iter()
                     .filter(|a| a.contact_group_id == row.id)
@@ -463,7 +491,7 @@ impl Store {
                         precedence: a.precedence,
                     })
                     .collect();
-                group_from_row(row, price_lists)
+                group_from_row(row, price_lists, responsibilities)
             })
             .collect()
     }
@@ -549,6 +577,18 @@ async fn members_among(
 }
 
 async fn insert_assignments(tx: &WriteTx, group: &ContactGroup) -> Result<(), StoreFailure> {
+    if !group.responsibilities.is_empty() {
+        contact_group_responsibility::Entity::insert_many(group.responsibilities.iter().map(
+            |responsibility| contact_group_responsibility::ActiveModel {
+                contact_group_id: Set(group.id),
+                group_id: Set(responsibility.group_id),
+                agent_id: Set(responsibility.agent_id),
+                reader_group_id: Set(responsibility.reader_group_id),
+            },
+        ))
+        .exec_without_returning(&**tx)
+        .await?;
+    }
     if group.price_lists.is_empty() {
         return Ok(());
     }
@@ -648,12 +688,22 @@ fn group_model(group: &ContactGroup) -> contact_group::ActiveModel {
         create_time: Set(group.create_time.as_microsecond()),
         update_time: Set(group.update_time.as_microsecond()),
         version: Set(group.version),
+        sla_default_policy_id: Set(group.sla.default_policy),
+        sla_levels: Set(super::encode_json(
+            &group
+                .sla
+                .levels
+                .iter()
+                .map(|(severity, policy)| (severity.as_str(), *policy))
+                .collect::<Vec<_>>(),
+        )),
     }
 }
 
 fn group_from_row(
     row: contact_group::Model,
     price_lists: Vec<PriceListAssignment>,
+    responsibilities: Vec<Responsibility>,
 ) -> Result<ContactGroup> {
     Ok(ContactGroup {
         id: row.id,
@@ -662,6 +712,18 @@ fn group_from_row(
         kind_id: row.kind_id,
         comment: row.comment,
         price_lists,
+        responsibilities,
+        sla: SlaContract {
+            default_policy: row.sla_default_policy_id,
+            levels: super::decode_json::<Vec<(String, Uuid)>>(&row.sla_levels, "SLA levels")?
+                .into_iter()
+                .map(|(name, policy)| {
+                    Severity::parse(&name)
+                        .map(|severity| (severity, policy))
+                        .ok_or_else(|| Error::Internal(format!("unknown stored severity {name:?}")))
+                })
+                .collect::<Result<_>>()?,
+        },
         create_time: timestamp(row.create_time)?,
         update_time: timestamp(row.update_time)?,
         version: row.version,

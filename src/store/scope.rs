@@ -102,6 +102,11 @@ pub struct TicketPaths {
     pub own_groups: Vec<Uuid>,
     /// The calling customer.
     pub customer: Option<Uuid>,
+    /// The groups the caller reads every ticket of (at RO): a ticket with a reader group
+    /// (`Ticket::reader_group_id`) is reached through [`TicketPaths::all_groups`] only if its
+    /// reader group is one of these. The other paths (a customer's own and its organisation's
+    /// tickets) do not depend on it.
+    pub reader_groups: Vec<Uuid>,
 }
 
 impl TicketScope {
@@ -120,7 +125,11 @@ impl TicketScope {
             .organisation_groups
             .retain(|(_, groups)| !groups.is_empty());
         paths.organisation_groups.sort();
-        for ids in [&mut paths.all_groups, &mut paths.own_groups] {
+        for ids in [
+            &mut paths.all_groups,
+            &mut paths.own_groups,
+            &mut paths.reader_groups,
+        ] {
             ids.sort();
             ids.dedup();
         }
@@ -143,7 +152,16 @@ impl TicketScope {
         };
         let mut any = Condition::any();
         if !paths.all_groups.is_empty() {
-            any = any.add(ticket::Column::GroupId.is_in(paths.all_groups.clone()));
+            let mut readers = Condition::any().add(ticket::Column::ReaderGroupId.is_null());
+            if !paths.reader_groups.is_empty() {
+                readers =
+                    readers.add(ticket::Column::ReaderGroupId.is_in(paths.reader_groups.clone()));
+            }
+            any = any.add(
+                Condition::all()
+                    .add(ticket::Column::GroupId.is_in(paths.all_groups.clone()))
+                    .add(readers),
+            );
         }
         for (organisation, groups) in &paths.organisation_groups {
             any = any.add(
@@ -195,7 +213,14 @@ impl TicketScope {
         let own = |group: &Uuid| {
             mine.customer == theirs.customer && theirs.own_groups.binary_search(group).is_ok()
         };
+        // A reader group of mine that the other does not read could hide a ticket from it.
+        let readers = mine.all_groups.is_empty()
+            || mine
+                .reader_groups
+                .iter()
+                .all(|group| theirs.reader_groups.binary_search(group).is_ok());
         mine.all_groups.iter().all(all)
+            && readers
             && mine.organisation_groups.iter().all(|(id, groups)| {
                 groups
                     .iter()
@@ -204,19 +229,32 @@ impl TicketScope {
             && mine.own_groups.iter().all(|group| all(group) || own(group))
     }
 
-    /// Whether a ticket of `group_id` and `organisation_id` whose customers are `customers`
-    /// is in reach: the same test as [`TicketScope::condition`], on a ticket already loaded
-    /// (for events pushed to watchers).
+    /// Whether `ticket` is in reach: the same test as [`TicketScope::condition`], on a
+    /// ticket already loaded (for events pushed to watchers).
+    pub fn admits_ticket(&self, ticket: &crate::model::Ticket) -> bool {
+        self.admits(
+            ticket.group_id,
+            ticket.organisation_id,
+            ticket.reader_group_id,
+            ticket.customer_ids(),
+        )
+    }
+
+    /// Whether a ticket of `group_id` and `organisation_id`, limited to the readers of
+    /// `reader_group` if any, whose customers are `customers` is in reach: the same test as
+    /// [`TicketScope::condition`].
     pub fn admits(
         &self,
         group_id: Uuid,
         organisation_id: Option<Uuid>,
+        reader_group: Option<Uuid>,
         mut customers: impl Iterator<Item = Uuid>,
     ) -> bool {
         let TicketReach::Paths(paths) = &*self.0 else {
             return true;
         };
-        paths.all_groups.binary_search(&group_id).is_ok()
+        (paths.all_groups.binary_search(&group_id).is_ok()
+            && reader_group.is_none_or(|reader| paths.reader_groups.binary_search(&reader).is_ok()))
             || organisation_id.is_some_and(|org| {
                 paths
                     .organisation_groups

@@ -28,6 +28,7 @@ impl Store {
                 &row.company_always_groups,
                 "company_always_groups",
             )?,
+            default_group_id: row.default_group_id,
             update_time: timestamp(row.update_time)?,
             version: row.version,
         })
@@ -55,6 +56,7 @@ impl Store {
                     company_always_groups: Set(super::encode_json(&settings.company_always_groups)),
                     update_time: Set(settings.update_time.as_microsecond()),
                     version: Set(settings.version),
+                    default_group_id: Set(settings.default_group_id),
                 })
                 .filter(settings::Column::Id.eq(SETTINGS_ID))
                 .filter(settings::Column::Version.eq(expected_version))

@@ -5,7 +5,10 @@
 use clientele::proto::v1 as pb;
 use tonic::Code;
 
-use crate::support::*;
+use crate::support::{
+    desk::{time, update},
+    *,
+};
 
 pub(crate) async fn kind_id(server: &TestServer, name: &str) -> String {
     server
@@ -396,7 +399,9 @@ backend_tests! {
                     "kind_id".into(),
                     "comment".into(),
                     "validity".into(),
-                    "price_list_assignments".into()
+                    "price_list_assignments".into(),
+                    "sla_contract".into(),
+                    "responsibilities".into()
                 ]),
                 (
                     pb::ChangeKind::MembersAdded as i32,
@@ -993,5 +998,599 @@ backend_tests! {
                 field,
             );
         }
+    }
+}
+
+async fn set_org_policy(
+    server: &TestServer,
+    organisation: &pb::Organisation,
+    policy: &pb::SlaPolicy,
+) {
+    server
+        .organisations()
+        .update_organisation(pb::UpdateOrganisationRequest {
+            organisation: Some(pb::Organisation {
+                id: organisation.id.clone(),
+                etag: server.organisation_etag(&organisation.id).await,
+                sla_policy_id: policy.id.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["sla_policy_id".into()],
+            }),
+        })
+        .await
+        .expect("organisation policy");
+}
+
+clock_tests! {
+    // The seed: each contact group has an SLA contract assigned to every new problem, with a
+    // default level that holds until the problem's severity is assessed. And the one order:
+    // the ticket's own policy, the contract, the organisation's, the group's default.
+    async fn a_contact_groups_sla_contract_holds_at_its_default_level_until_an_agent_assesses_the_severity(server, clock) {
+        use clientele::clock::Clock;
+        use jiff::SignedDuration;
+        let desk = server.desk("contract").await;
+        let hours = |h: i64| Some(SignedDuration::from_hours(h));
+        let standard = server.policy("Standard", hours(8), None, None, 0, "").await;
+        let fast = server.policy("Fast", hours(1), None, None, 0, "").await;
+        let slow = server.policy("Slow", hours(24), None, None, 0, "").await;
+        let by_organisation = server.policy("Organisation", hours(2), None, None, 0, "").await;
+        let by_group = server.policy("Group default", hours(4), None, None, 0, "").await;
+        set_org_policy(&server, &desk.organisation, &by_organisation).await;
+        server
+            .groups()
+            .update_group(pb::UpdateGroupRequest {
+                group: Some(pb::Group {
+                    id: desk.group.id.clone(),
+                    etag: desk.group.etag.clone(),
+                    default_sla_policy_id: by_group.id.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["default_sla_policy_id".into()],
+                }),
+            })
+            .await
+            .expect("group default");
+        let kind = kind_id(&server, "Customers").await;
+        let gold = server
+            .contact_groups()
+            .create_contact_group(pb::CreateContactGroupRequest {
+                contact_group: Some(pb::ContactGroup {
+                    name: "Gold".into(),
+                    kind_id: kind.clone(),
+                    sla_contract: Some(pb::SlaContract {
+                        default_sla_policy_id: standard.id.clone(),
+                        levels: vec![
+                            pb::SlaLevel {
+                                severity: pb::Severity::Low.into(),
+                                sla_policy_id: slow.id.clone(),
+                            },
+                            pb::SlaLevel {
+                                severity: pb::Severity::Critical.into(),
+                                sla_policy_id: fast.id.clone(),
+                            },
+                        ],
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("gold")
+            .into_inner()
+            .contact_group
+            .expect("gold");
+        assert_eq!(
+            gold.sla_contract.as_ref().map(|c| c.levels.iter().map(|l| l.severity).collect::<Vec<_>>()),
+            Some(vec![pb::Severity::Critical as i32, pb::Severity::Low as i32]),
+            "levels worst first"
+        );
+        join(&server, &gold, &[], &[&desk.organisation]).await;
+
+        // The customer's new problem gets the contract at its default level.
+        let created = clock.now();
+        let ticket = desk
+            .as_customer
+            .tickets
+            .clone()
+            .create_ticket(pb::CreateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    title: "Printer on fire".into(),
+                    group_id: desk.group.id.clone(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("customer creates")
+            .into_inner()
+            .ticket
+            .expect("ticket");
+        assert_eq!(ticket.sla_contact_group_id, gold.id);
+        assert_eq!(ticket.severity, pb::Severity::Unspecified as i32);
+        assert_eq!(ticket.applied_sla_policy_id, standard.id, "contract before organisation");
+        assert_eq!(
+            time(&ticket.first_response_due),
+            Some(created + SignedDuration::from_hours(8))
+        );
+
+        // Only agents assess.
+        let assess = |ticket: &pb::Ticket, severity: pb::Severity| pb::Ticket {
+            id: ticket.id.clone(),
+            etag: ticket.etag.clone(),
+            severity: severity.into(),
+            ..Default::default()
+        };
+        let denied = expect_code(
+            update(&desk.as_customer, assess(&ticket, pb::Severity::Critical), &["severity"]).await,
+            Code::PermissionDenied,
+        );
+        assert_eq!(reason(&denied).as_deref(), Some("STAFF_ONLY_FIELDS"));
+        expect_invalid(
+            update(&desk.as_agent, pb::Ticket { severity: 9, ..assess(&ticket, pb::Severity::Low) }, &["severity"]).await,
+            "ticket.severity",
+        );
+
+        // Assessed critical: the critical level, deadlines recomputed from the creation.
+        clock.advance(SignedDuration::from_mins(10));
+        let critical = update(&desk.as_agent, assess(&ticket, pb::Severity::Critical), &["severity"])
+            .await
+            .expect("assess");
+        assert_eq!(critical.severity, pb::Severity::Critical as i32);
+        assert_eq!(critical.applied_sla_policy_id, fast.id);
+        assert_eq!(
+            time(&critical.first_response_due),
+            Some(created + SignedDuration::from_hours(1))
+        );
+        // A severity without a level of its own: the default level again.
+        let medium = update(&desk.as_agent, assess(&critical, pb::Severity::Medium), &["severity"])
+            .await
+            .expect("assess");
+        assert_eq!(medium.applied_sla_policy_id, standard.id);
+        // The ticket's own policy comes first.
+        let own = update(
+            &desk.as_agent,
+            pb::Ticket {
+                sla_policy_id: slow.id.clone(),
+                ..assess(&medium, pb::Severity::Critical)
+            },
+            &["severity", "sla_policy_id"],
+        )
+        .await
+        .expect("own policy");
+        assert_eq!(own.applied_sla_policy_id, slow.id);
+        let history: Vec<String> = server
+            .tickets()
+            .get_ticket_history(pb::GetTicketHistoryRequest {
+                id: ticket.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("history")
+            .into_inner()
+            .entries
+            .into_iter()
+            .flat_map(|e| e.changes.into_iter().map(|c| c.field))
+            .collect();
+        assert!(history.iter().any(|f| f == "severity"), "{history:?}");
+
+        // Without a contract: the organisation's policy; without that, the group's default.
+        let elsewhere = server.organisation("contract-elsewhere", &[]).await;
+        set_org_policy(&server, &elsewhere, &by_organisation).await;
+        let member = server
+            .customer(pb::Customer {
+                email: "member@contract-elsewhere.example".into(),
+                organisation_id: elsewhere.id.clone(),
+                ..Default::default()
+            })
+            .await;
+        let loner = server
+            .customer(pb::Customer {
+                email: "loner@contract.example".into(),
+                ..Default::default()
+            })
+            .await;
+        for customer in [&member, &loner] {
+            server
+                .grant(
+                    pb::subject::Subject::CustomerId(customer.id.clone()),
+                    &desk.group.id,
+                    pb::PermissionLevel::Rw,
+                    pb::GrantContext::Unspecified,
+                )
+                .await;
+        }
+        let of = |customer: &pb::Customer| pb::Ticket {
+            customer_id: customer.id.clone(),
+            ..desk.ticket("Without a contract")
+        };
+        let by_org = desk.create(of(&member)).await;
+        assert_eq!(by_org.sla_contact_group_id, "");
+        assert_eq!(by_org.applied_sla_policy_id, by_organisation.id);
+        let by_default = desk.create(of(&loner)).await;
+        assert_eq!(by_default.applied_sla_policy_id, by_group.id);
+
+        // An invalid contact group applies its contract no more: the ticket's next change
+        // falls back to the organisation's policy.
+        let current = server
+            .contact_groups()
+            .get_contact_group(pb::GetContactGroupRequest {
+                key: Some(pb::get_contact_group_request::Key::Id(gold.id.clone())),
+            })
+            .await
+            .expect("gold")
+            .into_inner()
+            .contact_group
+            .expect("gold");
+        server
+            .contact_groups()
+            .update_contact_group(pb::UpdateContactGroupRequest {
+                contact_group: Some(pb::ContactGroup {
+                    id: gold.id.clone(),
+                    etag: current.etag,
+                    validity: pb::Validity::Invalid.into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["validity".into()],
+                }),
+            })
+            .await
+            .expect("retire gold");
+        let cleared = update(
+            &desk.as_agent,
+            pb::Ticket { sla_policy_id: String::new(), ..assess(&own, pb::Severity::Critical) },
+            &["sla_policy_id"],
+        )
+        .await
+        .expect("clear own policy");
+        assert_eq!(cleared.applied_sla_policy_id, by_organisation.id);
+
+        // A contract is checked: levels need a default, each severity once, known policies.
+        for (contract, field) in [
+            (
+                pb::SlaContract {
+                    default_sla_policy_id: String::new(),
+                    levels: vec![pb::SlaLevel { severity: pb::Severity::Low.into(), sla_policy_id: slow.id.clone() }],
+                },
+                "contact_group.sla_contract.default_sla_policy_id",
+            ),
+            (
+                pb::SlaContract {
+                    default_sla_policy_id: standard.id.clone(),
+                    levels: vec![
+                        pb::SlaLevel { severity: pb::Severity::Low.into(), sla_policy_id: slow.id.clone() },
+                        pb::SlaLevel { severity: pb::Severity::Low.into(), sla_policy_id: fast.id.clone() },
+                    ],
+                },
+                "contact_group.sla_contract.levels[1].severity",
+            ),
+            (
+                pb::SlaContract {
+                    default_sla_policy_id: standard.id.clone(),
+                    levels: vec![pb::SlaLevel { severity: pb::Severity::Unspecified.into(), sla_policy_id: slow.id.clone() }],
+                },
+                "contact_group.sla_contract.levels[0].severity",
+            ),
+            (
+                pb::SlaContract {
+                    default_sla_policy_id: uuid::Uuid::now_v7().to_string(),
+                    levels: vec![],
+                },
+                "contact_group.sla_contract.default_sla_policy_id",
+            ),
+        ] {
+            expect_invalid(
+                server
+                    .contact_groups()
+                    .create_contact_group(pb::CreateContactGroupRequest {
+                        contact_group: Some(pb::ContactGroup {
+                            name: "Wrong contract".into(),
+                            kind_id: kind.clone(),
+                            sla_contract: Some(contract),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    })
+                    .await,
+                field,
+            );
+        }
+    }
+}
+
+async fn set_default_area(
+    server: &TestServer,
+    group: Option<&pb::Group>,
+) -> Result<pb::Settings, tonic::Status> {
+    let settings = server
+        .permissions()
+        .get_settings(pb::GetSettingsRequest::default())
+        .await?
+        .into_inner()
+        .settings
+        .expect("settings");
+    Ok(server
+        .permissions()
+        .update_settings(pb::UpdateSettingsRequest {
+            settings: Some(pb::Settings {
+                default_group_id: group.map(|g| g.id.clone()).unwrap_or_default(),
+                ..settings
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["default_group_id".into()],
+            }),
+        })
+        .await?
+        .into_inner()
+        .settings
+        .expect("settings"))
+}
+
+async fn get_ticket(clients: &Clients, id: &str) -> Result<pb::Ticket, tonic::Status> {
+    Ok(clients
+        .tickets
+        .clone()
+        .get_ticket(pb::GetTicketRequest {
+            key: Some(pb::get_ticket_request::Key::Id(id.into())),
+        })
+        .await?
+        .into_inner()
+        .ticket
+        .expect("ticket"))
+}
+
+backend_tests! {
+    // The seed: for each processing area, each contact group says who is responsible, so a
+    // new request of a customer of that group goes to that person, optionally with a user
+    // group that limits who sees the communication; a ticket without an area goes to the
+    // default area.
+    async fn a_new_ticket_goes_to_the_agent_responsible_for_its_area_and_only_the_reader_group_sees_it(server) {
+        let desk = server.desk("areas").await;
+        let readers = server.group("areas-key-accounts").await;
+        let elsewhere = server.group("areas-elsewhere").await;
+        let agent_with = |login: &'static str| {
+            let server = &server;
+            async move {
+                let agent = server.agent(login, false).await;
+                let clients = server.as_token(
+                    &server
+                        .token(pb::token_owner::Owner::AgentId(agent.id.clone()))
+                        .await,
+                );
+                (agent, clients)
+            }
+        };
+        let (specialist, as_specialist) = agent_with("areas-specialist").await;
+        for (group, level) in [(&desk.group, pb::PermissionLevel::Rw), (&readers, pb::PermissionLevel::Ro)] {
+            server
+                .grant(
+                    pb::subject::Subject::AgentId(specialist.id.clone()),
+                    &group.id,
+                    level,
+                    pb::GrantContext::Unspecified,
+                )
+                .await;
+        }
+        server
+            .grant(
+                pb::subject::Subject::OrganisationId(desk.organisation.id.clone()),
+                &elsewhere.id,
+                pb::PermissionLevel::Rw,
+                pb::GrantContext::SameOrganisation,
+            )
+            .await;
+        let key_accounts = server
+            .contact_groups()
+            .create_contact_group(pb::CreateContactGroupRequest {
+                contact_group: Some(pb::ContactGroup {
+                    name: "Key accounts".into(),
+                    kind_id: kind_id(&server, "Customers").await,
+                    responsibilities: vec![pb::Responsibility {
+                        group_id: desk.group.id.clone(),
+                        agent_id: specialist.id.clone(),
+                        reader_group_id: readers.id.clone(),
+                    }],
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("contact group")
+            .into_inner()
+            .contact_group
+            .expect("contact group");
+        join(&server, &key_accounts, &[], &[&desk.organisation]).await;
+
+        // Without a default area, a group is required.
+        let without_group = pb::CreateTicketRequest {
+            ticket: Some(pb::Ticket {
+                title: "Where does this go?".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        expect_invalid(
+            desk.as_customer.tickets.clone().create_ticket(without_group.clone()).await,
+            "ticket.group_id",
+        );
+        expect_invalid(set_default_area(&server, Some(&pb::Group { id: uuid::Uuid::now_v7().to_string(), ..Default::default() })).await, "settings.default_group_id");
+        set_default_area(&server, Some(&desk.group)).await.expect("default area");
+
+        // The customer's request without an area: the default area, the responsible agent,
+        // and only the readers of the key-account group see it.
+        let ticket = desk
+            .as_customer
+            .tickets
+            .clone()
+            .create_ticket(without_group)
+            .await
+            .expect("create without group")
+            .into_inner()
+            .ticket
+            .expect("ticket");
+        assert_eq!(ticket.group_id, desk.group.id);
+        assert_eq!(ticket.assignee_id, specialist.id);
+        assert_eq!(ticket.reader_group_id, readers.id);
+        get_ticket(&as_specialist, &ticket.id).await.expect("the specialist reads it");
+        get_ticket(&desk.as_customer, &ticket.id).await.expect("its customer reads it");
+        get_ticket(&server.as_token(&server.admin_secret), &ticket.id).await.expect("admins read it");
+        expect_code(get_ticket(&desk.as_agent, &ticket.id).await, Code::NotFound);
+        let comment = desk
+            .as_customer
+            .comments
+            .clone()
+            .create_comment(pb::CreateCommentRequest {
+                comment: Some(pb::Comment {
+                    parent: Some(pb::CommentParent {
+                        parent: Some(pb::comment_parent::Parent::TicketId(ticket.id.clone())),
+                    }),
+                    body: "Confidential".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("comment")
+            .into_inner()
+            .comment
+            .expect("comment");
+        expect_code(
+            desk.as_agent
+                .comments
+                .clone()
+                .get_comment(pb::GetCommentRequest { id: comment.id.clone() })
+                .await,
+            Code::NotFound,
+        );
+        as_specialist
+            .comments
+            .clone()
+            .get_comment(pb::GetCommentRequest { id: comment.id.clone() })
+            .await
+            .expect("the specialist reads the communication");
+        let check = |agent: &pb::Agent| pb::CheckPermissionRequest {
+            principal: Some(pb::Principal {
+                principal: Some(pb::principal::Principal::AgentId(agent.id.clone())),
+            }),
+            level: pb::PermissionLevel::Ro.into(),
+            resource: Some(pb::Resource {
+                resource: Some(pb::resource::Resource::TicketId(ticket.id.clone())),
+            }),
+        };
+        let answer = server
+            .permissions()
+            .check_permission(check(&desk.agent))
+            .await
+            .expect("check")
+            .into_inner();
+        assert_eq!(
+            (answer.allowed, answer.reason()),
+            (false, pb::PermissionReason::ReaderGroup)
+        );
+        let answer = server
+            .permissions()
+            .check_permission(check(&specialist))
+            .await
+            .expect("check")
+            .into_inner();
+        assert!(answer.allowed);
+
+        // Another area has no responsibility: the usual routing, no reader group.
+        let other_area = desk
+            .as_customer
+            .tickets
+            .clone()
+            .create_ticket(pb::CreateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    title: "Elsewhere".into(),
+                    group_id: elsewhere.id.clone(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("other area")
+            .into_inner()
+            .ticket
+            .expect("ticket");
+        assert_eq!(other_area.reader_group_id, "");
+        assert_eq!(other_area.assignee_id, "");
+        // A customer outside the contact group: the area's own routing, readable by the
+        // area's agents.
+        let outsider = server
+            .customer(pb::Customer {
+                email: "outsider@areas-other.example".into(),
+                ..Default::default()
+            })
+            .await;
+        server
+            .grant(
+                pb::subject::Subject::CustomerId(outsider.id.clone()),
+                &desk.group.id,
+                pb::PermissionLevel::Rw,
+                pb::GrantContext::Unspecified,
+            )
+            .await;
+        let plain = desk
+            .create(pb::Ticket {
+                customer_id: outsider.id.clone(),
+                ..desk.ticket("Plain")
+            })
+            .await;
+        assert_eq!(plain.reader_group_id, "");
+        assert_eq!(plain.assignee_id, "");
+        get_ticket(&desk.as_agent, &plain.id).await.expect("the area's agents read it");
+        // An explicit assignee comes first.
+        let explicit = desk
+            .create(pb::Ticket {
+                assignee_id: desk.agent.id.clone(),
+                ..desk.ticket("Explicit")
+            })
+            .await;
+        assert_eq!(explicit.assignee_id, desk.agent.id);
+        assert_eq!(explicit.reader_group_id, readers.id);
+
+        // Responsibilities are checked: an area once, groups and agents that exist.
+        for (responsibilities, field) in [
+            (
+                vec![
+                    pb::Responsibility { group_id: desk.group.id.clone(), agent_id: specialist.id.clone(), reader_group_id: String::new() },
+                    pb::Responsibility { group_id: desk.group.id.clone(), agent_id: desk.agent.id.clone(), reader_group_id: String::new() },
+                ],
+                "contact_group.responsibilities[1].group_id",
+            ),
+            (
+                vec![pb::Responsibility { group_id: uuid::Uuid::now_v7().to_string(), agent_id: specialist.id.clone(), reader_group_id: String::new() }],
+                "contact_group.responsibilities[0].group_id",
+            ),
+            (
+                vec![pb::Responsibility { group_id: desk.group.id.clone(), agent_id: uuid::Uuid::now_v7().to_string(), reader_group_id: String::new() }],
+                "contact_group.responsibilities[0].agent_id",
+            ),
+            (
+                vec![pb::Responsibility { group_id: desk.group.id.clone(), agent_id: specialist.id.clone(), reader_group_id: "nope".into() }],
+                "contact_group.responsibilities[0].reader_group_id",
+            ),
+        ] {
+            expect_invalid(
+                server
+                    .contact_groups()
+                    .create_contact_group(pb::CreateContactGroupRequest {
+                        contact_group: Some(pb::ContactGroup {
+                            name: "Wrong responsibility".into(),
+                            kind_id: kind_id(&server, "Customers").await,
+                            responsibilities,
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    })
+                    .await,
+                field,
+            );
+        }
+        set_default_area(&server, None).await.expect("no default area");
     }
 }

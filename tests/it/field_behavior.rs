@@ -175,6 +175,29 @@ backend_tests! {
             let mut client = comments.clone();
             async move { client.create_comment(pb::CreateCommentRequest { comment: Some(comment), request_id: String::new() }).await }
         }).await;
+        let contact_groups = server.contact_groups();
+        let kind = pb::ContactGroupKind { name: "Required".into(), ..Default::default() };
+        each_required_field_is_required(&server, "clientele.v1.ContactGroupKind", "contact_group_kind", &kind, |kind| {
+            let mut client = contact_groups.clone();
+            async move { client.create_contact_group_kind(pb::CreateContactGroupKindRequest { contact_group_kind: Some(kind), request_id: String::new() }).await }
+        }).await;
+        let kind_id = crate::contact_groups::kind_id(&server, "Customers").await;
+        let contact_group = pb::ContactGroup { name: "Required".into(), kind_id, ..Default::default() };
+        each_required_field_is_required(&server, "clientele.v1.ContactGroup", "contact_group", &contact_group, |contact_group| {
+            let mut client = contact_groups.clone();
+            async move { client.create_contact_group(pb::CreateContactGroupRequest { contact_group: Some(contact_group), request_id: String::new() }).await }
+        }).await;
+        let price_lists = server.price_lists();
+        let list = pb::PriceList {
+            name: "Required".into(),
+            currency: "EUR".into(),
+            items: vec![pb::PriceItem { item_code: "A".into(), name: String::new(), unit_price: "1".into() }],
+            ..Default::default()
+        };
+        each_required_field_is_required(&server, "clientele.v1.PriceList", "price_list", &list, |list| {
+            let mut client = price_lists.clone();
+            async move { client.create_price_list(pb::CreatePriceListRequest { price_list: Some(list), request_id: String::new() }).await }
+        }).await;
         let grant = pb::Grant {
             subject: Some(pb::Subject { subject: Some(pb::subject::Subject::AgentId(desk.agent.id.clone())) }),
             group_id: desk.group.id.clone(),
@@ -234,6 +257,23 @@ backend_tests! {
         each_fixed_field_is_refused_in_a_mask("clientele.v1.Settings", |mask| {
             let (mut client, settings) = (client.clone(), settings.clone());
             async move { client.update_settings(pb::UpdateSettingsRequest { settings, update_mask: Some(mask) }).await }
+        }).await;
+        let kind = server.contact_groups().list_contact_group_kinds(pb::ListContactGroupKindsRequest::default()).await.expect("kinds").into_inner().contact_group_kinds.remove(0);
+        let client = server.contact_groups();
+        each_fixed_field_is_refused_in_a_mask("clientele.v1.ContactGroupKind", |mask| {
+            let (mut client, kind) = (client.clone(), kind.clone());
+            async move { client.update_contact_group_kind(pb::UpdateContactGroupKindRequest { contact_group_kind: Some(kind), update_mask: Some(mask) }).await }
+        }).await;
+        let contact_group = crate::contact_groups::contact_group(&server, "Fixed", "Customers", &[]).await;
+        each_fixed_field_is_refused_in_a_mask("clientele.v1.ContactGroup", |mask| {
+            let (mut client, contact_group) = (client.clone(), contact_group.clone());
+            async move { client.update_contact_group(pb::UpdateContactGroupRequest { contact_group: Some(contact_group), update_mask: Some(mask) }).await }
+        }).await;
+        let list = crate::contact_groups::price_list(&server, "Fixed", "EUR", &[]).await;
+        let client = server.price_lists();
+        each_fixed_field_is_refused_in_a_mask("clientele.v1.PriceList", |mask| {
+            let (mut client, list) = (client.clone(), list.clone());
+            async move { client.update_price_list(pb::UpdatePriceListRequest { price_list: Some(list), update_mask: Some(mask) }).await }
         }).await;
         assert_eq!(desk::ticket(&server, &ticket.id).await, ticket, "the ticket is as it was");
         let now = server.organisations().get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::Id(desk.organisation.id.clone())) }).await.expect("read").into_inner().organisation;

@@ -484,6 +484,9 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
                     update_time: created,
                     version: 1,
                     merged_into: None,
+                    severity: None,
+                    sla_contact_group_id: None,
+                    reader_group_id: None,
                 }
             })
             .collect();

@@ -54,6 +54,8 @@ pub enum Reason {
     GroupInvalid,
     /// Not the customer's own record or organisation.
     NotOwn,
+    /// The ticket is limited to the readers of its reader group, and the holder is not one.
+    ReaderGroup,
 }
 
 /// Whose tickets of a group a right covers.
@@ -381,9 +383,11 @@ impl Rights {
             Holder::Admin => return TicketScope::everything(),
             Holder::Agent { .. } | Holder::Organisation { .. } => {
                 paths.all_groups = self.groups(Whose::All, level);
+                paths.reader_groups = self.groups(Whose::All, Level::Ro);
             }
             Holder::Customer { id, .. } => {
                 paths.all_groups = self.groups(Whose::All, level);
+                paths.reader_groups = self.groups(Whose::All, Level::Ro);
                 paths.own_groups = self.groups(Whose::Own, level);
                 let mut by_organisation: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
                 for ((group, organisation), bases) in &self.organisation_bases {
@@ -434,12 +438,14 @@ impl Rights {
     }
 
     /// Why the holder may, or may not, have `wanted` on a ticket of `group_id` and
-    /// `organisation_id` whose customers are `customers`, and by which path: the same answer
-    /// as [`TicketScope::admits`] on [`Rights::scope`], with its cause.
+    /// `organisation_id`, limited to the readers of `reader_group` if any, whose customers are
+    /// `customers`, and by which path: the same answer as [`TicketScope::admits`] on
+    /// [`Rights::scope`], with its cause.
     pub fn explain_ticket(
         &self,
         group_id: Uuid,
         organisation_id: Option<Uuid>,
+        reader_group: Option<Uuid>,
         mut customers: impl Iterator<Item = Uuid>,
         wanted: Level,
     ) -> Decision {
@@ -468,13 +474,21 @@ impl Rights {
             }
             _ => None,
         };
-        let all = || {
-            self.decide(group_id, Whose::All, wanted)
-                .map(|basis| (Whose::All, basis))
-        };
-        match found.or_else(all) {
+        // Every ticket of the group: only for the readers of its reader group, if it has one.
+        let reads_reader_group = reader_group.is_none_or(|reader| {
+            self.valid_groups.contains(&reader)
+                && self.decide(reader, Whose::All, Level::Ro).is_some()
+        });
+        let all = self
+            .decide(group_id, Whose::All, wanted)
+            .map(|basis| (Whose::All, basis));
+        match found {
             Some((whose, basis)) => Decision::by(Some(whose), basis),
-            None => Decision::rule(false, Reason::NoGrant),
+            None => match all {
+                Some((whose, basis)) if reads_reader_group => Decision::by(Some(whose), basis),
+                Some(_) => Decision::rule(false, Reason::ReaderGroup),
+                None => Decision::rule(false, Reason::NoGrant),
+            },
         }
     }
 
@@ -558,6 +572,7 @@ mod tests {
         organisation_id: Option<Uuid>,
         customer_id: Uuid,
         additional: Vec<Uuid>,
+        reader_group: Option<Uuid>,
     }
 
     impl Facts {
@@ -621,12 +636,15 @@ mod tests {
             for organisation_id in std::iter::once(None).chain(organisations.iter().map(Some)) {
                 for (customer_id, additional) in [(me, vec![]), (other, vec![]), (other, vec![me])]
                 {
+                    // Some limited to the readers of a group.
+                    let reader_group = rng.chance(3).then(|| pick(rng, &groups));
                     tickets.push(Facts {
                         id: Uuid::now_v7(),
                         group_id: *group_id,
                         organisation_id: organisation_id.copied(),
                         customer_id,
                         additional,
+                        reader_group,
                     });
                 }
             }
@@ -676,19 +694,36 @@ mod tests {
 
         /// DESIGN §2 read as plainly as it is written, grant by grant: the oracle.
         fn may(&self, holder: &Holder, ticket: &Facts, wanted: Level) -> bool {
+            let granted_on =
+                |subject: Subject, context: Option<GrantContext>, group: Uuid, level: Level| {
+                    self.grants.iter().any(|grant| {
+                        grant.subject == subject
+                            && grant.group_id == group
+                            && context.is_none_or(|context| grant.context == context)
+                            && grant.level.covers(level)
+                    })
+                };
             let granted = |subject: Subject, context: Option<GrantContext>| {
-                self.grants.iter().any(|grant| {
-                    grant.subject == subject
-                        && grant.group_id == ticket.group_id
-                        && context.is_none_or(|context| grant.context == context)
-                        && grant.level.covers(wanted)
-                })
+                granted_on(subject, context, ticket.group_id, wanted)
+            };
+            // A ticket with a reader group reaches those who read every ticket of its group
+            // only if they also read every ticket of the reader group.
+            let reads_reader_group = |subject: &dyn Fn(Uuid) -> bool| {
+                ticket
+                    .reader_group
+                    .is_none_or(|reader| self.valid_groups.contains(&reader) && subject(reader))
             };
             let group = ticket.group_id;
             match holder {
                 Holder::Admin => true,
                 _ if !self.valid_groups.contains(&group) => false,
-                Holder::Agent { id, valid } => *valid && granted(Subject::Agent(*id), None),
+                Holder::Agent { id, valid } => {
+                    *valid
+                        && granted(Subject::Agent(*id), None)
+                        && reads_reader_group(&|reader| {
+                            granted_on(Subject::Agent(*id), None, reader, Level::Ro)
+                        })
+                }
                 Holder::Organisation { .. } => unreachable!("organisations do not call"),
                 Holder::Customer {
                     id,
@@ -715,7 +750,17 @@ mod tests {
                                     Some(GrantContext::SameOrganisation),
                                 ))
                     });
-                    let all = of_an_organisation(Some(GrantContext::OtherOrganisations));
+                    let all = of_an_organisation(Some(GrantContext::OtherOrganisations))
+                        && reads_reader_group(&|reader| {
+                            organisations.iter().any(|org| {
+                                granted_on(
+                                    Subject::Organisation(*org),
+                                    Some(GrantContext::OtherOrganisations),
+                                    reader,
+                                    Level::Ro,
+                                )
+                            })
+                        });
                     *valid && (own || of_organisation || all)
                 }
             }
@@ -741,6 +786,7 @@ mod tests {
             customer_group_support,
             always_groups: always,
             company_always_groups: company,
+            default_group_id: None,
             update_time: Timestamp::UNIX_EPOCH,
             version: 1,
         }
@@ -781,9 +827,14 @@ mod tests {
                 let by_group = rights.explain_group(group, level);
                 assert!(!by_group.allowed, "{holder:?}");
                 assert_eq!(by_group.reason, Reason::PrincipalInvalid, "{holder:?}");
-                let by_ticket = rights.explain_ticket(group, None, std::iter::once(me), level);
+                let by_ticket =
+                    rights.explain_ticket(group, None, None, std::iter::once(me), level);
                 assert_eq!(by_ticket.reason, Reason::PrincipalInvalid, "{holder:?}");
-                assert!(!rights.scope(level).admits(group, None, std::iter::once(me)));
+                assert!(
+                    !rights
+                        .scope(level)
+                        .admits(group, None, None, std::iter::once(me))
+                );
             }
             assert!(rights.effective().is_empty(), "{holder:?}");
         }
@@ -855,7 +906,7 @@ mod tests {
                 settings,
                 valid_groups: valid_groups.clone(),
             })
-            .explain_ticket(group, None, std::iter::once(me), Level::Rw)
+            .explain_ticket(group, None, None, std::iter::once(me), Level::Rw)
             .reason
         };
         let everything = settings(false, vec![group], vec![group]);
@@ -960,7 +1011,7 @@ mod tests {
             .expect("database");
         for table in [
             "CREATE TABLE tickets (id BLOB PRIMARY KEY, group_id BLOB NOT NULL, \
-             customer_id BLOB NOT NULL, organisation_id BLOB)",
+             customer_id BLOB NOT NULL, organisation_id BLOB, reader_group_id BLOB)",
             "CREATE TABLE ticket_customers (ticket_id BLOB NOT NULL, customer_id BLOB NOT NULL)",
         ] {
             db.execute_unprepared(table).await.expect("table");
@@ -968,13 +1019,14 @@ mod tests {
         for ticket in &world.tickets {
             db.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
-                "INSERT INTO tickets (id, group_id, customer_id, organisation_id) \
-                 VALUES (?, ?, ?, ?)",
+                "INSERT INTO tickets (id, group_id, customer_id, organisation_id, \
+                 reader_group_id) VALUES (?, ?, ?, ?, ?)",
                 [
                     Value::from(ticket.id),
                     Value::from(ticket.group_id),
                     Value::from(ticket.customer_id),
                     Value::from(ticket.organisation_id),
+                    Value::from(ticket.reader_group),
                 ],
             ))
             .await
@@ -1019,12 +1071,14 @@ mod tests {
                         let decision = rights.explain_ticket(
                             ticket.group_id,
                             ticket.organisation_id,
+                            ticket.reader_group,
                             ticket.customers(),
                             wanted,
                         );
                         let admitted = scope.admits(
                             ticket.group_id,
                             ticket.organisation_id,
+                            ticket.reader_group,
                             ticket.customers(),
                         );
                         let context = || {

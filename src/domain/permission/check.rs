@@ -113,6 +113,7 @@ impl Permissions {
             (_, Some(ticket)) => rights.explain_ticket(
                 ticket.group_id,
                 ticket.organisation_id,
+                ticket.reader_group_id,
                 ticket.customer_ids(),
                 wanted,
             ),

@@ -92,23 +92,33 @@ impl Tickets {
         if customer_id.is_none() {
             violations.add("customer_id", "is required");
         }
-        if input.group_id.is_none() {
-            violations.add("group_id", "is required");
+        // Without a group, the default area.
+        let group_id = match input.group_id {
+            Some(id) => Some(id),
+            None => self.store.settings().await?.default_group_id,
+        };
+        if group_id.is_none() {
+            violations.add(
+                "group_id",
+                "is required: no default area (Settings.default_group_id) is configured",
+            );
         }
         if !staff
             && (input.assignee_id.is_some()
                 || input.sla_policy_id.is_some()
+                || input.severity.is_some()
                 || !input.additional_customer_ids.is_empty())
         {
             return Err(Error::denied(
                 "STAFF_ONLY_FIELDS",
-                "assignee_id, sla_policy_id and additional_customer_ids are set by agents",
+                "assignee_id, sla_policy_id, severity and additional_customer_ids are set by \
+                 agents",
             ));
         }
         let additional =
             additional_customers(&mut violations, &input.additional_customer_ids, customer_id);
         violations.finish()?;
-        let (Some(customer_id), Some(group_id)) = (customer_id, input.group_id) else {
+        let (Some(customer_id), Some(group_id)) = (customer_id, group_id) else {
             return Err(Error::invalid("customer_id", "is required"));
         };
 
@@ -159,7 +169,12 @@ impl Tickets {
         }
         if staff {
             let writable = self.scope(principal, Level::Rw).await?;
-            if !writable.admits(group.id, organisation_id, std::iter::once(customer.id)) {
+            if !writable.admits(
+                group.id,
+                organisation_id,
+                None,
+                std::iter::once(customer.id),
+            ) {
                 return Err(Error::denied(
                     "NO_GROUP_WRITE",
                     format!("creating tickets in group {} needs RW on it", group.name),
@@ -173,6 +188,28 @@ impl Tickets {
         if let Some(policy) = input.sla_policy_id {
             references::sla_policy(&self.store, "sla_policy_id", policy).await?;
         }
+        // The customer's contact groups: the first with an SLA contract gives it, the first
+        // with a responsibility for this area gives the assignee and the reader group.
+        let members: Vec<Uuid> = std::iter::once(customer.id)
+            .chain(customer.organisation_ids())
+            .collect();
+        let contact_groups: Vec<_> =
+            crate::domain::contact_group::reached(&self.store, Some(customer.id), &members, false)
+                .await?
+                .into_iter()
+                .map(|membership| membership.contact_group)
+                .collect();
+        let contract = contact_groups
+            .iter()
+            .find(|group| group.sla.is_set())
+            .cloned();
+        let responsibility = contact_groups.iter().find_map(|contact_group| {
+            contact_group
+                .responsibilities
+                .iter()
+                .find(|r| r.group_id == group.id)
+                .copied()
+        });
         let assignee_id = match input.assignee_id {
             Some(agent) => Some(
                 references::valid_agent(&self.store, "assignee_id", agent)
@@ -181,6 +218,7 @@ impl Tickets {
             ),
             None => {
                 self.route(
+                    responsibility.map(|r| r.agent_id),
                     organisation.as_ref().and_then(|o| o.default_assignee_id),
                     &group,
                 )
@@ -217,10 +255,14 @@ impl Tickets {
             update_time: now,
             version: 1,
             merged_into: None,
+            severity: input.severity,
+            sla_contact_group_id: contract.as_ref().map(|group| group.id),
+            reader_group_id: responsibility.and_then(|r| r.reader_group_id),
         };
         let (policy_id, sla) = self
             .applicable_sla(
                 &ticket,
+                contract.as_ref().map(|group| &group.sla),
                 organisation.as_ref().and_then(|o| o.sla_policy_id),
                 &group,
             )
@@ -230,15 +272,21 @@ impl Tickets {
         Ok(Draft { ticket })
     }
 
-    /// The organisation's default assignee, else the group's responsible agent, if valid.
+    /// The first valid agent of: the one responsible for the area in the customer's contact
+    /// group, the organisation's default assignee, the group's responsible agent.
     async fn route(
         &self,
+        responsible: Option<Uuid>,
         organisation_default: Option<Uuid>,
         group: &Group,
     ) -> Result<Option<Uuid>> {
-        for candidate in [organisation_default, group.responsible_agent_id]
-            .into_iter()
-            .flatten()
+        for candidate in [
+            responsible,
+            organisation_default,
+            group.responsible_agent_id,
+        ]
+        .into_iter()
+        .flatten()
         {
             if self
                 .store

@@ -84,5 +84,7 @@ pub(crate) fn audit(ticket: &Ticket) -> Audit {
         ("update_due", time(ticket.update_due)),
         ("solution_due", time(ticket.solution_due)),
         ("merged_into", json!(ticket.merged_into)),
+        ("severity", json!(ticket.severity)),
+        ("sla_contact_group_id", json!(ticket.sla_contact_group_id)),
     ]
 }

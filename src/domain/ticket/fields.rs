@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::{
     domain::fields::{self, Violations},
     error::Result,
-    model::TicketState,
+    model::{Severity, TicketState},
 };
 use jiff::Timestamp;
 
@@ -40,6 +40,8 @@ pub struct TicketInput {
     pub sla_policy_id: Option<Uuid>,
     /// End of a pending state.
     pub pending_until: Option<Timestamp>,
+    /// The assessed severity; `None` for not assessed.
+    pub severity: Option<Severity>,
 }
 
 /// The fields an update may change.
@@ -61,11 +63,13 @@ pub enum TicketField {
     SlaPolicyId,
     /// `additional_customer_ids`
     AdditionalCustomerIds,
+    /// `severity`
+    Severity,
 }
 
 impl TicketField {
     /// Every updatable field.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Title,
         Self::GroupId,
         Self::State,
@@ -74,6 +78,7 @@ impl TicketField {
         Self::AssigneeId,
         Self::SlaPolicyId,
         Self::AdditionalCustomerIds,
+        Self::Severity,
     ];
 
     /// The field's name in the API.
@@ -87,6 +92,7 @@ impl TicketField {
             Self::AssigneeId => "assignee_id",
             Self::SlaPolicyId => "sla_policy_id",
             Self::AdditionalCustomerIds => "additional_customer_ids",
+            Self::Severity => "severity",
         }
     }
 
@@ -107,7 +113,10 @@ impl TicketField {
             | "solution_due"
             | "escalation"
             | "reminder_due"
-            | "applied_sla_policy_id" => Some(format!("{path} is output only")),
+            | "applied_sla_policy_id"
+            | "merged_into_id"
+            | "sla_contact_group_id"
+            | "reader_group_id" => Some(format!("{path} is output only")),
             _ => None,
         })
     }

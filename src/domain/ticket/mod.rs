@@ -27,7 +27,7 @@ use crate::{
     clock::Clock,
     domain::access::{Authenticator, Principal, ServiceWork},
     error::{Error, PreconditionViolation, Result},
-    model::{Customer, Group, Level, ResourceType, Ticket},
+    model::{Customer, Group, Level, ResourceType, SlaContract, Ticket},
     store::{Store, StoredChange, TicketScope},
 };
 
@@ -145,24 +145,27 @@ impl Tickets {
             change.seq
         }))
     }
-    /// The SLA that applies to `ticket`: its own policy, else its organisation's, else its
-    /// group's default, else none.
+    /// The SLA that applies to `ticket`, the first of: its own policy; its contact group's
+    /// `contract` (the level of its assessed severity, else the default level); its
+    /// organisation's policy; its group's default; none.
     pub(crate) async fn applicable_sla(
         &self,
         ticket: &Ticket,
+        contract: Option<&SlaContract>,
         organisation_policy: Option<Uuid>,
         group: &Group,
     ) -> Result<(Option<Uuid>, Sla)> {
         let policy = ticket
             .sla_policy_id
+            .or(contract.and_then(|contract| contract.policy_for(ticket.severity)))
             .or(organisation_policy)
             .or(group.default_sla_policy_id);
         Ok((policy, self.slas.sla(policy).await?))
     }
 
-    /// Applies to `ticket` the SLA that applies to it now (its own policy, else its
-    /// organisation's, else its group's default) and moves its deadlines and alerts on to
-    /// `now`.
+    /// Applies to `ticket` the SLA that applies to it now (see [`Self::applicable_sla`]; the
+    /// contract of its contact group while that group is valid) and moves its deadlines and
+    /// alerts on to `now`.
     async fn apply_sla(&self, ticket: &mut Ticket, now: Timestamp) -> Result<()> {
         let group = self
             .store
@@ -177,8 +180,17 @@ impl Tickets {
                 .and_then(|o| o.sla_policy_id),
             None => None,
         };
+        let contract = match ticket.sla_contact_group_id {
+            Some(id) => self
+                .store
+                .contact_group(id)
+                .await?
+                .filter(|group| group.validity.is_valid())
+                .map(|group| group.sla),
+            None => None,
+        };
         let (policy_id, sla) = self
-            .applicable_sla(ticket, organisation_policy, &group)
+            .applicable_sla(ticket, contract.as_ref(), organisation_policy, &group)
             .await?;
         ticket.applied_sla_policy_id = policy_id;
         escalation::refresh(ticket, &sla, now);

@@ -69,6 +69,7 @@ impl Tickets {
                 },
                 TicketField::AssigneeId => next.assignee_id = input.assignee_id,
                 TicketField::SlaPolicyId => next.sla_policy_id = input.sla_policy_id,
+                TicketField::Severity => next.severity = input.severity,
                 TicketField::AdditionalCustomerIds => {
                     next.additional_customer_ids = additional_customers(
                         &mut violations,
@@ -102,7 +103,7 @@ impl Tickets {
         if let Some(group) = new_group.filter(|g| *g != current.group_id) {
             let group = self.usable_group(group, "group_id").await?;
             let writable = self.scope(principal, Level::Rw).await?;
-            if !writable.admits(group.id, next.organisation_id, std::iter::empty()) {
+            if !writable.admits(group.id, next.organisation_id, None, std::iter::empty()) {
                 return Err(Error::denied(
                     "NO_GROUP_WRITE",
                     format!("moving tickets into group {} needs RW on it", group.name),

@@ -15,6 +15,10 @@ pub struct Model {
     pub create_time: i64,
     pub update_time: i64,
     pub version: i64,
+    /// The SLA contract's default level.
+    pub sla_default_policy_id: Option<Uuid>,
+    /// JSON array of `[severity, policy id]`.
+    pub sla_levels: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

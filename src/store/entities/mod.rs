@@ -11,6 +11,7 @@ pub mod contact_group;
 pub mod contact_group_kind;
 pub mod contact_group_member;
 pub mod contact_group_price_list;
+pub mod contact_group_responsibility;
 pub mod customer;
 pub mod customer_email;
 pub mod customer_organisation;

@@ -15,6 +15,8 @@ pub struct Model {
     pub company_always_groups: String,
     pub update_time: i64,
     pub version: i64,
+    /// The group tickets created without one go to.
+    pub default_group_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

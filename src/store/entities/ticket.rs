@@ -43,6 +43,12 @@ pub struct Model {
     pub version: i64,
     /// The ticket it was merged into (then it is closed for good).
     pub merged_into: Option<Uuid>,
+    /// The assessed severity; empty until assessed.
+    pub severity: String,
+    /// The contact group whose SLA contract the ticket got.
+    pub sla_contact_group_id: Option<Uuid>,
+    /// The group whose readers alone (besides its customers) read the ticket.
+    pub reader_group_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

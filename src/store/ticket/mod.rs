@@ -27,7 +27,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     model::{
-        Alerts, ChangeEvent, SlaClocks, Ticket, TicketCursor, TicketFilter, TicketOrder,
+        Alerts, ChangeEvent, Severity, SlaClocks, Ticket, TicketCursor, TicketFilter, TicketOrder,
         TicketOrderKey, TicketState,
     },
 };
@@ -110,13 +110,7 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         additional.sort();
         let ticket = from_row(model, additional)?;
-        Ok(scope
-            .admits(
-                ticket.group_id,
-                ticket.organisation_id,
-                ticket.customer_ids(),
-            )
-            .then_some(ticket))
+        Ok(scope.admits_ticket(&ticket).then_some(ticket))
     }
 
     /// The tickets with these ids that `scope` reaches.
@@ -391,6 +385,9 @@ impl FromQueryResult for Positional {
             update_time: row.try_get_by_index(at(C::UpdateTime))?,
             version: row.try_get_by_index(at(C::Version))?,
             merged_into: row.try_get_by_index(at(C::MergedInto))?,
+            severity: row.try_get_by_index(at(C::Severity))?,
+            sla_contact_group_id: row.try_get_by_index(at(C::SlaContactGroupId))?,
+            reader_group_id: row.try_get_by_index(at(C::ReaderGroupId))?,
         }))
     }
 }
@@ -522,6 +519,13 @@ pub(crate) fn active_model(ticket: &Ticket) -> ticket::ActiveModel {
         update_time: Set(ticket.update_time.as_microsecond()),
         version: Set(ticket.version),
         merged_into: Set(ticket.merged_into),
+        severity: Set(ticket
+            .severity
+            .map(Severity::as_str)
+            .unwrap_or("")
+            .to_owned()),
+        sla_contact_group_id: Set(ticket.sla_contact_group_id),
+        reader_group_id: Set(ticket.reader_group_id),
     }
 }
 
@@ -560,6 +564,15 @@ fn from_row(row: ticket::Model, additional_customer_ids: Vec<Uuid>) -> Result<Ti
         update_time: timestamp(row.update_time)?,
         version: row.version,
         merged_into: row.merged_into,
+        severity: match row.severity.as_str() {
+            "" => None,
+            name => Some(
+                Severity::parse(name)
+                    .ok_or_else(|| Error::Internal(format!("unknown stored severity {name:?}")))?,
+            ),
+        },
+        sla_contact_group_id: row.sla_contact_group_id,
+        reader_group_id: row.reader_group_id,
     })
 }
 
