@@ -215,6 +215,8 @@ pub(crate) fn resource_type(field: &'static str, raw: i32) -> Result<ResourceTyp
             P::ContactGroupKind => ResourceType::ContactGroupKind,
             P::ContactGroup => ResourceType::ContactGroup,
             P::PriceList => ResourceType::PriceList,
+            P::CustomerType => ResourceType::CustomerType,
+            P::FieldDefinition => ResourceType::FieldDefinition,
         },
     )
 }
@@ -241,6 +243,8 @@ pub(crate) fn resource_type_to_proto(name: &str) -> pb::ResourceType {
         Some(ResourceType::ContactGroupKind) => P::ContactGroupKind,
         Some(ResourceType::ContactGroup) => P::ContactGroup,
         Some(ResourceType::PriceList) => P::PriceList,
+        Some(ResourceType::CustomerType) => P::CustomerType,
+        Some(ResourceType::FieldDefinition) => P::FieldDefinition,
     }
 }
 

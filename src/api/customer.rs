@@ -188,6 +188,9 @@ impl CustomerService for CustomerApi {
             include_invalid: request.include_invalid,
             order,
             updated_since: parse_time("updated_since", request.updated_since)?,
+            custom_field: request
+                .custom_field
+                .map(|filter| (filter.key, filter.value)),
         };
         let page = self
             .customers

@@ -2,6 +2,7 @@
 //! No SQL and no business rules here; errors become `Status` through `crate::error`.
 
 pub mod agent;
+pub mod catalogue;
 pub mod change;
 pub mod comment;
 pub mod contact_group;
@@ -16,6 +17,7 @@ pub mod ticket;
 pub mod webhook;
 
 pub use agent::AgentApi;
+pub use catalogue::FieldCatalogueApi;
 pub use change::ChangeApi;
 pub use comment::CommentApi;
 pub use contact_group::ContactGroupApi;

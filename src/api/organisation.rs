@@ -122,6 +122,9 @@ impl OrganisationService for OrganisationApi {
             include_invalid: request.include_invalid,
             order,
             updated_since: parse_time("updated_since", request.updated_since)?,
+            custom_field: request
+                .custom_field
+                .map(|filter| (filter.key, filter.value)),
         };
         let page = self
             .organisations

@@ -127,6 +127,30 @@ pub const POLICY: &[(&str, Callers)] = &[
         "/clientele.v1.ContactGroupService/ListContactGroupMemberships",
         STAFF,
     ),
+    (
+        "/clientele.v1.FieldCatalogueService/CreateCustomerType",
+        ADMINS,
+    ),
+    (
+        "/clientele.v1.FieldCatalogueService/UpdateCustomerType",
+        ADMINS,
+    ),
+    (
+        "/clientele.v1.FieldCatalogueService/ListCustomerTypes",
+        STAFF,
+    ),
+    (
+        "/clientele.v1.FieldCatalogueService/CreateFieldDefinition",
+        ADMINS,
+    ),
+    (
+        "/clientele.v1.FieldCatalogueService/UpdateFieldDefinition",
+        ADMINS,
+    ),
+    (
+        "/clientele.v1.FieldCatalogueService/ListFieldDefinitions",
+        STAFF,
+    ),
     ("/clientele.v1.PriceListService/CreatePriceList", ADMINS),
     ("/clientele.v1.PriceListService/GetPriceList", STAFF),
     ("/clientele.v1.PriceListService/UpdatePriceList", ADMINS),

@@ -12,13 +12,13 @@ use super::{
     paging::{self, Page},
     rights::MasterDataWriter,
 };
-use crate::domain::access::ServiceWork;
+use crate::domain::{access::ServiceWork, catalogue::Checks};
 use crate::{
     clock::Clock,
     error::{Error, PreconditionViolation, Result},
     model::{
         Actor, ChangeEvent, ChangeKind, Customer, ERASED_DOMAIN, Erasure, ErasureReport,
-        Organisation, ResourceType, Validity,
+        Organisation, RecordType, ResourceType, Validity,
     },
     store::{
         Cursor, CustomerFilter, CustomerOrder, IdempotencyKey, Inserted, Scope, Store,
@@ -43,6 +43,8 @@ pub struct CustomerQuery {
     pub order: CustomerOrder,
     /// Last changed at or after.
     pub updated_since: Option<jiff::Timestamp>,
+    /// A custom field's key and the exact value it holds.
+    pub custom_field: Option<(String, String)>,
 }
 
 /// Which customer to read.
@@ -254,6 +256,13 @@ impl Customers {
             apply(&mut violations, &mut customer, field, input);
         }
         check_consistency(&mut violations, &customer);
+        let catalogue = Checks::load(&self.store).await?;
+        customer.customer_type = catalogue.customer_type(&mut violations, &customer.customer_type);
+        catalogue.custom_fields(
+            &mut violations,
+            RecordType::Customer,
+            &customer.custom_fields,
+        );
         violations.finish()?;
         self.check_organisations(&customer, None, &input.secondary_organisation_ids, names)
             .await?;
@@ -379,6 +388,20 @@ impl Customers {
             next.validity = validity;
         }
         check_consistency(&mut violations, &next);
+        // The catalogue checks what changes.
+        let (new_type, new_fields) = (
+            fields.contains(&CustomerField::Type),
+            fields.contains(&CustomerField::CustomFields),
+        );
+        if new_type || new_fields {
+            let catalogue = Checks::load(&self.store).await?;
+            if new_type && next.customer_type != current.customer_type {
+                next.customer_type = catalogue.customer_type(&mut violations, &next.customer_type);
+            }
+            if new_fields {
+                catalogue.custom_fields(&mut violations, RecordType::Customer, &next.custom_fields);
+            }
+        }
         violations.finish()?;
         refuse_moving_invalid(&current, &next)?;
         self.check_organisations(
@@ -415,6 +438,7 @@ impl Customers {
         let text = fields::single_line(&mut violations, "text", &query.text, 200, false);
         let customer_type =
             fields::single_line(&mut violations, "type", &query.customer_type, 50, false);
+        fields::custom_field_filter(&mut violations, query.custom_field.as_ref());
         violations.finish()?;
         let filter = CustomerFilter {
             organisation_id: query.organisation_id,
@@ -422,6 +446,7 @@ impl Customers {
             customer_type: (!customer_type.is_empty()).then_some(customer_type),
             validity: ValidityFilter::new(query.validity, query.include_invalid),
             updated_since: query.updated_since.map(|time| time.as_microsecond()),
+            custom_field: query.custom_field.clone(),
         };
         let fingerprint = paging::fingerprint(&(&filter, query.order));
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;

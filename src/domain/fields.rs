@@ -84,12 +84,7 @@ pub fn custom_fields(
         );
     }
     for (key, value) in raw {
-        let key_ok = (1..=64).contains(&key.chars().count())
-            && key.starts_with(|c: char| c.is_ascii_alphabetic())
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !key_ok {
+        if !custom_field_key_ok(key) {
             violations.add(
                 format!("{field}[{key:?}]"),
                 "keys must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter",
@@ -107,6 +102,36 @@ pub fn custom_fields(
         }
     }
     raw.clone()
+}
+
+/// Whether `key` may be a custom field's key: 1 to 64 letters, digits and `_ . -`, starting
+/// with a letter.
+pub fn custom_field_key_ok(key: &str) -> bool {
+    (1..=64).contains(&key.chars().count())
+        && key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A list's condition on a custom field: a valid key, a value of at most 2000 characters
+/// without control characters.
+pub fn custom_field_filter(violations: &mut Violations, filter: Option<&(String, String)>) {
+    let Some((key, value)) = filter else {
+        return;
+    };
+    if !custom_field_key_ok(key) {
+        violations.add(
+            "custom_field.key",
+            "must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter",
+        );
+    }
+    if value.chars().count() > 2000 || value.chars().any(char::is_control) {
+        violations.add(
+            "custom_field.value",
+            "must be at most 2000 characters long, without control characters",
+        );
+    }
 }
 
 /// The fields an update mask names, out of `all` (named by `name`). `*` names all of them;

@@ -5,6 +5,7 @@ pub mod access;
 pub mod agent;
 pub mod attachment;
 pub mod business_time;
+pub mod catalogue;
 pub mod change_feed;
 pub(crate) mod changes;
 pub mod comment;
@@ -40,6 +41,7 @@ pub mod watch;
 pub mod webhook;
 
 pub use agent::Agents;
+pub use catalogue::FieldCatalogue;
 pub use change_feed::ChangeFeed;
 pub use comment::Comments;
 pub use contact_group::ContactGroups;

@@ -17,11 +17,11 @@ use super::{
     references,
     rights::MasterDataWriter,
 };
-use crate::domain::access::ServiceWork;
+use crate::domain::{access::ServiceWork, catalogue::Checks};
 use crate::{
     clock::Clock,
     error::{Error, Result},
-    model::{Actor, ChangeKind, FieldChange, Organisation, ResourceType, Validity},
+    model::{Actor, ChangeKind, FieldChange, Organisation, RecordType, ResourceType, Validity},
     store::{
         Cursor, CustomerCascade, OrganisationFilter, OrganisationOrder, Scope, Store,
         ValidityFilter,
@@ -43,6 +43,8 @@ pub struct OrganisationQuery {
     pub order: OrganisationOrder,
     /// Last changed at or after.
     pub updated_since: Option<jiff::Timestamp>,
+    /// A custom field's key and the exact value it holds.
+    pub custom_field: Option<(String, String)>,
 }
 
 /// Which organisation to read.
@@ -78,6 +80,13 @@ impl Organisations {
         let actor = writer.actor();
         let now = self.clock.now();
         let org = new_organisation(&input, now)?;
+        let mut violations = Violations::default();
+        Checks::load(&self.store).await?.custom_fields(
+            &mut violations,
+            RecordType::Organisation,
+            &org.custom_fields,
+        );
+        violations.finish()?;
         self.check_references(&org, None).await?;
         let key = fields::idempotency_key("CreateOrganisation", actor, request_id, &input);
         let event = changes::event(
@@ -154,6 +163,13 @@ impl Organisations {
         for field in fields {
             apply(&mut violations, &mut next, *field, input);
         }
+        if fields.contains(&OrganisationField::CustomFields) {
+            Checks::load(&self.store).await?.custom_fields(
+                &mut violations,
+                RecordType::Organisation,
+                &next.custom_fields,
+            );
+        }
         violations.finish()?;
         self.check_references(&next, Some(&current)).await?;
         let domains = next.email_domains.clone();
@@ -185,6 +201,11 @@ impl Organisations {
         for field in OrganisationField::IMPORTED {
             apply(&mut violations, &mut next, field, input);
         }
+        Checks::load(&self.store).await?.custom_fields(
+            &mut violations,
+            RecordType::Organisation,
+            &next.custom_fields,
+        );
         violations.finish()?;
         next.validity = input.validity.unwrap_or(Validity::Valid);
         let kind = match (current.validity.is_valid(), next.validity.is_valid()) {
@@ -255,12 +276,14 @@ impl Organisations {
             }
             code
         };
+        fields::custom_field_filter(&mut violations, query.custom_field.as_ref());
         violations.finish()?;
         let filter = OrganisationFilter {
             text: (!text.is_empty()).then_some(text),
             country,
             validity: ValidityFilter::new(query.validity, query.include_invalid),
             updated_since: query.updated_since.map(|time| time.as_microsecond()),
+            custom_field: query.custom_field.clone(),
         };
         let fingerprint = paging::fingerprint(&(&filter, query.order));
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;

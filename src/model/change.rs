@@ -38,11 +38,15 @@ pub enum ResourceType {
     ContactGroup,
     /// A price list.
     PriceList,
+    /// A customer type of the field catalogue.
+    CustomerType,
+    /// A custom-field definition of the field catalogue.
+    FieldDefinition,
 }
 
 impl ResourceType {
     /// Every kind.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Organisation,
         Self::Customer,
         Self::Settings,
@@ -59,6 +63,8 @@ impl ResourceType {
         Self::ContactGroupKind,
         Self::ContactGroup,
         Self::PriceList,
+        Self::CustomerType,
+        Self::FieldDefinition,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -85,6 +91,8 @@ impl ResourceType {
             Self::ContactGroupKind => "contact_group_kind",
             Self::ContactGroup => "contact_group",
             Self::PriceList => "price_list",
+            Self::CustomerType => "customer_type",
+            Self::FieldDefinition => "field_definition",
         }
     }
 }

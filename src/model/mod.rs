@@ -2,6 +2,7 @@
 //! Neither proto nor database types appear here, so every layer can share these.
 
 mod agent;
+mod catalogue;
 mod change;
 mod comment;
 mod contact_group;
@@ -18,6 +19,7 @@ mod token;
 mod webhook;
 
 pub use agent::{Agent, DetailsAccess};
+pub use catalogue::{CustomerType, FieldDefinition, FieldValueType, RecordType};
 pub use change::{ChangeEvent, ChangeKind, FieldChange, ResourceType};
 pub use comment::{Attachment, Comment, CommentParent, Party, Visibility};
 pub use contact_group::{

@@ -55,6 +55,9 @@ pub struct CustomerFilter {
     pub validity: ValidityFilter,
     /// Last changed at or after (microseconds).
     pub updated_since: Option<i64>,
+    /// A custom field's key and the exact value it holds (empty: the field is missing or
+    /// empty).
+    pub custom_field: Option<(String, String)>,
 }
 
 /// The orders customers can be listed in.
@@ -95,6 +98,8 @@ pub struct OrganisationFilter {
     pub validity: ValidityFilter,
     /// Last changed at or after (microseconds).
     pub updated_since: Option<i64>,
+    /// A custom field's key and the exact value it holds.
+    pub custom_field: Option<(String, String)>,
 }
 
 /// The orders organisations can be listed in.

@@ -12,19 +12,22 @@ use tonic::{
 use super::Config;
 use crate::{
     api::{
-        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, GroupApi, OrganisationApi,
-        PermissionApi, PriceListApi, PrivacyApi, SlaApi, TicketApi, WebhookApi,
+        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, FieldCatalogueApi, GroupApi,
+        OrganisationApi, PermissionApi, PriceListApi, PrivacyApi, SlaApi, TicketApi, WebhookApi,
     },
     auth::Authenticator,
     domain::{
-        Agents, ChangeFeed, Comments, ContactGroups, Customers, Escalations, Groups, Organisations,
-        Permissions, PriceLists, Privacy, SettingsRules, Sheets, Slas, Tickets, Tokens, Webhooks,
+        Agents, ChangeFeed, Comments, ContactGroups, Customers, Escalations, FieldCatalogue,
+        Groups, Organisations, Permissions, PriceLists, Privacy, SettingsRules, Sheets, Slas,
+        Tickets, Tokens, Webhooks,
     },
     proto::v1::{
         agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
         comment_service_server::CommentServiceServer,
         contact_group_service_server::ContactGroupServiceServer,
-        customer_service_server::CustomerServiceServer, group_service_server::GroupServiceServer,
+        customer_service_server::CustomerServiceServer,
+        field_catalogue_service_server::FieldCatalogueServiceServer,
+        group_service_server::GroupServiceServer,
         organisation_service_server::OrganisationServiceServer,
         permission_service_server::PermissionServiceServer,
         price_list_service_server::PriceListServiceServer,
@@ -130,6 +133,13 @@ impl Services {
             ))
             .add_service(configured!(
                 ContactGroupServiceServer::new(ContactGroupApi::new(contact_groups)),
+                limits
+            ))
+            .add_service(configured!(
+                FieldCatalogueServiceServer::new(FieldCatalogueApi::new(FieldCatalogue::new(
+                    store.clone(),
+                    clock.clone()
+                ))),
                 limits
             ))
             .add_service(configured!(

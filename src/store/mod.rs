@@ -7,6 +7,7 @@
 
 mod agent;
 mod attachment;
+mod catalogue;
 mod change_feed;
 mod change_log;
 mod comment;
@@ -33,6 +34,7 @@ mod webhook;
 
 pub use agent::agent_cursor;
 pub use attachment::AttachmentFilter;
+pub use catalogue::{customer_type_cursor, field_definition_cursor};
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
 pub use contact_group::{
     contact_group_cursor, contact_group_kind_cursor, contact_group_member_cursor,
@@ -733,6 +735,28 @@ pub(crate) async fn finish<T>(
     }
 }
 
+/// The condition that the custom field `key` of `table`'s rows holds exactly `value` (an
+/// empty value: that it is missing or empty). The key and value are bound parameters; the
+/// stored `custom_fields` is a JSON object of strings.
+pub(crate) fn custom_field_is(
+    backend: DbBackend,
+    table: &str,
+    key: &str,
+    value: &str,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::Expr;
+    match backend {
+        DbBackend::Postgres => Expr::cust_with_values(
+            format!("COALESCE(CAST(\"{table}\".\"custom_fields\" AS jsonb) ->> $1, '') = $2"),
+            [key.to_owned(), value.to_owned()],
+        ),
+        _ => Expr::cust_with_values(
+            format!("COALESCE(json_extract(\"{table}\".\"custom_fields\", ?), '') = ?"),
+            [format!("$.\"{key}\""), value.to_owned()],
+        ),
+    }
+}
+
 /// Rows after `cursor` in the order (`key`, `id`): a range on `key` narrowed by the
 /// tie-break, which an index on `key` serves (an `OR` of the two would sort every remaining
 /// row for each page).
@@ -840,6 +864,10 @@ pub enum Table {
     PriceLists,
     /// `price_list_items`
     PriceListItems,
+    /// `customer_types`
+    CustomerTypes,
+    /// `field_definitions`
+    FieldDefinitions,
 }
 
 impl Table {
@@ -863,6 +891,8 @@ impl Table {
             Self::ContactGroupMembers => "contact_group_members",
             Self::PriceLists => "price_lists",
             Self::PriceListItems => "price_list_items",
+            Self::CustomerTypes => "customer_types",
+            Self::FieldDefinitions => "field_definitions",
         }
     }
 }

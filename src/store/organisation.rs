@@ -213,6 +213,14 @@ impl Store {
         if let Some(country) = &filter.country {
             condition = condition.add(organisation::Column::Country.eq(country.as_str()));
         }
+        if let Some((key, value)) = &filter.custom_field {
+            condition = condition.add(super::custom_field_is(
+                self.backend(),
+                "organisations",
+                key,
+                value,
+            ));
+        }
         if let Some(text) = &filter.text {
             condition = condition.add(organisation::Column::Search.like(contains(text)));
         }

@@ -198,6 +198,22 @@ backend_tests! {
             let mut client = price_lists.clone();
             async move { client.create_price_list(pb::CreatePriceListRequest { price_list: Some(list), request_id: String::new() }).await }
         }).await;
+        let catalogue = server.catalogue();
+        let customer_type = pb::CustomerType { name: "Required".into(), ..Default::default() };
+        each_required_field_is_required(&server, "clientele.v1.CustomerType", "customer_type", &customer_type, |customer_type| {
+            let mut client = catalogue.clone();
+            async move { client.create_customer_type(pb::CreateCustomerTypeRequest { customer_type: Some(customer_type), request_id: String::new() }).await }
+        }).await;
+        let definition = pb::FieldDefinition {
+            record_type: pb::RecordType::Organisation.into(),
+            key: "required".into(),
+            value_type: pb::FieldValueType::Text.into(),
+            ..Default::default()
+        };
+        each_required_field_is_required(&server, "clientele.v1.FieldDefinition", "field_definition", &definition, |definition| {
+            let mut client = catalogue.clone();
+            async move { client.create_field_definition(pb::CreateFieldDefinitionRequest { field_definition: Some(definition), request_id: String::new() }).await }
+        }).await;
         let grant = pb::Grant {
             subject: Some(pb::Subject { subject: Some(pb::subject::Subject::AgentId(desk.agent.id.clone())) }),
             group_id: desk.group.id.clone(),
@@ -274,6 +290,17 @@ backend_tests! {
         each_fixed_field_is_refused_in_a_mask("clientele.v1.PriceList", |mask| {
             let (mut client, list) = (client.clone(), list.clone());
             async move { client.update_price_list(pb::UpdatePriceListRequest { price_list: Some(list), update_mask: Some(mask) }).await }
+        }).await;
+        let customer_type = server.catalogue().create_customer_type(pb::CreateCustomerTypeRequest { customer_type: Some(pb::CustomerType { name: "Fixed".into(), ..Default::default() }), request_id: String::new() }).await.expect("type").into_inner().customer_type;
+        let client = server.catalogue();
+        each_fixed_field_is_refused_in_a_mask("clientele.v1.CustomerType", |mask| {
+            let (mut client, customer_type) = (client.clone(), customer_type.clone());
+            async move { client.update_customer_type(pb::UpdateCustomerTypeRequest { customer_type, update_mask: Some(mask) }).await }
+        }).await;
+        let definition = server.catalogue().create_field_definition(pb::CreateFieldDefinitionRequest { field_definition: Some(pb::FieldDefinition { record_type: pb::RecordType::Organisation.into(), key: "fixed".into(), value_type: pb::FieldValueType::Text.into(), ..Default::default() }), request_id: String::new() }).await.expect("definition").into_inner().field_definition;
+        each_fixed_field_is_refused_in_a_mask("clientele.v1.FieldDefinition", |mask| {
+            let (mut client, definition) = (client.clone(), definition.clone());
+            async move { client.update_field_definition(pb::UpdateFieldDefinitionRequest { field_definition: definition, update_mask: Some(mask) }).await }
         }).await;
         assert_eq!(desk::ticket(&server, &ticket.id).await, ticket, "the ticket is as it was");
         let now = server.organisations().get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::Id(desk.organisation.id.clone())) }).await.expect("read").into_inner().organisation;

@@ -9,6 +9,7 @@ mod access;
 mod architecture;
 mod attachments;
 mod auth;
+mod catalogue;
 mod changes;
 mod cli;
 mod clients;

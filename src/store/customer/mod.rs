@@ -142,6 +142,14 @@ impl Store {
         if let Some(customer_type) = &filter.customer_type {
             condition = condition.add(customer::Column::CustomerType.eq(customer_type.as_str()));
         }
+        if let Some((key, value)) = &filter.custom_field {
+            condition = condition.add(super::custom_field_is(
+                self.backend(),
+                "customers",
+                key,
+                value,
+            ));
+        }
         if let Some(since) = filter.updated_since {
             condition = condition.add(customer::Column::UpdateTime.gte(since));
         }

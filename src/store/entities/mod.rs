@@ -15,6 +15,8 @@ pub mod contact_group_responsibility;
 pub mod customer;
 pub mod customer_email;
 pub mod customer_organisation;
+pub mod customer_type;
+pub mod field_definition;
 pub mod grant;
 pub mod group;
 pub mod idempotency_key;

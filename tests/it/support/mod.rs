@@ -11,7 +11,9 @@ use clientele::{
         self as pb, agent_service_client::AgentServiceClient,
         change_service_client::ChangeServiceClient, comment_service_client::CommentServiceClient,
         contact_group_service_client::ContactGroupServiceClient,
-        customer_service_client::CustomerServiceClient, group_service_client::GroupServiceClient,
+        customer_service_client::CustomerServiceClient,
+        field_catalogue_service_client::FieldCatalogueServiceClient,
+        group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
         permission_service_client::PermissionServiceClient,
         price_list_service_client::PriceListServiceClient,
@@ -272,6 +274,7 @@ pub struct Clients {
     pub privacy: PrivacyServiceClient<Authed>,
     pub contact_groups: ContactGroupServiceClient<Authed>,
     pub price_lists: PriceListServiceClient<Authed>,
+    pub catalogue: FieldCatalogueServiceClient<Authed>,
 }
 
 /// The secret of every test server's first admin token.
@@ -413,6 +416,7 @@ impl TestServer {
             privacy: PrivacyServiceClient::new(channel()),
             contact_groups: ContactGroupServiceClient::new(channel()),
             price_lists: PriceListServiceClient::new(channel()),
+            catalogue: FieldCatalogueServiceClient::new(channel()),
         }
     }
 
@@ -474,6 +478,10 @@ impl TestServer {
 
     pub fn price_lists(&self) -> PriceListServiceClient<Authed> {
         PriceListServiceClient::new(self.admin())
+    }
+
+    pub fn catalogue(&self) -> FieldCatalogueServiceClient<Authed> {
+        FieldCatalogueServiceClient::new(self.admin())
     }
 
     /// The customer's current etag, as an admin reads it: every change of a customer needs it.
@@ -714,6 +722,8 @@ impl TestServer {
             Table::ContactGroupMembers,
             Table::PriceLists,
             Table::PriceListItems,
+            Table::CustomerTypes,
+            Table::FieldDefinitions,
         ] {
             counts.push(self.count(table).await);
         }
