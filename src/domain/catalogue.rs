@@ -406,8 +406,12 @@ pub(crate) struct Checks {
 impl Checks {
     /// The catalogue as it is now.
     pub(crate) async fn load(store: &Store) -> Result<Self> {
-        let (types, definitions) = store.field_catalogue().await?;
-        Ok(Self { types, definitions })
+        let catalogue = store.field_catalogue().await?;
+        let (types, definitions) = &*catalogue;
+        Ok(Self {
+            types: types.clone(),
+            definitions: definitions.clone(),
+        })
     }
 
     /// A customer's `type`: free while no customer type is valid; else empty or a valid

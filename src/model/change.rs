@@ -266,6 +266,10 @@ impl ChangeEvent {
                 | ResourceType::Organisation,
                 _,
             ) => true,
+            // What writes are checked against and how tickets are routed: kept by every
+            // replica like rights, and dropped with them.
+            (ResourceType::CustomerType | ResourceType::FieldDefinition, _)
+            | (ResourceType::ContactGroup, ChangeKind::Created | ChangeKind::Updated) => true,
             _ => false,
         }
     }

@@ -1,5 +1,10 @@
 //! The field catalogue: customer types and custom-field definitions.
 
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -229,9 +234,17 @@ impl Store {
     }
 
     /// The valid customer types and the valid field definitions: what creates, updates and
-    /// imports are checked against (at most 10,000 of each).
+    /// imports are checked against (at most 10,000 of each). Kept while no change that
+    /// shapes rights or configuration has committed (a catalogue change is one; see
+    /// [`crate::model::ChangeEvent::shapes_rights`]) and for at most half a second, like
+    /// rights: a change made here is seen by the next write here, on another replica as soon
+    /// as its notification arrives.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn field_catalogue(&self) -> Result<(Vec<CustomerType>, Vec<FieldDefinition>)> {
+    pub async fn field_catalogue(&self) -> Result<Catalogue> {
+        let generation = self.rights_generation();
+        if let Some(kept) = self.configuration.catalogue(generation) {
+            return Ok(kept);
+        }
         let types = customer_type::Entity::find()
             .filter(customer_type::Column::Validity.eq(Validity::Valid.as_str()))
             .limit(10_000)
@@ -248,7 +261,87 @@ impl Store {
             .into_iter()
             .map(definition_from_row)
             .collect::<Result<_>>()?;
-        Ok((types, definitions))
+        let catalogue: Catalogue = Arc::new((types, definitions));
+        self.configuration
+            .keep_catalogue(generation, catalogue.clone());
+        Ok(catalogue)
+    }
+
+    /// Whether any valid contact group has an SLA contract or a responsibility: when none
+    /// does, a new ticket need not look its customer's contact groups up. Kept as
+    /// [`Store::field_catalogue`] is.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn contact_groups_route(&self) -> Result<bool> {
+        use super::entities::{contact_group, contact_group_responsibility};
+        let generation = self.rights_generation();
+        if let Some(kept) = self.configuration.routing(generation) {
+            return Ok(kept);
+        }
+        let valid = contact_group::Column::Validity.eq(Validity::Valid.as_str());
+        let with_contract = contact_group::Entity::find()
+            .select_only()
+            .column(contact_group::Column::Id)
+            .filter(valid.clone())
+            .filter(contact_group::Column::SlaDefaultPolicyId.is_not_null())
+            .limit(1)
+            .into_tuple::<Uuid>()
+            .one(self.reader())
+            .await?
+            .is_some();
+        let routes = with_contract
+            || contact_group_responsibility::Entity::find()
+                .select_only()
+                .column(contact_group_responsibility::Column::ContactGroupId)
+                .limit(1)
+                .into_tuple::<Uuid>()
+                .one(self.reader())
+                .await?
+                .is_some();
+        self.configuration.keep_routing(generation, routes);
+        Ok(routes)
+    }
+}
+
+/// The valid customer types and field definitions.
+pub type Catalogue = Arc<(Vec<CustomerType>, Vec<FieldDefinition>)>;
+
+/// How long a kept configuration is trusted at most, should a replica's notification be
+/// lost (as rights are).
+const CONFIGURATION_TTL: Duration = Duration::from_millis(500);
+
+/// The configuration writes are checked against, as last read, with the rights generation
+/// it was read at.
+#[derive(Debug, Default)]
+pub(crate) struct ConfigurationCache {
+    catalogue: Mutex<Option<(u64, Instant, Catalogue)>>,
+    routing: Mutex<Option<(u64, Instant, bool)>>,
+}
+
+impl ConfigurationCache {
+    fn catalogue(&self, generation: u64) -> Option<Catalogue> {
+        let kept = self.catalogue.lock().ok()?;
+        kept.as_ref()
+            .filter(|(at, since, _)| *at == generation && since.elapsed() < CONFIGURATION_TTL)
+            .map(|(_, _, catalogue)| catalogue.clone())
+    }
+
+    fn keep_catalogue(&self, generation: u64, catalogue: Catalogue) {
+        if let Ok(mut kept) = self.catalogue.lock() {
+            *kept = Some((generation, Instant::now(), catalogue));
+        }
+    }
+
+    fn routing(&self, generation: u64) -> Option<bool> {
+        let kept = self.routing.lock().ok()?;
+        kept.as_ref()
+            .filter(|(at, since, _)| *at == generation && since.elapsed() < CONFIGURATION_TTL)
+            .map(|(_, _, routes)| *routes)
+    }
+
+    fn keep_routing(&self, generation: u64, routes: bool) {
+        if let Ok(mut kept) = self.routing.lock() {
+            *kept = Some((generation, Instant::now(), routes));
+        }
     }
 }
 

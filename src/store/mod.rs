@@ -93,6 +93,8 @@ pub struct Store {
     feed: feed::TicketFeed,
     /// Organisations read lately (SQLite only).
     organisation_cache: Arc<organisation::OrganisationCache>,
+    /// The field catalogue and whether contact groups route tickets, as last read.
+    configuration: Arc<catalogue::ConfigurationCache>,
     /// Connections for the reads of one row by its key, past the pool's ping on release.
     direct: Arc<direct::Direct>,
     /// Which idle connections are pinged before use.
@@ -294,6 +296,7 @@ impl Store {
             feed: feed::TicketFeed::new(),
             changes: Arc::new(change_feed::ChangeSignal::new()),
             organisation_cache,
+            configuration: Arc::default(),
             direct,
             liveness,
         })

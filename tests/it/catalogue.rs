@@ -429,3 +429,37 @@ backend_tests! {
         assert_eq!(south.into_iter().map(|o| o.code).collect::<Vec<_>>(), ["SOUTH"]);
     }
 }
+
+backend_tests! {
+    // The catalogue is kept by each replica like rights: a change made on one is enforced by
+    // the other as soon as its notification arrives (half a second at most without one).
+    async fn a_catalogue_change_is_enforced_by_the_other_replica(server) {
+        let replica = server.replica().await;
+        let there = pb::customer_service_client::CustomerServiceClient::new(
+            replica.authed(&server.admin_secret),
+        );
+        let attempt = |customer_type: &'static str| {
+            let mut client = there.clone();
+            async move {
+                client
+                    .create_customer(pb::CreateCustomerRequest {
+                        customer: Some(pb::Customer {
+                            email: format!("{}@replica.example", uuid::Uuid::now_v7().simple()),
+                            r#type: customer_type.into(),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    })
+                    .await
+            }
+        };
+        attempt("Gold").await.expect("free-form: the replica has read an empty catalogue");
+        customer_type(&server, "VIP").await;
+        desk::eventually("the replica refuses a type outside the catalogue", || async {
+            matches!(attempt("Gold").await, Err(status) if status.code() == Code::InvalidArgument)
+        })
+        .await;
+        attempt("vip").await.expect("the catalogued type");
+        replica.stop().await;
+    }
+}

@@ -193,12 +193,16 @@ impl Tickets {
         let members: Vec<Uuid> = std::iter::once(customer.id)
             .chain(customer.organisation_ids())
             .collect();
-        let contact_groups: Vec<_> =
+        // (Nothing to look up while no contact group has a contract or a responsibility.)
+        let contact_groups: Vec<_> = if self.store.contact_groups_route().await? {
             crate::domain::contact_group::reached(&self.store, Some(customer.id), &members, false)
                 .await?
                 .into_iter()
                 .map(|membership| membership.contact_group)
-                .collect();
+                .collect()
+        } else {
+            Vec::new()
+        };
         let contract = contact_groups
             .iter()
             .find(|group| group.sla.is_set())
