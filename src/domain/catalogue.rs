@@ -20,7 +20,7 @@ use crate::{
         ChangeKind, CustomerType, FieldDefinition, FieldValueType, RecordType, ResourceType,
         Validity, fold_case,
     },
-    store::{Cursor, Store, customer_type_cursor, field_definition_cursor},
+    store::{Catalogue, Cursor, Store, customer_type_cursor, field_definition_cursor},
 };
 
 /// The most allowed values of a choice.
@@ -397,38 +397,28 @@ impl FieldCatalogue {
 }
 
 /// What the catalogue says of the records being written: read once per write (or import).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Checks {
-    types: Vec<CustomerType>,
-    definitions: Vec<FieldDefinition>,
-}
+#[derive(Clone, Debug)]
+pub(crate) struct Checks(Catalogue);
 
 impl Checks {
     /// The catalogue as it is now.
     pub(crate) async fn load(store: &Store) -> Result<Self> {
-        let catalogue = store.field_catalogue().await?;
-        let (types, definitions) = &*catalogue;
-        Ok(Self {
-            types: types.clone(),
-            definitions: definitions.clone(),
-        })
+        // Shared with the store's cache: no copy per write.
+        Ok(Self(store.field_catalogue().await?))
     }
 
     /// A customer's `type`: free while no customer type is valid; else empty or a valid
     /// type, spelt as the catalogue spells it.
     pub(crate) fn customer_type(&self, violations: &mut Violations, value: &str) -> String {
-        if self.types.is_empty() || value.is_empty() {
+        let types = &self.0.0;
+        if types.is_empty() || value.is_empty() {
             return value.to_owned();
         }
         let wanted = fold_case(value);
-        match self
-            .types
-            .iter()
-            .find(|kind| fold_case(&kind.name) == wanted)
-        {
+        match types.iter().find(|kind| fold_case(&kind.name) == wanted) {
             Some(kind) => kind.name.clone(),
             None => {
-                let mut names: Vec<&str> = self.types.iter().map(|k| k.name.as_str()).collect();
+                let mut names: Vec<&str> = types.iter().map(|k| k.name.as_str()).collect();
                 names.sort_unstable();
                 names.truncate(20);
                 violations.add(
@@ -453,7 +443,8 @@ impl Checks {
         values: &BTreeMap<String, String>,
     ) {
         let defined: Vec<&FieldDefinition> = self
-            .definitions
+            .0
+            .1
             .iter()
             .filter(|d| d.record_type == record_type)
             .collect();

@@ -34,7 +34,7 @@ mod webhook;
 
 pub use agent::agent_cursor;
 pub use attachment::AttachmentFilter;
-pub use catalogue::{customer_type_cursor, field_definition_cursor};
+pub use catalogue::{Catalogue, customer_type_cursor, field_definition_cursor};
 pub use comment::{CommentCursor, CommentFilter, CommentScope};
 pub use contact_group::{
     contact_group_cursor, contact_group_kind_cursor, contact_group_member_cursor,

@@ -201,7 +201,7 @@ impl Store {
             // comment with an event.
             let comments = comment::comments_of_customer(&*tx, source).await?;
             comment::move_comments(&tx, source, target.id, &comments, now).await?;
-            let mut comment_events = Vec::with_capacity(comments.len());
+            let mut moved_events = Vec::with_capacity(comments.len());
             for id in comments {
                 let mut moved = events
                     .first()
@@ -215,7 +215,7 @@ impl Store {
                     old: serde_json::json!(source),
                     new: serde_json::json!(target.id),
                 }];
-                comment_events.push(moved);
+                moved_events.push(moved);
             }
             // Its contact groups become the target's.
             let joined =
@@ -234,11 +234,11 @@ impl Store {
                     old: serde_json::Value::Null,
                     new: serde_json::json!([target.id]),
                 }];
-                comment_events.push(moved);
+                moved_events.push(moved);
             }
             delete_customer(&tx, source, source_version).await?;
             update_customer(&tx, target, target_version).await?;
-            for event in events.iter().chain(&grant_events).chain(&comment_events) {
+            for event in events.iter().chain(&grant_events).chain(&moved_events) {
                 change_log::append(&tx, event).await?;
             }
             let seqs = self.append_ticket_events(&tx, &ticket_events).await?;
