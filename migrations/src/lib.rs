@@ -27,6 +27,7 @@ mod m20261207_000016_contact_groups;
 mod m20261207_000017_contact_group_sla;
 mod m20261207_000018_responsibilities;
 mod m20261207_000019_field_catalogue;
+mod m20261207_000020_directories;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_contact_group_sla::Migration),
             Box::new(m20261207_000018_responsibilities::Migration),
             Box::new(m20261207_000019_field_catalogue::Migration),
+            Box::new(m20261207_000020_directories::Migration),
         ]
     }
 }

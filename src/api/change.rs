@@ -217,6 +217,7 @@ pub(crate) fn resource_type(field: &'static str, raw: i32) -> Result<ResourceTyp
             P::PriceList => ResourceType::PriceList,
             P::CustomerType => ResourceType::CustomerType,
             P::FieldDefinition => ResourceType::FieldDefinition,
+            P::Directory => ResourceType::Directory,
         },
     )
 }
@@ -245,6 +246,7 @@ pub(crate) fn resource_type_to_proto(name: &str) -> pb::ResourceType {
         Some(ResourceType::PriceList) => P::PriceList,
         Some(ResourceType::CustomerType) => P::CustomerType,
         Some(ResourceType::FieldDefinition) => P::FieldDefinition,
+        Some(ResourceType::Directory) => P::Directory,
     }
 }
 

@@ -3,8 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    both, parse_id, parse_ids, parse_optional_id, parse_time, principal, scope, summary_to_proto,
-    timestamp, validity_from_proto, validity_to_proto, writer,
+    both, optional_id, parse_id, parse_ids, parse_optional_id, parse_time, principal, scope,
+    summary_to_proto, timestamp, validity_from_proto, validity_to_proto, writer,
 };
 use crate::{
     domain::{
@@ -297,12 +297,15 @@ fn input(customer: pb::Customer, with_validity: bool) -> Result<CustomerInput> {
     } else {
         None
     };
-    let (organisation_id, secondary_organisation_ids) = both(
-        parse_optional_id("organisation_id", &customer.organisation_id),
-        parse_ids(
-            "secondary_organisation_ids",
-            &customer.secondary_organisation_ids,
+    let ((organisation_id, secondary_organisation_ids), directory_id) = both(
+        both(
+            parse_optional_id("organisation_id", &customer.organisation_id),
+            parse_ids(
+                "secondary_organisation_ids",
+                &customer.secondary_organisation_ids,
+            ),
         ),
+        parse_optional_id("directory_id", &customer.directory_id),
     )?;
     Ok(CustomerInput {
         email: customer.email,
@@ -319,6 +322,7 @@ fn input(customer: pb::Customer, with_validity: bool) -> Result<CustomerInput> {
         custom_fields: customer.custom_fields.into_iter().collect(),
         external_id: customer.external_id,
         validity,
+        directory_id,
     })
 }
 
@@ -366,6 +370,7 @@ pub(crate) fn to_proto(customer: Customer) -> pb::Customer {
         custom_fields: customer.custom_fields.into_iter().collect(),
         external_id: customer.external_id.unwrap_or_default(),
         validity: validity_to_proto(customer.validity),
+        directory_id: optional_id(customer.directory_id),
         create_time: Some(timestamp(customer.create_time)),
         update_time: Some(timestamp(customer.update_time)),
     }

@@ -207,11 +207,15 @@ fn input(organisation: pb::Organisation, with_validity: bool) -> Result<Organisa
     } else {
         None
     };
-    let (sla_policy_id, default_assignee_id) = both(
-        parse_optional_id("sla_policy_id", &organisation.sla_policy_id),
-        parse_optional_id("default_assignee_id", &organisation.default_assignee_id),
+    let ((sla_policy_id, default_assignee_id), directory_id) = both(
+        both(
+            parse_optional_id("sla_policy_id", &organisation.sla_policy_id),
+            parse_optional_id("default_assignee_id", &organisation.default_assignee_id),
+        ),
+        parse_optional_id("directory_id", &organisation.directory_id),
     )?;
     Ok(OrganisationInput {
+        directory_id,
         sla_policy_id,
         default_assignee_id,
         code: organisation.code,
@@ -249,6 +253,7 @@ pub(crate) fn to_proto(organisation: Organisation) -> pb::Organisation {
         custom_fields: organisation.custom_fields.into_iter().collect(),
         sla_policy_id: optional_id(organisation.sla_policy_id),
         default_assignee_id: optional_id(organisation.default_assignee_id),
+        directory_id: optional_id(organisation.directory_id),
         create_time: Some(timestamp(organisation.create_time)),
         update_time: Some(timestamp(organisation.update_time)),
     }

@@ -390,6 +390,8 @@ fn reason_to_proto(reason: Reason) -> i32 {
         Reason::GroupInvalid => P::GroupInvalid,
         Reason::NotOwn => P::NotOwn,
         Reason::ReaderGroup => P::ReaderGroup,
+        Reason::Directory => P::Directory,
+        Reason::DirectoryReader => P::DirectoryReader,
     }
     .into()
 }

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     model::{Customer, FieldChange, Level, Organisation, ResourceType, StoredChange, Ticket},
-    store::{ChangeFilter, CommentScope, TicketScope},
+    store::{ChangeFilter, CommentScope, Scope, TicketScope},
 };
 
 /// How many changes one read of a watch examines.
@@ -102,6 +102,7 @@ enum Sight {
         staff: bool,
         tickets: TicketScope,
         comments: CommentScope,
+        contacts: Scope,
     },
 }
 
@@ -236,6 +237,21 @@ impl ChangeFeed {
             }
             ResourceType::Token | ResourceType::Webhook if !admin => return Err(not_found()),
             _ if customer => return Err(not_found()),
+            // A contact hidden by its directory: its history too.
+            ResourceType::Customer | ResourceType::Organisation
+                if principal.scope().hides_filed() =>
+            {
+                let scope = principal.scope();
+                let readable = match resource_type {
+                    ResourceType::Customer => {
+                        self.store().readable_customers(&scope, &[id]).await?
+                    }
+                    _ => self.store().readable_organisations(&scope, &[id]).await?,
+                };
+                if readable.is_empty() {
+                    return Err(not_found());
+                }
+            }
             _ => {}
         }
         let limit = paging::page_size(page_size)?;
@@ -270,6 +286,7 @@ impl ChangeFeed {
             staff: !matches!(principal, Principal::Customer { .. }),
             tickets: comments.tickets.clone(),
             comments,
+            contacts: principal.scope(),
         })
     }
 
@@ -307,6 +324,7 @@ impl ChangeFeed {
             staff,
             tickets,
             comments,
+            contacts,
         } = sight
         else {
             return Ok(changes
@@ -349,10 +367,37 @@ impl ChangeFeed {
                 .into_iter()
                 .collect()
         };
+        // Where directories hide contacts, only the changes of those the caller reads now.
+        let mut hidden_contacts = std::collections::HashSet::new();
+        if contacts.hides_filed() {
+            for (kind, ids) in [
+                (ResourceType::Customer, ids_of(ResourceType::Customer)),
+                (
+                    ResourceType::Organisation,
+                    ids_of(ResourceType::Organisation),
+                ),
+            ] {
+                if ids.is_empty() {
+                    continue;
+                }
+                let readable = match kind {
+                    ResourceType::Customer => {
+                        self.store().readable_customers(contacts, &ids).await?
+                    }
+                    _ => self.store().readable_organisations(contacts, &ids).await?,
+                };
+                hidden_contacts.extend(ids.into_iter().filter(|id| !readable.contains(id)));
+            }
+        }
         Ok(changes
             .into_iter()
             .filter_map(|change| {
                 let shown = match ResourceType::from_name(&change.resource_type) {
+                    Some(ResourceType::Customer | ResourceType::Organisation)
+                        if hidden_contacts.contains(&change.resource_id) =>
+                    {
+                        None
+                    }
                     Some(ResourceType::Ticket) => readable_tickets
                         .contains(&change.resource_id)
                         .then_some(false),

@@ -105,6 +105,7 @@ impl Comments {
         Ok(CommentScope {
             tickets: self.tickets.scope(principal, Level::Ro).await?,
             notes: principal.details_access() != DetailsAccess::None,
+            contacts: principal.scope(),
             internal: staff,
             reader: party_of(principal),
         })
@@ -385,7 +386,7 @@ impl Comments {
             CommentParent::Organisation(id) => {
                 needs_details(principal, DetailsAccess::Write)?;
                 self.store
-                    .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
+                    .organisation(&principal.scope(), id)
                     .await?
                     .ok_or_else(|| unknown(parent))?;
                 Ok(None)
@@ -393,7 +394,7 @@ impl Comments {
             CommentParent::Customer(id) => {
                 needs_details(principal, DetailsAccess::Write)?;
                 self.store
-                    .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
+                    .customer(&principal.scope(), id)
                     .await?
                     .ok_or_else(|| unknown(parent))?;
                 Ok(None)
@@ -419,6 +420,12 @@ impl Comments {
                         agent_id: agent.id,
                         manage_customers: agent.manage_customers,
                         details: agent.details_access,
+                        contacts: self
+                            .tickets
+                            .permissions
+                            .rights(crate::model::Subject::Agent(agent.id))
+                            .await?
+                            .contacts(),
                     },
                     _ => {
                         violations.add(field, format!("no valid agent has the id {id}"));
@@ -450,8 +457,20 @@ impl Comments {
                     let scope = self.tickets.scope(&principal, Level::Ro).await?;
                     scope.admits_ticket(ticket)
                 }
-                // Notes: those who may read supplementary details.
-                _ => principal.details_access() != DetailsAccess::None,
+                // Notes: those who may read supplementary details, of a contact they read.
+                (CommentParent::Organisation(id), _, _) => {
+                    principal.details_access() != DetailsAccess::None
+                        && self
+                            .store
+                            .organisation(&principal.scope(), id)
+                            .await?
+                            .is_some()
+                }
+                (CommentParent::Customer(id), _, _) => {
+                    principal.details_access() != DetailsAccess::None
+                        && self.store.customer(&principal.scope(), id).await?.is_some()
+                }
+                (CommentParent::Ticket(_), None, _) => false,
             };
             if !reads {
                 unable.push(*party);

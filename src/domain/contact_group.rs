@@ -415,7 +415,8 @@ impl ContactGroups {
         contacts: &[Contact],
     ) -> Result<u64> {
         let contacts = self.members_of_request(contacts)?;
-        self.check_contacts_exist(&contacts).await?;
+        self.check_contacts_exist(writer.contacts(), &contacts)
+            .await?;
         let now = self.clock.now();
         let actor = writer.actor().clone();
         self.store
@@ -433,7 +434,13 @@ impl ContactGroups {
         id: Uuid,
         contacts: &[Contact],
     ) -> Result<u64> {
-        let contacts = self.members_of_request(contacts)?;
+        let mut contacts = self.members_of_request(contacts)?;
+        // One the writer may not read is, to it, no member.
+        let hidden = self.hidden(writer.contacts(), &contacts).await?;
+        contacts.retain(|contact| !hidden.contains(contact));
+        if contacts.is_empty() {
+            return Ok(0);
+        }
         let now = self.clock.now();
         let actor = writer.actor().clone();
         self.store
@@ -459,12 +466,41 @@ impl ContactGroups {
             .store
             .list_contact_group_members(id, cursor.as_ref(), limit + 1)
             .await?;
-        Ok(paging::page(
-            items,
-            limit,
-            &fingerprint,
-            contact_group_member_cursor,
-        ))
+        let mut page = paging::page(items, limit, &fingerprint, contact_group_member_cursor);
+        // Members the reader may not read are left out (the page may hold fewer).
+        let contacts: Vec<Contact> = page.items.iter().map(|member| member.contact).collect();
+        let hidden = self.hidden(reader.contacts(), &contacts).await?;
+        page.items
+            .retain(|member| !hidden.contains(&member.contact));
+        Ok(page)
+    }
+
+    /// Of `contacts`, those that exist and `scope` does not reach (none unless directories
+    /// hide some).
+    async fn hidden(&self, scope: &Scope, contacts: &[Contact]) -> Result<Vec<Contact>> {
+        if !scope.hides_filed() {
+            return Ok(Vec::new());
+        }
+        let (mut customers, mut organisations) = (Vec::new(), Vec::new());
+        for contact in contacts {
+            match contact {
+                Contact::Customer(id) => customers.push(*id),
+                Contact::Organisation(id) => organisations.push(*id),
+            }
+        }
+        let readable_customers = self.store.readable_customers(scope, &customers).await?;
+        let readable_organisations = self
+            .store
+            .readable_organisations(scope, &organisations)
+            .await?;
+        Ok(contacts
+            .iter()
+            .filter(|contact| match contact {
+                Contact::Customer(id) => !readable_customers.contains(id),
+                Contact::Organisation(id) => !readable_organisations.contains(id),
+            })
+            .copied()
+            .collect())
     }
 
     /// The contact groups `contact` is in, by name: a customer's own first, then those of
@@ -549,9 +585,15 @@ impl ContactGroups {
         Ok(unique)
     }
 
-    /// Every contact must exist: a missing one is named in the field that held it.
-    async fn check_contacts_exist(&self, contacts: &[Contact]) -> Result<()> {
-        let missing = self.store.missing_contacts(contacts).await?;
+    /// Every contact must exist (for a writer that reads `scope`: one it may not read does
+    /// not): a missing one is named in the field that held it.
+    async fn check_contacts_exist(&self, scope: &Scope, contacts: &[Contact]) -> Result<()> {
+        let mut missing = self.store.missing_contacts(contacts).await?;
+        for contact in self.hidden(scope, contacts).await? {
+            if !missing.contains(&contact) {
+                missing.push(contact);
+            }
+        }
         let mut violations = Violations::default();
         for contact in missing {
             match contact {

@@ -138,6 +138,7 @@ fn tombstone(current: &Customer, now: jiff::Timestamp) -> Customer {
         create_time: current.create_time,
         update_time: now,
         version: current.version + 1,
+        directory_id: current.directory_id,
     }
 }
 
@@ -200,7 +201,20 @@ impl Customers {
                 .customer_by_email(&ServiceWork::RULE_CHECKS.master_data(), &lookup)
                 .await?
             {
-                return Ok((found, false));
+                if writer.contacts().admits_customer_record(&found) {
+                    return Ok((found, false));
+                }
+                // One the writer may not read: answered as creating it would be (the address
+                // is taken), not with the hidden record.
+                return match self
+                    .insert(writer, &input, None, OrganisationFields::API)
+                    .await?
+                {
+                    Inserted::New(customer) => Ok((customer, true)),
+                    Inserted::Replay { resource_id, .. } => {
+                        Ok((self.read(writer, resource_id).await?, false))
+                    }
+                };
             }
             match self
                 .insert(writer, &input, None, OrganisationFields::API)
@@ -208,7 +222,7 @@ impl Customers {
             {
                 Ok(Inserted::New(customer)) => return Ok((customer, true)),
                 Ok(Inserted::Replay { resource_id, .. }) => {
-                    return Ok((self.read(resource_id).await?, false));
+                    return Ok((self.read(writer, resource_id).await?, false));
                 }
                 // Another call made it (or the organisation of its domain) meanwhile.
                 Err(Error::AlreadyExists { .. }) => {}
@@ -251,6 +265,7 @@ impl Customers {
             create_time: now,
             update_time: now,
             version: 1,
+            directory_id: None,
         };
         for field in CustomerField::ALL {
             apply(&mut violations, &mut customer, field, input);
@@ -264,7 +279,15 @@ impl Customers {
             &customer.custom_fields,
         );
         violations.finish()?;
-        self.check_organisations(&customer, None, &input.secondary_organisation_ids, names)
+        self.check_organisations(
+            writer,
+            &customer,
+            None,
+            &input.secondary_organisation_ids,
+            names,
+        )
+        .await?;
+        super::directory::check_filing(&self.store, writer.contacts(), None, customer.directory_id)
             .await?;
 
         // Two customers of a new domain may race to create its organisation; the loser
@@ -348,12 +371,7 @@ impl Customers {
         fields: &[CustomerField],
         input: &CustomerInput,
     ) -> Result<Customer> {
-        let current = self
-            .get(
-                &ServiceWork::RULE_CHECKS.master_data(),
-                &CustomerKey::Id(id),
-            )
-            .await?;
+        let current = self.get(writer.contacts(), &CustomerKey::Id(id)).await?;
         check_etag("customer", &current.etag(), etag)?;
         self.change(
             writer,
@@ -405,10 +423,18 @@ impl Customers {
         violations.finish()?;
         refuse_moving_invalid(&current, &next)?;
         self.check_organisations(
+            writer,
             &next,
             Some(&current),
             &input.secondary_organisation_ids,
             names,
+        )
+        .await?;
+        super::directory::check_filing(
+            &self.store,
+            writer.contacts(),
+            current.directory_id,
+            next.directory_id,
         )
         .await?;
         if next.validity.is_valid() && !current.validity.is_valid() {
@@ -475,7 +501,7 @@ impl Customers {
                 "must be VALIDITY_INVALID or VALIDITY_INVALID_TEMPORARILY",
             ));
         }
-        let current = self.read(id).await?;
+        let current = self.read(writer, id).await?;
         // Already so: a retry of a call that went through answers as the first did.
         if current.validity == validity {
             return Ok(current);
@@ -498,7 +524,7 @@ impl Customers {
         etag: &str,
     ) -> Result<Customer> {
         let actor = writer.actor();
-        let current = self.read(id).await?;
+        let current = self.read(writer, id).await?;
         if current.validity.is_valid() {
             return Ok(current);
         }
@@ -516,7 +542,7 @@ impl Customers {
     /// about the person remains (ConSol: "completely removed").
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn delete(&self, writer: &MasterDataWriter, id: Uuid, etag: &str) -> Result<()> {
-        let current = self.current(id, "etag", etag).await?;
+        let current = self.current(writer, id, "etag", etag).await?;
         self.erase_current(writer.actor(), current, ErasureKind::Delete)
             .await?;
         Ok(())
@@ -532,7 +558,7 @@ impl Customers {
         etag: &str,
         options: EraseOptions,
     ) -> Result<ErasureReport> {
-        let current = self.read(id).await?;
+        let current = self.read(writer, id).await?;
         if !etag.is_empty() {
             check_etag("customer", &current.etag(), etag)?;
         }
@@ -580,22 +606,20 @@ impl Customers {
     }
 
     /// The customer `id`, whatever its validity.
-    async fn read(&self, id: Uuid) -> Result<Customer> {
-        self.get(
-            &ServiceWork::RULE_CHECKS.master_data(),
-            &CustomerKey::Id(id),
-        )
-        .await
+    /// Customer `id` as `writer` reads it: one it may not read is NOT_FOUND.
+    async fn read(&self, writer: &MasterDataWriter, id: Uuid) -> Result<Customer> {
+        self.get(writer.contacts(), &CustomerKey::Id(id)).await
     }
 
     /// The customer `id`, checked against the etag the client sent in `field`.
     pub(crate) async fn current(
         &self,
+        writer: &MasterDataWriter,
         id: Uuid,
         field: &'static str,
         etag: &str,
     ) -> Result<Customer> {
-        let current = self.read(id).await?;
+        let current = self.read(writer, id).await?;
         check_etag_of(field, "customer", &current.etag(), etag)?;
         Ok(current)
     }
@@ -628,10 +652,11 @@ impl Customers {
         Ok(next)
     }
 
-    /// Every organisation `next` names that `current` did not must exist and be valid: an
-    /// invalid organisation takes no new customers.
+    /// Every organisation `next` names that `current` did not must exist (for `writer`: one
+    /// it may not read does not) and be valid: an invalid organisation takes no new customers.
     async fn check_organisations(
         &self,
+        writer: &MasterDataWriter,
         next: &Customer,
         current: Option<&Customer>,
         requested: &[Uuid],
@@ -658,11 +683,7 @@ impl Customers {
             if known.contains(&id) {
                 continue;
             }
-            match self
-                .store
-                .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
-                .await?
-            {
+            match self.store.organisation(writer.contacts(), id).await? {
                 None => violations.add(field, format!("no organisation has the id {id}")),
                 Some(org) if !org.validity.is_valid() => invalid.push(org),
                 Some(_) => {}

@@ -53,6 +53,8 @@ pub struct CustomerInput {
     pub external_id: String,
     /// Validity on create; `None` means valid.
     pub validity: Option<Validity>,
+    /// The directory it is filed in.
+    pub directory_id: Option<Uuid>,
 }
 
 /// The fields an update may change.
@@ -84,11 +86,13 @@ pub enum CustomerField {
     CustomFields,
     /// `external_id`
     ExternalId,
+    /// `directory_id`
+    DirectoryId,
 }
 
 impl CustomerField {
     /// Every field an update may change, in the order of the API.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Email,
         Self::SecondaryEmails,
         Self::Login,
@@ -102,6 +106,7 @@ impl CustomerField {
         Self::Type,
         Self::CustomFields,
         Self::ExternalId,
+        Self::DirectoryId,
     ];
 
     /// The field's name in the API.
@@ -120,6 +125,7 @@ impl CustomerField {
             Self::Type => "type",
             Self::CustomFields => "custom_fields",
             Self::ExternalId => "external_id",
+            Self::DirectoryId => "directory_id",
         }
     }
 
@@ -195,6 +201,7 @@ pub(crate) fn apply(
             let external_id = fields::single_line(violations, name, &input.external_id, 200, false);
             customer.external_id = (!external_id.is_empty()).then_some(external_id);
         }
+        F::DirectoryId => customer.directory_id = input.directory_id,
     }
 }
 
@@ -304,5 +311,6 @@ pub(crate) fn audit(customer: &Customer) -> Audit {
         ("custom_fields", json!(customer.custom_fields)),
         ("external_id", json!(customer.external_id)),
         ("validity", json!(customer.validity)),
+        ("directory_id", json!(customer.directory_id)),
     ]
 }

@@ -42,8 +42,12 @@ impl Customers {
                 "must differ from source_id: a customer cannot be merged into itself",
             ));
         }
-        let source = self.current(source_id, "source_etag", source_etag).await?;
-        let target = self.current(target_id, "target_etag", target_etag).await?;
+        let source = self
+            .current(writer, source_id, "source_etag", source_etag)
+            .await?;
+        let target = self
+            .current(writer, target_id, "target_etag", target_etag)
+            .await?;
         if !target.validity.is_valid() {
             return Err(Error::FailedPrecondition {
                 reason: "TARGET_INVALID",

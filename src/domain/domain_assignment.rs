@@ -98,7 +98,7 @@ impl Customers {
         let actor = writer.actor();
         let org = self
             .store
-            .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
+            .organisation(writer.contacts(), id)
             .await?
             .ok_or(Error::NotFound {
                 resource: "organisation",

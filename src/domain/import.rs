@@ -355,6 +355,7 @@ async fn upsert_customer(
         custom_fields: row.custom_fields,
         external_id: external_id.clone(),
         validity: row.validity,
+        directory_id: None,
     };
     let store = &customers.store;
     // By external id first; a row whose external id nobody has yet matches by email, so that
@@ -376,6 +377,8 @@ async fn upsert_customer(
                 .await?
         }
     };
+    // One the writer may not read is as good as missing: creating it meets the taken key.
+    let existing = existing.filter(|found| writer.contacts().admits_customer_record(found));
     let Some(current) = existing else {
         return match customers.insert(writer, &input, None, ROW_FIELDS).await? {
             Inserted::New(_) => Ok(Outcome::Created),
@@ -390,6 +393,8 @@ async fn upsert_customer(
     let fields: Vec<CustomerField> = CustomerField::ALL
         .into_iter()
         .filter(|field| *field != CustomerField::SecondaryEmails)
+        // The helpdesk's own filing, which an import leaves alone.
+        .filter(|field| *field != CustomerField::DirectoryId)
         .filter(|field| by_external_id || *field != CustomerField::Email)
         .filter(|field| {
             names_organisations
@@ -510,6 +515,8 @@ async fn upsert_organisation(
         Some(found) => Some(found),
         None => organisations.find_by_code(&input.code).await?,
     };
+    // One the writer may not read is as good as missing: creating it meets the taken key.
+    let existing = existing.filter(|found| writer.contacts().admits_organisation_record(found));
     let Some(current) = existing else {
         organisations.create(writer, input, None).await?;
         return Ok(Outcome::Created);

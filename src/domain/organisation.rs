@@ -88,6 +88,8 @@ impl Organisations {
         );
         violations.finish()?;
         self.check_references(&org, None).await?;
+        super::directory::check_filing(&self.store, writer.contacts(), None, org.directory_id)
+            .await?;
         let key = fields::idempotency_key("CreateOrganisation", actor, request_id, &input);
         let event = changes::event(
             actor,
@@ -152,10 +154,7 @@ impl Organisations {
     ) -> Result<Organisation> {
         let actor = writer.actor();
         let current = self
-            .get(
-                &ServiceWork::RULE_CHECKS.master_data(),
-                &OrganisationKey::Id(id),
-            )
+            .get(writer.contacts(), &OrganisationKey::Id(id))
             .await?;
         check_etag("organisation", &current.etag(), etag)?;
         let mut next = current.clone();
@@ -172,6 +171,13 @@ impl Organisations {
         }
         violations.finish()?;
         self.check_references(&next, Some(&current)).await?;
+        super::directory::check_filing(
+            &self.store,
+            writer.contacts(),
+            current.directory_id,
+            next.directory_id,
+        )
+        .await?;
         let domains = next.email_domains.clone();
         self.save(actor, current, next, ChangeKind::Updated)
             .await
@@ -229,7 +235,6 @@ impl Organisations {
         validity: Validity,
         etag: &str,
     ) -> Result<Organisation> {
-        let actor = writer.actor();
         if validity.is_valid() {
             return Err(Error::invalid(
                 "validity",
@@ -238,7 +243,7 @@ impl Organisations {
         }
         // The store refuses, inside the write, while an open ticket has the organisation, or
         // one of the customers deactivated with it, as main or additional customer.
-        self.set_validity(actor, id, validity, etag, ChangeKind::Deactivated)
+        self.set_validity(writer, id, validity, etag, ChangeKind::Deactivated)
             .await
     }
 
@@ -250,8 +255,7 @@ impl Organisations {
         id: Uuid,
         etag: &str,
     ) -> Result<Organisation> {
-        let actor = writer.actor();
-        self.set_validity(actor, id, Validity::Valid, etag, ChangeKind::Reactivated)
+        self.set_validity(writer, id, Validity::Valid, etag, ChangeKind::Reactivated)
             .await
     }
 
@@ -321,17 +325,15 @@ impl Organisations {
 
     async fn set_validity(
         &self,
-        actor: &Actor,
+        writer: &MasterDataWriter,
         id: Uuid,
         validity: Validity,
         etag: &str,
         kind: ChangeKind,
     ) -> Result<Organisation> {
+        let actor = writer.actor();
         let current = self
-            .get(
-                &ServiceWork::RULE_CHECKS.master_data(),
-                &OrganisationKey::Id(id),
-            )
+            .get(writer.contacts(), &OrganisationKey::Id(id))
             .await?;
         // Already so: a retry of a call that went through answers as the first did.
         if current.validity == validity {

@@ -54,6 +54,8 @@ pub struct OrganisationInput {
     pub sla_policy_id: Option<Uuid>,
     /// The agent its tickets are routed to.
     pub default_assignee_id: Option<Uuid>,
+    /// The directory it is filed in.
+    pub directory_id: Option<Uuid>,
 }
 
 /// The fields an update may change.
@@ -85,11 +87,13 @@ pub enum OrganisationField {
     SlaPolicyId,
     /// `default_assignee_id`
     DefaultAssigneeId,
+    /// `directory_id`
+    DirectoryId,
 }
 
 impl OrganisationField {
     /// Every field an update may change, in the order of the API.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Name,
         Self::Street,
         Self::Zip,
@@ -103,6 +107,7 @@ impl OrganisationField {
         Self::CustomFields,
         Self::SlaPolicyId,
         Self::DefaultAssigneeId,
+        Self::DirectoryId,
     ];
 
     /// The fields an import row replaces: the master data of the source system, not the
@@ -137,6 +142,7 @@ impl OrganisationField {
             Self::CustomFields => "custom_fields",
             Self::SlaPolicyId => "sla_policy_id",
             Self::DefaultAssigneeId => "default_assignee_id",
+            Self::DirectoryId => "directory_id",
         }
     }
 
@@ -181,6 +187,7 @@ pub(crate) fn new_organisation(
         create_time: now,
         update_time: now,
         version: 1,
+        directory_id: None,
     };
     for field in OrganisationField::ALL {
         apply(&mut violations, &mut org, field, input);
@@ -207,6 +214,7 @@ pub(crate) fn audit(org: &Organisation) -> Audit {
         ("custom_fields", json!(org.custom_fields)),
         ("sla_policy_id", json!(org.sla_policy_id)),
         ("default_assignee_id", json!(org.default_assignee_id)),
+        ("directory_id", json!(org.directory_id)),
     ]
 }
 
@@ -246,6 +254,7 @@ pub(crate) fn apply(
         }
         F::SlaPolicyId => org.sla_policy_id = input.sla_policy_id,
         F::DefaultAssigneeId => org.default_assignee_id = input.default_assignee_id,
+        F::DirectoryId => org.directory_id = input.directory_id,
     }
 }
 

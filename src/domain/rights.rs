@@ -3,18 +3,23 @@
 //! can forget the check.
 
 use super::access::Principal;
-use crate::{error::Error, error::Result, model::Actor};
+use crate::{error::Error, error::Result, model::Actor, store::Scope};
 
 /// The right to create and edit organisations and customers: admins, and agents with the
-/// `manage_customers` flag ("customer administrators").
+/// `manage_customers` flag ("customer administrators"), on the contacts they read.
 #[must_use]
 #[derive(Clone, Debug)]
-pub struct MasterDataWriter(Actor);
+pub struct MasterDataWriter(Actor, Scope);
 
 impl MasterDataWriter {
     /// Who writes, for the change log.
     pub fn actor(&self) -> &Actor {
         &self.0
+    }
+
+    /// The contacts the writer reads, and so may change: one outside is NOT_FOUND.
+    pub fn contacts(&self) -> &Scope {
+        &self.1
     }
 }
 
@@ -31,7 +36,12 @@ impl Administrator {
 
     /// An administrator reads what staff read.
     pub fn reader(&self) -> StaffReader {
-        StaffReader(())
+        StaffReader(Scope::everything())
+    }
+
+    /// An administrator writes the whole customer master.
+    pub fn writer(&self) -> MasterDataWriter {
+        MasterDataWriter(self.0.clone(), Scope::everything())
     }
 
     /// The administrator of work the service does by itself on start-up (the bootstrap
@@ -42,15 +52,22 @@ impl Administrator {
 }
 
 /// The right to read what only staff read: groups, agents, calendars, SLA policies, grants
-/// and the answers about rights. Admins and agents.
+/// and the answers about rights. Admins and agents; it knows the contacts the reader reads.
 #[must_use]
 #[derive(Clone, Debug)]
-pub struct StaffReader(());
+pub struct StaffReader(Scope);
+
+impl StaffReader {
+    /// The contacts the reader reads.
+    pub fn contacts(&self) -> &Scope {
+        &self.0
+    }
+}
 
 /// `principal`'s right to read what only staff read, if it has it.
 pub fn staff_reader(principal: &Principal) -> Result<StaffReader> {
     match principal {
-        Principal::Admin { .. } | Principal::Agent { .. } => Ok(StaffReader(())),
+        Principal::Admin { .. } | Principal::Agent { .. } => Ok(StaffReader(principal.scope())),
         Principal::Customer { .. } => Err(Error::denied(
             "STAFF_ONLY",
             "only agents and administrators may read this",
@@ -65,7 +82,7 @@ pub fn master_data_writer(principal: &Principal) -> Result<MasterDataWriter> {
         | Principal::Agent {
             manage_customers: true,
             ..
-        } => Ok(MasterDataWriter(principal.actor())),
+        } => Ok(MasterDataWriter(principal.actor(), principal.scope())),
         Principal::Agent { .. } => Err(Error::denied(
             "NO_MANAGE_CUSTOMERS",
             "creating and editing organisations and customers needs the manage_customers flag",

@@ -42,11 +42,13 @@ pub enum ResourceType {
     CustomerType,
     /// A custom-field definition of the field catalogue.
     FieldDefinition,
+    /// A directory (address book) of contacts.
+    Directory,
 }
 
 impl ResourceType {
     /// Every kind.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Organisation,
         Self::Customer,
         Self::Settings,
@@ -65,6 +67,7 @@ impl ResourceType {
         Self::PriceList,
         Self::CustomerType,
         Self::FieldDefinition,
+        Self::Directory,
     ];
 
     /// The kind stored under `name`, if there is one.
@@ -93,6 +96,7 @@ impl ResourceType {
             Self::PriceList => "price_list",
             Self::CustomerType => "customer_type",
             Self::FieldDefinition => "field_definition",
+            Self::Directory => "directory",
         }
     }
 }
@@ -269,6 +273,8 @@ impl ChangeEvent {
             // What writes are checked against and how tickets are routed: kept by every
             // replica like rights, and dropped with them.
             (ResourceType::CustomerType | ResourceType::FieldDefinition, _)
+            // Who reads which directory's contacts.
+            | (ResourceType::Directory, _)
             | (ResourceType::ContactGroup, ChangeKind::Created | ChangeKind::Updated) => true,
             _ => false,
         }

@@ -44,6 +44,8 @@ pub struct Customer {
     pub update_time: Timestamp,
     /// Counts the changes; the etag is derived from it.
     pub version: i64,
+    /// The directory the customer is filed in: it decides which agents read it.
+    pub directory_id: Option<Uuid>,
 }
 
 impl Customer {

@@ -7,6 +7,7 @@ mod change;
 mod comment;
 mod contact_group;
 mod customer;
+mod directory;
 mod erasure;
 mod grant;
 mod group;
@@ -27,6 +28,7 @@ pub use contact_group::{
     EffectivePrice, Price, PriceItem, PriceList, PriceListAssignment, Responsibility, SlaContract,
 };
 pub use customer::{Customer, email_domain};
+pub use directory::Directory;
 pub use erasure::{ERASED_DOMAIN, Erasure, ErasureReport, erased_values};
 pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};
 pub use group::Group;

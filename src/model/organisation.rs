@@ -46,6 +46,8 @@ pub struct Organisation {
     pub update_time: Timestamp,
     /// Counts the changes; the etag is derived from it.
     pub version: i64,
+    /// The directory the organisation is filed in: it decides which agents read it.
+    pub directory_id: Option<Uuid>,
 }
 
 impl Organisation {

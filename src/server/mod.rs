@@ -26,8 +26,9 @@ use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::Healt
 use self::services::Services;
 use crate::{
     api::{
-        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, FieldCatalogueApi, GroupApi,
-        OrganisationApi, PermissionApi, PriceListApi, PrivacyApi, SlaApi, TicketApi, WebhookApi,
+        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, DirectoryApi,
+        FieldCatalogueApi, GroupApi, OrganisationApi, PermissionApi, PriceListApi, PrivacyApi,
+        SlaApi, TicketApi, WebhookApi,
     },
     auth::AuthLayer,
     clock::{Clock, SystemClock},
@@ -40,6 +41,7 @@ use crate::{
             comment_service_server::CommentServiceServer,
             contact_group_service_server::ContactGroupServiceServer,
             customer_service_server::CustomerServiceServer,
+            directory_service_server::DirectoryServiceServer,
             field_catalogue_service_server::FieldCatalogueServiceServer,
             group_service_server::GroupServiceServer,
             organisation_service_server::OrganisationServiceServer,
@@ -67,6 +69,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     <ContactGroupServiceServer<ContactGroupApi> as NamedService>::NAME,
     <PriceListServiceServer<PriceListApi> as NamedService>::NAME,
     <FieldCatalogueServiceServer<FieldCatalogueApi> as NamedService>::NAME,
+    <DirectoryServiceServer<DirectoryApi> as NamedService>::NAME,
     <AgentServiceServer<AgentApi> as NamedService>::NAME,
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
     <TicketServiceServer<TicketApi> as NamedService>::NAME,

@@ -12,20 +12,22 @@ use tonic::{
 use super::Config;
 use crate::{
     api::{
-        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, FieldCatalogueApi, GroupApi,
-        OrganisationApi, PermissionApi, PriceListApi, PrivacyApi, SlaApi, TicketApi, WebhookApi,
+        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, DirectoryApi,
+        FieldCatalogueApi, GroupApi, OrganisationApi, PermissionApi, PriceListApi, PrivacyApi,
+        SlaApi, TicketApi, WebhookApi,
     },
     auth::Authenticator,
     domain::{
-        Agents, ChangeFeed, Comments, ContactGroups, Customers, Escalations, FieldCatalogue,
-        Groups, Organisations, Permissions, PriceLists, Privacy, SettingsRules, Sheets, Slas,
-        Tickets, Tokens, Webhooks,
+        Agents, ChangeFeed, Comments, ContactGroups, Customers, Directories, Escalations,
+        FieldCatalogue, Groups, Organisations, Permissions, PriceLists, Privacy, SettingsRules,
+        Sheets, Slas, Tickets, Tokens, Webhooks,
     },
     proto::v1::{
         agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
         comment_service_server::CommentServiceServer,
         contact_group_service_server::ContactGroupServiceServer,
         customer_service_server::CustomerServiceServer,
+        directory_service_server::DirectoryServiceServer,
         field_catalogue_service_server::FieldCatalogueServiceServer,
         group_service_server::GroupServiceServer,
         organisation_service_server::OrganisationServiceServer,
@@ -67,14 +69,15 @@ impl Services {
     /// Every service over `store`, configured by `config`.
     pub(super) fn new(store: &Store, config: &Config) -> Self {
         let clock = config.clock.clone();
+        let permissions = Permissions::new(store.clone(), clock.clone(), config.metrics.clone());
         let authenticator = Arc::new(Authenticator::new(
             store.clone(),
             clock.clone(),
             config.metrics.clone(),
+            permissions.clone(),
         ));
         let tokens = Tokens::new(store.clone(), clock.clone());
         let organisations = Organisations::new(store.clone(), clock.clone());
-        let permissions = Permissions::new(store.clone(), clock.clone(), config.metrics.clone());
         let customers = Customers::new(store.clone(), clock.clone(), permissions.clone());
         let settings = SettingsRules::new(store.clone(), clock.clone());
         let groups = Groups::new(store.clone(), clock.clone());
@@ -144,6 +147,13 @@ impl Services {
             ))
             .add_service(configured!(
                 PriceListServiceServer::new(PriceListApi::new(price_lists)),
+                limits
+            ))
+            .add_service(configured!(
+                DirectoryServiceServer::new(DirectoryApi::new(Directories::new(
+                    store.clone(),
+                    clock.clone()
+                ))),
                 limits
             ))
             .add_service(configured!(

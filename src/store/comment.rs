@@ -32,6 +32,8 @@ pub struct CommentScope {
     pub tickets: TicketScope,
     /// Whether it reads agents' notes on organisations and customers (staff).
     pub notes: bool,
+    /// The contacts whose notes it reads, when it reads notes.
+    pub contacts: super::Scope,
     /// Whether it sees internal comments (staff).
     pub internal: bool,
     /// Who it is: private comments show their text to their author and recipients only, and
@@ -54,7 +56,31 @@ impl CommentScope {
                 .add(comment::Column::ParentId.in_subquery(readable))
         };
         let mut parents = Condition::any().add(tickets);
-        if self.notes {
+        if self.notes && self.contacts.hides_filed() {
+            // Only the notes of contacts it reads.
+            use super::entities::{customer, organisation};
+            let organisations = Query::select()
+                .column(organisation::Column::Id)
+                .from(organisation::Entity)
+                .cond_where(self.contacts.filed(organisation::Column::DirectoryId))
+                .to_owned();
+            let customers = Query::select()
+                .column(customer::Column::Id)
+                .from(customer::Entity)
+                .cond_where(self.contacts.filed(customer::Column::DirectoryId))
+                .to_owned();
+            parents = parents
+                .add(
+                    Condition::all()
+                        .add(comment::Column::ParentType.eq("organisation"))
+                        .add(comment::Column::ParentId.in_subquery(organisations)),
+                )
+                .add(
+                    Condition::all()
+                        .add(comment::Column::ParentType.eq("customer"))
+                        .add(comment::Column::ParentId.in_subquery(customers)),
+                );
+        } else if self.notes {
             parents = parents.add(comment::Column::ParentType.is_in(["organisation", "customer"]));
         }
         let mut condition = Condition::all().add(parents);

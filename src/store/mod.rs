@@ -14,6 +14,7 @@ mod comment;
 mod contact_group;
 mod customer;
 mod direct;
+mod directory;
 mod entities;
 mod erasure;
 mod feed;
@@ -40,6 +41,7 @@ pub use contact_group::{
     contact_group_cursor, contact_group_kind_cursor, contact_group_member_cursor,
 };
 pub use customer::CustomerCascade;
+pub use directory::directory_cursor;
 pub use feed::{FeedMessage, NextEvent};
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
@@ -871,6 +873,8 @@ pub enum Table {
     CustomerTypes,
     /// `field_definitions`
     FieldDefinitions,
+    /// `directories`
+    Directories,
 }
 
 impl Table {
@@ -896,6 +900,7 @@ impl Table {
             Self::PriceListItems => "price_list_items",
             Self::CustomerTypes => "customer_types",
             Self::FieldDefinitions => "field_definitions",
+            Self::Directories => "directories",
         }
     }
 }

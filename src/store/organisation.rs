@@ -103,6 +103,14 @@ impl Store {
         if !scope.admits_organisation(id) {
             return Ok(None);
         }
+        Ok(self
+            .organisation_by_id(id)
+            .await?
+            .filter(|org| scope.admits_filed(org.directory_id)))
+    }
+
+    /// The organisation with `id`, through the cache.
+    async fn organisation_by_id(&self, id: Uuid) -> Result<Option<Organisation>> {
         if let Some(org) = self.organisation_cache.get(id) {
             return Ok(Some(org));
         }
@@ -119,6 +127,20 @@ impl Store {
         Ok(org)
     }
 
+    /// Of organisations `ids`, those within `scope` (that exist).
+    #[tracing::instrument(skip(self, ids), level = "debug", err(level = "debug"))]
+    pub async fn readable_organisations(&self, scope: &Scope, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+        Ok(organisation::Entity::find()
+            .select_only()
+            .column(organisation::Column::Id)
+            .filter(organisation::Column::Id.is_in(ids.iter().copied()))
+            .filter(scope.organisations(organisation::Column::Id))
+            .filter(scope.filed(organisation::Column::DirectoryId))
+            .into_tuple::<Uuid>()
+            .all(self.reader())
+            .await?)
+    }
+
     /// The organisation within `scope` whose code matches `code`
     /// case-insensitively.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
@@ -132,6 +154,7 @@ impl Store {
         }
         let row = organisation::Entity::find()
             .filter(scope.organisations(organisation::Column::Id))
+            .filter(scope.filed(organisation::Column::DirectoryId))
             .filter(organisation::Column::CustomerIdKey.eq(fold_case(code)))
             .one(self.reader())
             .await?;
@@ -209,7 +232,8 @@ impl Store {
         let mut condition = filter
             .validity
             .condition(organisation::Column::Validity)
-            .add(scope.organisations(organisation::Column::Id));
+            .add(scope.organisations(organisation::Column::Id))
+            .add(scope.filed(organisation::Column::DirectoryId));
         if let Some(country) = &filter.country {
             condition = condition.add(organisation::Column::Country.eq(country.as_str()));
         }
@@ -306,6 +330,7 @@ impl FromQueryResult for Positional {
             create_time: row.try_get_by_index(at(C::CreateTime))?,
             update_time: row.try_get_by_index(at(C::UpdateTime))?,
             version: row.try_get_by_index(at(C::Version))?,
+            directory_id: row.try_get_by_index(at(C::DirectoryId))?,
         }))
     }
 }
@@ -524,6 +549,7 @@ pub(crate) fn active_model(org: &Organisation) -> organisation::ActiveModel {
         create_time: Set(org.create_time.as_microsecond()),
         update_time: Set(org.update_time.as_microsecond()),
         version: Set(org.version),
+        directory_id: Set(org.directory_id),
     }
 }
 
@@ -552,6 +578,7 @@ fn from_row(row: organisation::Model) -> Result<Organisation> {
         create_time: timestamp(row.create_time)?,
         update_time: timestamp(row.update_time)?,
         version: row.version,
+        directory_id: row.directory_id,
     })
 }
 

@@ -20,6 +20,9 @@ enum Reach {
         customer_id: Uuid,
         organisation_ids: Vec<Uuid>,
     },
+    /// An agent where directories are in use: the contacts filed in no directory and those
+    /// filed in one of these (sorted).
+    Directories(Arc<Vec<Uuid>>),
 }
 
 impl Scope {
@@ -36,20 +39,67 @@ impl Scope {
         })
     }
 
-    /// Whether organisation `id` is within the scope.
+    /// What an agent reads: with `readable` `None` (no directory exists), every contact;
+    /// otherwise the contacts filed in no directory and those filed in one of `readable`.
+    pub fn agent(readable: Option<Vec<Uuid>>) -> Self {
+        match readable {
+            None => Self::everything(),
+            Some(mut ids) => {
+                ids.sort();
+                ids.dedup();
+                Self(Reach::Directories(Arc::new(ids)))
+            }
+        }
+    }
+
+    /// Whether a contact filed in `directory_id` (or in none) is within the scope, as far as
+    /// directories decide (the customer reach is decided by id).
+    pub fn admits_filed(&self, directory_id: Option<Uuid>) -> bool {
+        match (&self.0, directory_id) {
+            (Reach::Directories(readable), Some(id)) => readable.binary_search(&id).is_ok(),
+            _ => true,
+        }
+    }
+
+    /// Whether directories hide some contacts from the scope's holder.
+    pub fn hides_filed(&self) -> bool {
+        matches!(self.0, Reach::Directories(_))
+    }
+
+    /// Whether `customer` is within the scope.
+    pub fn admits_customer_record(&self, customer: &crate::model::Customer) -> bool {
+        self.admits_customer(customer.id) && self.admits_filed(customer.directory_id)
+    }
+
+    /// Whether `organisation` is within the scope.
+    pub fn admits_organisation_record(&self, organisation: &crate::model::Organisation) -> bool {
+        self.admits_organisation(organisation.id) && self.admits_filed(organisation.directory_id)
+    }
+
+    /// The condition on a contact's directory column.
+    pub(crate) fn filed(&self, directory: impl ColumnTrait) -> Condition {
+        match &self.0 {
+            Reach::Directories(readable) => Condition::any()
+                .add(directory.is_null())
+                .add(directory.is_in(readable.iter().copied())),
+            Reach::Everything | Reach::Customer { .. } => Condition::all(),
+        }
+    }
+
+    /// Whether organisation `id` is within the scope, as far as its id decides.
     pub(crate) fn admits_organisation(&self, id: Uuid) -> bool {
         match &self.0 {
-            Reach::Everything => true,
+            Reach::Everything | Reach::Directories(_) => true,
             Reach::Customer {
                 organisation_ids, ..
             } => organisation_ids.contains(&id),
         }
     }
 
-    /// Whether customer `id` is within the scope.
+    /// Whether customer `id` is within the scope, as far as its id decides.
     pub(crate) fn admits_customer(&self, id: Uuid) -> bool {
         match &self.0 {
-            Reach::Everything => true,
+            Reach::Everything | Reach::Directories(_) => true,
             Reach::Customer { customer_id, .. } => *customer_id == id,
         }
     }
@@ -57,7 +107,7 @@ impl Scope {
     /// The condition on an organisation id column.
     pub(crate) fn organisations(&self, id: impl ColumnTrait) -> Condition {
         match &self.0 {
-            Reach::Everything => Condition::all(),
+            Reach::Everything | Reach::Directories(_) => Condition::all(),
             Reach::Customer {
                 organisation_ids, ..
             } => Condition::all().add(id.is_in(organisation_ids.clone())),
@@ -67,7 +117,7 @@ impl Scope {
     /// The condition on a customer id column.
     pub(crate) fn customers(&self, id: impl ColumnTrait) -> Condition {
         match &self.0 {
-            Reach::Everything => Condition::all(),
+            Reach::Everything | Reach::Directories(_) => Condition::all(),
             Reach::Customer { customer_id, .. } => Condition::all().add(id.eq(*customer_id)),
         }
     }

@@ -19,6 +19,7 @@ mod contract;
 mod customers;
 mod deploy;
 mod details;
+mod directories;
 mod domain_assignment;
 mod escalation;
 mod etags;

@@ -403,6 +403,7 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
             create_time: now,
             update_time: now,
             version: 1,
+            directory_id: None,
         })
         .collect();
     store.seed_organisations(&organisations).await?;
@@ -428,6 +429,7 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
                 create_time: now,
                 update_time: now,
                 version: 1,
+                directory_id: None,
             })
             .collect();
         store.seed_customers(&customers).await?;

@@ -10,10 +10,11 @@ use std::{sync::Arc, time::Duration};
 use super::{Principal, hash_secret};
 use crate::{
     clock::Clock,
+    domain::Permissions,
     error::{Error, Result},
     metrics::Metrics,
-    model::{Token, Validity},
-    store::{Store, TokenHolder},
+    model::{Subject, Token, Validity},
+    store::{Scope, Store, TokenHolder},
 };
 
 /// How long a verified token is trusted at most before the database is asked again: the bound
@@ -35,18 +36,27 @@ pub struct Authenticator {
     /// Verdicts by token id, kept alike: what a running stream asks again.
     by_token: moka::sync::Cache<uuid::Uuid, (u64, Verdict)>,
     metrics: Arc<Metrics>,
+    /// The rights an agent's contacts are read from.
+    permissions: Permissions,
 }
 
 impl Authenticator {
     /// Verifies secrets against `store`, reading time (for expiry) from `clock`; counts its
-    /// database lookups in `metrics`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+    /// database lookups in `metrics`; an agent's contacts come from its rights in
+    /// `permissions`.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        permissions: Permissions,
+    ) -> Self {
         Self {
             store,
             clock,
             cache: verdicts(),
             by_token: verdicts(),
             metrics,
+            permissions,
         }
     }
 
@@ -66,7 +76,7 @@ impl Authenticator {
                 verdict
             }
         };
-        self.admit(verdict)
+        self.with_contacts(self.admit(verdict)?).await
     }
 
     /// Whether the token `principal` authenticated with still works, asked again by a stream
@@ -85,7 +95,23 @@ impl Authenticator {
                 verdict
             }
         };
-        self.admit(verdict)
+        self.with_contacts(self.admit(verdict)?).await
+    }
+
+    /// `principal` with the contacts it reads as its rights are now (an agent's depend on
+    /// its directories; they are kept with its rights, so this is a lookup).
+    async fn with_contacts(&self, mut principal: Principal) -> Result<Principal> {
+        if let Principal::Agent {
+            agent_id, contacts, ..
+        } = &mut principal
+        {
+            *contacts = self
+                .permissions
+                .rights(Subject::Agent(*agent_id))
+                .await?
+                .contacts();
+        }
+        Ok(principal)
     }
 
     /// The principal of a token as the database had it, or why it may not call.
@@ -121,6 +147,8 @@ fn verdict_of(found: Option<(Token, TokenHolder)>) -> Verdict {
             agent_id: agent.id,
             manage_customers: agent.manage_customers,
             details: agent.details_access,
+            // Set from its rights before the principal is handed over.
+            contacts: Scope::everything(),
         }),
         TokenHolder::Customer(customer) if customer.validity == Validity::Valid => {
             Some(Principal::Customer {

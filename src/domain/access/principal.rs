@@ -47,6 +47,8 @@ pub enum Principal {
         manage_customers: bool,
         /// What it may do with supplementary details.
         details: DetailsAccess,
+        /// The contacts it reads, as its directories decide (compiled with its rights).
+        contacts: Scope,
     },
     /// A valid customer.
     Customer {
@@ -97,11 +99,13 @@ impl Principal {
         }
     }
 
-    /// What the principal may read of the customer master: everything for admins and
-    /// agents, its own record and organisations for a customer.
+    /// What the principal may read of the customer master: everything for admins, for an
+    /// agent the contacts its directories let it read, its own record and organisations for
+    /// a customer.
     pub fn scope(&self) -> Scope {
         match self {
-            Self::Admin { .. } | Self::Agent { .. } => Scope::everything(),
+            Self::Admin { .. } => Scope::everything(),
+            Self::Agent { contacts, .. } => contacts.clone(),
             Self::Customer {
                 customer_id,
                 organisation_ids,

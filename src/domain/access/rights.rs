@@ -15,8 +15,8 @@ use std::{
 use uuid::Uuid;
 
 use crate::{
-    model::{Grant, GrantContext, Level, Settings, Subject},
-    store::{TicketPaths, TicketScope},
+    model::{Directory, Grant, GrantContext, Level, Settings, Subject},
+    store::{Scope, TicketPaths, TicketScope},
 };
 
 /// Why access was given or refused.
@@ -56,6 +56,10 @@ pub enum Reason {
     NotOwn,
     /// The ticket is limited to the readers of its reader group, and the holder is not one.
     ReaderGroup,
+    /// The contact is filed in a directory the agent may not read.
+    Directory,
+    /// The contact is filed in a directory the agent reads.
+    DirectoryReader,
 }
 
 /// Whose tickets of a group a right covers.
@@ -195,6 +199,8 @@ pub(crate) struct Sources<'a> {
     pub settings: &'a Settings,
     /// Every valid group.
     pub valid_groups: Arc<HashSet<Uuid>>,
+    /// Every directory (none: directories are not in use).
+    pub directories: Arc<Vec<Directory>>,
 }
 
 /// The rights of one holder. Cheap to ask: every answer is a lookup.
@@ -212,6 +218,9 @@ pub struct Rights {
     read: TicketScope,
     /// The tickets the holder may work on.
     write: TicketScope,
+    /// For an agent, the contacts it reads: filed in no directory or in one of these; `None`
+    /// when no directory exists (every contact).
+    directories: Option<Vec<Uuid>>,
 }
 
 impl Rights {
@@ -222,6 +231,7 @@ impl Rights {
             grants,
             settings,
             valid_groups,
+            directories,
         } = sources;
         let mut rights = Self {
             holder,
@@ -230,6 +240,7 @@ impl Rights {
             valid_groups,
             read: TicketScope::everything(),
             write: TicketScope::everything(),
+            directories: None,
         };
         match rights.holder.clone() {
             Holder::Admin
@@ -263,7 +274,62 @@ impl Rights {
         }
         rights.read = rights.scope_at(Level::Ro);
         rights.write = rights.scope_at(Level::Rw);
+        rights.directories = rights.readable_directories(&directories);
         rights
+    }
+
+    /// The directories an agent reads, of `directories` (`None` when there are none): those
+    /// that name it, and those that name a group it reads every ticket of.
+    fn readable_directories(&self, directories: &[Directory]) -> Option<Vec<Uuid>> {
+        if directories.is_empty() {
+            return None;
+        }
+        let Holder::Agent { id, .. } = self.holder else {
+            return None;
+        };
+        let groups = self.groups(Whose::All, Level::Ro);
+        Some(
+            directories
+                .iter()
+                .filter(|directory| {
+                    self.valid()
+                        && (directory.reader_agent_ids.contains(&id)
+                            || directory
+                                .reader_group_ids
+                                .iter()
+                                .any(|group| groups.contains(group)))
+                })
+                .map(|directory| directory.id)
+                .collect(),
+        )
+    }
+
+    /// The contacts (customers and organisations) an agent reads; everything for the other
+    /// holders, whose reach the caller's role decides.
+    pub fn contacts(&self) -> Scope {
+        Scope::agent(self.directories.clone())
+    }
+
+    /// May the agent read (or, with `manage_customers`, write) a contact filed in
+    /// `directory_id` (or in none), and why.
+    pub fn explain_contact(
+        &self,
+        directory_id: Option<Uuid>,
+        wanted: Level,
+        manage_customers: bool,
+    ) -> Decision {
+        let filed = match (&self.directories, directory_id) {
+            (Some(readable), Some(id)) if readable.contains(&id) => Some(true),
+            (Some(_), Some(_)) => Some(false),
+            _ => None,
+        };
+        match (filed, wanted) {
+            (Some(false), _) => Decision::rule(false, Reason::Directory),
+            (_, Level::Rw) if manage_customers => Decision::rule(true, Reason::ManageCustomers),
+            (_, Level::Rw) => Decision::rule(false, Reason::NoManageCustomers),
+            (Some(true), Level::Ro) => Decision::rule(true, Reason::DirectoryReader),
+            (None, Level::Ro) => Decision::rule(true, Reason::AgentReadsMasterData),
+        }
     }
 
     /// The bases of an agent's or organisation's own grant.
@@ -689,6 +755,7 @@ mod tests {
                 grants: self.grants.clone(),
                 settings: &self.settings,
                 valid_groups: self.valid_groups.clone(),
+                directories: Arc::default(),
             })
         }
 
@@ -808,6 +875,7 @@ mod tests {
                 grants: grants.clone(),
                 settings: &settings,
                 valid_groups: Arc::new(HashSet::from([group])),
+                directories: Arc::default(),
             })
         };
         let holders = [
@@ -868,6 +936,7 @@ mod tests {
             grants,
             settings: &settings,
             valid_groups: Arc::new(HashSet::from([own, always, nothing])),
+            directories: Arc::default(),
         });
         let own_ro = rights.explain_group(own, Level::Ro);
         assert!(own_ro.allowed);
@@ -905,6 +974,7 @@ mod tests {
                 grants,
                 settings,
                 valid_groups: valid_groups.clone(),
+                directories: Arc::default(),
             })
             .explain_ticket(group, None, None, std::iter::once(me), Level::Rw)
             .reason
@@ -944,6 +1014,7 @@ mod tests {
             grants: vec![],
             settings: &settings(false, vec![], vec![group]),
             valid_groups: valid_groups.clone(),
+            directories: Arc::default(),
         })
         .effective();
         let own = effective
@@ -989,6 +1060,7 @@ mod tests {
                 grants: grants.clone(),
                 settings: &settings,
                 valid_groups: Arc::new(HashSet::from([granted, company, others])),
+                directories: Arc::default(),
             })
             .effective()
             .into_iter()

@@ -16,30 +16,35 @@ impl Permissions {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn check(
         &self,
-        _reader: &StaffReader,
+        reader: &StaffReader,
         who: Asked,
         wanted: Level,
         resource: Resource,
     ) -> Result<Decision> {
         let everything = ServiceWork::RIGHTS_QUESTIONS.master_data();
-        // The resource must exist, whoever asks.
+        // The resource must exist, whoever asks; a contact the caller may not read does not.
         let mut ticket = None;
+        let mut filed = None;
         match resource {
             Resource::Organisation(id) => {
-                self.store
-                    .organisation(&everything, id)
+                filed = self
+                    .store
+                    .organisation(reader.contacts(), id)
                     .await?
                     .ok_or(Error::NotFound {
                         resource: "organisation",
-                    })?;
+                    })?
+                    .directory_id;
             }
             Resource::Customer(id) => {
-                self.store
-                    .customer(&everything, id)
+                filed = self
+                    .store
+                    .customer(reader.contacts(), id)
                     .await?
                     .ok_or(Error::NotFound {
                         resource: "customer",
-                    })?;
+                    })?
+                    .directory_id;
             }
             Resource::Group(id) => {
                 self.store
@@ -68,13 +73,11 @@ impl Permissions {
                     return Ok(Decision::rule(false, Reason::PrincipalInvalid));
                 }
                 if let Resource::Organisation(_) | Resource::Customer(_) = resource {
-                    return Ok(match wanted {
-                        Level::Ro => Decision::rule(true, Reason::AgentReadsMasterData),
-                        Level::Rw if agent.manage_customers => {
-                            Decision::rule(true, Reason::ManageCustomers)
-                        }
-                        Level::Rw => Decision::rule(false, Reason::NoManageCustomers),
-                    });
+                    return Ok(self.rights(Subject::Agent(id)).await?.explain_contact(
+                        filed,
+                        wanted,
+                        agent.manage_customers,
+                    ));
                 }
                 Subject::Agent(id)
             }

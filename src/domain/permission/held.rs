@@ -5,11 +5,11 @@ use std::{collections::HashSet, sync::Arc};
 
 use uuid::Uuid;
 
-use super::{KeptGroups, Permissions};
+use super::Permissions;
 use crate::{
     domain::access::{Holder, Principal, Rights, ServiceWork, Sources},
     error::{Error, Result},
-    model::{Customer, Level, Subject},
+    model::{Customer, Directory, Level, Subject},
     store::TicketScope,
 };
 
@@ -121,31 +121,29 @@ impl Permissions {
             grants,
             settings: &self.store.settings().await?,
             valid_groups: self.valid_group_ids(generation).await?,
+            directories: self.directories(generation).await?,
         }))
     }
 
-    /// The ids of every valid group, read once per rights generation.
+    /// The ids of every valid group, read once per rights generation (and at most every
+    /// `RIGHTS_TTL`).
     async fn valid_group_ids(&self, generation: u64) -> Result<Arc<HashSet<Uuid>>> {
-        if let Some((read_at, ids)) = self.kept_valid_groups()
-            && read_at == generation
-        {
+        if let Some(ids) = self.valid_groups.get(generation) {
             return Ok(ids);
         }
         let ids: Arc<HashSet<Uuid>> =
             Arc::new(self.store.valid_group_ids().await?.into_iter().collect());
-        *self
-            .valid_groups
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((generation, ids.clone()));
+        self.valid_groups.put(generation, ids.clone());
         Ok(ids)
     }
 
-    /// The valid groups as last read. Equivalent mutant: `None` reads them on every miss of
-    /// the rights cache, which only costs time.
-    fn kept_valid_groups(&self) -> Option<KeptGroups> {
-        self.valid_groups
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// Every directory, read once per rights generation (and at most every `RIGHTS_TTL`).
+    async fn directories(&self, generation: u64) -> Result<Arc<Vec<Directory>>> {
+        if let Some(directories) = self.directories.get(generation) {
+            return Ok(directories);
+        }
+        let directories = Arc::new(self.store.all_directories().await?);
+        self.directories.put(generation, directories.clone());
+        Ok(directories)
     }
 }

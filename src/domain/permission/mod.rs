@@ -40,8 +40,44 @@ pub enum Resource {
     Ticket(Uuid),
 }
 
-/// The ids of the valid groups, with the rights generation they were read at.
-type KeptGroups = (u64, Arc<HashSet<Uuid>>);
+/// A value every holder's rights are compiled from, kept with the rights generation it was
+/// read at and for at most [`RIGHTS_TTL`] (a replica on SQLite hears of no other's changes).
+#[derive(Debug)]
+struct Kept<T>(Arc<std::sync::Mutex<Option<(u64, std::time::Instant, Arc<T>)>>>);
+
+impl<T> Clone for Kept<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T> Kept<T> {
+    /// The value read at `generation`, if it is still fresh.
+    fn get(&self, generation: u64) -> Option<Arc<T>> {
+        let kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(at, since, _)| *at == generation && since.elapsed() < RIGHTS_TTL)
+            .map(|(_, _, value)| value.clone())
+    }
+
+    /// Keeps `value`, read at `generation`.
+    fn put(&self, generation: u64, value: Arc<T>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((generation, std::time::Instant::now(), value));
+    }
+}
 
 /// How many principals' rights are kept.
 const CACHED_RIGHTS: u64 = 100_000;
@@ -60,7 +96,9 @@ pub struct Permissions {
     rights: moka::sync::Cache<Subject, (u64, Arc<Rights>)>,
     /// The valid groups, with the rights generation they were read at: shared by every
     /// holder's rights.
-    valid_groups: Arc<std::sync::Mutex<Option<KeptGroups>>>,
+    valid_groups: Kept<HashSet<Uuid>>,
+    /// Every directory, kept alike.
+    directories: Kept<Vec<crate::model::Directory>>,
     /// Counts the rights asked for and read, for the cache's hit ratio.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -76,7 +114,8 @@ impl Permissions {
                 .max_capacity(CACHED_RIGHTS)
                 .time_to_live(RIGHTS_TTL)
                 .build(),
-            valid_groups: Arc::default(),
+            valid_groups: Kept::default(),
+            directories: Kept::default(),
         }
     }
 }

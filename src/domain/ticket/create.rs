@@ -122,7 +122,9 @@ impl Tickets {
             return Err(Error::invalid("customer_id", "is required"));
         };
 
-        let customer = self.customer(customer_id, "customer_id").await?;
+        let customer = self
+            .customer(&principal.scope(), customer_id, "customer_id")
+            .await?;
         let organisation_id = match input.organisation_id {
             Some(org) if customer.organisation_ids().any(|o| o == org) => Some(org),
             Some(org) => {
@@ -182,8 +184,12 @@ impl Tickets {
             }
         }
         for (index, id) in additional.iter().enumerate() {
-            self.customer(*id, &format!("additional_customer_ids[{index}]"))
-                .await?;
+            self.customer(
+                &principal.scope(),
+                *id,
+                &format!("additional_customer_ids[{index}]"),
+            )
+            .await?;
         }
         if let Some(policy) = input.sla_policy_id {
             references::sla_policy(&self.store, "sla_policy_id", policy).await?;

@@ -139,7 +139,13 @@ impl Tickets {
             if id == target.customer_id || joined.contains(&id) {
                 continue;
             }
-            let customer = self.customer_exists(id, "source_id").await?;
+            let customer = self
+                .customer_exists(
+                    &crate::domain::access::ServiceWork::RULE_CHECKS.master_data(),
+                    id,
+                    "source_id",
+                )
+                .await?;
             if customer.validity.is_valid() {
                 joined.push(id);
             }

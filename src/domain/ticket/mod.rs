@@ -214,9 +214,14 @@ impl Tickets {
         Ok(group)
     }
 
-    /// The customer `id`, which must exist (`field` names it) and be valid.
-    async fn customer(&self, id: Uuid, field: &str) -> Result<Customer> {
-        let customer = self.customer_exists(id, field).await?;
+    /// The customer `id`, which must exist within `scope` (`field` names it) and be valid.
+    async fn customer(
+        &self,
+        scope: &crate::store::Scope,
+        id: Uuid,
+        field: &str,
+    ) -> Result<Customer> {
+        let customer = self.customer_exists(scope, id, field).await?;
         if !customer.validity.is_valid() {
             return Err(precondition(
                 "CUSTOMER_INVALID",
@@ -230,9 +235,15 @@ impl Tickets {
         Ok(customer)
     }
 
-    async fn customer_exists(&self, id: Uuid, field: &str) -> Result<Customer> {
+    /// The customer `id`, which must exist within `scope` (`field` names it).
+    async fn customer_exists(
+        &self,
+        scope: &crate::store::Scope,
+        id: Uuid,
+        field: &str,
+    ) -> Result<Customer> {
         self.store
-            .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
+            .customer(scope, id)
             .await?
             .ok_or_else(|| Error::invalid(field, format!("no customer has the id {id}")))
     }

@@ -119,8 +119,12 @@ impl Tickets {
         .await?;
         for (index, id) in next.additional_customer_ids.iter().enumerate() {
             if !current.additional_customer_ids.contains(id) {
-                self.customer(*id, &format!("additional_customer_ids[{index}]"))
-                    .await?;
+                self.customer(
+                    &principal.scope(),
+                    *id,
+                    &format!("additional_customer_ids[{index}]"),
+                )
+                .await?;
             }
         }
 
@@ -175,8 +179,11 @@ impl Tickets {
                 "must differ from from_customer_id",
             ));
         }
-        self.customer_exists(from, "from_customer_id").await?;
-        let target = self.customer_exists(to, "to_customer_id").await?;
+        self.customer_exists(writer.contacts(), from, "from_customer_id")
+            .await?;
+        let target = self
+            .customer_exists(writer.contacts(), to, "to_customer_id")
+            .await?;
         if !target.validity.is_valid() {
             return Err(precondition(
                 "CUSTOMER_INVALID",

@@ -53,10 +53,12 @@ impl Store {
         if !scope.admits_customer(id) {
             return Ok(None);
         }
-        self.fetch_one(by_id_sql(self.backend()), super::RowKey::Id(id))
+        Ok(self
+            .fetch_one(by_id_sql(self.backend()), super::RowKey::Id(id))
             .await?
             .map(|row| WithRelations::from_query_result(&row, "")?.customer())
-            .transpose()
+            .transpose()?
+            .filter(|customer| scope.admits_filed(customer.directory_id)))
     }
 
     /// The customer within `scope` with this primary or secondary email address
@@ -76,6 +78,20 @@ impl Store {
         }
     }
 
+    /// Of customers `ids`, those within `scope` (that exist).
+    #[tracing::instrument(skip(self, ids), level = "debug", err(level = "debug"))]
+    pub async fn readable_customers(&self, scope: &Scope, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+        Ok(customer::Entity::find()
+            .select_only()
+            .column(customer::Column::Id)
+            .filter(customer::Column::Id.is_in(ids.iter().copied()))
+            .filter(scope.customers(customer::Column::Id))
+            .filter(scope.filed(customer::Column::DirectoryId))
+            .into_tuple::<Uuid>()
+            .all(self.reader())
+            .await?)
+    }
+
     /// The customer within `scope` with this login (case-insensitive).
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn customer_by_login(&self, scope: &Scope, login: &str) -> Result<Option<Customer>> {
@@ -84,6 +100,7 @@ impl Store {
         }
         let row = customer::Entity::find()
             .filter(scope.customers(customer::Column::Id))
+            .filter(scope.filed(customer::Column::DirectoryId))
             .filter(customer::Column::LoginKey.eq(fold_case(login)))
             .one(self.reader())
             .await?;
@@ -117,7 +134,8 @@ impl Store {
         let mut condition = filter
             .validity
             .condition(customer::Column::Validity)
-            .add(scope.customers(customer::Column::Id));
+            .add(scope.customers(customer::Column::Id))
+            .add(scope.filed(customer::Column::DirectoryId));
         if let Some(organisation_id) = filter.organisation_id {
             condition = condition.add(
                 Condition::any()
@@ -371,6 +389,7 @@ pub(crate) fn active_model(customer: &Customer) -> customer::ActiveModel {
         ))),
         create_time: Set(customer.create_time.as_microsecond()),
         update_time: Set(customer.update_time.as_microsecond()),
+        directory_id: Set(customer.directory_id),
         version: Set(customer.version),
     }
 }
@@ -401,5 +420,6 @@ fn from_row(
         create_time: timestamp(row.create_time)?,
         update_time: timestamp(row.update_time)?,
         version: row.version,
+        directory_id: row.directory_id,
     })
 }

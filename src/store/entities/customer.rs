@@ -32,6 +32,8 @@ pub struct Model {
     pub create_time: i64,
     pub update_time: i64,
     pub version: i64,
+    /// The directory the customer is filed in.
+    pub directory_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,7 @@ pub mod customer;
 pub mod customer_email;
 pub mod customer_organisation;
 pub mod customer_type;
+pub mod directory;
 pub mod field_definition;
 pub mod grant;
 pub mod group;

@@ -33,6 +33,8 @@ pub struct Model {
     pub create_time: i64,
     pub update_time: i64,
     pub version: i64,
+    /// The directory the organisation is filed in.
+    pub directory_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ use clientele::{
         change_service_client::ChangeServiceClient, comment_service_client::CommentServiceClient,
         contact_group_service_client::ContactGroupServiceClient,
         customer_service_client::CustomerServiceClient,
+        directory_service_client::DirectoryServiceClient,
         field_catalogue_service_client::FieldCatalogueServiceClient,
         group_service_client::GroupServiceClient,
         organisation_service_client::OrganisationServiceClient,
@@ -275,6 +276,7 @@ pub struct Clients {
     pub contact_groups: ContactGroupServiceClient<Authed>,
     pub price_lists: PriceListServiceClient<Authed>,
     pub catalogue: FieldCatalogueServiceClient<Authed>,
+    pub directories: DirectoryServiceClient<Authed>,
 }
 
 /// The secret of every test server's first admin token.
@@ -417,6 +419,7 @@ impl TestServer {
             contact_groups: ContactGroupServiceClient::new(channel()),
             price_lists: PriceListServiceClient::new(channel()),
             catalogue: FieldCatalogueServiceClient::new(channel()),
+            directories: DirectoryServiceClient::new(channel()),
         }
     }
 
@@ -482,6 +485,10 @@ impl TestServer {
 
     pub fn catalogue(&self) -> FieldCatalogueServiceClient<Authed> {
         FieldCatalogueServiceClient::new(self.admin())
+    }
+
+    pub fn directories(&self) -> DirectoryServiceClient<Authed> {
+        DirectoryServiceClient::new(self.admin())
     }
 
     /// The customer's current etag, as an admin reads it: every change of a customer needs it.
@@ -724,6 +731,7 @@ impl TestServer {
             Table::PriceListItems,
             Table::CustomerTypes,
             Table::FieldDefinitions,
+            Table::Directories,
         ] {
             counts.push(self.count(table).await);
         }

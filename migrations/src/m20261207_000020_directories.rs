@@ -1,0 +1,130 @@
+//! Directories (address books): which agents read which contacts. A customer or organisation
+//! is filed in at most one directory; one filed in none is read by every agent.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+use crate::byte_ordered_text;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Directories {
+    Table,
+    Id,
+    Name,
+    NameKey,
+    Comment,
+    /// JSON array of agent ids.
+    ReaderAgentIds,
+    /// JSON array of group ids.
+    ReaderGroupIds,
+    CreateTime,
+    UpdateTime,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum Customers {
+    Table,
+    DirectoryId,
+}
+
+#[derive(DeriveIden)]
+enum Organisations {
+    Table,
+    DirectoryId,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Directories::Table)
+                    .col(uuid(Directories::Id).primary_key())
+                    .col(text(Directories::Name))
+                    .col(byte_ordered_text(manager, Directories::NameKey))
+                    .col(text(Directories::Comment))
+                    .col(text(Directories::ReaderAgentIds))
+                    .col(text(Directories::ReaderGroupIds))
+                    .col(big_integer(Directories::CreateTime))
+                    .col(big_integer(Directories::UpdateTime))
+                    .col(big_integer(Directories::Version))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_directories_name_key")
+                    .table(Directories::Table)
+                    .col(Directories::NameKey)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Customers::Table)
+                    .add_column(uuid_null(Customers::DirectoryId))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Organisations::Table)
+                    .add_column(uuid_null(Organisations::DirectoryId))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_customers_directory")
+                    .table(Customers::Table)
+                    .col(Customers::DirectoryId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_organisations_directory")
+                    .table(Organisations::Table)
+                    .col(Organisations::DirectoryId)
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (table, column, index) in [
+            (
+                Customers::Table.into_iden(),
+                Customers::DirectoryId.into_iden(),
+                "ix_customers_directory",
+            ),
+            (
+                Organisations::Table.into_iden(),
+                Organisations::DirectoryId.into_iden(),
+                "ix_organisations_directory",
+            ),
+        ] {
+            manager
+                .drop_index(Index::drop().name(index).table(table.clone()).to_owned())
+                .await?;
+            manager
+                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+                .await?;
+        }
+        manager
+            .drop_table(Table::drop().table(Directories::Table).to_owned())
+            .await?;
+        Ok(())
+    }
+}
