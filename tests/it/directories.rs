@@ -220,6 +220,33 @@ backend_tests! {
         for (resource_type, id) in [(pb::ResourceType::Customer, &chair.id), (pb::ResourceType::Organisation, &org.id)] {
             expect_code(as_stranger.changes.get_history(pb::GetHistoryRequest { resource_type: resource_type.into(), resource_id: id.clone(), ..Default::default() }).await, Code::NotFound);
         }
+        // A watch of the feed shows the stranger the next change it may see, not the hidden
+        // one committed before it; the reader sees both.
+        let watch = |clients: &mut Clients| {
+            let mut changes = clients.changes.clone();
+            async move {
+                changes.watch_changes(pb::WatchChangesRequest { from_now: true, resource_types: vec![pb::ResourceType::Customer.into()], ..Default::default() })
+                    .await.expect("watch").into_inner()
+            }
+        };
+        let (mut strangers, mut readers) = (watch(&mut as_stranger).await, watch(&mut as_reader).await);
+        for id in [&chair.id, &public.id] {
+            let current = server.customer_by_id(id).await;
+            server.customers().update_customer(pb::UpdateCustomerRequest {
+                customer: Some(pb::Customer { title: "Prof.".into(), ..current }),
+                update_mask: Some(FieldMask { paths: vec!["title".into()] }),
+            }).await.expect("update");
+        }
+        let next = async |stream: &mut tonic::Streaming<pb::WatchChangesResponse>| loop {
+            let message = tokio::time::timeout(PATIENCE, stream.message()).await.expect("in time").expect("message").expect("open");
+            if let Some(event) = message.events.into_iter().next() {
+                return event.resource_id;
+            }
+        };
+        assert_eq!(next(&mut strangers).await, public.id, "the hidden change is not streamed");
+        assert_eq!(next(&mut readers).await, chair.id);
+        assert_eq!(next(&mut readers).await, public.id);
+
         // ... nor may it change them, though it manages customers: NOT_FOUND, and nothing changes.
         let before = server.snapshot().await;
         let current = server.customer_by_id(&chair.id).await;
@@ -266,6 +293,29 @@ backend_tests! {
         };
         expect_code(as_stranger.permissions.check_permission(asked(pb::resource::Resource::CustomerId(chair.id.clone()))).await, Code::NotFound);
         as_reader.permissions.check_permission(asked(pb::resource::Resource::CustomerId(chair.id.clone()))).await.expect("a reader asks about it");
+
+        // Notes on the hidden contact are hidden with it (the stranger may write notes).
+        let on_chair = Some(pb::CommentParent { parent: Some(pb::comment_parent::Parent::CustomerId(chair.id.clone())) });
+        let note = |body: &str| pb::CreateCommentRequest {
+            comment: Some(pb::Comment { body: body.into(), visibility: pb::CommentVisibility::Internal.into(), parent: on_chair.clone(), ..Default::default() }),
+            request_id: String::new(),
+        };
+        server.comments().create_comment(note("Prefers phone calls")).await.expect("an admin's note");
+        let notes = |clients: &mut Clients| {
+            let mut comments = clients.comments.clone();
+            let parent = on_chair.clone();
+            async move {
+                comments.list_comments(pb::ListCommentsRequest { parent, ..Default::default() }).await
+                    .map(|r| r.into_inner().comments.into_iter().map(|c| c.body).collect::<Vec<_>>())
+            }
+        };
+        assert_eq!(notes(&mut as_reader).await.expect("a reader's notes"), ["Prefers phone calls"]);
+        match notes(&mut as_stranger).await {
+            Ok(bodies) => assert!(bodies.is_empty(), "{bodies:?}"),
+            Err(status) => assert_eq!(status.code(), Code::NotFound),
+        }
+        // As for a customer that does not exist.
+        expect_invalid(as_stranger.comments.create_comment(note("Mine")).await, "comment.parent.customer_id");
 
         // The seed's example: putting the contact into a contact group grants nobody access.
         let colleagues = crate::contact_groups::contact_group(&server, "Colleagues of the board", "Colleagues", &[]).await;

@@ -32,6 +32,21 @@ enum Via {
     GroupSupportOff,
 }
 
+/// Whether the other organisation and the other customer (for a customer row, its own
+/// record and organisation too) are filed in a directory, and how the asking agent stands to
+/// it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    /// Nothing is filed.
+    Unused,
+    /// The agent is one of the directory's reader agents.
+    NamedReader,
+    /// The agent reads every ticket of the directory's reader group (the matrix's group).
+    GroupReader,
+    /// Neither.
+    NotReader,
+}
+
 /// The resources of the matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Res {
@@ -51,9 +66,19 @@ const RESOURCES: [Res; 5] = [
 ];
 
 /// The expected answer for reading (RO) and writing (RW) each resource.
-fn expected(who: Who, resource: Res, level: L) -> (bool, R) {
+fn expected(who: Who, dir: Dir, resource: Res, level: L) -> (bool, R) {
     use Res::*;
     match who {
+        Who::Agent {
+            manage_customers, ..
+        } if dir != Dir::Unused && matches!(resource, OtherOrganisation | OtherCustomer) => {
+            match (dir, level) {
+                (Dir::NotReader, _) => (false, R::Directory),
+                (_, L::Ro) => (true, R::DirectoryReader),
+                _ if manage_customers => (true, R::ManageCustomers),
+                _ => (false, R::NoManageCustomers),
+            }
+        }
         Who::Admin => (true, R::Admin),
         Who::InvalidCustomer => (false, R::PrincipalInvalid),
         Who::Agent {
@@ -374,22 +399,29 @@ async fn through_the_api(
 backend_tests! {
     async fn the_permission_matrix_holds_through_the_api_and_check_permission(server) {
         use Via::*;
-        let rows: Vec<(&str, Who)> = vec![
-            ("admin", Who::Admin),
-            ("agent with rw", Who::Agent { grant: Some(L::Rw), manage_customers: false }),
-            ("agent with ro", Who::Agent { grant: Some(L::Ro), manage_customers: false }),
-            ("agent without grant", Who::Agent { grant: None, manage_customers: false }),
-            ("customer administrator", Who::Agent { grant: None, manage_customers: true }),
-            ("customer with a direct grant", Who::Customer(Grant(L::Rw))),
-            ("customer via SAME_ORGANISATION", Who::Customer(SameOrganisation(L::Ro))),
-            ("customer via OTHER_ORGANISATIONS", Who::Customer(OtherOrganisations(L::Rw))),
-            ("customer via always_groups", Who::Customer(AlwaysGroups)),
-            ("organisation via company_always_groups", Who::Customer(CompanyAlwaysGroups)),
-            ("customer of another organisation", Who::Customer(AnotherOrganisationsGrant)),
-            ("invalid customer", Who::InvalidCustomer),
-            ("customer_group_support off", Who::Customer(GroupSupportOff)),
+        let rows: Vec<(&str, Who, Dir)> = vec![
+            ("admin", Who::Admin, Dir::Unused),
+            ("agent with rw", Who::Agent { grant: Some(L::Rw), manage_customers: false }, Dir::Unused),
+            ("agent with ro", Who::Agent { grant: Some(L::Ro), manage_customers: false }, Dir::Unused),
+            ("agent without grant", Who::Agent { grant: None, manage_customers: false }, Dir::Unused),
+            ("customer administrator", Who::Agent { grant: None, manage_customers: true }, Dir::Unused),
+            ("customer with a direct grant", Who::Customer(Grant(L::Rw)), Dir::Unused),
+            ("customer via SAME_ORGANISATION", Who::Customer(SameOrganisation(L::Ro)), Dir::Unused),
+            ("customer via OTHER_ORGANISATIONS", Who::Customer(OtherOrganisations(L::Rw)), Dir::Unused),
+            ("customer via always_groups", Who::Customer(AlwaysGroups), Dir::Unused),
+            ("organisation via company_always_groups", Who::Customer(CompanyAlwaysGroups), Dir::Unused),
+            ("customer of another organisation", Who::Customer(AnotherOrganisationsGrant), Dir::Unused),
+            ("invalid customer", Who::InvalidCustomer, Dir::Unused),
+            ("customer_group_support off", Who::Customer(GroupSupportOff), Dir::Unused),
+            // From here on directories are in use (the rows above run before the first one).
+            ("admin, contacts in a directory", Who::Admin, Dir::NotReader),
+            ("agent reading the directory by name", Who::Agent { grant: None, manage_customers: false }, Dir::NamedReader),
+            ("customer administrator reading it through a group", Who::Agent { grant: Some(L::Ro), manage_customers: true }, Dir::GroupReader),
+            ("agent with rw outside the directory", Who::Agent { grant: Some(L::Rw), manage_customers: false }, Dir::NotReader),
+            ("customer administrator outside the directory", Who::Agent { grant: None, manage_customers: true }, Dir::NotReader),
+            ("customer whose own contacts are filed", Who::Customer(Grant(L::Rw)), Dir::NotReader),
         ];
-        for (row, (name, who)) in rows.into_iter().enumerate() {
+        for (row, (name, who, dir)) in rows.into_iter().enumerate() {
             reset_settings(&server).await;
             let world = World {
                 group: server.group(&format!("G{row}")).await,
@@ -408,9 +440,23 @@ backend_tests! {
                 ..world
             };
             let (secret, asked) = principal(&server, &world, who, row).await;
+            if dir != Dir::Unused {
+                let agent = match &asked.principal {
+                    Some(pb::principal::Principal::AgentId(id)) if dir == Dir::NamedReader => vec![id.as_str()],
+                    _ => Vec::new(),
+                };
+                let groups = if dir == Dir::GroupReader { vec![world.group.id.as_str()] } else { Vec::new() };
+                let directory = crate::directories::directory(&server, &format!("D{row}"), &agent, &groups).await;
+                crate::directories::file_organisation(&server, &world.other_organisation, &directory.id).await;
+                crate::directories::file_customer(&server, &world.other_customer.id, &directory.id).await;
+                if matches!(who, Who::Customer(_)) {
+                    crate::directories::file_organisation(&server, &world.own_organisation, &directory.id).await;
+                    crate::directories::file_customer(&server, &world.own_record.id, &directory.id).await;
+                }
+            }
             for res in RESOURCES {
                 for level in [L::Ro, L::Rw] {
-                    let (allowed, reason) = expected(who, res, level);
+                    let (allowed, reason) = expected(who, dir, res, level);
                     let answer = server
                         .permissions()
                         .check_permission(pb::CheckPermissionRequest {
@@ -436,7 +482,10 @@ backend_tests! {
                         (Ok(()), false) => assert!(allowed, "the API allowed what CheckPermission refuses: {name}, {res:?}, {level:?}"),
                         (Err(status), false) => {
                             assert!(!allowed, "the API refused what CheckPermission allows: {name}, {res:?}, {level:?}: {status:?}");
-                            let code = if level == L::Ro { Code::NotFound } else { Code::PermissionDenied };
+                            // A hidden contact is missing to the agent: NOT_FOUND, unless the
+                            // method is refused to it before any contact is looked at.
+                            let manages = matches!(who, Who::Agent { manage_customers: true, .. });
+                            let code = if level == L::Ro || (reason == R::Directory && manages) { Code::NotFound } else { Code::PermissionDenied };
                             assert_eq!(status.code(), code, "{name}, {res:?}, {level:?}: unreadable is NOT_FOUND, unwritable PERMISSION_DENIED");
                         }
                         (Ok(()), true) => panic!("an invalid customer's token worked"),

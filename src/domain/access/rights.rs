@@ -1180,4 +1180,82 @@ mod tests {
             }
         }
     }
+
+    /// An agent reads a directory's contacts as one of its reader agents, or through a reader
+    /// group it reads every ticket of (a valid group, at RO or RW); the contact scope and the
+    /// explanation say the same for every directory, and with no directory at all nothing
+    /// is hidden.
+    #[test]
+    fn an_agent_reads_the_directories_that_name_it_or_a_group_it_reads() {
+        let me = Uuid::now_v7();
+        let (read, work, invalid, foreign) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let directory = |agents: Vec<Uuid>, groups: Vec<Uuid>| Directory {
+            id: Uuid::now_v7(),
+            name: String::new(),
+            comment: String::new(),
+            reader_agent_ids: agents,
+            reader_group_ids: groups,
+            create_time: Timestamp::UNIX_EPOCH,
+            update_time: Timestamp::UNIX_EPOCH,
+            version: 1,
+        };
+        let directories = vec![
+            (directory(vec![me], vec![]), true),
+            (directory(vec![], vec![read]), true),
+            (directory(vec![], vec![work, foreign]), true),
+            (directory(vec![], vec![invalid]), false),
+            (directory(vec![Uuid::now_v7()], vec![foreign]), false),
+            (directory(vec![], vec![]), false),
+        ];
+        let settings = settings(true, vec![], vec![]);
+        let grants = vec![
+            grant(Subject::Agent(me), read, GrantContext::None, Level::Ro),
+            grant(Subject::Agent(me), work, GrantContext::None, Level::Rw),
+            grant(Subject::Agent(me), invalid, GrantContext::None, Level::Rw),
+        ];
+        let compile = |directories: Vec<Directory>, valid: bool| {
+            Rights::compile(Sources {
+                holder: Holder::Agent { id: me, valid },
+                grants: grants.clone(),
+                settings: &settings,
+                valid_groups: Arc::new(HashSet::from([read, work, foreign])),
+                directories: Arc::new(directories),
+            })
+        };
+        let rights = compile(directories.iter().map(|(d, _)| d.clone()).collect(), true);
+        let contacts = rights.contacts();
+        assert!(contacts.hides_filed());
+        for (directory, readable) in &directories {
+            let explained = rights.explain_contact(Some(directory.id), Level::Ro, false);
+            assert_eq!(
+                (contacts.admits_filed(Some(directory.id)), explained.allowed),
+                (*readable, *readable),
+                "{directory:?}"
+            );
+            let expected = if *readable {
+                Reason::DirectoryReader
+            } else {
+                Reason::Directory
+            };
+            assert_eq!(explained.reason, expected);
+        }
+        assert!(
+            contacts.admits_filed(None),
+            "a contact filed nowhere is everyone's"
+        );
+        assert_eq!(
+            rights.explain_contact(None, Level::Ro, false).reason,
+            Reason::AgentReadsMasterData
+        );
+        let unused = compile(Vec::new(), true).contacts();
+        assert!(!unused.hides_filed() && unused.admits_filed(Some(Uuid::now_v7())));
+        let invalid_agent =
+            compile(directories.iter().map(|(d, _)| d.clone()).collect(), false).contacts();
+        assert!(!invalid_agent.admits_filed(Some(directories[0].0.id)));
+    }
 }

@@ -43,7 +43,10 @@ pub enum Resource {
 /// A value every holder's rights are compiled from, kept with the rights generation it was
 /// read at and for at most [`RIGHTS_TTL`] (a replica on SQLite hears of no other's changes).
 #[derive(Debug)]
-struct Kept<T>(Arc<std::sync::Mutex<Option<(u64, std::time::Instant, Arc<T>)>>>);
+struct Kept<T>(Arc<std::sync::Mutex<Option<Reading<T>>>>);
+
+/// A value as read: the rights generation and the moment it was read at.
+type Reading<T> = (u64, std::time::Instant, Arc<T>);
 
 impl<T> Clone for Kept<T> {
     fn clone(&self) -> Self {
