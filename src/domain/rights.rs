@@ -2,7 +2,7 @@
 //! takes a capability that only a principal with that right can obtain, so that no handler
 //! can forget the check.
 
-use super::access::Principal;
+use super::access::{Principal, Rights};
 use crate::{error::Error, error::Result, model::Actor, store::Scope};
 
 /// The right to create and edit organisations and customers: admins, and agents with the
@@ -36,12 +36,7 @@ impl Administrator {
 
     /// An administrator reads what staff read.
     pub fn reader(&self) -> StaffReader {
-        StaffReader(Scope::everything())
-    }
-
-    /// An administrator writes the whole customer master.
-    pub fn writer(&self) -> MasterDataWriter {
-        MasterDataWriter(self.0.clone(), Scope::everything())
+        StaffReader(Rights::admin_contacts())
     }
 
     /// The administrator of work the service does by itself on start-up (the bootstrap

@@ -428,6 +428,11 @@ impl Rights {
         }
     }
 
+    /// The contacts an administrator reads: all of them.
+    pub(crate) fn admin_contacts() -> Scope {
+        Scope::everything()
+    }
+
     /// The tickets an administrator reaches, at either level: all of them.
     pub(crate) fn admin_scope() -> TicketScope {
         TicketScope::everything()
