@@ -367,28 +367,52 @@ impl ChangeFeed {
                 .into_iter()
                 .collect()
         };
-        // Where directories hide contacts, only the changes of those the caller reads now.
+        // Where directories hide contacts, only the changes of those the caller reads now;
+        // a change that names a hidden one (a contact group's members, a grant's subject)
+        // shows only that it happened.
         let mut hidden_contacts = std::collections::HashSet::new();
         if contacts.hides_filed() {
-            for (kind, ids) in [
-                (ResourceType::Customer, ids_of(ResourceType::Customer)),
-                (
-                    ResourceType::Organisation,
-                    ids_of(ResourceType::Organisation),
-                ),
-            ] {
-                if ids.is_empty() {
-                    continue;
-                }
-                let readable = match kind {
-                    ResourceType::Customer => {
-                        self.store().readable_customers(contacts, &ids).await?
+            let (mut customers, mut organisations) = (
+                ids_of(ResourceType::Customer),
+                ids_of(ResourceType::Organisation),
+            );
+            for change in &changes {
+                for (kind, id) in named_contacts(change) {
+                    match kind {
+                        ResourceType::Customer => customers.push(id),
+                        _ => organisations.push(id),
                     }
-                    _ => self.store().readable_organisations(contacts, &ids).await?,
-                };
-                hidden_contacts.extend(ids.into_iter().filter(|id| !readable.contains(id)));
+                }
             }
+            for ids in [&mut customers, &mut organisations] {
+                ids.sort();
+                ids.dedup();
+            }
+            let readable_customers = self
+                .store()
+                .readable_customers(contacts, &customers)
+                .await?;
+            let readable_organisations = self
+                .store()
+                .readable_organisations(contacts, &organisations)
+                .await?;
+            hidden_contacts.extend(
+                customers
+                    .into_iter()
+                    .filter(|id| !readable_customers.contains(id)),
+            );
+            hidden_contacts.extend(
+                organisations
+                    .into_iter()
+                    .filter(|id| !readable_organisations.contains(id)),
+            );
         }
+        let names_hidden = |change: &StoredChange| {
+            !hidden_contacts.is_empty()
+                && named_contacts(change)
+                    .iter()
+                    .any(|(_, id)| hidden_contacts.contains(id))
+        };
         Ok(changes
             .into_iter()
             .filter_map(|change| {
@@ -405,7 +429,7 @@ impl ChangeFeed {
                         .get(&change.resource_id)
                         .map(|readable| !readable),
                     Some(ResourceType::Token | ResourceType::Webhook) | None => None,
-                    Some(_) => staff.then_some(false),
+                    Some(_) => staff.then_some(names_hidden(&change)),
                 };
                 shown.map(|redacted| SeenChange {
                     change: if redacted { stub(change) } else { change },
@@ -415,6 +439,40 @@ impl ChangeFeed {
             })
             .collect())
     }
+}
+
+/// The customers and organisations a change names besides its own resource: a contact
+/// group's members joining or leaving, a new grant's subject.
+fn named_contacts(change: &StoredChange) -> Vec<(ResourceType, Uuid)> {
+    let mut named = Vec::new();
+    let mut add = |kind: ResourceType, value: &serde_json::Value| {
+        if let Some(id) = value.as_str().and_then(|text| Uuid::parse_str(text).ok()) {
+            named.push((kind, id));
+        }
+    };
+    for field in &change.changes {
+        for value in [&field.old, &field.new] {
+            match field.field.as_str() {
+                "customer_ids" | "organisation_ids" => {
+                    let kind = if field.field == "customer_ids" {
+                        ResourceType::Customer
+                    } else {
+                        ResourceType::Organisation
+                    };
+                    for id in value.as_array().into_iter().flatten() {
+                        add(kind, id);
+                    }
+                }
+                "subject" => match value.get("kind").and_then(|kind| kind.as_str()) {
+                    Some("customer") => add(ResourceType::Customer, &value["id"]),
+                    Some("organisation") => add(ResourceType::Organisation, &value["id"]),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    named
 }
 
 /// A change without its actor and fields.

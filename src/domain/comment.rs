@@ -142,7 +142,7 @@ impl Comments {
             return Err(Error::invalid("parent", "is required"));
         };
         let ticket = self.writable_parent(principal, parent).await?;
-        self.check_recipients(parent, ticket.as_ref(), &recipients)
+        self.check_recipients(principal, parent, ticket.as_ref(), &recipients)
             .await?;
 
         // A ticket changed meanwhile is read again: the comment's effect applies to the
@@ -405,6 +405,7 @@ impl Comments {
     /// Every recipient must exist, be valid and be able to read the parent.
     async fn check_recipients(
         &self,
+        author: &Principal,
         parent: CommentParent,
         ticket: Option<&Ticket>,
         recipients: &[Party],
@@ -432,11 +433,8 @@ impl Comments {
                         continue;
                     }
                 },
-                Party::Customer(id) => match self
-                    .store
-                    .customer(&ServiceWork::RULE_CHECKS.master_data(), id)
-                    .await?
-                {
+                // A customer the author may not read is, to it, no customer.
+                Party::Customer(id) => match self.store.customer(&author.scope(), id).await? {
                     Some(customer) if customer.validity.is_valid() => Principal::Customer {
                         token_id: Uuid::nil(),
                         customer_id: customer.id,

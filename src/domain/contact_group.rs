@@ -513,6 +513,21 @@ impl ContactGroups {
         include_invalid: bool,
     ) -> Result<Vec<ContactGroupMembership>> {
         let (mut memberships, _) = self.memberships_in(scope, contact, include_invalid).await?;
+        // Memberships through an organisation the caller may not read are left out.
+        if scope.hides_filed() {
+            let mut through: Vec<Uuid> = memberships
+                .iter()
+                .filter_map(|membership| membership.via_organisation_id)
+                .collect();
+            through.sort();
+            through.dedup();
+            let readable = self.store.readable_organisations(scope, &through).await?;
+            memberships.retain(|membership| {
+                membership
+                    .via_organisation_id
+                    .is_none_or(|id| readable.contains(&id))
+            });
+        }
         memberships.sort_by(|a, b| {
             (
                 crate::model::fold_case(&a.contact_group.name),

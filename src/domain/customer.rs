@@ -175,11 +175,7 @@ impl Customers {
             .insert(writer, &input, key.as_ref(), OrganisationFields::API)
             .await?;
         fields::created(inserted, key.as_ref(), async |id| {
-            self.get(
-                &ServiceWork::RULE_CHECKS.master_data(),
-                &CustomerKey::Id(id),
-            )
-            .await
+            self.get(writer.contacts(), &CustomerKey::Id(id)).await
         })
         .await
     }
@@ -474,6 +470,16 @@ impl Customers {
             updated_since: query.updated_since.map(|time| time.as_microsecond()),
             custom_field: query.custom_field.clone(),
         };
+        // An organisation the caller may not read has, to it, no customers.
+        if let Some(id) = filter.organisation_id
+            && scope.hides_filed()
+            && self.store.organisation(scope, id).await?.is_none()
+        {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_token: String::new(),
+            });
+        }
         let fingerprint = paging::fingerprint(&(&filter, query.order));
         let cursor: Option<Cursor> = paging::decode_token(page_token, &fingerprint)?;
         let items = self

@@ -122,7 +122,7 @@ impl Customers {
         }
         let candidates = self
             .store
-            .unassigned_customers_in(&org.email_domains)
+            .unassigned_customers_in(writer.contacts(), &org.email_domains)
             .await?;
         let mut owner_of: HashMap<String, Option<Uuid>> = HashMap::new();
         let now = self.clock.now();

@@ -315,6 +315,7 @@ async fn upsert_customer(
         key => {
             resolve(
                 customers,
+                writer,
                 organisations,
                 &mut violations,
                 "organisation_code",
@@ -328,6 +329,7 @@ async fn upsert_customer(
         let field = format!("secondary_organisation_codes[{index}]");
         if let Some(id) = resolve(
             customers,
+            writer,
             organisations,
             &mut violations,
             &field,
@@ -425,6 +427,7 @@ async fn upsert_customer(
 /// The id of the organisation with `code`, or a violation of `field`.
 async fn resolve(
     customers: &Customers,
+    writer: &MasterDataWriter,
     cache: &OrganisationCache,
     violations: &mut Violations,
     field: &str,
@@ -437,7 +440,7 @@ async fn resolve(
         None => {
             let found = customers
                 .store
-                .organisation_by_code(&ServiceWork::RULE_CHECKS.master_data(), code)
+                .organisation_by_code(writer.contacts(), code)
                 .await?;
             if let Ok(mut cache) = cache.lock() {
                 cache.insert(key, found.clone());

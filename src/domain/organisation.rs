@@ -105,11 +105,7 @@ impl Organisations {
             .await
             .map_err(|e| in_request_order(e, &org.email_domains, &input))?;
         fields::created(inserted, key.as_ref(), async |id| {
-            self.get(
-                &ServiceWork::RULE_CHECKS.master_data(),
-                &OrganisationKey::Id(id),
-            )
-            .await
+            self.get(writer.contacts(), &OrganisationKey::Id(id)).await
         })
         .await
     }

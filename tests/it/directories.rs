@@ -328,6 +328,36 @@ backend_tests! {
             member: Some(pb::list_contact_group_memberships_request::Member::CustomerId(chair.id.clone())),
             ..Default::default()
         }).await, Code::NotFound);
+        // The membership change names the hidden customer: the stranger sees only that it
+        // happened, a reader what it was.
+        let joined = |clients: &mut Clients| {
+            let mut changes = clients.changes.clone();
+            let group = colleagues.id.clone();
+            async move {
+                changes.list_changes(pb::ListChangesRequest { page_size: 1000, resource_types: vec![pb::ResourceType::ContactGroup.into()], resource_id: group, ..Default::default() })
+                    .await.expect("changes").into_inner().events.into_iter().find(|e| e.kind() == pb::ChangeKind::MembersAdded).expect("members added")
+            }
+        };
+        assert!(joined(&mut as_stranger).await.changes.is_empty(), "the stranger's entry is a stub");
+        assert!(!joined(&mut as_reader).await.changes.is_empty());
+        // Its grants and rights are not there to be asked about, nor its organisation's
+        // customers to be listed.
+        let chair_subject = || Some(pb::Subject { subject: Some(pb::subject::Subject::CustomerId(chair.id.clone())) });
+        server.grant(pb::subject::Subject::CustomerId(chair.id.clone()), &group.id, L::Ro, pb::GrantContext::Unspecified).await;
+        let grants = as_stranger.permissions.list_grants(pb::ListGrantsRequest { of: Some(pb::list_grants_request::Of::Subject(pb::Subject { subject: Some(pb::subject::Subject::CustomerId(chair.id.clone())) })), ..Default::default() }).await.expect("grants").into_inner().grants;
+        assert!(grants.is_empty(), "{grants:?}");
+        let of_group = as_stranger.permissions.list_grants(pb::ListGrantsRequest { of: Some(pb::list_grants_request::Of::GroupId(group.id.clone())), ..Default::default() }).await.expect("grants").into_inner().grants;
+        assert_eq!(of_group.len(), 1, "the member's grant only: {of_group:?}");
+        expect_invalid(as_stranger.permissions.get_effective_permissions(pb::GetEffectivePermissionsRequest { subject: chair_subject() }).await, "subject");
+        as_reader.permissions.get_effective_permissions(pb::GetEffectivePermissionsRequest { subject: chair_subject() }).await.expect("a reader asks");
+        expect_code(as_stranger.permissions.check_permission(pb::CheckPermissionRequest {
+            principal: Some(pb::Principal { principal: Some(pb::principal::Principal::CustomerId(chair.id.clone())) }),
+            level: L::Ro as i32,
+            resource: Some(pb::Resource { resource: Some(pb::resource::Resource::GroupId(group.id.clone())) }),
+        }).await, Code::NotFound);
+        let of_org = as_stranger.customers.list_customers(pb::ListCustomersRequest { organisation_id: org.id.clone(), ..Default::default() }).await.expect("list").into_inner().customers;
+        assert!(of_org.is_empty(), "a hidden organisation has no customers to list: {of_org:?}");
+
         expect_invalid(as_stranger.contact_groups.add_contact_group_members(pb::AddContactGroupMembersRequest {
             contact_group_id: colleagues.id.clone(),
             customer_ids: vec![chair.id.clone()],

@@ -82,9 +82,10 @@ impl Permissions {
                 Subject::Agent(id)
             }
             Asked::Customer(id) => {
+                // A customer the caller may not read is not there to be asked about.
                 let customer =
                     self.store
-                        .customer(&everything, id)
+                        .customer(reader.contacts(), id)
                         .await?
                         .ok_or(Error::NotFound {
                             resource: "customer",
@@ -130,9 +131,16 @@ impl Permissions {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn effective(
         &self,
-        _reader: &StaffReader,
+        reader: &StaffReader,
         subject: Subject,
     ) -> Result<Vec<Effective>> {
+        // A contact the reader may not read is as missing.
+        if !self.reads_subject(reader, subject).await? {
+            return Err(Error::invalid(
+                "subject",
+                format!("no {} has the id {}", subject.kind().as_str(), subject.id()),
+            ));
+        }
         self.valid_subjects(&[subject])
             .await
             .or_else(|error| match error {

@@ -136,16 +136,55 @@ impl Permissions {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn list(
         &self,
-        _reader: &StaffReader,
+        reader: &StaffReader,
         filter: GrantFilter,
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<Grant>> {
+        if let GrantFilter::Subject(subject) = filter
+            && !self.reads_subject(reader, subject).await?
+        {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_token: String::new(),
+            });
+        }
         let limit = paging::page_size(page_size)?;
         let fingerprint = paging::fingerprint(&filter);
         let after: Option<Uuid> = paging::decode_token(page_token, &fingerprint)?;
         let items = self.store.list_grants(filter, after, limit + 1).await?;
-        Ok(paging::page(items, limit, &fingerprint, |grant| grant.id))
+        let mut page = paging::page(items, limit, &fingerprint, |grant| grant.id);
+        // The grants of contacts the reader may not read are left out (the page may hold
+        // fewer).
+        if reader.contacts().hides_filed() {
+            let mut kept = Vec::with_capacity(page.items.len());
+            for grant in page.items {
+                if self.reads_subject(reader, grant.subject).await? {
+                    kept.push(grant);
+                }
+            }
+            page.items = kept;
+        }
+        Ok(page)
+    }
+
+    /// Whether `reader` reads `subject` (agents always; a customer or an organisation as its
+    /// directory decides; one that does not exist reads as nothing).
+    pub(super) async fn reads_subject(
+        &self,
+        reader: &StaffReader,
+        subject: Subject,
+    ) -> Result<bool> {
+        let scope = reader.contacts();
+        Ok(match subject {
+            Subject::Agent(_) => true,
+            Subject::Customer(id) => {
+                !scope.hides_filed() || self.store.customer(scope, id).await?.is_some()
+            }
+            Subject::Organisation(id) => {
+                !scope.hides_filed() || self.store.organisation(scope, id).await?.is_some()
+            }
+        })
     }
 
     /// Sets `level` (or none) for subjects of `kind` on `group_id` in one transaction: for

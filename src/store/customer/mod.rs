@@ -187,10 +187,14 @@ impl Store {
         self.with_relations(rows).await
     }
 
-    /// Valid customers without organisation whose primary email domain is one of `domains`
-    /// or lies under one.
+    /// Valid customers within `scope` without organisation whose primary email domain is one
+    /// of `domains` or lies under one.
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
-    pub async fn unassigned_customers_in(&self, domains: &[String]) -> Result<Vec<Customer>> {
+    pub async fn unassigned_customers_in(
+        &self,
+        scope: &Scope,
+        domains: &[String],
+    ) -> Result<Vec<Customer>> {
         if domains.is_empty() {
             return Ok(Vec::new());
         }
@@ -205,6 +209,8 @@ impl Store {
             .filter(customer::Column::OrganisationId.is_null())
             .filter(customer::Column::Validity.eq(Validity::Valid.as_str()))
             .filter(in_domains)
+            .filter(scope.customers(customer::Column::Id))
+            .filter(scope.filed(customer::Column::DirectoryId))
             .order_by_asc(customer::Column::Id)
             .all(self.reader())
             .await?;
