@@ -14,7 +14,6 @@ use super::{
     fields::{self, Violations},
     paging::{self, Page},
 };
-use crate::domain::access::ServiceWork;
 use crate::{
     clock::Clock,
     domain::access::Principal,

@@ -21,7 +21,6 @@ impl Permissions {
         wanted: Level,
         resource: Resource,
     ) -> Result<Decision> {
-        let everything = ServiceWork::RIGHTS_QUESTIONS.master_data();
         // The resource must exist, whoever asks; a contact the caller may not read does not.
         let mut ticket = None;
         let mut filed = None;
