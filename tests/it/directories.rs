@@ -247,6 +247,27 @@ backend_tests! {
         assert_eq!(next(&mut readers).await, chair.id);
         assert_eq!(next(&mut readers).await, public.id);
 
+        // Nor in the overviews, the sheet or an export.
+        expect_code(as_stranger.tickets.get_customer_overview(pb::GetCustomerOverviewRequest { key: Some(pb::get_customer_overview_request::Key::Id(chair.id.clone())), ..Default::default() }).await, Code::NotFound);
+        expect_code(as_stranger.tickets.get_organisation_overview(pb::GetOrganisationOverviewRequest { key: Some(pb::get_organisation_overview_request::Key::Id(org.id.clone())), ..Default::default() }).await, Code::NotFound);
+        as_reader.tickets.get_customer_overview(pb::GetCustomerOverviewRequest { key: Some(pb::get_customer_overview_request::Key::Id(chair.id.clone())), ..Default::default() }).await.expect("a reader's overview");
+        let sheet = as_stranger.customers.render_customer_sheet(pb::RenderCustomerSheetRequest { subject: Some(pb::render_customer_sheet_request::Subject::CustomerId(chair.id.clone())), time_zone: String::new() }).await;
+        match sheet {
+            Err(status) => assert_eq!(status.code(), Code::NotFound),
+            Ok(stream) => {
+                let first = stream.into_inner().message().await;
+                assert!(matches!(&first, Err(status) if status.code() == Code::NotFound), "{first:?}");
+            }
+        }
+        let export = as_stranger.privacy.export_customer_data(pb::ExportCustomerDataRequest { id: chair.id.clone() }).await;
+        match export {
+            Err(status) => assert_eq!(status.code(), Code::NotFound),
+            Ok(stream) => {
+                let first = stream.into_inner().message().await;
+                assert!(matches!(&first, Err(status) if status.code() == Code::NotFound), "{first:?}");
+            }
+        }
+
         // ... nor may it change them, though it manages customers: NOT_FOUND, and nothing changes.
         let before = server.snapshot().await;
         let current = server.customer_by_id(&chair.id).await;
