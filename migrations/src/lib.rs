@@ -28,6 +28,7 @@ mod m20261207_000017_contact_group_sla;
 mod m20261207_000018_responsibilities;
 mod m20261207_000019_field_catalogue;
 mod m20261207_000020_directories;
+mod m20261207_000021_list_indexes;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_responsibilities::Migration),
             Box::new(m20261207_000019_field_catalogue::Migration),
             Box::new(m20261207_000020_directories::Migration),
+            Box::new(m20261207_000021_list_indexes::Migration),
         ]
     }
 }

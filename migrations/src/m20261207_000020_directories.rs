@@ -1,5 +1,7 @@
 //! Directories (address books): which agents read which contacts. A customer or organisation
-//! is filed in at most one directory; one filed in none is read by every agent.
+//! is filed in at most one directory; one filed in none is read by every agent. No index on
+//! `directory_id`: lists filter by it while they read the order's index (with one, SQLite
+//! took it for `directory_id IS NULL OR …` and sorted every unfiled row).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -81,43 +83,20 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_customers_directory")
-                    .table(Customers::Table)
-                    .col(Customers::DirectoryId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_organisations_directory")
-                    .table(Organisations::Table)
-                    .col(Organisations::DirectoryId)
-                    .to_owned(),
-            )
-            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column, index) in [
+        for (table, column) in [
             (
                 Customers::Table.into_iden(),
                 Customers::DirectoryId.into_iden(),
-                "ix_customers_directory",
             ),
             (
                 Organisations::Table.into_iden(),
                 Organisations::DirectoryId.into_iden(),
-                "ix_organisations_directory",
             ),
         ] {
-            manager
-                .drop_index(Index::drop().name(index).table(table.clone()).to_owned())
-                .await?;
             manager
                 .alter_table(Table::alter().table(table).drop_column(column).to_owned())
                 .await?;

@@ -23,6 +23,8 @@ mod group;
 mod idempotency;
 mod liveness;
 mod organisation;
+#[cfg(test)]
+mod plans;
 mod price_list;
 mod reader;
 mod scope;

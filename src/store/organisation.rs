@@ -228,40 +228,7 @@ impl Store {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Vec<Organisation>> {
-        let key = order.key_column();
-        let mut condition = filter
-            .validity
-            .condition(organisation::Column::Validity)
-            .add(scope.organisations(organisation::Column::Id))
-            .add(scope.filed(organisation::Column::DirectoryId));
-        if let Some(country) = &filter.country {
-            condition = condition.add(organisation::Column::Country.eq(country.as_str()));
-        }
-        if let Some((key, value)) = &filter.custom_field {
-            condition = condition.add(super::custom_field_is(
-                self.backend(),
-                "organisations",
-                key,
-                value,
-            ));
-        }
-        if let Some(text) = &filter.text {
-            condition = condition.add(organisation::Column::Search.like(contains(text)));
-        }
-        if let Some(since) = filter.updated_since {
-            condition = condition.add(organisation::Column::UpdateTime.gte(since));
-        }
-        if let Some(cursor) = cursor {
-            condition = condition.add(match order {
-                OrganisationOrder::UpdateTime => after_time(key, organisation::Column::Id, cursor)?,
-                _ => after(key, organisation::Column::Id, cursor),
-            });
-        }
-        let rows = organisation::Entity::find()
-            .filter(condition)
-            .order_by_asc(key)
-            .order_by_asc(organisation::Column::Id)
-            .limit(limit)
+        let rows = list_query(self.backend(), scope, filter, order, cursor, limit)?
             .into_model::<Positional>()
             .all(self.reader())
             .await?;
@@ -333,6 +300,46 @@ impl FromQueryResult for Positional {
             directory_id: row.try_get_by_index(at(C::DirectoryId))?,
         }))
     }
+}
+
+/// The query of one page of organisations (see [`Store::list_organisations`]).
+pub(super) fn list_query(
+    backend: DbBackend,
+    scope: &Scope,
+    filter: &OrganisationFilter,
+    order: OrganisationOrder,
+    cursor: Option<&Cursor>,
+    limit: u64,
+) -> Result<sea_orm::Select<organisation::Entity>> {
+    let key = order.key_column();
+    let mut condition = filter
+        .validity
+        .condition(organisation::Column::Validity)
+        .add(scope.organisations(organisation::Column::Id))
+        .add(scope.filed(organisation::Column::DirectoryId));
+    if let Some(country) = &filter.country {
+        condition = condition.add(organisation::Column::Country.eq(country.as_str()));
+    }
+    if let Some((key, value)) = &filter.custom_field {
+        condition = condition.add(super::custom_field_is(backend, "organisations", key, value));
+    }
+    if let Some(text) = &filter.text {
+        condition = condition.add(organisation::Column::Search.like(contains(text)));
+    }
+    if let Some(since) = filter.updated_since {
+        condition = condition.add(organisation::Column::UpdateTime.gte(since));
+    }
+    if let Some(cursor) = cursor {
+        condition = condition.add(match order {
+            OrganisationOrder::UpdateTime => after_time(key, organisation::Column::Id, cursor)?,
+            _ => after(key, organisation::Column::Id, cursor),
+        });
+    }
+    Ok(organisation::Entity::find()
+        .filter(condition)
+        .order_by_asc(key)
+        .order_by_asc(organisation::Column::Id)
+        .limit(limit))
 }
 
 /// `SELECT … FROM organisations WHERE id = ?` for `backend`, built once.

@@ -130,58 +130,7 @@ impl Store {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Vec<Customer>> {
-        let key = order.key_column();
-        let mut condition = filter
-            .validity
-            .condition(customer::Column::Validity)
-            .add(scope.customers(customer::Column::Id))
-            .add(scope.filed(customer::Column::DirectoryId));
-        if let Some(organisation_id) = filter.organisation_id {
-            condition = condition.add(
-                Condition::any()
-                    .add(customer::Column::OrganisationId.eq(organisation_id))
-                    .add(
-                        customer::Column::Id.in_subquery(
-                            Query::select()
-                                .column(customer_organisation::Column::CustomerId)
-                                .from(customer_organisation::Entity)
-                                .and_where(
-                                    customer_organisation::Column::OrganisationId
-                                        .eq(organisation_id),
-                                )
-                                .to_owned(),
-                        ),
-                    ),
-            );
-        }
-        if let Some(text) = &filter.text {
-            condition = condition.add(customer::Column::Search.like(contains(text)));
-        }
-        if let Some(customer_type) = &filter.customer_type {
-            condition = condition.add(customer::Column::CustomerType.eq(customer_type.as_str()));
-        }
-        if let Some((key, value)) = &filter.custom_field {
-            condition = condition.add(super::custom_field_is(
-                self.backend(),
-                "customers",
-                key,
-                value,
-            ));
-        }
-        if let Some(since) = filter.updated_since {
-            condition = condition.add(customer::Column::UpdateTime.gte(since));
-        }
-        if let Some(cursor) = cursor {
-            condition = condition.add(match order {
-                CustomerOrder::UpdateTime => after_time(key, customer::Column::Id, cursor)?,
-                _ => after(key, customer::Column::Id, cursor),
-            });
-        }
-        let rows = customer::Entity::find()
-            .filter(condition)
-            .order_by_asc(key)
-            .order_by_asc(customer::Column::Id)
-            .limit(limit)
+        let rows = list_query(self.backend(), scope, filter, order, cursor, limit)?
             .all(self.reader())
             .await?;
         self.with_relations(rows).await
@@ -262,6 +211,63 @@ impl Store {
 const SECONDARY_EMAILS: &str = "secondary_emails";
 /// The column of [`Store::customer`] that lists the secondary organisations (ids, by commas).
 const SECONDARY_ORGANISATIONS: &str = "secondary_organisation_ids";
+
+/// The query of one page of customers (see [`Store::list_customers`]).
+pub(super) fn list_query(
+    backend: DbBackend,
+    scope: &Scope,
+    filter: &CustomerFilter,
+    order: CustomerOrder,
+    cursor: Option<&Cursor>,
+    limit: u64,
+) -> Result<sea_orm::Select<customer::Entity>> {
+    let key = order.key_column();
+    let mut condition = filter
+        .validity
+        .condition(customer::Column::Validity)
+        .add(scope.customers(customer::Column::Id))
+        .add(scope.filed(customer::Column::DirectoryId));
+    if let Some(organisation_id) = filter.organisation_id {
+        condition = condition.add(
+            Condition::any()
+                .add(customer::Column::OrganisationId.eq(organisation_id))
+                .add(
+                    customer::Column::Id.in_subquery(
+                        Query::select()
+                            .column(customer_organisation::Column::CustomerId)
+                            .from(customer_organisation::Entity)
+                            .and_where(
+                                customer_organisation::Column::OrganisationId.eq(organisation_id),
+                            )
+                            .to_owned(),
+                    ),
+                ),
+        );
+    }
+    if let Some(text) = &filter.text {
+        condition = condition.add(customer::Column::Search.like(contains(text)));
+    }
+    if let Some(customer_type) = &filter.customer_type {
+        condition = condition.add(customer::Column::CustomerType.eq(customer_type.as_str()));
+    }
+    if let Some((key, value)) = &filter.custom_field {
+        condition = condition.add(super::custom_field_is(backend, "customers", key, value));
+    }
+    if let Some(since) = filter.updated_since {
+        condition = condition.add(customer::Column::UpdateTime.gte(since));
+    }
+    if let Some(cursor) = cursor {
+        condition = condition.add(match order {
+            CustomerOrder::UpdateTime => after_time(key, customer::Column::Id, cursor)?,
+            _ => after(key, customer::Column::Id, cursor),
+        });
+    }
+    Ok(customer::Entity::find()
+        .filter(condition)
+        .order_by_asc(key)
+        .order_by_asc(customer::Column::Id)
+        .limit(limit))
+}
 
 /// The statement that reads one customer by id with its secondary addresses and
 /// organisations.
