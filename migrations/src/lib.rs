@@ -29,6 +29,7 @@ mod m20261207_000018_responsibilities;
 mod m20261207_000019_field_catalogue;
 mod m20261207_000020_directories;
 mod m20261207_000021_list_indexes;
+mod m20261207_000022_search;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_field_catalogue::Migration),
             Box::new(m20261207_000020_directories::Migration),
             Box::new(m20261207_000021_list_indexes::Migration),
+            Box::new(m20261207_000022_search::Migration),
         ]
     }
 }

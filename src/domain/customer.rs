@@ -464,7 +464,7 @@ impl Customers {
         violations.finish()?;
         let filter = CustomerFilter {
             organisation_id: query.organisation_id,
-            text: (!text.is_empty()).then_some(text),
+            text: crate::model::Fragment::of(&text),
             customer_type: (!customer_type.is_empty()).then_some(customer_type),
             validity: ValidityFilter::new(query.validity, query.include_invalid),
             updated_since: query.updated_since.map(|time| time.as_microsecond()),
@@ -487,7 +487,7 @@ impl Customers {
             .list_customers(scope, &filter, query.order, cursor.as_ref(), limit + 1)
             .await?;
         Ok(paging::page(items, limit, &fingerprint, |customer| {
-            query.order.cursor_after(customer)
+            filter.cursor_after(query.order, customer)
         }))
     }
 

@@ -279,7 +279,7 @@ impl Organisations {
         fields::custom_field_filter(&mut violations, query.custom_field.as_ref());
         violations.finish()?;
         let filter = OrganisationFilter {
-            text: (!text.is_empty()).then_some(text),
+            text: crate::model::Fragment::of(&text),
             country,
             validity: ValidityFilter::new(query.validity, query.include_invalid),
             updated_since: query.updated_since.map(|time| time.as_microsecond()),
@@ -292,7 +292,7 @@ impl Organisations {
             .list_organisations(scope, &filter, query.order, cursor.as_ref(), limit + 1)
             .await?;
         Ok(paging::page(items, limit, &fingerprint, |org| {
-            query.order.cursor_after(org)
+            filter.cursor_after(query.order, org)
         }))
     }
 

@@ -13,6 +13,7 @@ mod grant;
 mod group;
 mod organisation;
 mod query;
+mod search;
 mod settings;
 mod sla;
 mod ticket;
@@ -37,6 +38,10 @@ pub use query::{
     ChangeFilter, Cursor, CustomerFilter, CustomerOrder, GrantFilter, OrganisationFilter,
     OrganisationOrder, StoredChange, TicketCursor, TicketFilter, TicketOrder, TicketOrderKey,
     ValidityFilter, fold_case, name_key,
+};
+pub use search::{
+    Fragment, RANKED, customer_document, customer_fields_document, fold_for_search,
+    organisation_document, organisation_fields_document, phone_digits, ranked_key,
 };
 pub use settings::Settings;
 pub use sla::{Calendar, Deadline, Minute, SlaPolicy};

@@ -6,8 +6,8 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::{
-    Alert, Customer, FieldChange, Organisation, ResourceType, Subject, Ticket, TicketState,
-    Validity,
+    Alert, Customer, FieldChange, Fragment, Organisation, ResourceType, Subject, Ticket,
+    TicketState, Validity, customer_document, organisation_document, ranked_key,
 };
 
 /// Where a page ended: the sort key and id of its last row. Lists are ordered by (key, id).
@@ -47,8 +47,9 @@ impl ValidityFilter {
 pub struct CustomerFilter {
     /// Customers of this organisation, as primary or secondary organisation.
     pub organisation_id: Option<Uuid>,
-    /// Substring of the names, primary email or login; matched case-insensitively.
-    pub text: Option<String>,
+    /// A fragment of the names, email, login, phone numbers or an organisation's name or
+    /// code.
+    pub text: Option<Fragment>,
     /// Exactly this type.
     pub customer_type: Option<String>,
     /// Which validities.
@@ -72,6 +73,31 @@ pub enum CustomerOrder {
     UpdateTime,
 }
 
+impl CustomerFilter {
+    /// The fragment a list in `order` is ranked by (relevance, then name): a fragment found
+    /// anywhere, listed by name.
+    pub fn ranked(&self, order: CustomerOrder) -> Option<&Fragment> {
+        match (&self.text, order) {
+            (Some(fragment @ Fragment::Anywhere(_)), CustomerOrder::Name) => Some(fragment),
+            _ => None,
+        }
+    }
+
+    /// The cursor that resumes a list of this filter in `order` after `customer`.
+    pub fn cursor_after(&self, order: CustomerOrder, customer: &Customer) -> Cursor {
+        match self.ranked(order) {
+            Some(fragment) => Cursor {
+                key: ranked_key(
+                    fragment.rank(&customer_document(customer)),
+                    &name_key(customer),
+                ),
+                id: customer.id,
+            },
+            None => order.cursor_after(customer),
+        }
+    }
+}
+
 impl CustomerOrder {
     /// The cursor that resumes a list in this order after `customer`.
     pub fn cursor_after(self, customer: &Customer) -> Cursor {
@@ -90,8 +116,8 @@ impl CustomerOrder {
 /// Which organisations a list shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OrganisationFilter {
-    /// Substring of code, name or city; matched case-insensitively.
-    pub text: Option<String>,
+    /// A fragment of the code, name, city or an email domain.
+    pub text: Option<Fragment>,
     /// ISO country code, upper-case.
     pub country: Option<String>,
     /// Which validities.
@@ -112,6 +138,30 @@ pub enum OrganisationOrder {
     Code,
     /// By update time, then id.
     UpdateTime,
+}
+
+impl OrganisationFilter {
+    /// The fragment a list in `order` is ranked by (relevance, then name).
+    pub fn ranked(&self, order: OrganisationOrder) -> Option<&Fragment> {
+        match (&self.text, order) {
+            (Some(fragment @ Fragment::Anywhere(_)), OrganisationOrder::Name) => Some(fragment),
+            _ => None,
+        }
+    }
+
+    /// The cursor that resumes a list of this filter in `order` after `org`.
+    pub fn cursor_after(&self, order: OrganisationOrder, org: &Organisation) -> Cursor {
+        match self.ranked(order) {
+            Some(fragment) => Cursor {
+                key: ranked_key(
+                    fragment.rank(&organisation_document(org)),
+                    &fold_case(&org.name),
+                ),
+                id: org.id,
+            },
+            None => order.cursor_after(org),
+        }
+    }
 }
 
 impl OrganisationOrder {

@@ -28,6 +28,7 @@ mod plans;
 mod price_list;
 mod reader;
 mod scope;
+mod search;
 mod seed;
 mod settings;
 mod sla;
@@ -352,7 +353,8 @@ impl Store {
         use migrations::MigratorTrait;
         migrations::Migrator::up(&self.db, None)
             .await
-            .map_err(|e| Error::Internal(format!("migration failed: {e}")))
+            .map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+        self.refill_search_documents().await
     }
 
     /// Every migration of the schema, oldest first, and whether it is applied.
@@ -818,18 +820,25 @@ pub(crate) fn starts_with(text: &str) -> LikeExpr {
 }
 
 fn like(text: &str, anywhere: bool) -> LikeExpr {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    if anywhere {
-        pattern.push('%');
-    }
-    for c in fold_case(text).chars() {
+    let prefix = if anywhere { "%" } else { "" };
+    pattern(&[prefix, &escape_like(&fold_case(text)), "%"])
+}
+
+/// `text` with the characters LIKE gives a meaning (`%`, `_`, `\`) escaped by `\`.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
+            escaped.push('\\');
         }
-        pattern.push(c);
+        escaped.push(c);
     }
-    pattern.push('%');
-    LikeExpr::new(pattern).escape('\\')
+    escaped
+}
+
+/// A LIKE pattern (with `ESCAPE '\'`) of `parts`, already escaped where they are text.
+pub(crate) fn pattern(parts: &[&str]) -> LikeExpr {
+    LikeExpr::new(parts.concat()).escape('\\')
 }
 
 /// The tables whose rows tests and tooling count.

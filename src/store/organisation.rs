@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Cursor, CustomerCascade, IdempotencyKey, Inserted, Scope, Store, StoreFailure, UniqueKey,
-    ValidityCondition, WriteTx, after, after_time, change_log, contains, customer,
+    ValidityCondition, WriteTx, after, after_time, change_log, customer,
     entities::{organisation, organisation_domain},
     finish, fold_case, idempotency, timestamp,
 };
@@ -323,20 +323,32 @@ pub(super) fn list_query(
     if let Some((key, value)) = &filter.custom_field {
         condition = condition.add(super::custom_field_is(backend, "organisations", key, value));
     }
-    if let Some(text) = &filter.text {
-        condition = condition.add(organisation::Column::Search.like(contains(text)));
+    if let Some(fragment) = &filter.text {
+        condition = condition.add(super::search::organisations(backend, fragment));
     }
     if let Some(since) = filter.updated_since {
         condition = condition.add(organisation::Column::UpdateTime.gte(since));
     }
+    // Found by a fragment and listed by name: the most relevant first.
+    let rank = filter
+        .ranked(order)
+        .and_then(|fragment| super::search::rank(organisation::Column::Search, fragment));
     if let Some(cursor) = cursor {
-        condition = condition.add(match order {
-            OrganisationOrder::UpdateTime => after_time(key, organisation::Column::Id, cursor)?,
-            _ => after(key, organisation::Column::Id, cursor),
+        condition = condition.add(match (&rank, order) {
+            (Some(rank), _) => {
+                super::search::after_ranked(rank.clone(), key, organisation::Column::Id, cursor)?
+            }
+            (None, OrganisationOrder::UpdateTime) => {
+                after_time(key, organisation::Column::Id, cursor)?
+            }
+            (None, _) => after(key, organisation::Column::Id, cursor),
         });
     }
-    Ok(organisation::Entity::find()
-        .filter(condition)
+    let mut query = organisation::Entity::find().filter(condition);
+    if let Some(rank) = rank {
+        query = query.order_by(rank, sea_orm::Order::Asc);
+    }
+    Ok(query
         .order_by_asc(key)
         .order_by_asc(organisation::Column::Id)
         .limit(limit))
@@ -549,10 +561,7 @@ pub(crate) fn active_model(org: &Organisation) -> organisation::ActiveModel {
         sla_policy_id: Set(org.sla_policy_id),
         email_domains: Set(super::encode_json(&org.email_domains)),
         default_assignee_id: Set(org.default_assignee_id),
-        search: Set(fold_case(&format!(
-            "{}\n{}\n{}",
-            org.code, org.name, org.city
-        ))),
+        search: Set(crate::model::organisation_document(org)),
         create_time: Set(org.create_time.as_microsecond()),
         update_time: Set(org.update_time.as_microsecond()),
         version: Set(org.version),

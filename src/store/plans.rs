@@ -27,7 +27,7 @@ enum May {
 
 /// A migrated store on each database the tests have: SQLite in memory, and PostgreSQL in a
 /// database of its own when `CLIENTELE_TEST_POSTGRES_URL` is set.
-async fn stores() -> Vec<(Store, Option<(String, String)>)> {
+pub(super) async fn stores() -> Vec<(Store, Option<(String, String)>)> {
     let sqlite = Store::connect("sqlite::memory:", &StoreOptions::default())
         .await
         .expect("in-memory database");
@@ -140,6 +140,10 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
     );
     let agent = Scope::agent(Some(vec![Uuid::now_v7()]));
     let everything = Scope::agent(None);
+    let ranked = Cursor {
+        key: crate::model::ranked_key(1, "muller\u{1}anna"),
+        id: Uuid::now_v7(),
+    };
     for (store, postgres) in stores().await {
         let backend = store.backend();
         for order in [
@@ -189,6 +193,38 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
             May::ReadInOrder,
             "a type",
         );
+        // Found by a fragment (any validity, any order): through the trigram index, or a
+        // short one through the ranges of the sort keys; what is found is then sorted.
+        for (text, order) in [
+            ("müller", CustomerOrder::Name),
+            ("4930", CustomerOrder::Email),
+            ("li", CustomerOrder::Name),
+        ] {
+            for (validity, name) in validity_filters() {
+                let filter = CustomerFilter {
+                    text: crate::model::Fragment::of(text),
+                    validity,
+                    ..Default::default()
+                };
+                for page in [None, Some(&ranked)] {
+                    let page = page.filter(|_| filter.ranked(order).is_some());
+                    let query = customer::list_query(backend, &agent, &filter, order, page, 21)
+                        .expect("query")
+                        .build(backend);
+                    let found = plan(&store, query).await;
+                    let case = format!("text {text:?}, {order:?}, {name}, after {page:?}");
+                    assert_served(backend, "customers", &found, May::SortFound, &case);
+                    if text.len() >= 3 {
+                        assert!(
+                            found.iter().any(|line| line.contains("customer_search")
+                                || line.contains("ix_customers_search")),
+                            "{backend:?}, {case}: the trigram index is not used:\n{}",
+                            found.join("\n")
+                        );
+                    }
+                }
+            }
+        }
         // An organisation's customers: found by index, then sorted.
         for order in [
             CustomerOrder::Name,
@@ -262,12 +298,30 @@ async fn every_organisation_page_is_read_in_order_from_an_index() {
                 }
             }
         }
+        for text in ["acme", "ac"] {
+            let filter = OrganisationFilter {
+                text: crate::model::Fragment::of(text),
+                ..Default::default()
+            };
+            let query = organisation::list_query(
+                backend,
+                &agent,
+                &filter,
+                OrganisationOrder::Name,
+                None,
+                21,
+            )
+            .expect("query")
+            .build(backend);
+            let found = plan(&store, query).await;
+            assert_served(backend, "organisations", &found, May::SortFound, text);
+        }
         drop_database(store, postgres).await;
     }
 }
 
 /// Closes `store` and drops its PostgreSQL database, if it has one.
-async fn drop_database(store: Store, postgres: Option<(String, String)>) {
+pub(super) async fn drop_database(store: Store, postgres: Option<(String, String)>) {
     store.close().await;
     if let Some((admin, name)) = postgres {
         let connection = sea_orm::Database::connect(&admin).await.expect("connect");

@@ -34,6 +34,7 @@ mod permissions;
 mod privacy;
 mod races;
 mod replicas;
+mod search;
 mod server;
 mod settings;
 mod sheets;

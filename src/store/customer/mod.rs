@@ -19,7 +19,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Cursor, Scope, Store, ValidityCondition, after, after_time, contains,
+    Cursor, Scope, Store, ValidityCondition, after, after_time,
     entities::{customer, customer_email, customer_organisation},
     fold_case, timestamp,
 };
@@ -244,8 +244,8 @@ pub(super) fn list_query(
                 ),
         );
     }
-    if let Some(text) = &filter.text {
-        condition = condition.add(customer::Column::Search.like(contains(text)));
+    if let Some(fragment) = &filter.text {
+        condition = condition.add(super::search::customers(backend, fragment));
     }
     if let Some(customer_type) = &filter.customer_type {
         condition = condition.add(customer::Column::CustomerType.eq(customer_type.as_str()));
@@ -256,14 +256,24 @@ pub(super) fn list_query(
     if let Some(since) = filter.updated_since {
         condition = condition.add(customer::Column::UpdateTime.gte(since));
     }
+    // Found by a fragment and listed by name: the most relevant first.
+    let rank = filter
+        .ranked(order)
+        .and_then(|fragment| super::search::rank(customer::Column::Search, fragment));
     if let Some(cursor) = cursor {
-        condition = condition.add(match order {
-            CustomerOrder::UpdateTime => after_time(key, customer::Column::Id, cursor)?,
-            _ => after(key, customer::Column::Id, cursor),
+        condition = condition.add(match (&rank, order) {
+            (Some(rank), _) => {
+                super::search::after_ranked(rank.clone(), key, customer::Column::Id, cursor)?
+            }
+            (None, CustomerOrder::UpdateTime) => after_time(key, customer::Column::Id, cursor)?,
+            (None, _) => after(key, customer::Column::Id, cursor),
         });
     }
-    Ok(customer::Entity::find()
-        .filter(condition)
+    let mut query = customer::Entity::find().filter(condition);
+    if let Some(rank) = rank {
+        query = query.order_by(rank, sea_orm::Order::Asc);
+    }
+    Ok(query
         .order_by_asc(key)
         .order_by_asc(customer::Column::Id)
         .limit(limit))
@@ -390,15 +400,7 @@ pub(crate) fn active_model(customer: &Customer) -> customer::ActiveModel {
         custom_fields: Set(super::encode_json(&customer.custom_fields)),
         external_id: Set(customer.external_id.clone()),
         validity: Set(customer.validity.as_str().to_owned()),
-        search: Set(fold_case(&format!(
-            "{} {}\n{} {}\n{}\n{}",
-            customer.first_name,
-            customer.last_name,
-            customer.last_name,
-            customer.first_name,
-            customer.email,
-            customer.login.as_deref().unwrap_or_default()
-        ))),
+        search: Set(crate::model::customer_document(customer)),
         create_time: Set(customer.create_time.as_microsecond()),
         update_time: Set(customer.update_time.as_microsecond()),
         directory_id: Set(customer.directory_id),
