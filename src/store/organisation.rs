@@ -312,11 +312,11 @@ pub(super) fn list_query(
     limit: u64,
 ) -> Result<sea_orm::Select<organisation::Entity>> {
     let key = order.key_column();
-    let mut condition = filter
-        .validity
-        .condition(organisation::Column::Validity)
-        .add(scope.organisations(organisation::Column::Id))
-        .add(scope.filed(organisation::Column::DirectoryId));
+    let mut condition =
+        super::search::validity(backend, filter.validity, &filter.text, "organisations")
+            .unwrap_or_else(|| filter.validity.condition(organisation::Column::Validity))
+            .add(scope.organisations(organisation::Column::Id))
+            .add(scope.filed(organisation::Column::DirectoryId));
     if let Some(country) = &filter.country {
         condition = condition.add(organisation::Column::Country.eq(country.as_str()));
     }

@@ -221,6 +221,15 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
                             "{backend:?}, {case}: the trigram index is not used:\n{}",
                             found.join("\n")
                         );
+                        // And the customers it found are read by their key, not by walking
+                        // another index (every valid row) and testing each.
+                        assert!(
+                            backend == DbBackend::Postgres
+                                || found.iter().any(|line| line.starts_with("SEARCH customers")
+                                    && line.contains("(id=?)")),
+                            "{backend:?}, {case}: the customers found are not read by key:\n{}",
+                            found.join("\n")
+                        );
                     }
                 }
             }

@@ -18,7 +18,9 @@ use super::{
 };
 use crate::{
     error::Result,
-    model::{Fragment, customer_fields_document, organisation_fields_document},
+    model::{
+        Fragment, Validity, ValidityFilter, customer_fields_document, organisation_fields_document,
+    },
 };
 
 /// How many documents one transaction writes when they are filled in.
@@ -129,6 +131,27 @@ pub(crate) fn organisations(backend: DbBackend, fragment: &Fragment) -> Conditio
             .add(starts(organisation::Column::NameKey, text))
             .add(starts(organisation::Column::CustomerIdKey, text)),
     }
+}
+
+/// On SQLite, for a fragment found anywhere, the validity condition of a list written so
+/// that no index serves it (`+validity`): SQLite keeps no statistics here and would walk the
+/// validity index, every valid row, and test each against the few the trigram index found,
+/// instead of reading those few by their key. `None` where the plain condition is right.
+pub(crate) fn validity(
+    backend: DbBackend,
+    filter: ValidityFilter,
+    fragment: &Option<Fragment>,
+    table: &str,
+) -> Option<Condition> {
+    if backend != DbBackend::Sqlite || !matches!(fragment, Some(Fragment::Anywhere(_))) {
+        return None;
+    }
+    let column = || Expr::cust(format!("+\"{table}\".\"validity\""));
+    Some(match filter {
+        ValidityFilter::ValidOnly => Condition::all().add(column().eq(Validity::Valid.as_str())),
+        ValidityFilter::All => Condition::all(),
+        ValidityFilter::Exactly(validity) => Condition::all().add(column().eq(validity.as_str())),
+    })
 }
 
 /// How well a row's document (`document`) matches a fragment found anywhere, as

@@ -89,6 +89,8 @@ pub struct Results {
     /// PostgreSQL: CreateTicket through one replica at half the CreateTicket rate, a
     /// WatchChanges follower on another; the delay from each answer to its change there.
     pub feed_delay: Option<Measured>,
+    /// The customer list and search.
+    pub lists: Option<crate::lists::Lists>,
 }
 
 impl Results {
@@ -162,6 +164,20 @@ impl Results {
             &self.list_slow,
         );
         check("WatchEscalations", args.runs("watch"), &self.watch);
+        if let Some(lists) = &self.lists {
+            check("ListCustomers, first page", true, &lists.first_page);
+            check("ListCustomers, deep page", true, &lists.deep_page);
+            check(
+                "ListCustomers, search with one hit",
+                true,
+                &lists.search_one,
+            );
+            check(
+                "ListCustomers, search with many hits",
+                true,
+                &lists.search_many,
+            );
+        }
         problems
     }
 }
@@ -293,6 +309,10 @@ pub async fn run_all(
     {
         eprintln!("PostgreSQL primary-key selects …");
         results.database = Some(database_selects(args, url, &organisations).await?);
+    }
+
+    if args.runs("list-customers") {
+        results.lists = Some(crate::lists::lists(args, target, &agents, fixture).await?);
     }
 
     if args.runs("list-tickets") {

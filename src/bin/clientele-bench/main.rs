@@ -14,6 +14,7 @@
 //! markdown table per run.
 
 mod ceiling;
+mod lists;
 mod load;
 mod report;
 mod seed;
@@ -83,7 +84,8 @@ pub struct Args {
     /// Run only these scenarios (comma-separated): health, get-organisation, get-ticket,
     /// watch-changes, feed-delay (PostgreSQL: a second server follows the feed),
     /// get-ticket-customer, create-ticket, update-ticket, create-comment, create-customer,
-    /// mixed, write-ceiling, stream-ceiling, database, list-tickets, watch, principals.
+    /// mixed, write-ceiling, stream-ceiling, database, list-tickets, watch, principals,
+    /// list-customers (the first page, a deep page, a search with one hit and with many).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }

@@ -122,6 +122,28 @@ pub fn markdown(args: &Args, target: &Target, fixture: &Fixture, results: &Resul
             row(&mut out, name, "req/s", measured, versus(measured));
         }
     }
+    if let Some(lists) = &results.lists {
+        for (name, measured) in [
+            (
+                "ListCustomers, first page of 20 (agent)".to_owned(),
+                &lists.first_page,
+            ),
+            (
+                format!("ListCustomers, page of 20 after {} (agent)", lists.depth),
+                &lists.deep_page,
+            ),
+            (
+                "ListCustomers, search with one hit".to_owned(),
+                &lists.search_one,
+            ),
+            (
+                "ListCustomers, search with many hits, first 20 by relevance".to_owned(),
+                &lists.search_many,
+            ),
+        ] {
+            row(&mut out, &name, "req/s", measured, versus(measured));
+        }
+    }
     let composed_write = write_rows(&mut out, args, results);
     if args.runs("list-tickets") {
         list_rows(&mut out, results);
@@ -361,6 +383,21 @@ fn targets(
             "{name} ≥ 0.6 × {ceiling} ({}): {ratio:.2} — {}",
             target.backend,
             verdict(ratio >= 0.6)
+        ));
+    }
+    if let Some(lists) = &results.lists {
+        let page = lists.first_page.p50.max(lists.deep_page.p50);
+        lines.push(format!(
+            "a page of customers p50 ≤ 2 ms ({}): {} — {}",
+            target.backend,
+            ms(page),
+            verdict(page <= Duration::from_millis(2))
+        ));
+        lines.push(format!(
+            "a search with one hit p50 ≤ 10 ms ({}): {} — {}",
+            target.backend,
+            ms(lists.search_one.p50),
+            verdict(lists.search_one.p50 <= Duration::from_millis(10))
         ));
     }
     if args.runs("list-tickets") {

@@ -222,11 +222,11 @@ pub(super) fn list_query(
     limit: u64,
 ) -> Result<sea_orm::Select<customer::Entity>> {
     let key = order.key_column();
-    let mut condition = filter
-        .validity
-        .condition(customer::Column::Validity)
-        .add(scope.customers(customer::Column::Id))
-        .add(scope.filed(customer::Column::DirectoryId));
+    let mut condition =
+        super::search::validity(backend, filter.validity, &filter.text, "customers")
+            .unwrap_or_else(|| filter.validity.condition(customer::Column::Validity))
+            .add(scope.customers(customer::Column::Id))
+            .add(scope.filed(customer::Column::DirectoryId));
     if let Some(organisation_id) = filter.organisation_id {
         condition = condition.add(
             Condition::any()
