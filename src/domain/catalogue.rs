@@ -63,7 +63,7 @@ impl CustomerTypeField {
 
     /// The fields an update mask names.
     pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
-        fields::fields_of_mask(paths, &Self::ALL, Self::name, fixed)
+        fields::fields_of_mask(paths, &Self::ALL, Self::name, fields::output_only)
     }
 }
 
@@ -132,15 +132,8 @@ impl FieldDefinitionField {
     pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
         fields::fields_of_mask(paths, &Self::ALL, Self::name, |path| match path {
             "record_type" | "key" => Some(format!("{path} is fixed once created")),
-            other => fixed(other),
+            other => fields::output_only(other),
         })
-    }
-}
-
-fn fixed(path: &str) -> Option<String> {
-    match path {
-        "id" | "create_time" | "update_time" | "etag" => Some(format!("{path} is output only")),
-        _ => None,
     }
 }
 

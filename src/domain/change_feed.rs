@@ -238,17 +238,17 @@ impl ChangeFeed {
             ResourceType::Token | ResourceType::Webhook if !admin => return Err(not_found()),
             _ if customer => return Err(not_found()),
             // A contact hidden by its directory: its history too.
-            ResourceType::Customer | ResourceType::Organisation
-                if principal.scope().hides_filed() =>
-            {
-                let scope = principal.scope();
-                let readable = match resource_type {
-                    ResourceType::Customer => {
-                        self.store().readable_customers(&scope, &[id]).await?
-                    }
-                    _ => self.store().readable_organisations(&scope, &[id]).await?,
+            ResourceType::Customer | ResourceType::Organisation => {
+                let (customers, organisations) = match resource_type {
+                    ResourceType::Customer => (vec![id], Vec::new()),
+                    _ => (Vec::new(), vec![id]),
                 };
-                if readable.is_empty() {
+                if !self
+                    .store()
+                    .hidden_contacts(&principal.scope(), &customers, &organisations)
+                    .await?
+                    .is_empty()
+                {
                     return Err(not_found());
                 }
             }
@@ -370,12 +370,10 @@ impl ChangeFeed {
         // Where directories hide contacts, only the changes of those the caller reads now;
         // a change that names a hidden one (a contact group's members, a grant's subject)
         // shows only that it happened.
-        let mut hidden_contacts = std::collections::HashSet::new();
+        let (mut customers, mut organisations) = (Vec::new(), Vec::new());
         if contacts.hides_filed() {
-            let (mut customers, mut organisations) = (
-                ids_of(ResourceType::Customer),
-                ids_of(ResourceType::Organisation),
-            );
+            customers = ids_of(ResourceType::Customer);
+            organisations = ids_of(ResourceType::Organisation);
             for change in &changes {
                 for (kind, id) in named_contacts(change) {
                     match kind {
@@ -384,29 +382,11 @@ impl ChangeFeed {
                     }
                 }
             }
-            for ids in [&mut customers, &mut organisations] {
-                ids.sort();
-                ids.dedup();
-            }
-            let readable_customers = self
-                .store()
-                .readable_customers(contacts, &customers)
-                .await?;
-            let readable_organisations = self
-                .store()
-                .readable_organisations(contacts, &organisations)
-                .await?;
-            hidden_contacts.extend(
-                customers
-                    .into_iter()
-                    .filter(|id| !readable_customers.contains(id)),
-            );
-            hidden_contacts.extend(
-                organisations
-                    .into_iter()
-                    .filter(|id| !readable_organisations.contains(id)),
-            );
         }
+        let hidden_contacts = self
+            .store()
+            .hidden_contacts(contacts, &customers, &organisations)
+            .await?;
         let names_hidden = |change: &StoredChange| {
             !hidden_contacts.is_empty()
                 && named_contacts(change)

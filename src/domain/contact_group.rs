@@ -73,7 +73,7 @@ impl KindField {
 
     /// The fields an update mask names.
     pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
-        fields::fields_of_mask(paths, &Self::ALL, Self::name, output_only)
+        fields::fields_of_mask(paths, &Self::ALL, Self::name, fields::output_only)
     }
 }
 
@@ -144,14 +144,7 @@ impl ContactGroupField {
 
     /// The fields an update mask names.
     pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
-        fields::fields_of_mask(paths, &Self::ALL, Self::name, output_only)
-    }
-}
-
-fn output_only(path: &str) -> Option<String> {
-    match path {
-        "id" | "create_time" | "update_time" | "etag" => Some(format!("{path} is output only")),
-        _ => None,
+        fields::fields_of_mask(paths, &Self::ALL, Self::name, fields::output_only)
     }
 }
 
@@ -475,12 +468,9 @@ impl ContactGroups {
         Ok(page)
     }
 
-    /// Of `contacts`, those that exist and `scope` does not reach (none unless directories
-    /// hide some).
+    /// Of `contacts`, those `scope` does not reach (none unless directories hide some; one
+    /// that does not exist is among them).
     async fn hidden(&self, scope: &Scope, contacts: &[Contact]) -> Result<Vec<Contact>> {
-        if !scope.hides_filed() {
-            return Ok(Vec::new());
-        }
         let (mut customers, mut organisations) = (Vec::new(), Vec::new());
         for contact in contacts {
             match contact {
@@ -488,16 +478,14 @@ impl ContactGroups {
                 Contact::Organisation(id) => organisations.push(*id),
             }
         }
-        let readable_customers = self.store.readable_customers(scope, &customers).await?;
-        let readable_organisations = self
+        let hidden = self
             .store
-            .readable_organisations(scope, &organisations)
+            .hidden_contacts(scope, &customers, &organisations)
             .await?;
         Ok(contacts
             .iter()
             .filter(|contact| match contact {
-                Contact::Customer(id) => !readable_customers.contains(id),
-                Contact::Organisation(id) => !readable_organisations.contains(id),
+                Contact::Customer(id) | Contact::Organisation(id) => hidden.contains(id),
             })
             .copied()
             .collect())
@@ -514,20 +502,16 @@ impl ContactGroups {
     ) -> Result<Vec<ContactGroupMembership>> {
         let (mut memberships, _) = self.memberships_in(scope, contact, include_invalid).await?;
         // Memberships through an organisation the caller may not read are left out.
-        if scope.hides_filed() {
-            let mut through: Vec<Uuid> = memberships
-                .iter()
-                .filter_map(|membership| membership.via_organisation_id)
-                .collect();
-            through.sort();
-            through.dedup();
-            let readable = self.store.readable_organisations(scope, &through).await?;
-            memberships.retain(|membership| {
-                membership
-                    .via_organisation_id
-                    .is_none_or(|id| readable.contains(&id))
-            });
-        }
+        let through: Vec<Uuid> = memberships
+            .iter()
+            .filter_map(|membership| membership.via_organisation_id)
+            .collect();
+        let hidden = self.store.hidden_contacts(scope, &[], &through).await?;
+        memberships.retain(|membership| {
+            membership
+                .via_organisation_id
+                .is_none_or(|id| !hidden.contains(&id))
+        });
         memberships.sort_by(|a, b| {
             (
                 crate::model::fold_case(&a.contact_group.name),

@@ -136,8 +136,7 @@ impl CustomerField {
             "validity" => {
                 Some("validity is changed by DeactivateCustomer and ReactivateCustomer".into())
             }
-            "id" | "create_time" | "update_time" | "etag" => Some(format!("{path} is output only")),
-            _ => None,
+            other => fields::output_only(other),
         })
     }
 }

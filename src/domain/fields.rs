@@ -137,6 +137,13 @@ pub fn custom_field_filter(violations: &mut Violations, filter: Option<&(String,
 /// The fields an update mask names, out of `all` (named by `name`). `*` names all of them;
 /// `refusal` says why a path that names no updatable field is refused, if it is a known
 /// field (immutable, output only); otherwise the path names no field at all.
+/// Why an update mask may not name `path` when it is one of the fields every resource's
+/// server sets (`id`, `create_time`, `update_time`, `etag`); `None` for any other path.
+pub fn output_only(path: &str) -> Option<String> {
+    matches!(path, "id" | "create_time" | "update_time" | "etag")
+        .then(|| format!("{path} is output only"))
+}
+
 pub fn fields_of_mask<F: Copy + PartialEq>(
     paths: &[String],
     all: &[F],

@@ -154,8 +154,7 @@ impl OrganisationField {
             "validity" => Some(
                 "validity is changed by DeactivateOrganisation and ReactivateOrganisation".into(),
             ),
-            "id" | "create_time" | "update_time" | "etag" => Some(format!("{path} is output only")),
-            _ => None,
+            other => fields::output_only(other),
         })
     }
 }

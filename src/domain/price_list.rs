@@ -111,10 +111,7 @@ impl PriceListField {
 
     /// The fields an update mask names.
     pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
-        fields::fields_of_mask(paths, &Self::ALL, Self::name, |path| match path {
-            "id" | "create_time" | "update_time" | "etag" => Some(format!("{path} is output only")),
-            _ => None,
-        })
+        fields::fields_of_mask(paths, &Self::ALL, Self::name, fields::output_only)
     }
 }
 

@@ -86,10 +86,7 @@ impl WebhookField {
 
     /// The fields an update mask names.
     pub fn from_mask(paths: &[String]) -> Result<Vec<Self>> {
-        super::fields::fields_of_mask(paths, &Self::ALL, Self::name, |path| match path {
-            "id" | "create_time" | "update_time" | "etag" => Some(format!("{path} is output only")),
-            _ => None,
-        })
+        super::fields::fields_of_mask(paths, &Self::ALL, Self::name, super::fields::output_only)
     }
 }
 

@@ -1,15 +1,12 @@
 //! The field catalogue: customer types and custom-field definitions.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{
-    Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, after, change_log,
+    Cursor, IdempotencyKey, Inserted, Kept, Store, StoreFailure, UniqueKey, after, change_log,
     entities::{customer_type, field_definition},
     finish, fold_case, idempotency, timestamp, validity,
 };
@@ -242,7 +239,7 @@ impl Store {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn field_catalogue(&self) -> Result<Catalogue> {
         let generation = self.rights_generation();
-        if let Some(kept) = self.configuration.catalogue(generation) {
+        if let Some(kept) = self.configuration.catalogue.get(generation) {
             return Ok(kept);
         }
         let types = customer_type::Entity::find()
@@ -263,7 +260,8 @@ impl Store {
             .collect::<Result<_>>()?;
         let catalogue: Catalogue = Arc::new((types, definitions));
         self.configuration
-            .keep_catalogue(generation, catalogue.clone());
+            .catalogue
+            .put(generation, catalogue.clone());
         Ok(catalogue)
     }
 
@@ -274,7 +272,7 @@ impl Store {
     pub async fn contact_groups_route(&self) -> Result<bool> {
         use super::entities::{contact_group, contact_group_responsibility};
         let generation = self.rights_generation();
-        if let Some(kept) = self.configuration.routing(generation) {
+        if let Some(kept) = self.configuration.routing.get(generation) {
             return Ok(kept);
         }
         let valid = contact_group::Column::Validity.eq(Validity::Valid.as_str());
@@ -297,7 +295,7 @@ impl Store {
                 .one(self.reader())
                 .await?
                 .is_some();
-        self.configuration.keep_routing(generation, routes);
+        self.configuration.routing.put(generation, routes);
         Ok(routes)
     }
 }
@@ -309,38 +307,18 @@ pub type Catalogue = Arc<(Vec<CustomerType>, Vec<FieldDefinition>)>;
 /// lost (as rights are).
 const CONFIGURATION_TTL: Duration = Duration::from_millis(500);
 
-/// The configuration writes are checked against, as last read, with the rights generation
-/// it was read at.
-#[derive(Debug, Default)]
+/// The configuration writes are checked against, as last read (see [`Kept`]).
+#[derive(Debug)]
 pub(crate) struct ConfigurationCache {
-    catalogue: Mutex<Option<(u64, Instant, Catalogue)>>,
-    routing: Mutex<Option<(u64, Instant, bool)>>,
+    catalogue: Kept<Catalogue>,
+    routing: Kept<bool>,
 }
 
-impl ConfigurationCache {
-    fn catalogue(&self, generation: u64) -> Option<Catalogue> {
-        let kept = self.catalogue.lock().ok()?;
-        kept.as_ref()
-            .filter(|(at, since, _)| *at == generation && since.elapsed() < CONFIGURATION_TTL)
-            .map(|(_, _, catalogue)| catalogue.clone())
-    }
-
-    fn keep_catalogue(&self, generation: u64, catalogue: Catalogue) {
-        if let Ok(mut kept) = self.catalogue.lock() {
-            *kept = Some((generation, Instant::now(), catalogue));
-        }
-    }
-
-    fn routing(&self, generation: u64) -> Option<bool> {
-        let kept = self.routing.lock().ok()?;
-        kept.as_ref()
-            .filter(|(at, since, _)| *at == generation && since.elapsed() < CONFIGURATION_TTL)
-            .map(|(_, _, routes)| *routes)
-    }
-
-    fn keep_routing(&self, generation: u64, routes: bool) {
-        if let Ok(mut kept) = self.routing.lock() {
-            *kept = Some((generation, Instant::now(), routes));
+impl Default for ConfigurationCache {
+    fn default() -> Self {
+        Self {
+            catalogue: Kept::new(CONFIGURATION_TTL),
+            routing: Kept::new(CONFIGURATION_TTL),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Directories (address books) and who reads them.
 
+use std::collections::HashSet;
+
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{
-    Cursor, IdempotencyKey, Inserted, Store, StoreFailure, UniqueKey, after, change_log,
+    Cursor, IdempotencyKey, Inserted, Scope, Store, StoreFailure, UniqueKey, after, change_log,
     entities::directory, finish, fold_case, idempotency, timestamp,
 };
 use crate::{
@@ -105,6 +107,38 @@ impl Store {
             .into_iter()
             .map(from_row)
             .collect()
+    }
+
+    /// Of customers `customers` and organisations `organisations`, the ids `scope` does not
+    /// reach (those that do not exist among them): empty unless directories hide contacts
+    /// from the scope's holder. Two statements, whatever the number of ids.
+    pub async fn hidden_contacts(
+        &self,
+        scope: &Scope,
+        customers: &[Uuid],
+        organisations: &[Uuid],
+    ) -> Result<HashSet<Uuid>> {
+        let mut hidden = HashSet::new();
+        if !scope.hides_filed() {
+            return Ok(hidden);
+        }
+        if !customers.is_empty() {
+            let readable: HashSet<Uuid> = self
+                .readable_customers(scope, customers)
+                .await?
+                .into_iter()
+                .collect();
+            hidden.extend(customers.iter().filter(|id| !readable.contains(id)));
+        }
+        if !organisations.is_empty() {
+            let readable: HashSet<Uuid> = self
+                .readable_organisations(scope, organisations)
+                .await?
+                .into_iter()
+                .collect();
+            hidden.extend(organisations.iter().filter(|id| !readable.contains(id)));
+        }
+        Ok(hidden)
     }
 
     /// Every directory, for compiling who reads which (a deployment has a handful).

@@ -21,6 +21,7 @@ mod feed;
 mod grant;
 mod group;
 mod idempotency;
+mod kept;
 mod liveness;
 mod organisation;
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub use directory::directory_cursor;
 pub use feed::{FeedMessage, NextEvent};
 pub use group::group_cursor;
 pub use idempotency::{IdempotencyKey, Inserted};
+pub use kept::Kept;
 pub use price_list::{RankedList, price_list_cursor};
 pub use scope::{Scope, TicketPaths, TicketScope};
 pub use sla::name_cursor;

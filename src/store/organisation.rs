@@ -129,7 +129,11 @@ impl Store {
 
     /// Of organisations `ids`, those within `scope` (that exist).
     #[tracing::instrument(skip(self, ids), level = "debug", err(level = "debug"))]
-    pub async fn readable_organisations(&self, scope: &Scope, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    pub(super) async fn readable_organisations(
+        &self,
+        scope: &Scope,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>> {
         Ok(organisation::Entity::find()
             .select_only()
             .column(organisation::Column::Id)

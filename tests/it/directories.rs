@@ -212,6 +212,15 @@ backend_tests! {
         }
         expect_code(as_stranger.organisations.get_organisation(organisation_by_id(&org.id)).await, Code::NotFound);
         expect_code(as_stranger.organisations.get_organisation(pb::GetOrganisationRequest { key: Some(pb::get_organisation_request::Key::Code("board".into())) }).await, Code::NotFound);
+        // Nor does a search find it.
+        let search = |clients: &mut Clients| {
+            let mut customers = clients.customers.clone();
+            async move {
+                customers.list_customers(pb::ListCustomersRequest { text: "chair@board".into(), ..Default::default() })
+                    .await.expect("search").into_inner().customers.len()
+            }
+        };
+        assert_eq!((search(&mut as_stranger).await, search(&mut as_reader).await), (0, 1));
         let listed = listed_customers(&mut as_stranger).await;
         assert!(!listed.contains(&chair.id) && listed.contains(&public.id), "{listed:?}");
         assert!(!listed_organisations(&mut as_stranger).await.contains(&org.id));

@@ -218,9 +218,10 @@ pub struct Rights {
     read: TicketScope,
     /// The tickets the holder may work on.
     write: TicketScope,
-    /// For an agent, the contacts it reads: filed in no directory or in one of these; `None`
-    /// when no directory exists (every contact).
-    directories: Option<Vec<Uuid>>,
+    /// The contacts (customers and organisations) an agent reads: filed in no directory or in
+    /// one it reads; every contact while no directory exists, and for the other holders,
+    /// whose reach their role decides.
+    contacts: Scope,
 }
 
 impl Rights {
@@ -240,7 +241,7 @@ impl Rights {
             valid_groups,
             read: TicketScope::everything(),
             write: TicketScope::everything(),
-            directories: None,
+            contacts: Scope::agent(None),
         };
         match rights.holder.clone() {
             Holder::Admin
@@ -274,30 +275,32 @@ impl Rights {
         }
         rights.read = rights.scope_at(Level::Ro);
         rights.write = rights.scope_at(Level::Rw);
-        rights.directories = rights.readable_directories(&directories);
+        rights.contacts = Scope::agent(rights.readable_directories(&directories));
         rights
     }
 
     /// The directories an agent reads, of `directories` (`None` when there are none): those
-    /// that name it, and those that name a group it reads every ticket of.
+    /// that name it, and those that name a group it reads every ticket of. An invalid agent
+    /// reads none.
     fn readable_directories(&self, directories: &[Directory]) -> Option<Vec<Uuid>> {
         if directories.is_empty() {
             return None;
         }
-        let Holder::Agent { id, .. } = self.holder else {
-            return None;
+        let id = match self.holder {
+            Holder::Agent { id, valid: true } => id,
+            Holder::Agent { valid: false, .. } => return Some(Vec::new()),
+            _ => return None,
         };
         let groups = self.groups(Whose::All, Level::Ro);
         Some(
             directories
                 .iter()
                 .filter(|directory| {
-                    self.valid()
-                        && (directory.reader_agent_ids.contains(&id)
-                            || directory
-                                .reader_group_ids
-                                .iter()
-                                .any(|group| groups.contains(group)))
+                    directory.reader_agent_ids.contains(&id)
+                        || directory
+                            .reader_group_ids
+                            .iter()
+                            .any(|group| groups.contains(group))
                 })
                 .map(|directory| directory.id)
                 .collect(),
@@ -305,9 +308,9 @@ impl Rights {
     }
 
     /// The contacts (customers and organisations) an agent reads; everything for the other
-    /// holders, whose reach the caller's role decides.
+    /// holders, whose reach the caller's role decides. A clone costs a reference count.
     pub fn contacts(&self) -> Scope {
-        Scope::agent(self.directories.clone())
+        self.contacts.clone()
     }
 
     /// May the agent read (or, with `manage_customers`, write) a contact filed in
@@ -318,11 +321,11 @@ impl Rights {
         wanted: Level,
         manage_customers: bool,
     ) -> Decision {
-        let filed = match (&self.directories, directory_id) {
-            (Some(readable), Some(id)) if readable.contains(&id) => Some(true),
-            (Some(_), Some(_)) => Some(false),
-            _ => None,
-        };
+        // Whether the directory it is filed in is read (None: filed nowhere, or no
+        // directory exists).
+        let filed = directory_id
+            .filter(|_| self.contacts.hides_filed())
+            .map(|id| self.contacts.admits_filed(Some(id)));
         match (filed, wanted) {
             (Some(false), _) => Decision::rule(false, Reason::Directory),
             (_, Level::Rw) if manage_customers => Decision::rule(true, Reason::ManageCustomers),

@@ -156,15 +156,11 @@ impl Permissions {
         let mut page = paging::page(items, limit, &fingerprint, |grant| grant.id);
         // The grants of contacts the reader may not read are left out (the page may hold
         // fewer).
-        if reader.contacts().hides_filed() {
-            let mut kept = Vec::with_capacity(page.items.len());
-            for grant in page.items {
-                if self.reads_subject(reader, grant.subject).await? {
-                    kept.push(grant);
-                }
-            }
-            page.items = kept;
-        }
+        let hidden = self
+            .hidden_subjects(reader, page.items.iter().map(|g| g.subject))
+            .await?;
+        page.items
+            .retain(|grant| !hidden.contains(&grant.subject.id()));
         Ok(page)
     }
 
@@ -175,16 +171,29 @@ impl Permissions {
         reader: &StaffReader,
         subject: Subject,
     ) -> Result<bool> {
-        let scope = reader.contacts();
-        Ok(match subject {
-            Subject::Agent(_) => true,
-            Subject::Customer(id) => {
-                !scope.hides_filed() || self.store.customer(scope, id).await?.is_some()
+        Ok(self
+            .hidden_subjects(reader, std::iter::once(subject))
+            .await?
+            .is_empty())
+    }
+
+    /// Of `subjects`, the ids of the customers and organisations `reader` may not read.
+    async fn hidden_subjects(
+        &self,
+        reader: &StaffReader,
+        subjects: impl Iterator<Item = Subject>,
+    ) -> Result<std::collections::HashSet<Uuid>> {
+        let (mut customers, mut organisations) = (Vec::new(), Vec::new());
+        for subject in subjects {
+            match subject {
+                Subject::Agent(_) => {}
+                Subject::Customer(id) => customers.push(id),
+                Subject::Organisation(id) => organisations.push(id),
             }
-            Subject::Organisation(id) => {
-                !scope.hides_filed() || self.store.organisation(scope, id).await?.is_some()
-            }
-        })
+        }
+        self.store
+            .hidden_contacts(reader.contacts(), &customers, &organisations)
+            .await
     }
 
     /// Sets `level` (or none) for subjects of `kind` on `group_id` in one transaction: for

@@ -14,7 +14,11 @@ use std::{collections::HashSet, sync::Arc};
 use uuid::Uuid;
 
 use super::access::Rights;
-use crate::{clock::Clock, model::Subject, store::Store};
+use crate::{
+    clock::Clock,
+    model::Subject,
+    store::{Kept, Store},
+};
 
 /// A principal whose rights are asked about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,48 +44,6 @@ pub enum Resource {
     Ticket(Uuid),
 }
 
-/// A value every holder's rights are compiled from, kept with the rights generation it was
-/// read at and for at most [`RIGHTS_TTL`] (a replica on SQLite hears of no other's changes).
-#[derive(Debug)]
-struct Kept<T>(Arc<std::sync::Mutex<Option<Reading<T>>>>);
-
-/// A value as read: the rights generation and the moment it was read at.
-type Reading<T> = (u64, std::time::Instant, Arc<T>);
-
-impl<T> Clone for Kept<T> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<T> Default for Kept<T> {
-    fn default() -> Self {
-        Self(Arc::default())
-    }
-}
-
-impl<T> Kept<T> {
-    /// The value read at `generation`, if it is still fresh.
-    fn get(&self, generation: u64) -> Option<Arc<T>> {
-        let kept = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.as_ref()
-            .filter(|(at, since, _)| *at == generation && since.elapsed() < RIGHTS_TTL)
-            .map(|(_, _, value)| value.clone())
-    }
-
-    /// Keeps `value`, read at `generation`.
-    fn put(&self, generation: u64, value: Arc<T>) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((generation, std::time::Instant::now(), value));
-    }
-}
-
 /// How many principals' rights are kept.
 const CACHED_RIGHTS: u64 = 100_000;
 
@@ -99,9 +61,9 @@ pub struct Permissions {
     rights: moka::sync::Cache<Subject, (u64, Arc<Rights>)>,
     /// The valid groups, with the rights generation they were read at: shared by every
     /// holder's rights.
-    valid_groups: Kept<HashSet<Uuid>>,
+    valid_groups: Kept<Arc<HashSet<Uuid>>>,
     /// Every directory, kept alike.
-    directories: Kept<Vec<crate::model::Directory>>,
+    directories: Kept<Arc<Vec<crate::model::Directory>>>,
     /// Counts the rights asked for and read, for the cache's hit ratio.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -117,8 +79,8 @@ impl Permissions {
                 .max_capacity(CACHED_RIGHTS)
                 .time_to_live(RIGHTS_TTL)
                 .build(),
-            valid_groups: Kept::default(),
-            directories: Kept::default(),
+            valid_groups: Kept::new(RIGHTS_TTL),
+            directories: Kept::new(RIGHTS_TTL),
         }
     }
 }

@@ -80,7 +80,11 @@ impl Store {
 
     /// Of customers `ids`, those within `scope` (that exist).
     #[tracing::instrument(skip(self, ids), level = "debug", err(level = "debug"))]
-    pub async fn readable_customers(&self, scope: &Scope, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    pub(super) async fn readable_customers(
+        &self,
+        scope: &Scope,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>> {
         Ok(customer::Entity::find()
             .select_only()
             .column(customer::Column::Id)
