@@ -13,6 +13,7 @@ pub mod auth;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod ldap;
 pub mod metrics;
 pub mod model;
 pub mod proto;

@@ -205,6 +205,10 @@ struct ServeArgs {
     /// for several); replaces the default map and web links.
     #[arg(long = "link-template", value_parser = link_template)]
     link_templates: Vec<clientele::domain::links::LinkTemplate>,
+    /// A JSON file of the LDAP directories customers are read from (README: Customer
+    /// sources); none when not given.
+    #[arg(long, env = "CLIENTELE_CUSTOMER_SOURCES")]
+    customer_sources: Option<std::path::PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
     /// The secret page tokens are signed with (at least 20 characters), the same on every
@@ -378,6 +382,15 @@ async fn serve_logged(args: ServeArgs) -> ExitCode {
         }
     };
     let mut config = Config::new(args.database.database_url.clone());
+    if let Some(path) = &args.customer_sources {
+        match clientele::domain::customer_source::config::load(path) {
+            Ok(sources) => config.customer_sources = sources,
+            Err(error) => {
+                tracing::error!(%error, "the customer sources cannot be used");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     config.store = store_options(&args.database);
     config.shutdown_timeout = args.shutdown_timeout;
     config.stream_grace = args.stream_grace;

@@ -30,6 +30,7 @@ mod m20261207_000019_field_catalogue;
 mod m20261207_000020_directories;
 mod m20261207_000021_list_indexes;
 mod m20261207_000022_search;
+mod m20261207_000023_customer_sources;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_directories::Migration),
             Box::new(m20261207_000021_list_indexes::Migration),
             Box::new(m20261207_000022_search::Migration),
+            Box::new(m20261207_000023_customer_sources::Migration),
         ]
     }
 }

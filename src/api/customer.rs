@@ -323,6 +323,7 @@ fn input(customer: pb::Customer, with_validity: bool) -> Result<CustomerInput> {
         external_id: customer.external_id,
         validity,
         directory_id,
+        source: None,
     })
 }
 
@@ -371,6 +372,7 @@ pub(crate) fn to_proto(customer: Customer) -> pb::Customer {
         external_id: customer.external_id.unwrap_or_default(),
         validity: validity_to_proto(customer.validity),
         directory_id: optional_id(customer.directory_id),
+        source: customer.source.map(|link| link.name).unwrap_or_default(),
         create_time: Some(timestamp(customer.create_time)),
         update_time: Some(timestamp(customer.update_time)),
     }

@@ -155,6 +155,14 @@ pub const POLICY: &[(&str, Callers)] = &[
     ("/clientele.v1.DirectoryService/GetDirectory", STAFF),
     ("/clientele.v1.DirectoryService/UpdateDirectory", ADMINS),
     ("/clientele.v1.DirectoryService/ListDirectories", STAFF),
+    (
+        "/clientele.v1.CustomerSourceService/ListCustomerSources",
+        ADMINS,
+    ),
+    (
+        "/clientele.v1.CustomerSourceService/SyncCustomerSource",
+        ADMINS,
+    ),
     ("/clientele.v1.PriceListService/CreatePriceList", ADMINS),
     ("/clientele.v1.PriceListService/GetPriceList", STAFF),
     ("/clientele.v1.PriceListService/UpdatePriceList", ADMINS),

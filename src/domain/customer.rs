@@ -138,6 +138,8 @@ fn tombstone(current: &Customer, now: jiff::Timestamp) -> Customer {
         create_time: current.create_time,
         update_time: now,
         version: current.version + 1,
+        // The link stays: an entry that comes back is refused, not filled in again.
+        source: current.source.clone(),
         directory_id: current.directory_id,
     }
 }
@@ -149,6 +151,8 @@ pub struct Customers {
     pub(crate) clock: Arc<dyn Clock>,
     /// The ticket rights of whoever moves a customer's tickets (merges).
     pub(crate) permissions: super::Permissions,
+    /// What the customer sources own, read-only to everyone but their syncs.
+    pub(crate) sources: super::customer_source::SourceRules,
 }
 
 impl Customers {
@@ -159,7 +163,14 @@ impl Customers {
             permissions,
             store,
             clock,
+            sources: super::customer_source::SourceRules::default(),
         }
+    }
+
+    /// The same rules, keeping what the customer sources own read-only.
+    pub fn with_sources(mut self, sources: super::customer_source::SourceRules) -> Self {
+        self.sources = sources;
+        self
     }
 
     /// Creates a customer; with `request_id`, a retry returns the first result.
@@ -262,10 +273,12 @@ impl Customers {
             update_time: now,
             version: 1,
             directory_id: None,
+            source: None,
         };
         for field in CustomerField::ALL {
             apply(&mut violations, &mut customer, field, input);
         }
+        customer.source = input.source.clone();
         check_consistency(&mut violations, &customer);
         let catalogue = Checks::load(&self.store).await?;
         customer.customer_type = catalogue.customer_type(&mut violations, &customer.customer_type);
@@ -417,6 +430,7 @@ impl Customers {
             }
         }
         violations.finish()?;
+        self.sources.check_change(actor, &current, &next)?;
         refuse_moving_invalid(&current, &next)?;
         self.check_organisations(
             writer,
@@ -517,6 +531,7 @@ impl Customers {
         // or additional customer.
         let mut next = current.clone();
         next.validity = validity;
+        self.sources.check_change(actor, &current, &next)?;
         self.save(actor, current, next, ChangeKind::Deactivated)
             .await
     }
@@ -537,6 +552,7 @@ impl Customers {
         check_etag("customer", &current.etag(), etag)?;
         let mut next = current.clone();
         next.validity = Validity::Valid;
+        self.sources.check_change(actor, &current, &next)?;
         if !current.validity.is_valid() {
             self.check_reactivation(&next).await?;
         }
@@ -549,6 +565,7 @@ impl Customers {
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
     pub async fn delete(&self, writer: &MasterDataWriter, id: Uuid, etag: &str) -> Result<()> {
         let current = self.current(writer, id, "etag", etag).await?;
+        self.sources.check_removal(&current, "deleted")?;
         self.erase_current(writer.actor(), current, ErasureKind::Delete)
             .await?;
         Ok(())
@@ -568,6 +585,7 @@ impl Customers {
         if !etag.is_empty() {
             check_etag("customer", &current.etag(), etag)?;
         }
+        self.sources.check_removal(&current, "erased")?;
         self.erase_current(writer.actor(), current, ErasureKind::Erase(options))
             .await
     }

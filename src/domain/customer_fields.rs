@@ -55,6 +55,8 @@ pub struct CustomerInput {
     pub validity: Option<Validity>,
     /// The directory it is filed in.
     pub directory_id: Option<Uuid>,
+    /// The customer source it is read from: set by the source's sync only, on create.
+    pub source: Option<crate::model::SourceLink>,
 }
 
 /// The fields an update may change.
@@ -311,5 +313,9 @@ pub(crate) fn audit(customer: &Customer) -> Audit {
         ("external_id", json!(customer.external_id)),
         ("validity", json!(customer.validity)),
         ("directory_id", json!(customer.directory_id)),
+        (
+            "source",
+            json!(customer.source.as_ref().map(|link| &link.name)),
+        ),
     ]
 }

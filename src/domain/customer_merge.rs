@@ -48,6 +48,8 @@ impl Customers {
         let target = self
             .current(writer, target_id, "target_etag", target_etag)
             .await?;
+        self.sources
+            .check_removal(&source, "merged into another customer")?;
         if !target.validity.is_valid() {
             return Err(Error::FailedPrecondition {
                 reason: "TARGET_INVALID",
@@ -74,6 +76,7 @@ impl Customers {
         }
         let now = self.clock.now();
         let mut next = merged(&source, &target, &joinable);
+        self.sources.keep_owned(&target, &mut next);
         too_much_for_one(&next)?;
         next.version = target.version + 1;
         next.update_time = now;

@@ -358,6 +358,7 @@ async fn upsert_customer(
         external_id: external_id.clone(),
         validity: row.validity,
         directory_id: None,
+        source: None,
     };
     let store = &customers.store;
     // By external id first; a row whose external id nobody has yet matches by email, so that

@@ -21,6 +21,11 @@ impl MasterDataWriter {
     pub fn contacts(&self) -> &Scope {
         &self.1
     }
+
+    /// The writer of the service's own work (`ServiceWork`), which makes the scope.
+    pub(in crate::domain) fn of_service(actor: Actor, contacts: Scope) -> Self {
+        Self(actor, contacts)
+    }
 }
 
 /// The right to administer the service: settings, grants, agents, groups, tokens.

@@ -46,6 +46,18 @@ pub struct Customer {
     pub version: i64,
     /// The directory the customer is filed in: it decides which agents read it.
     pub directory_id: Option<Uuid>,
+    /// The customer source (an LDAP directory) the customer is read from; `None` for one
+    /// kept in the helpdesk's own database.
+    pub source: Option<SourceLink>,
+}
+
+/// Where a customer read from a customer source comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct SourceLink {
+    /// The source's configured name.
+    pub name: String,
+    /// The entry's key in the source (its `entryUUID`, say).
+    pub key: String,
 }
 
 impl Customer {

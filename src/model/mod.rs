@@ -7,6 +7,7 @@ mod change;
 mod comment;
 mod contact_group;
 mod customer;
+mod customer_source;
 mod directory;
 mod erasure;
 mod grant;
@@ -28,7 +29,8 @@ pub use contact_group::{
     Contact, ContactGroup, ContactGroupKind, ContactGroupMember, ContactGroupMembership,
     EffectivePrice, Price, PriceItem, PriceList, PriceListAssignment, Responsibility, SlaContract,
 };
-pub use customer::{Customer, email_domain};
+pub use customer::{Customer, SourceLink, email_domain};
+pub use customer_source::{SourceRefusal, SourceSync, SyncKind};
 pub use directory::Directory;
 pub use erasure::{ERASED_DOMAIN, Erasure, ErasureReport, erased_values};
 pub use grant::{Grant, GrantContext, Level, Subject, SubjectKind};

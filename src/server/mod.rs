@@ -26,9 +26,9 @@ use tonic_health::{ServingStatus, pb::health_server::HealthServer, server::Healt
 use self::services::Services;
 use crate::{
     api::{
-        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, DirectoryApi,
-        FieldCatalogueApi, GroupApi, OrganisationApi, PermissionApi, PriceListApi, PrivacyApi,
-        SlaApi, TicketApi, WebhookApi,
+        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, CustomerSourceApi,
+        DirectoryApi, FieldCatalogueApi, GroupApi, OrganisationApi, PermissionApi, PriceListApi,
+        PrivacyApi, SlaApi, TicketApi, WebhookApi,
     },
     auth::AuthLayer,
     clock::{Clock, SystemClock},
@@ -41,6 +41,7 @@ use crate::{
             comment_service_server::CommentServiceServer,
             contact_group_service_server::ContactGroupServiceServer,
             customer_service_server::CustomerServiceServer,
+            customer_source_service_server::CustomerSourceServiceServer,
             directory_service_server::DirectoryServiceServer,
             field_catalogue_service_server::FieldCatalogueServiceServer,
             group_service_server::GroupServiceServer,
@@ -64,6 +65,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://clientele.db?mode=rwc";
 pub const SERVICE_NAMES: &[&str] = &[
     <OrganisationServiceServer<OrganisationApi> as NamedService>::NAME,
     <CustomerServiceServer<CustomerApi> as NamedService>::NAME,
+    <CustomerSourceServiceServer<CustomerSourceApi> as NamedService>::NAME,
     <PermissionServiceServer<PermissionApi> as NamedService>::NAME,
     <GroupServiceServer<GroupApi> as NamedService>::NAME,
     <ContactGroupServiceServer<ContactGroupApi> as NamedService>::NAME,
@@ -126,6 +128,8 @@ pub struct Config {
     pub customer_history_retention: Option<Duration>,
     /// The URL templates of the overviews' links.
     pub link_templates: Vec<crate::domain::links::LinkTemplate>,
+    /// The LDAP directories customers are read from (`--customer-sources`).
+    pub customer_sources: Vec<crate::domain::customer_source::config::SourceConfig>,
 }
 
 impl Config {
@@ -151,6 +155,7 @@ impl Config {
             webhooks: webhooks::WebhookOptions::default(),
             customer_history_retention: None,
             link_templates: crate::domain::links::LinkTemplate::defaults(),
+            customer_sources: Vec::new(),
         }
     }
 }
@@ -312,6 +317,7 @@ pub async fn run(
             clock.clone(),
             config.customer_history_retention,
         )),
+        tokio::spawn(services.customer_sources.clone().run()),
     ];
 
     let routes = services

@@ -12,21 +12,23 @@ use tonic::{
 use super::Config;
 use crate::{
     api::{
-        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, DirectoryApi,
-        FieldCatalogueApi, GroupApi, OrganisationApi, PermissionApi, PriceListApi, PrivacyApi,
-        SlaApi, TicketApi, WebhookApi,
+        AgentApi, ChangeApi, CommentApi, ContactGroupApi, CustomerApi, CustomerSourceApi,
+        DirectoryApi, FieldCatalogueApi, GroupApi, OrganisationApi, PermissionApi, PriceListApi,
+        PrivacyApi, SlaApi, TicketApi, WebhookApi,
     },
     auth::Authenticator,
+    domain::customer_source::SourceRules,
     domain::{
-        Agents, ChangeFeed, Comments, ContactGroups, Customers, Directories, Escalations,
-        FieldCatalogue, Groups, Organisations, Permissions, PriceLists, Privacy, SettingsRules,
-        Sheets, Slas, Tickets, Tokens, Webhooks,
+        Agents, ChangeFeed, Comments, ContactGroups, CustomerSources, Customers, Directories,
+        Escalations, FieldCatalogue, Groups, Organisations, Permissions, PriceLists, Privacy,
+        SettingsRules, Sheets, Slas, Tickets, Tokens, Webhooks,
     },
     proto::v1::{
         agent_service_server::AgentServiceServer, change_service_server::ChangeServiceServer,
         comment_service_server::CommentServiceServer,
         contact_group_service_server::ContactGroupServiceServer,
         customer_service_server::CustomerServiceServer,
+        customer_source_service_server::CustomerSourceServiceServer,
         directory_service_server::DirectoryServiceServer,
         field_catalogue_service_server::FieldCatalogueServiceServer,
         group_service_server::GroupServiceServer,
@@ -61,6 +63,8 @@ pub(super) struct Services {
     pub(super) tokens: Tokens,
     /// The escalation scheduler and its watchers, run and closed by the server.
     pub(super) escalations: Escalations,
+    /// The customer sources, whose syncs the server runs.
+    pub(super) customer_sources: CustomerSources,
     /// The gRPC services of the API.
     pub(super) routes: Routes,
 }
@@ -78,7 +82,14 @@ impl Services {
         ));
         let tokens = Tokens::new(store.clone(), clock.clone());
         let organisations = Organisations::new(store.clone(), clock.clone());
-        let customers = Customers::new(store.clone(), clock.clone(), permissions.clone());
+        let customers = Customers::new(store.clone(), clock.clone(), permissions.clone())
+            .with_sources(SourceRules::new(&config.customer_sources));
+        let customer_sources = CustomerSources::new(
+            config.customer_sources.clone(),
+            customers.clone(),
+            store.clone(),
+            clock.clone(),
+        );
         let settings = SettingsRules::new(store.clone(), clock.clone());
         let groups = Groups::new(store.clone(), clock.clone());
         let contact_groups = ContactGroups::new(store.clone(), clock.clone());
@@ -124,6 +135,10 @@ impl Services {
             ))
             .add_service(configured!(
                 CustomerServiceServer::new(CustomerApi::new(customers, sheets)),
+                limits
+            ))
+            .add_service(configured!(
+                CustomerSourceServiceServer::new(CustomerSourceApi::new(customer_sources.clone())),
                 limits
             ))
             .add_service(configured!(
@@ -195,6 +210,7 @@ impl Services {
             authenticator,
             tokens,
             escalations,
+            customer_sources,
             routes: routes.routes(),
         }
     }

@@ -13,6 +13,7 @@ mod change_log;
 mod comment;
 mod contact_group;
 mod customer;
+mod customer_source;
 mod direct;
 mod directory;
 mod entities;

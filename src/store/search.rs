@@ -303,6 +303,7 @@ mod tests {
                 update_time: now,
                 version: 1,
                 directory_id: None,
+                source: None,
             };
             // As the form before: lower-cased names, no phone.
             let mut row = crate::store::customer::active_model(&customer);

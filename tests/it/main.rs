@@ -16,6 +16,7 @@ mod clients;
 mod comments;
 mod contact_groups;
 mod contract;
+mod customer_sources;
 mod customers;
 mod deploy;
 mod details;

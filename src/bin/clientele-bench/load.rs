@@ -91,6 +91,8 @@ pub struct Results {
     pub feed_delay: Option<Measured>,
     /// The customer list and search.
     pub lists: Option<crate::lists::Lists>,
+    /// The syncs of a customer source.
+    pub sources: Option<crate::sources::SourceSyncs>,
 }
 
 impl Results {
@@ -177,6 +179,14 @@ impl Results {
                 true,
                 &lists.search_many,
             );
+        }
+        if let Some(sources) = &self.sources {
+            for synced in [&sources.first, &sources.again] {
+                let whole = usize::try_from(synced.read).is_ok_and(|read| read == sources.entries);
+                if !synced.error.is_empty() || synced.refused > 0 || !whole {
+                    problems.push(format!("customer source sync: {synced:?}"));
+                }
+            }
         }
         problems
     }
@@ -313,6 +323,11 @@ pub async fn run_all(
 
     if args.runs("list-customers") {
         results.lists = Some(crate::lists::lists(args, target, &agents, fixture).await?);
+    }
+
+    if args.runs("customer-source") && target.pid().is_some() {
+        let binary = crate::server::binary_of(args)?;
+        results.sources = Some(crate::sources::run(args, target, &binary).await?);
     }
 
     if args.runs("list-tickets") {

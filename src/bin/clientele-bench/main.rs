@@ -19,6 +19,7 @@ mod load;
 mod report;
 mod seed;
 mod server;
+mod sources;
 mod writes;
 
 use std::{path::PathBuf, time::Duration};
@@ -85,9 +86,14 @@ pub struct Args {
     /// watch-changes, feed-delay (PostgreSQL: a second server follows the feed),
     /// get-ticket-customer, create-ticket, update-ticket, create-comment, create-customer,
     /// mixed, write-ceiling, stream-ceiling, database, list-tickets, watch, principals,
-    /// list-customers (the first page, a deep page, a search with one hit and with many).
+    /// list-customers (the first page, a deep page, a search with one hit and with many),
+    /// customer-source (an LDAP directory of `--ldap-entries` people synced twice; needs
+    /// Debian's slapd).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// People in the directory of the customer-source scenario.
+    #[arg(long, default_value_t = 100_000)]
+    pub ldap_entries: usize,
 }
 
 impl Args {

@@ -172,6 +172,30 @@ pub fn markdown(args: &Args, target: &Target, fixture: &Fixture, results: &Resul
             memory(measured.peak_memory)
         );
     }
+    if let Some(sources) = &results.sources {
+        for (name, synced) in [
+            ("first, every customer created", &sources.first),
+            ("again, full, nothing changed", &sources.again),
+        ] {
+            let _ = writeln!(
+                out,
+                "| Customer source sync of {} LDAP entries, {name} ({} read, {} changed) | {} entries/s | all {} | – | {} refused{} | RSS {} before | {} |",
+                sources.entries,
+                synced.read,
+                synced.changed,
+                rate(synced.read as f64 / synced.elapsed.as_secs_f64().max(1e-9)),
+                ms(synced.elapsed),
+                synced.refused,
+                if synced.error.is_empty() {
+                    String::new()
+                } else {
+                    format!(", failed: {}", synced.error)
+                },
+                memory(sources.before),
+                memory(synced.peak_memory)
+            );
+        }
+    }
     if let Some(principals) = &results.principals {
         let _ = writeln!(
             out,

@@ -430,6 +430,7 @@ async fn seed(store: &Store, args: &Args, group_id: Uuid) -> Result<(), BenchErr
                 update_time: now,
                 version: 1,
                 directory_id: None,
+                source: None,
             })
             .collect();
         store.seed_customers(&customers).await?;

@@ -64,9 +64,11 @@ pub fn binary_of(args: &Args) -> Result<std::path::PathBuf, BenchError> {
 fn spawn_server(
     binary: &std::path::Path,
     database_url: &str,
+    env: &[(&str, String)],
 ) -> Result<(Child, String), BenchError> {
     let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .env("DATABASE_URL", database_url)
         .env_remove("CLIENTELE_BOOTSTRAP_TOKEN")
         .env_remove("CLIENTELE_LISTEN")
@@ -159,7 +161,7 @@ impl Target {
             return Err("`clientele token create --admin` failed".into());
         }
         let admin_token = String::from_utf8(made.stdout)?.trim().to_owned();
-        let (child, addr) = spawn_server(&binary, &database_url)?;
+        let (child, addr) = spawn_server(&binary, &database_url, &[])?;
         let target = Self {
             addr,
             admin_token,
@@ -217,11 +219,20 @@ impl Target {
     /// A second server on the same database (a replica), when this tool started the first;
     /// stopped when dropped.
     pub async fn replica(&self, binary: &std::path::Path) -> Result<Self, BenchError> {
+        self.replica_with(binary, &[]).await
+    }
+
+    /// A replica started with the environment variables `env` besides the database's.
+    pub async fn replica_with(
+        &self,
+        binary: &std::path::Path,
+        env: &[(&str, String)],
+    ) -> Result<Self, BenchError> {
         let database_url = self
             .database_url
             .clone()
             .ok_or("a replica needs the database's URL")?;
-        let (child, addr) = spawn_server(binary, &database_url)?;
+        let (child, addr) = spawn_server(binary, &database_url, env)?;
         let target = Self {
             addr,
             admin_token: self.admin_token.clone(),

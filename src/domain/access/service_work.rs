@@ -16,7 +16,7 @@
 
 use crate::store::{Scope, TicketScope};
 
-use super::super::rights::Administrator;
+use super::super::rights::{Administrator, MasterDataWriter};
 
 /// A piece of the service's own work, which reads past any caller's rights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +28,7 @@ enum Kind {
     RuleChecks,
     RightsQuestions,
     StartUp,
+    CustomerSourceSync,
 }
 
 impl ServiceWork {
@@ -46,6 +47,10 @@ impl ServiceWork {
     /// Start-up and the operator's command line: the bootstrap token, `clientele token`.
     pub const START_UP: Self = Self(Kind::StartUp);
 
+    /// The sync of a customer source: it writes the customers an LDAP directory holds,
+    /// whoever may read them.
+    pub const CUSTOMER_SOURCE_SYNC: Self = Self(Kind::CustomerSourceSync);
+
     /// All the customer master.
     pub fn master_data(self) -> Scope {
         Scope::everything()
@@ -54,6 +59,11 @@ impl ServiceWork {
     /// Every ticket.
     pub fn tickets(self) -> TicketScope {
         TicketScope::everything()
+    }
+
+    /// A writer of the whole customer master, recorded in the change log as `actor`.
+    pub fn master_data_writer(self, actor: crate::model::Actor) -> MasterDataWriter {
+        MasterDataWriter::of_service(actor, self.master_data())
     }
 
     /// The administrator of start-up work.

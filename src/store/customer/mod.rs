@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// Turns rows into customers, loading addresses and memberships in two queries.
-    async fn with_relations(&self, rows: Vec<customer::Model>) -> Result<Vec<Customer>> {
+    pub(super) async fn with_relations(&self, rows: Vec<customer::Model>) -> Result<Vec<Customer>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -408,6 +408,10 @@ pub(crate) fn active_model(customer: &Customer) -> customer::ActiveModel {
         create_time: Set(customer.create_time.as_microsecond()),
         update_time: Set(customer.update_time.as_microsecond()),
         directory_id: Set(customer.directory_id),
+        source: Set(customer.source.as_ref().map(|link| link.name.clone())),
+        source_key: Set(customer.source.as_ref().map(|link| link.key.clone())),
+        // Written by the syncs alone (`mark_source_seen`).
+        source_seen: sea_orm::ActiveValue::NotSet,
         version: Set(customer.version),
     }
 }
@@ -439,5 +443,9 @@ fn from_row(
         update_time: timestamp(row.update_time)?,
         version: row.version,
         directory_id: row.directory_id,
+        source: row
+            .source
+            .zip(row.source_key)
+            .map(|(name, key)| crate::model::SourceLink { name, key }),
     })
 }

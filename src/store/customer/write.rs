@@ -37,7 +37,7 @@ const RESOURCE: &str = "customer";
 
 /// The unique keys a customer write can violate: its own, and those of an organisation it
 /// creates by domain assignment.
-const UNIQUE_KEYS: [UniqueKey; 6] = [
+const UNIQUE_KEYS: [UniqueKey; 7] = [
     UniqueKey {
         resource: RESOURCE,
         index: "customer_emails",
@@ -58,6 +58,13 @@ const UNIQUE_KEYS: [UniqueKey; 6] = [
         sqlite_column: "customers.external_id",
         field: "external_id",
         reason: "EXTERNAL_ID_TAKEN",
+    },
+    UniqueKey {
+        resource: RESOURCE,
+        index: "ux_customers_source_key",
+        sqlite_column: "customers.source_key",
+        field: "source",
+        reason: "SOURCE_KEY_TAKEN",
     },
     organisation::UNIQUE_KEYS[0],
     organisation::UNIQUE_KEYS[1],

@@ -34,6 +34,12 @@ pub struct Model {
     pub version: i64,
     /// The directory the customer is filed in.
     pub directory_id: Option<Uuid>,
+    /// The customer source the customer is read from; NULL for the helpdesk's own.
+    pub source: Option<String>,
+    /// The entry's key in that source.
+    pub source_key: Option<String>,
+    /// The last sync run of the source that saw the entry.
+    pub source_seen: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

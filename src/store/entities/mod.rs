@@ -15,6 +15,7 @@ pub mod contact_group_responsibility;
 pub mod customer;
 pub mod customer_email;
 pub mod customer_organisation;
+pub mod customer_source_sync;
 pub mod customer_type;
 pub mod directory;
 pub mod field_definition;

@@ -12,6 +12,7 @@ use clientele::{
         change_service_client::ChangeServiceClient, comment_service_client::CommentServiceClient,
         contact_group_service_client::ContactGroupServiceClient,
         customer_service_client::CustomerServiceClient,
+        customer_source_service_client::CustomerSourceServiceClient,
         directory_service_client::DirectoryServiceClient,
         field_catalogue_service_client::FieldCatalogueServiceClient,
         group_service_client::GroupServiceClient,
@@ -489,6 +490,10 @@ impl TestServer {
 
     pub fn directories(&self) -> DirectoryServiceClient<Authed> {
         DirectoryServiceClient::new(self.admin())
+    }
+
+    pub fn customer_sources(&self) -> CustomerSourceServiceClient<Authed> {
+        CustomerSourceServiceClient::new(self.admin())
     }
 
     /// The customer's current etag, as an admin reads it: every change of a customer needs it.

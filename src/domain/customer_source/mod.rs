@@ -1,0 +1,850 @@
+//! Customer sources: customers read from LDAP directories, read-only, next to those kept in
+//! the helpdesk's own database (as OTRS and Znuny do). A source is configured in a file
+//! ([`config`]); each is synced on its interval by one replica at a time (a lease in the
+//! database), and on request. A sync pages through the directory ([`crate::ldap`]) and writes
+//! each entry through the customer rules, as the source's own actor (`source:<name>` in the
+//! change log); the customers it writes carry the source (`Customer.source`), and the fields
+//! it maps are the directory's: [`SourceRules`] refuses anyone else changing them.
+
+pub mod config;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+
+use jiff::SignedDuration;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use self::config::{Mapping, OrganisationAttribute, SourceConfig};
+use super::{
+    access::ServiceWork,
+    customer::{Customers, OrganisationFields},
+    customer_fields::{CustomerField, CustomerInput},
+    rights::{Administrator, MasterDataWriter},
+};
+use crate::{
+    clock::Clock,
+    error::{Error, PreconditionViolation, Result},
+    ldap::{Connection, Entry},
+    model::{Actor, Customer, SourceLink, SourceRefusal, SourceSync, SyncKind, Validity},
+    store::Store,
+};
+
+/// How long a replica holds a source's sync before another may take it over (a replica that
+/// died mid-sync).
+const LEASE: Duration = Duration::from_secs(30 * 60);
+
+/// The most refused entries a sync's status lists; `entries_refused` counts them all.
+pub const MAX_REFUSALS: usize = 100;
+
+/// Entries marked seen at once, and customers made invalid at once.
+const BATCH: usize = 500;
+
+/// How the entries of a source name their organisations in errors.
+const ENTRY_FIELDS: OrganisationFields = OrganisationFields {
+    primary: "organisation",
+    secondary: "secondary_organisation_ids",
+};
+
+/// The actor a source's sync writes as.
+pub fn source_actor(name: &str) -> Actor {
+    Actor::named("source", name)
+}
+
+/// Which customer fields each configured source owns: the rule that keeps them read-only
+/// for everyone but the source's sync. A customer whose source is no longer configured is
+/// the helpdesk's own again.
+#[derive(Clone, Debug, Default)]
+pub struct SourceRules(Arc<HashMap<String, Mapping>>);
+
+impl SourceRules {
+    /// The rules of `sources`.
+    pub fn new(sources: &[SourceConfig]) -> Self {
+        Self(Arc::new(
+            sources
+                .iter()
+                .map(|source| (source.name.clone(), source.mapping.clone()))
+                .collect(),
+        ))
+    }
+
+    fn owner<'a>(&'a self, customer: &'a Customer) -> Option<(&'a str, &'a Mapping)> {
+        let link = customer.source.as_ref()?;
+        let mapping = self.0.get(&link.name)?;
+        Some((&link.name, mapping))
+    }
+
+    /// Refuses a change of `current` into `next` by `actor` that touches what the
+    /// customer's source owns: a mapped field, a mapped custom field, the validity.
+    pub(crate) fn check_change(
+        &self,
+        actor: &Actor,
+        current: &Customer,
+        next: &Customer,
+    ) -> Result<()> {
+        let Some((name, mapping)) = self.owner(current) else {
+            return Ok(());
+        };
+        if *actor == source_actor(name) {
+            return Ok(());
+        }
+        let mut changed: Vec<String> = mapping
+            .owned_fields()
+            .into_iter()
+            .filter(|field| *field != CustomerField::CustomFields)
+            .filter(|field| field_value(current, *field) != field_value(next, *field))
+            .map(|field| field.name().to_owned())
+            .collect();
+        for custom in mapping.custom_fields.keys() {
+            if current.custom_fields.get(custom) != next.custom_fields.get(custom) {
+                changed.push(format!("custom_fields.{custom}"));
+            }
+        }
+        if current.validity != next.validity {
+            changed.push("validity".into());
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(read_only(
+            name,
+            format!(
+                "{} of this customer come from the customer source {name:?}: change them in the \
+                 directory",
+                changed.join(", ")
+            ),
+            changed,
+        ))
+    }
+
+    /// Refuses removing `customer` (deleting, erasing, merging it away) while its entry is
+    /// in its source: the next sync would bring it back. Once the entry is gone (the sync
+    /// made the customer invalid) it may go.
+    pub(crate) fn check_removal(&self, customer: &Customer, what: &str) -> Result<()> {
+        match self.owner(customer) {
+            Some((name, _)) if customer.validity.is_valid() => Err(read_only(
+                name,
+                format!(
+                    "this customer comes from the customer source {name:?} and cannot be {what} \
+                     while its entry is there: remove the entry (the next sync makes the \
+                     customer invalid) first"
+                ),
+                vec!["id".into()],
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Puts back into `next` what the source of `target` owns (a merge keeps the
+    /// directory's values of its target).
+    pub(crate) fn keep_owned(&self, target: &Customer, next: &mut Customer) {
+        let Some((_, mapping)) = self.owner(target) else {
+            return;
+        };
+        for field in mapping.owned_fields() {
+            match field {
+                CustomerField::Email => next.email.clone_from(&target.email),
+                CustomerField::FirstName => next.first_name.clone_from(&target.first_name),
+                CustomerField::LastName => next.last_name.clone_from(&target.last_name),
+                CustomerField::Login => next.login.clone_from(&target.login),
+                CustomerField::Title => next.title.clone_from(&target.title),
+                CustomerField::Phone => next.phone.clone_from(&target.phone),
+                CustomerField::Mobile => next.mobile.clone_from(&target.mobile),
+                CustomerField::OrganisationId if target.organisation_id.is_some() => {}
+                CustomerField::OrganisationId => {
+                    // The source's organisation would become the target's primary; it stays
+                    // a secondary one.
+                    if let Some(id) = next.organisation_id.take()
+                        && !next.secondary_organisation_ids.contains(&id)
+                    {
+                        next.secondary_organisation_ids.push(id);
+                        next.secondary_organisation_ids.sort();
+                    }
+                }
+                CustomerField::CustomFields => {
+                    for custom in mapping.custom_fields.keys() {
+                        match target.custom_fields.get(custom) {
+                            Some(value) => {
+                                next.custom_fields.insert(custom.clone(), value.clone());
+                            }
+                            None => {
+                                next.custom_fields.remove(custom);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn field_value(customer: &Customer, field: CustomerField) -> String {
+    match field {
+        CustomerField::Email => customer.email.clone(),
+        CustomerField::FirstName => customer.first_name.clone(),
+        CustomerField::LastName => customer.last_name.clone(),
+        CustomerField::Login => customer.login.clone().unwrap_or_default(),
+        CustomerField::Title => customer.title.clone(),
+        CustomerField::Phone => customer.phone.clone(),
+        CustomerField::Mobile => customer.mobile.clone(),
+        CustomerField::OrganisationId => customer
+            .organisation_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn read_only(name: &str, message: String, subjects: Vec<String>) -> Error {
+    Error::FailedPrecondition {
+        reason: "SOURCE_READ_ONLY",
+        violations: subjects
+            .into_iter()
+            .map(|subject| PreconditionViolation {
+                kind: "SOURCE_READ_ONLY".into(),
+                subject,
+                description: format!("owned by the customer source {name:?}"),
+            })
+            .collect(),
+        message,
+    }
+}
+
+/// A configured source and its last sync.
+#[derive(Clone, Debug)]
+pub struct SourceStatus {
+    /// The source's name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    /// Its base DN.
+    pub base_dn: String,
+    /// How often it is synced.
+    pub sync_interval: Duration,
+    /// Its last sync (empty before the first).
+    pub sync: SourceSync,
+}
+
+/// The configured customer sources and their syncs.
+#[derive(Clone, Debug)]
+pub struct CustomerSources {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sources: Vec<SourceConfig>,
+    customers: Customers,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// This replica, as the holder of sync leases.
+    holder: String,
+    /// One sync of a source at a time on this replica: a requested one waits for the
+    /// scheduled one.
+    running: HashMap<String, Mutex<()>>,
+}
+
+/// Why an entry was not written: refused (reported), or the sync cannot go on.
+enum Failure {
+    Refused(&'static str, String),
+    Abort(String),
+}
+
+impl Failure {
+    fn of(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::Unavailable(_)
+            | Error::ShuttingDown
+            | Error::Internal(_)
+            | Error::DataLoss(_) => Self::Abort(message),
+            Error::AlreadyExists { reason, .. } | Error::FailedPrecondition { reason, .. } => {
+                Self::Refused(reason, message)
+            }
+            Error::InvalidArgument { violations, .. } => Self::Refused(
+                "INVALID_ENTRY",
+                violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            _ => Self::Refused("REFUSED", message),
+        }
+    }
+}
+
+/// What one sync did so far.
+#[derive(Default)]
+struct Counts {
+    read: i64,
+    changed: i64,
+    refused: i64,
+    invalidated: i64,
+    refusals: Vec<SourceRefusal>,
+}
+
+impl Counts {
+    fn refuse(&mut self, dn: &str, reason: &str, message: String) {
+        self.refused += 1;
+        if self.refusals.len() < MAX_REFUSALS {
+            self.refusals.push(SourceRefusal {
+                dn: dn.to_owned(),
+                reason: reason.to_owned(),
+                message,
+            });
+        }
+    }
+}
+
+impl CustomerSources {
+    /// The sources of `config`, written through `customers`.
+    pub fn new(
+        sources: Vec<SourceConfig>,
+        customers: Customers,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let running = sources
+            .iter()
+            .map(|source| (source.name.clone(), Mutex::new(())))
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                sources,
+                customers,
+                store,
+                clock,
+                holder: Uuid::now_v7().to_string(),
+                running,
+            }),
+        }
+    }
+
+    /// Every configured source with its last sync, in the order of the configuration.
+    pub async fn list(&self, _admin: &Administrator) -> Result<Vec<SourceStatus>> {
+        let mut syncs: HashMap<String, SourceSync> = self
+            .inner
+            .store
+            .source_syncs()
+            .await?
+            .into_iter()
+            .map(|sync| (sync.name.clone(), sync))
+            .collect();
+        Ok(self
+            .inner
+            .sources
+            .iter()
+            .map(|source| {
+                let sync = syncs.remove(&source.name).unwrap_or_else(|| SourceSync {
+                    name: source.name.clone(),
+                    ..SourceSync::default()
+                });
+                status(source, sync)
+            })
+            .collect())
+    }
+
+    /// Syncs source `name` now (every entry when `full`) and answers how it went.
+    pub async fn sync(
+        &self,
+        _admin: &Administrator,
+        name: &str,
+        full: bool,
+    ) -> Result<SourceStatus> {
+        let source = self
+            .inner
+            .sources
+            .iter()
+            .find(|source| source.name == name)
+            .ok_or(Error::NotFound {
+                resource: "customer source",
+            })?;
+        let sync = self.sync_source(source, full).await?;
+        Ok(status(source, sync))
+    }
+
+    /// Syncs every source on its interval, until the task is dropped. The interval runs
+    /// from the start of the last sync any replica made.
+    pub async fn run(self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for index in 0..self.inner.sources.len() {
+            let sources = self.clone();
+            tasks.spawn(async move { sources.run_one(index).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn run_one(&self, index: usize) {
+        let source = &self.inner.sources[index];
+        let clock = &self.inner.clock;
+        let interval =
+            SignedDuration::try_from(source.sync_interval).unwrap_or(SignedDuration::from_hours(1));
+        loop {
+            let last = match self.inner.store.source_syncs().await {
+                Ok(syncs) => syncs
+                    .into_iter()
+                    .find(|sync| sync.name == source.name)
+                    .and_then(|sync| sync.last_start_time),
+                Err(error) => {
+                    tracing::warn!(source = %source.name, %error, "reading the customer source's last sync failed");
+                    None
+                }
+            };
+            let now = clock.now();
+            let due = last.and_then(|last| last.checked_add(interval).ok());
+            match due {
+                Some(due) if due > now => {
+                    // Looked at again within a minute: another replica may sync meanwhile.
+                    let wake = now
+                        .checked_add(SignedDuration::from_mins(1))
+                        .map_or(due, |soon| soon.min(due));
+                    clock.sleep_until(wake).await;
+                }
+                _ => match self.sync_source(source, false).await {
+                    Ok(sync) if sync.error.is_empty() => tracing::info!(
+                        source = %source.name,
+                        read = sync.entries_read,
+                        changed = sync.entries_changed,
+                        refused = sync.entries_refused,
+                        invalidated = sync.entries_invalidated,
+                        "customer source synced"
+                    ),
+                    Ok(sync) => {
+                        tracing::warn!(source = %source.name, error = %sync.error, "customer source sync failed")
+                    }
+                    Err(Error::FailedPrecondition { .. }) => {
+                        let wake = now.checked_add(SignedDuration::from_secs(5)).unwrap_or(now);
+                        clock.sleep_until(wake).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(source = %source.name, %error, "customer source sync could not run");
+                        let wake = now.checked_add(SignedDuration::from_secs(5)).unwrap_or(now);
+                        clock.sleep_until(wake).await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn sync_source(&self, source: &SourceConfig, force_full: bool) -> Result<SourceSync> {
+        let inner = &self.inner;
+        let _one_at_a_time = match inner.running.get(&source.name) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let start = inner.clock.now();
+        let until = start
+            .checked_add(SignedDuration::try_from(LEASE).unwrap_or(SignedDuration::from_mins(30)))
+            .unwrap_or(start);
+        let Some(mut sync) = inner
+            .store
+            .begin_source_sync(&source.name, &inner.holder, start, until)
+            .await?
+        else {
+            return Err(Error::FailedPrecondition {
+                reason: "SYNC_RUNNING",
+                message: format!(
+                    "another replica is syncing the customer source {:?}",
+                    source.name
+                ),
+                violations: Vec::new(),
+            });
+        };
+        let full_due = sync.last_full_sync_time.is_none_or(|last| {
+            SignedDuration::try_from(source.full_sync_interval)
+                .ok()
+                .and_then(|every| last.checked_add(every).ok())
+                .is_none_or(|due| due <= start)
+        });
+        let kind = if force_full || full_due || sync.watermark.is_empty() {
+            SyncKind::Full
+        } else {
+            SyncKind::Incremental
+        };
+        let mut counts = Counts::default();
+        let outcome = self
+            .read(source, sync.run, kind, &sync.watermark, &mut counts)
+            .await;
+        sync.kind = Some(kind);
+        sync.last_end_time = Some(inner.clock.now());
+        sync.entries_read = counts.read;
+        sync.entries_changed = counts.changed;
+        sync.entries_refused = counts.refused;
+        sync.entries_invalidated = counts.invalidated;
+        sync.refusals = counts.refusals;
+        match outcome {
+            Ok(watermark) => {
+                sync.error.clear();
+                sync.last_success_time = Some(start);
+                if kind == SyncKind::Full {
+                    sync.last_full_sync_time = Some(start);
+                }
+                if watermark > sync.watermark {
+                    sync.watermark = watermark;
+                }
+            }
+            Err(error) => sync.error = error,
+        }
+        inner.store.end_source_sync(&sync, &inner.holder).await?;
+        Ok(sync)
+    }
+
+    /// Reads the directory and writes what it holds; the newest `modifyTimestamp` read, or
+    /// why the sync failed.
+    async fn read(
+        &self,
+        source: &SourceConfig,
+        run: i64,
+        kind: SyncKind,
+        watermark: &str,
+        counts: &mut Counts,
+    ) -> std::result::Result<String, String> {
+        let mut connection = source.endpoint.connect().await.map_err(|e| e.to_string())?;
+        let outcome = self
+            .read_entries(&mut connection, source, run, kind, watermark, counts)
+            .await;
+        connection.close().await;
+        outcome
+    }
+
+    async fn read_entries(
+        &self,
+        connection: &mut Connection,
+        source: &SourceConfig,
+        run: i64,
+        kind: SyncKind,
+        watermark: &str,
+        counts: &mut Counts,
+    ) -> std::result::Result<String, String> {
+        let store = &self.inner.store;
+        let text = |e: Error| e.to_string();
+        let mut attributes = source.mapping.attributes();
+        attributes.push(source.key_attribute.clone());
+        attributes.push("modifyTimestamp".into());
+        let filter = match kind {
+            SyncKind::Full => source.filter.clone(),
+            SyncKind::Incremental => {
+                format!("(&{}(modifyTimestamp>={watermark}))", source.filter)
+            }
+        };
+        let writer =
+            ServiceWork::CUSTOMER_SOURCE_SYNC.master_data_writer(source_actor(&source.name));
+        let mut organisations: HashMap<String, Option<Uuid>> = HashMap::new();
+        let mut newest = watermark.to_owned();
+        let mut keys = Vec::with_capacity(BATCH);
+        let mut search = connection
+            .search(&source.base_dn, &filter, attributes, source.page_size)
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Some(entry) = search.next().await.map_err(|e| e.to_string())? {
+            counts.read += 1;
+            if let Some(stamp) = entry.first("modifyTimestamp")
+                && generalized_time(stamp)
+                && stamp > newest.as_str()
+            {
+                newest = stamp.to_owned();
+            }
+            if let Some(key) = entry.key(&source.key_attribute) {
+                keys.push(key);
+            }
+            match self
+                .apply(&writer, source, &entry, &mut organisations)
+                .await
+            {
+                Ok(true) => counts.changed += 1,
+                Ok(false) => {}
+                Err(Failure::Refused(reason, message)) => counts.refuse(&entry.dn, reason, message),
+                Err(Failure::Abort(message)) => return Err(message),
+            }
+            if keys.len() >= BATCH {
+                store
+                    .mark_source_seen(&source.name, &keys, run)
+                    .await
+                    .map_err(text)?;
+                keys.clear();
+            }
+        }
+        store
+            .mark_source_seen(&source.name, &keys, run)
+            .await
+            .map_err(text)?;
+        keys.clear();
+        if kind == SyncKind::Incremental {
+            // Only the keys, to find the entries that are gone.
+            let mut search = connection
+                .search(
+                    &source.base_dn,
+                    &source.filter,
+                    vec![source.key_attribute.clone()],
+                    source.page_size,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            while let Some(entry) = search.next().await.map_err(|e| e.to_string())? {
+                if let Some(key) = entry.key(&source.key_attribute) {
+                    keys.push(key);
+                }
+                if keys.len() >= BATCH {
+                    store
+                        .mark_source_seen(&source.name, &keys, run)
+                        .await
+                        .map_err(text)?;
+                    keys.clear();
+                }
+            }
+            store
+                .mark_source_seen(&source.name, &keys, run)
+                .await
+                .map_err(text)?;
+        }
+        self.invalidate_unseen(&writer, source, run, counts).await?;
+        Ok(newest)
+    }
+
+    /// Makes the customers whose entries the sync did not see invalid.
+    async fn invalidate_unseen(
+        &self,
+        writer: &MasterDataWriter,
+        source: &SourceConfig,
+        run: i64,
+        counts: &mut Counts,
+    ) -> std::result::Result<(), String> {
+        let mut after = None;
+        loop {
+            let unseen = self
+                .inner
+                .store
+                .unseen_source_customers(&source.name, run, after, BATCH as u64)
+                .await
+                .map_err(|e| e.to_string())?;
+            for customer in &unseen {
+                let dn = format!(
+                    "{}={}",
+                    source.key_attribute,
+                    customer
+                        .source
+                        .as_ref()
+                        .map_or("", |link| link.key.as_str())
+                );
+                match self
+                    .inner
+                    .customers
+                    .deactivate(writer, customer.id, Validity::Invalid, &customer.etag())
+                    .await
+                {
+                    Ok(_) => counts.invalidated += 1,
+                    Err(error) => match Failure::of(error) {
+                        Failure::Refused(reason, message) => counts.refuse(
+                            &dn,
+                            reason,
+                            format!("the entry is gone but its customer stays valid: {message}"),
+                        ),
+                        Failure::Abort(message) => return Err(message),
+                    },
+                }
+            }
+            if unseen.len() < BATCH {
+                return Ok(());
+            }
+            after = unseen.last().map(|customer| customer.id);
+        }
+    }
+
+    /// Writes `entry`'s customer; whether it created or changed one.
+    async fn apply(
+        &self,
+        writer: &MasterDataWriter,
+        source: &SourceConfig,
+        entry: &Entry,
+        organisations: &mut HashMap<String, Option<Uuid>>,
+    ) -> std::result::Result<bool, Failure> {
+        let store = &self.inner.store;
+        let customers = &self.inner.customers;
+        let mapping = &source.mapping;
+        let key = entry.key(&source.key_attribute).ok_or_else(|| {
+            Failure::Refused(
+                "INVALID_ENTRY",
+                format!("the entry has no {}", source.key_attribute),
+            )
+        })?;
+        let text = |attribute: &Option<String>| {
+            attribute
+                .as_deref()
+                .and_then(|name| entry.first(name))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let organisation_code = match &mapping.organisation {
+            None => None,
+            Some(OrganisationAttribute::Attribute(name)) => entry.first(name).map(str::to_owned),
+            Some(OrganisationAttribute::DnComponent(name)) => entry.dn_component(name),
+        }
+        .filter(|code| !code.is_empty());
+        let organisation_id = match organisation_code {
+            None => None,
+            Some(code) => {
+                let found = match organisations.get(&code.to_lowercase()) {
+                    Some(found) => *found,
+                    None => {
+                        let found = store
+                            .organisation_by_code(&ServiceWork::RULE_CHECKS.master_data(), &code)
+                            .await
+                            .map_err(Failure::of)?
+                            .map(|org| org.id);
+                        organisations.insert(code.to_lowercase(), found);
+                        found
+                    }
+                };
+                Some(found.ok_or_else(|| {
+                    Failure::Refused(
+                        "ORGANISATION_UNKNOWN",
+                        format!("no organisation has the code {code:?}"),
+                    )
+                })?)
+            }
+        };
+        let existing = store
+            .customer_by_source_key(&source.name, &key)
+            .await
+            .map_err(Failure::of)?;
+        let mut custom_fields: BTreeMap<String, String> = existing
+            .as_ref()
+            .map(|customer| customer.custom_fields.clone())
+            .unwrap_or_default();
+        for (field, attribute) in &mapping.custom_fields {
+            match entry.first(attribute).filter(|value| !value.is_empty()) {
+                Some(value) => custom_fields.insert(field.clone(), value.to_owned()),
+                None => custom_fields.remove(field),
+            };
+        }
+        let input = CustomerInput {
+            email: entry.first(&mapping.email).unwrap_or_default().to_owned(),
+            secondary_emails: Vec::new(),
+            login: text(&mapping.login),
+            first_name: text(&mapping.first_name),
+            last_name: text(&mapping.last_name),
+            title: text(&mapping.title),
+            phone: text(&mapping.phone),
+            mobile: text(&mapping.mobile),
+            organisation_id,
+            secondary_organisation_ids: existing
+                .as_ref()
+                .map(|customer| customer.secondary_organisation_ids.clone())
+                .unwrap_or_default(),
+            customer_type: existing
+                .as_ref()
+                .map(|customer| customer.customer_type.clone())
+                .unwrap_or_default(),
+            custom_fields,
+            external_id: String::new(),
+            validity: None,
+            directory_id: None,
+            source: Some(SourceLink {
+                name: source.name.clone(),
+                key,
+            }),
+        };
+        match existing {
+            Some(current) if current.is_erased() => Err(Failure::Refused(
+                "ERASED",
+                format!(
+                    "customer {} of this entry was erased; it is not brought back",
+                    current.id
+                ),
+            )),
+            Some(current) => {
+                let before = current.version;
+                let validity = (!current.validity.is_valid()).then_some(Validity::Valid);
+                let after = customers
+                    .change(
+                        writer,
+                        current,
+                        &mapping.owned_fields(),
+                        &input,
+                        validity,
+                        ENTRY_FIELDS,
+                    )
+                    .await
+                    .map_err(Failure::of)?;
+                Ok(after.version != before)
+            }
+            None => {
+                if let Some(other) = store
+                    .customer_by_email(
+                        &ServiceWork::RULE_CHECKS.master_data(),
+                        &super::email::lookup_form(&input.email),
+                    )
+                    .await
+                    .map_err(Failure::of)?
+                {
+                    // The entry of an invalid customer of this source, made anew in the
+                    // directory (with a new key): the customer is linked to it again.
+                    if other
+                        .source
+                        .as_ref()
+                        .is_some_and(|link| link.name == source.name)
+                        && !other.validity.is_valid()
+                        && !other.is_erased()
+                    {
+                        let mut current = other;
+                        current.source.clone_from(&input.source);
+                        customers
+                            .change(
+                                writer,
+                                current,
+                                &mapping.owned_fields(),
+                                &input,
+                                Some(Validity::Valid),
+                                ENTRY_FIELDS,
+                            )
+                            .await
+                            .map_err(Failure::of)?;
+                        return Ok(true);
+                    }
+                    let owner = match &other.source {
+                        Some(link) => format!("from the customer source {:?}", link.name),
+                        None => "of the helpdesk's own".to_owned(),
+                    };
+                    return Err(Failure::Refused(
+                        "EMAIL_TAKEN",
+                        format!(
+                            "customer {} ({owner}) has the address {}; it is left as it is",
+                            other.id, input.email
+                        ),
+                    ));
+                }
+                customers
+                    .insert(writer, &input, None, ENTRY_FIELDS)
+                    .await
+                    .map_err(Failure::of)?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+fn status(source: &SourceConfig, sync: SourceSync) -> SourceStatus {
+    SourceStatus {
+        name: source.name.clone(),
+        url: source.endpoint.url.clone(),
+        base_dn: source.base_dn.clone(),
+        sync_interval: source.sync_interval,
+        sync,
+    }
+}
+
+/// Whether `stamp` looks like an LDAP generalized time (`20261207101434Z`,
+/// `20261207101434.0Z`), safe to put into a filter.
+fn generalized_time(stamp: &str) -> bool {
+    stamp.len() >= 11
+        && stamp.len() <= 32
+        && stamp.starts_with(|c: char| c.is_ascii_digit())
+        && stamp
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | 'Z' | '+' | '-'))
+}
