@@ -326,8 +326,14 @@ pub async fn run_all(
     }
 
     if args.runs("customer-source") && target.pid().is_some() {
-        let binary = crate::server::binary_of(args)?;
-        results.sources = Some(crate::sources::run(args, target, &binary).await?);
+        if crate::sources::slapd_installed() {
+            let binary = crate::server::binary_of(args)?;
+            results.sources = Some(crate::sources::run(args, target, &binary).await?);
+        } else if args.only.is_empty() {
+            eprintln!("customer source: skipped, slapd (Debian's package) is not installed");
+        } else {
+            return Err("the customer-source scenario needs slapd (Debian's package)".into());
+        }
     }
 
     if args.runs("list-tickets") {

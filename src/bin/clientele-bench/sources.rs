@@ -60,6 +60,16 @@ fn program(name: &str) -> String {
     }
 }
 
+/// Whether slapd (and with it slapadd) is here.
+pub fn slapd_installed() -> bool {
+    Command::new(program("slapd"))
+        .arg("-VV")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// Runs the scenario next to `target` (whose database the reading server shares).
 pub async fn run(
     args: &Args,
