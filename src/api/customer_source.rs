@@ -50,7 +50,7 @@ impl CustomerSourceService for CustomerSourceApi {
             .sync(&admin, &request.name, request.full)
             .await?;
         Ok(Response::new(pb::SyncCustomerSourceResponse {
-            source: Some(to_proto(source)),
+            customer_source: Some(to_proto(source)),
         }))
     }
 }

@@ -203,6 +203,7 @@ mod tests {
                 "/clientele.v1.CustomerService/GetCustomer",
                 "/clientele.v1.CustomerService/ListCustomers",
                 "/clientele.v1.CustomerService/RenderCustomerSheet",
+                "/clientele.v1.CustomerSourceService/ListCustomerSources",
                 "/clientele.v1.DirectoryService/GetDirectory",
                 "/clientele.v1.DirectoryService/ListDirectories",
                 "/clientele.v1.FieldCatalogueService/ListCustomerTypes",

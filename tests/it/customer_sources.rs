@@ -305,7 +305,7 @@ async fn sync(server: &TestServer, name: &str, full: bool) -> pb::CustomerSource
         .await
         .expect("sync")
         .into_inner()
-        .source
+        .customer_source
         .expect("source")
 }
 
@@ -476,6 +476,21 @@ source_tests! {
         assert_eq!(merged.secondary_emails, ["anna.private@example.org"]);
         assert_eq!(merged.phone, "", "the directory owns the phone: the duplicate's does not fill it");
         assert_eq!(merged.source, "corp");
+        // Notes, contact groups and grants too.
+        server.comments().create_comment(pb::CreateCommentRequest {
+            comment: Some(pb::Comment {
+                body: "Prefers the phone".into(),
+                visibility: pb::CommentVisibility::Internal.into(),
+                parent: Some(pb::CommentParent { parent: Some(pb::comment_parent::Parent::CustomerId(anna.id.clone())) }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }).await.expect("a note on her");
+        let key_accounts = crate::contact_groups::contact_group(&server, "Key accounts", "Customers", &[]).await;
+        server.contact_groups().add_contact_group_members(pb::AddContactGroupMembersRequest {
+            contact_group_id: key_accounts.id.clone(), customer_ids: vec![anna.id.clone()], organisation_ids: Vec::new(),
+        }).await.expect("she joins a contact group");
+        server.grant(pb::subject::Subject::CustomerId(anna.id.clone()), &desk.group.id, pb::PermissionLevel::Rw, pb::GrantContext::Unspecified).await;
         // The next sync changes nothing the helpdesk owns.
         let status = sync(&server, "corp", true).await;
         assert_eq!(status.entries_changed, 0, "{status:?}");
@@ -566,7 +581,8 @@ source_tests! {
         expect_code(as_agent.sync_customer_source(pb::SyncCustomerSourceRequest { name: "corp".into(), full: false }).await, Code::PermissionDenied);
         let mut admin = server.customer_sources();
         expect_invalid(admin.sync_customer_source(pb::SyncCustomerSourceRequest { name: String::new(), full: false }).await, "name");
-        expect_code(admin.sync_customer_source(pb::SyncCustomerSourceRequest { name: "other\0".into(), full: false }).await, Code::NotFound);
+        expect_invalid(admin.sync_customer_source(pb::SyncCustomerSourceRequest { name: "corp\0".into(), full: false }).await, "name");
+        expect_code(admin.sync_customer_source(pb::SyncCustomerSourceRequest { name: "other".into(), full: false }).await, Code::NotFound);
         let _ = &mut ldap;
     }
 }

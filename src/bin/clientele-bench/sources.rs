@@ -183,7 +183,7 @@ pub async fn run(
         })
         .await?
         .into_inner()
-        .source
+        .customer_source
         .ok_or("no source in the answer")?;
     let again = synced(again, started.elapsed(), reader.peak_memory());
     eprintln!("  second sync: {again:?}");

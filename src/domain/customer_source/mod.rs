@@ -466,10 +466,17 @@ impl CustomerSources {
         } else {
             SyncKind::Incremental
         };
+        // Entries changed while the last sync ran may carry a time before the newest it
+        // read: the next reads from before that, by the length of that sync and a minute.
+        let overlap = match (sync.last_success_time, sync.last_end_time) {
+            (Some(start), Some(end)) if end > start => end
+                .duration_since(start)
+                .min(SignedDuration::from_hours(24)),
+            _ => SignedDuration::ZERO,
+        } + SignedDuration::from_mins(1);
+        let since = earlier(&sync.watermark, overlap);
         let mut counts = Counts::default();
-        let outcome = self
-            .read(source, sync.run, kind, &sync.watermark, &mut counts)
-            .await;
+        let outcome = self.read(source, sync.run, kind, &since, &mut counts).await;
         sync.kind = Some(kind);
         sync.last_end_time = Some(inner.clock.now());
         sync.entries_read = counts.read;
@@ -528,14 +535,17 @@ impl CustomerSources {
         attributes.push("modifyTimestamp".into());
         let filter = match kind {
             SyncKind::Full => source.filter.clone(),
-            SyncKind::Incremental => {
+            SyncKind::Incremental if generalized_time(watermark) => {
                 format!("(&{}(modifyTimestamp>={watermark}))", source.filter)
+            }
+            SyncKind::Incremental => {
+                return Err(format!("the watermark {watermark:?} is not a time"));
             }
         };
         let writer =
             ServiceWork::CUSTOMER_SOURCE_SYNC.master_data_writer(source_actor(&source.name));
         let mut organisations: HashMap<String, Option<Uuid>> = HashMap::new();
-        let mut newest = watermark.to_owned();
+        let mut newest = String::new();
         let mut keys = Vec::with_capacity(BATCH);
         let mut search = connection
             .search(&source.base_dn, &filter, attributes, source.page_size)
@@ -838,6 +848,21 @@ fn status(source: &SourceConfig, sync: SourceSync) -> SourceStatus {
     }
 }
 
+/// The generalized time `overlap` before `stamp` (`20261207101434Z` form); `stamp` itself
+/// when it cannot be read.
+fn earlier(stamp: &str, overlap: SignedDuration) -> String {
+    let read = stamp.get(..14).and_then(|digits| {
+        jiff::Timestamp::strptime("%Y%m%d%H%M%S%z", format!("{digits}+0000"))
+            .ok()?
+            .checked_sub(overlap)
+            .ok()
+    });
+    match read {
+        Some(time) => time.strftime("%Y%m%d%H%M%SZ").to_string(),
+        None => stamp.to_owned(),
+    }
+}
+
 /// Whether `stamp` looks like an LDAP generalized time (`20261207101434Z`,
 /// `20261207101434.0Z`), safe to put into a filter.
 fn generalized_time(stamp: &str) -> bool {
@@ -847,4 +872,24 @@ fn generalized_time(stamp: &str) -> bool {
         && stamp
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | 'Z' | '+' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_incremental_sync_reads_from_before_the_newest_change() {
+        assert_eq!(
+            earlier("20261207101434Z", SignedDuration::from_mins(2)),
+            "20261207101234Z"
+        );
+        assert_eq!(
+            earlier("20260101000030.0Z", SignedDuration::from_mins(1)),
+            "20251231235930Z"
+        );
+        assert_eq!(earlier("garbage", SignedDuration::from_mins(1)), "garbage");
+        assert!(generalized_time("20261207101434Z"));
+        assert!(!generalized_time("2026)(cn=*"));
+    }
 }
