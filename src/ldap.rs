@@ -134,13 +134,18 @@ impl Entry {
             .map(|value| value.trim())
     }
 
-    /// The first value of `name` as a key: the text, or the hex digits of a binary value
-    /// (Active Directory's `objectGUID`).
-    pub fn key(&self, name: &str) -> Option<String> {
-        if let Some(text) = self.first(name).filter(|text| !text.is_empty()) {
-            return Some(text.to_owned());
-        }
-        let bytes = self.binary.get(&name.to_lowercase())?.first()?;
+    /// The first value of `name` as a key: the text, or with `binary` (Active Directory's
+    /// `objectGUID`) the hex digits of its bytes, whether or not they happen to read as text.
+    pub fn key(&self, name: &str, binary: bool) -> Option<String> {
+        let name = name.to_lowercase();
+        let bytes: &[u8] = match self.attrs.get(&name).and_then(|values| values.first()) {
+            Some(text) if !binary => {
+                let text = text.trim();
+                return (!text.is_empty()).then(|| text.to_owned());
+            }
+            Some(text) => text.as_bytes(),
+            None => self.binary.get(&name)?.first()?,
+        };
         let mut hex = String::with_capacity(bytes.len() * 2);
         for byte in bytes {
             let _ = write!(hex, "{byte:02x}");
@@ -198,11 +203,14 @@ fn unescape_dn_value(value: &str) -> String {
     let mut index = 0;
     while index < raw.len() {
         if raw[index] == b'\\' && index + 1 < raw.len() {
-            let hex = raw.get(index + 1..index + 3).and_then(|pair| {
-                std::str::from_utf8(pair)
-                    .ok()
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            });
+            let hex = raw
+                .get(index + 1..index + 3)
+                .filter(|pair| pair.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|pair| {
+                    std::str::from_utf8(pair)
+                        .ok()
+                        .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                });
             match hex {
                 Some(byte) => {
                     bytes.push(byte);
@@ -290,6 +298,8 @@ mod tests {
         assert_eq!(entry.dn_component("O").as_deref(), Some("Acme, Inc."));
         assert_eq!(entry.dn_component("dc").as_deref(), Some("example"));
         assert_eq!(entry.dn_component("l"), None);
+        let entry = Entry::new(r"uid=a,ou=R\+1 Team", &[]);
+        assert_eq!(entry.dn_component("ou").as_deref(), Some("R+1 Team"));
     }
 
     #[test]
@@ -299,7 +309,11 @@ mod tests {
         entry
             .binary
             .insert("objectguid".into(), vec![vec![0x01, 0xab, 0xff]]);
-        assert_eq!(entry.key("objectGUID").as_deref(), Some("01abff"));
-        assert_eq!(entry.key("cn"), None);
+        assert_eq!(entry.key("objectGUID", true).as_deref(), Some("01abff"));
+        assert_eq!(entry.key("cn", false), None);
+        // A binary key whose bytes read as text is still hex.
+        let entry = Entry::new("uid=a", &[("objectGUID", "AB"), ("uid", " a ")]);
+        assert_eq!(entry.key("objectguid", true).as_deref(), Some("4142"));
+        assert_eq!(entry.key("uid", false).as_deref(), Some("a"));
     }
 }

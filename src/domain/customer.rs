@@ -304,6 +304,10 @@ impl Customers {
         for attempt in 0..2 {
             let assignment = match customer.organisation_id {
                 Some(_) => Assignment::None,
+                // The directory says the customer has no organisation.
+                None if self.sources.owns(&customer, CustomerField::OrganisationId) => {
+                    Assignment::None
+                }
                 None => domain_assignment::assignment_for(&self.store, &customer, now).await?,
             };
             let mut customer = customer.clone();

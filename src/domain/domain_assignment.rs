@@ -129,6 +129,13 @@ impl Customers {
         let mut changed = Vec::new();
         let mut events = Vec::new();
         for customer in candidates {
+            // A customer source that maps the organisation decides it.
+            if self.sources.owns(
+                &customer,
+                super::customer_fields::CustomerField::OrganisationId,
+            ) {
+                continue;
+            }
             let domain = customer.email_domain().to_owned();
             let owner = match owner_of.get(&domain) {
                 Some(owner) => *owner,

@@ -87,13 +87,40 @@ impl Store {
         finish(tx, outcome, &[]).await?.map(from_row).transpose()
     }
 
-    /// Records how the sync of `status.name` by `holder` ended and gives its lease back.
+    /// Keeps `holder`'s lease of source `name`'s sync until `until`; `false` when another
+    /// holder has taken it over.
+    #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
+    pub async fn renew_source_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: Timestamp,
+    ) -> Result<bool> {
+        let tx = self.begin_write().await?;
+        let outcome = async {
+            let renewed = sync::Entity::update_many()
+                .col_expr(
+                    sync::Column::LeaseUntil,
+                    Expr::value(until.as_microsecond()),
+                )
+                .filter(sync::Column::Name.eq(name))
+                .filter(sync::Column::LeaseHolder.eq(holder))
+                .exec(&*tx)
+                .await?;
+            Ok(renewed.rows_affected > 0)
+        }
+        .await;
+        finish(tx, outcome, &[]).await
+    }
+
+    /// Records how the sync of `status.name` by `holder` ended and gives its lease back;
+    /// `false` (nothing recorded) when another holder had taken the lease over.
     #[tracing::instrument(skip(self, status), level = "debug", err(level = "debug"))]
-    pub async fn end_source_sync(&self, status: &SourceSync, holder: &str) -> Result<()> {
+    pub async fn end_source_sync(&self, status: &SourceSync, holder: &str) -> Result<bool> {
         let micros = |time: Option<Timestamp>| time.map(|t| t.as_microsecond());
         let tx = self.begin_write().await?;
         let outcome = async {
-            sync::Entity::update_many()
+            let ended = sync::Entity::update_many()
                 .col_expr(sync::Column::LeaseUntil, Expr::value(None::<i64>))
                 .col_expr(sync::Column::LeaseHolder, Expr::value(""))
                 .col_expr(
@@ -138,7 +165,7 @@ impl Store {
                 .filter(sync::Column::LeaseHolder.eq(holder))
                 .exec(&*tx)
                 .await?;
-            Ok(())
+            Ok(ended.rows_affected > 0)
         }
         .await;
         finish(tx, outcome, &[]).await
@@ -170,7 +197,8 @@ impl Store {
     }
 
     /// Marks the customers of source `name` whose entries have these `keys` as seen by sync
-    /// run `run`.
+    /// run `run`; a mark of a later run stays (a run that lost its lease writes on for a
+    /// moment).
     #[tracing::instrument(skip(self, keys), level = "debug", err(level = "debug"))]
     pub async fn mark_source_seen(&self, name: &str, keys: &[String], run: i64) -> Result<()> {
         let keys: Vec<&String> = keys.iter().filter(|key| super::storable(key)).collect();
@@ -183,6 +211,11 @@ impl Store {
                 .col_expr(customer::Column::SourceSeen, Expr::value(run))
                 .filter(customer::Column::Source.eq(name))
                 .filter(customer::Column::SourceKey.is_in(keys))
+                .filter(
+                    Condition::any()
+                        .add(customer::Column::SourceSeen.is_null())
+                        .add(customer::Column::SourceSeen.lt(run)),
+                )
                 .exec(&*tx)
                 .await?;
             Ok(())

@@ -52,6 +52,11 @@ struct Slapd {
 impl Slapd {
     /// `None` when slapd is not installed (a failure when CI requires the tools).
     async fn start(tls: bool) -> Option<Self> {
+        Self::start_loaded(tls, "").await
+    }
+
+    /// Like `start`, with the entries of `people` (LDIF) loaded by slapadd first.
+    async fn start_loaded(tls: bool, people: &str) -> Option<Self> {
         if !available(&program("slapd"), &["-VV"]) {
             return None;
         }
@@ -94,7 +99,9 @@ impl Slapd {
             path("tree.ldif"),
             "dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\n\
              o: Example\ndc: example\n\n\
-             dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n",
+             dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n"
+                .to_owned()
+                + people,
         )
         .expect("tree");
         let loaded = Command::new(program("slapadd"))
@@ -450,12 +457,14 @@ source_tests! {
         assert_eq!(summary.failed, 1, "{summary:?}");
         assert_eq!(summary.errors[0].reason, "SOURCE_READ_ONLY");
         assert_eq!(server.snapshot().await, before, "refused writes change nothing");
+        assert_eq!(server.customer_etag(&anna.id).await, anna.etag, "she is as she was");
 
         // What the directory does not own is the helpdesk's: the type, an unmapped custom
         // field, a value sent unchanged.
-        let typed = pb::Customer { r#type: "VIP".into(), first_name: "Anna".into(), custom_fields: [("department".to_owned(), String::new()), ("shoe".to_owned(), "42".to_owned())].into_iter().filter(|(k, _)| k == "shoe").collect(), ..anna.clone() };
-        let updated = server.customers().update_customer(update(typed, &["type", "first_name"])).await.expect("update what the helpdesk owns").into_inner().customer.expect("customer");
+        let typed = pb::Customer { r#type: "VIP".into(), first_name: "Anna".into(), custom_fields: [("shoe".to_owned(), "42".to_owned())].into(), ..anna.clone() };
+        let updated = server.customers().update_customer(update(typed, &["type", "first_name", "custom_fields"])).await.expect("update what the helpdesk owns").into_inner().customer.expect("customer");
         assert_eq!(updated.r#type, "VIP");
+        assert_eq!(updated.custom_fields.get("shoe").map(String::as_str), Some("42"));
 
         // Tickets, notes and merges work for her.
         let ticket = desk.create(pb::Ticket { customer_id: anna.id.clone(), ..desk.ticket("From the directory") }).await;
@@ -526,6 +535,17 @@ source_tests! {
         assert_eq!(status.entries_changed, 1, "{status:?}");
         let back = by_email(&server, "bert@example.org").await;
         assert_eq!((back.id.as_str(), back.validity), (bert.id.as_str(), pb::Validity::Valid as i32), "the same customer");
+
+        // A directory that answers nothing at all makes nobody invalid, unless a full sync
+        // is asked for.
+        ldap.remove("anna").await;
+        ldap.remove("bert").await;
+        let status = sync(&server, "corp", false).await;
+        assert!(status.error.contains("no entries"), "{status:?}");
+        assert_eq!(status.entries_invalidated, 0);
+        assert_eq!(by_email(&server, "anna@example.org").await.validity, pb::Validity::Valid as i32);
+        let status = sync(&server, "corp", true).await;
+        assert_eq!((status.error.as_str(), status.entries_invalidated), ("", 2), "{status:?}");
     }
 
     async fn an_entry_whose_address_another_customer_has_is_reported_not_overwritten(server, ldap) {
@@ -693,6 +713,83 @@ mod tls {
         let status = sync(&server, "untrusted", false).await;
         assert!(
             status.error.to_lowercase().contains("certificate"),
+            "{status:?}"
+        );
+        server.stop().await;
+    }
+}
+
+/// An incremental sync reads only the entries changed since the last one (an entry last
+/// changed years ago, loaded with its old `modifyTimestamp`, is not read again), and a full
+/// one reads them all.
+mod an_incremental_sync_reads_only_the_changed_entries {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(clientele_postgres_tests),
+        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
+    )]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+
+    async fn run(backend: Backend) {
+        let old = format!(
+            "dn: uid=old,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: old\ncn: old\nsn: Alt\n\
+             mail: old@example.org\ncreateTimestamp: 20200101000000Z\n\
+             modifyTimestamp: 20200101000000Z\n"
+        );
+        let Some(ldap) = Slapd::start_loaded(false, &old).await else {
+            return;
+        };
+        let source = ldap.source("corp", &ldap.url(), r#""allow_plaintext": true,"#);
+        let Some(server) = serving(backend, vec![source]).await else {
+            return;
+        };
+        assert_eq!(
+            by_email(&server, "old@example.org").await.last_name,
+            "Alt",
+            "the first sync read it"
+        );
+        // The newest change read so far is the old entry's: this sync reads both.
+        ldap.add("anna", &[("mail", "anna@example.org"), ("sn", "Muster")])
+            .await;
+        let status = sync(&server, "corp", false).await;
+        assert_eq!(status.last_sync_kind, pb::SyncKind::Incremental as i32);
+        assert_eq!(
+            (status.entries_read, status.entries_changed),
+            (2, 1),
+            "{status:?}"
+        );
+        // Now it is Anna's: the next reads the entries of the last minute, not the old one.
+        ldap.add("bert", &[("mail", "bert@example.org"), ("sn", "Beispiel")])
+            .await;
+        let status = sync(&server, "corp", false).await;
+        assert_eq!(status.last_sync_kind, pb::SyncKind::Incremental as i32);
+        assert_eq!(
+            (
+                status.entries_read,
+                status.entries_changed,
+                status.entries_invalidated
+            ),
+            (2, 1, 0),
+            "{status:?}"
+        );
+        assert_eq!(
+            by_email(&server, "old@example.org").await.validity,
+            pb::Validity::Valid as i32,
+            "seen by its key"
+        );
+        let status = sync(&server, "corp", true).await;
+        assert_eq!(
+            (status.entries_read, status.entries_changed),
+            (3, 0),
             "{status:?}"
         );
         server.stop().await;

@@ -25,6 +25,8 @@ pub struct SourceConfig {
     pub filter: String,
     /// The attribute that keys an entry for good (`entryUUID`; `objectGUID` on AD).
     pub key_attribute: String,
+    /// Whether the key is binary, kept as hex digits (by default for `objectGUID`).
+    pub key_binary: bool,
     /// Entries per page of a search.
     pub page_size: i32,
     /// How often it is synced.
@@ -66,6 +68,13 @@ pub enum OrganisationAttribute {
     /// A component of the entry's DN, such as `ou` of `uid=anna,ou=acme,dc=example,dc=com`
     /// (written `dn:ou`).
     DnComponent(String),
+}
+
+impl SourceConfig {
+    /// The key of `entry` in this source.
+    pub fn key_of(&self, entry: &ldap::Entry) -> Option<String> {
+        entry.key(&self.key_attribute, self.key_binary)
+    }
 }
 
 impl Mapping {
@@ -142,6 +151,7 @@ struct RawSource {
     filter: String,
     #[serde(default = "default_key")]
     key_attribute: String,
+    key_binary: Option<bool>,
     #[serde(default = "default_page_size")]
     page_size: i32,
     #[serde(default = "default_interval")]
@@ -283,8 +293,13 @@ fn source(
     if !(1..=10_000).contains(&raw.page_size) {
         return Err("`page_size` must be 1 to 10000".into());
     }
-    if raw.sync_interval_seconds == 0 || raw.full_sync_interval_seconds == 0 {
-        return Err("the sync intervals must be at least a second".into());
+    let year = 366 * 86_400;
+    let intervals = [raw.sync_interval_seconds, raw.full_sync_interval_seconds];
+    if intervals
+        .iter()
+        .any(|seconds| !(1..=year).contains(seconds))
+    {
+        return Err("the sync intervals must be a second to a year".into());
     }
     if !(1..=3600).contains(&raw.timeout_seconds) {
         return Err("`timeout_seconds` must be 1 to 3600".into());
@@ -302,6 +317,9 @@ fn source(
         },
         base_dn: raw.base_dn,
         filter: raw.filter,
+        key_binary: raw
+            .key_binary
+            .unwrap_or(raw.key_attribute.eq_ignore_ascii_case("objectGUID")),
         key_attribute: raw.key_attribute,
         page_size: raw.page_size,
         sync_interval: Duration::from_secs(raw.sync_interval_seconds),

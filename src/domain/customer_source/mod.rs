@@ -77,6 +77,12 @@ impl SourceRules {
         Some((&link.name, mapping))
     }
 
+    /// Whether the source of `customer` owns `field`.
+    pub(crate) fn owns(&self, customer: &Customer, field: CustomerField) -> bool {
+        self.owner(customer)
+            .is_some_and(|(_, mapping)| mapping.owned_fields().contains(&field))
+    }
+
     /// Refuses a change of `current` into `next` by `actor` that touches what the
     /// customer's source owns: a mapped field, a mapped custom field, the validity.
     pub(crate) fn check_change(
@@ -293,12 +299,63 @@ impl Counts {
         self.refused += 1;
         if self.refusals.len() < MAX_REFUSALS {
             self.refusals.push(SourceRefusal {
-                dn: dn.to_owned(),
+                dn: bounded(dn, 1024),
                 reason: reason.to_owned(),
-                message,
+                message: bounded(&message, 1024),
             });
         }
     }
+}
+
+/// One sync as it goes.
+struct Run<'a> {
+    source: &'a SourceConfig,
+    /// Its number: the entries it sees are marked with it.
+    number: i64,
+    kind: SyncKind,
+    /// An incremental sync reads the entries changed at or after this time.
+    since: String,
+    /// The latest believable `modifyTimestamp`.
+    latest: String,
+    /// Whether a directory without entries may make every customer invalid.
+    accept_empty: bool,
+    writer: MasterDataWriter,
+    counts: Counts,
+    /// Keys read, over every pass.
+    keys_seen: u64,
+    /// The newest `modifyTimestamp` read.
+    newest: String,
+    /// The oldest `modifyTimestamp` of a refused entry.
+    oldest_refused: Option<String>,
+}
+
+/// When a lease taken or renewed at `now` runs out.
+fn lease_end(now: jiff::Timestamp) -> jiff::Timestamp {
+    now.checked_add(SignedDuration::try_from(LEASE).unwrap_or(SignedDuration::from_mins(30)))
+        .unwrap_or(now)
+}
+
+fn lease_lost(source: &SourceConfig) -> Error {
+    Error::FailedPrecondition {
+        reason: "SYNC_RUNNING",
+        message: format!(
+            "another replica took over the sync of the customer source {:?}",
+            source.name
+        ),
+        violations: Vec::new(),
+    }
+}
+
+/// `text` cut to at most `limit` bytes, at a character boundary.
+fn bounded(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 impl CustomerSources {
@@ -431,19 +488,41 @@ impl CustomerSources {
         }
     }
 
+    /// Syncs `source` in a task of its own: a panic on a malformed answer of the directory
+    /// ends that sync, not the scheduler or the connection of the caller.
     async fn sync_source(&self, source: &SourceConfig, force_full: bool) -> Result<SourceSync> {
+        let this = self.clone();
+        let name = source.name.clone();
+        let task = tokio::spawn(async move {
+            let source = this
+                .inner
+                .sources
+                .iter()
+                .find(|source| source.name == name)
+                .ok_or(Error::NotFound {
+                    resource: "customer source",
+                })?;
+            this.sync_now(source, force_full).await
+        });
+        task.await.map_err(|e| {
+            tracing::error!(source = %source.name, error = %e, "a customer source sync failed hard");
+            Error::Unavailable(format!(
+                "the sync of the customer source {:?} broke off; it is tried again",
+                source.name
+            ))
+        })?
+    }
+
+    async fn sync_now(&self, source: &SourceConfig, force_full: bool) -> Result<SourceSync> {
         let inner = &self.inner;
         let _one_at_a_time = match inner.running.get(&source.name) {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
         let start = inner.clock.now();
-        let until = start
-            .checked_add(SignedDuration::try_from(LEASE).unwrap_or(SignedDuration::from_mins(30)))
-            .unwrap_or(start);
         let Some(mut sync) = inner
             .store
-            .begin_source_sync(&source.name, &inner.holder, start, until)
+            .begin_source_sync(&source.name, &inner.holder, start, lease_end(start))
             .await?
         else {
             return Err(Error::FailedPrecondition {
@@ -474,47 +553,65 @@ impl CustomerSources {
                 .min(SignedDuration::from_hours(24)),
             _ => SignedDuration::ZERO,
         } + SignedDuration::from_mins(1);
-        let since = earlier(&sync.watermark, overlap);
-        let mut counts = Counts::default();
-        let outcome = self.read(source, sync.run, kind, &since, &mut counts).await;
+        let mut run = Run {
+            source,
+            number: sync.run,
+            kind,
+            since: earlier(&sync.watermark, overlap),
+            // Stamps beyond a day from now are a directory's clock gone wrong.
+            latest: start
+                .checked_add(SignedDuration::from_hours(24))
+                .map(|t| t.strftime("%Y%m%d%H%M%SZ").to_string())
+                .unwrap_or_default(),
+            accept_empty: force_full,
+            writer: ServiceWork::CUSTOMER_SOURCE_SYNC
+                .master_data_writer(source_actor(&source.name)),
+            counts: Counts::default(),
+            keys_seen: 0,
+            newest: String::new(),
+            oldest_refused: None,
+        };
+        let outcome = self.read(&mut run).await;
         sync.kind = Some(kind);
         sync.last_end_time = Some(inner.clock.now());
-        sync.entries_read = counts.read;
-        sync.entries_changed = counts.changed;
-        sync.entries_refused = counts.refused;
-        sync.entries_invalidated = counts.invalidated;
-        sync.refusals = counts.refusals;
+        sync.entries_read = run.counts.read;
+        sync.entries_changed = run.counts.changed;
+        sync.entries_refused = run.counts.refused;
+        sync.entries_invalidated = run.counts.invalidated;
+        sync.refusals = run.counts.refusals;
         match outcome {
-            Ok(watermark) => {
+            Ok(()) => {
                 sync.error.clear();
                 sync.last_success_time = Some(start);
                 if kind == SyncKind::Full {
                     sync.last_full_sync_time = Some(start);
                 }
-                if watermark > sync.watermark {
+                // A refused entry is read again by the next syncs, until it is taken.
+                let watermark = match run.oldest_refused {
+                    Some(refused) if refused < run.newest => refused,
+                    _ => run.newest,
+                };
+                if !watermark.is_empty() {
                     sync.watermark = watermark;
                 }
             }
-            Err(error) => sync.error = error,
+            Err(error) => sync.error = bounded(&error, 2048),
         }
-        inner.store.end_source_sync(&sync, &inner.holder).await?;
+        if !inner.store.end_source_sync(&sync, &inner.holder).await? {
+            return Err(lease_lost(source));
+        }
         Ok(sync)
     }
 
-    /// Reads the directory and writes what it holds; the newest `modifyTimestamp` read, or
-    /// why the sync failed.
-    async fn read(
-        &self,
-        source: &SourceConfig,
-        run: i64,
-        kind: SyncKind,
-        watermark: &str,
-        counts: &mut Counts,
-    ) -> std::result::Result<String, String> {
-        let mut connection = source.endpoint.connect().await.map_err(|e| e.to_string())?;
-        let outcome = self
-            .read_entries(&mut connection, source, run, kind, watermark, counts)
-            .await;
+    /// Reads the directory and writes what it holds, or says why the sync failed.
+    async fn read(&self, run: &mut Run<'_>) -> std::result::Result<(), String> {
+        let mut connection = run
+            .source
+            .endpoint
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let outcome = self.read_entries(&mut connection, run).await;
         connection.close().await;
         outcome
     }
@@ -522,69 +619,65 @@ impl CustomerSources {
     async fn read_entries(
         &self,
         connection: &mut Connection,
-        source: &SourceConfig,
-        run: i64,
-        kind: SyncKind,
-        watermark: &str,
-        counts: &mut Counts,
-    ) -> std::result::Result<String, String> {
-        let store = &self.inner.store;
-        let text = |e: Error| e.to_string();
+        run: &mut Run<'_>,
+    ) -> std::result::Result<(), String> {
+        let source = run.source;
         let mut attributes = source.mapping.attributes();
         attributes.push(source.key_attribute.clone());
         attributes.push("modifyTimestamp".into());
-        let filter = match kind {
+        let filter = match run.kind {
             SyncKind::Full => source.filter.clone(),
-            SyncKind::Incremental if generalized_time(watermark) => {
-                format!("(&{}(modifyTimestamp>={watermark}))", source.filter)
+            SyncKind::Incremental if generalized_time(&run.since) => {
+                format!("(&{}(modifyTimestamp>={}))", source.filter, run.since)
             }
             SyncKind::Incremental => {
-                return Err(format!("the watermark {watermark:?} is not a time"));
+                return Err(format!("the watermark {:?} is not a time", run.since));
             }
         };
-        let writer =
-            ServiceWork::CUSTOMER_SOURCE_SYNC.master_data_writer(source_actor(&source.name));
         let mut organisations: HashMap<String, Option<Uuid>> = HashMap::new();
-        let mut newest = String::new();
         let mut keys = Vec::with_capacity(BATCH);
         let mut search = connection
             .search(&source.base_dn, &filter, attributes, source.page_size)
             .await
             .map_err(|e| e.to_string())?;
         while let Some(entry) = search.next().await.map_err(|e| e.to_string())? {
-            counts.read += 1;
-            if let Some(stamp) = entry.first("modifyTimestamp")
-                && generalized_time(stamp)
-                && stamp > newest.as_str()
+            run.counts.read += 1;
+            let stamp = entry
+                .first("modifyTimestamp")
+                .filter(|stamp| generalized_time(stamp) && *stamp <= run.latest.as_str());
+            if let Some(stamp) = stamp
+                && stamp > run.newest.as_str()
             {
-                newest = stamp.to_owned();
+                run.newest = stamp.to_owned();
             }
-            if let Some(key) = entry.key(&source.key_attribute) {
+            if let Some(key) = source.key_of(&entry) {
                 keys.push(key);
             }
             match self
-                .apply(&writer, source, &entry, &mut organisations)
+                .apply(&run.writer, source, &entry, &mut organisations)
                 .await
             {
-                Ok(true) => counts.changed += 1,
+                Ok(true) => run.counts.changed += 1,
                 Ok(false) => {}
-                Err(Failure::Refused(reason, message)) => counts.refuse(&entry.dn, reason, message),
+                Err(Failure::Refused(reason, message)) => {
+                    run.counts.refuse(&entry.dn, reason, message);
+                    if let Some(stamp) = stamp
+                        && run
+                            .oldest_refused
+                            .as_deref()
+                            .is_none_or(|oldest| stamp < oldest)
+                    {
+                        run.oldest_refused = Some(stamp.to_owned());
+                    }
+                }
                 Err(Failure::Abort(message)) => return Err(message),
             }
             if keys.len() >= BATCH {
-                store
-                    .mark_source_seen(&source.name, &keys, run)
-                    .await
-                    .map_err(text)?;
-                keys.clear();
+                self.seen(run, &mut keys).await?;
             }
         }
-        store
-            .mark_source_seen(&source.name, &keys, run)
-            .await
-            .map_err(text)?;
-        keys.clear();
-        if kind == SyncKind::Incremental {
+        self.seen(run, &mut keys).await?;
+        if run.kind == SyncKind::Incremental {
             // Only the keys, to find the entries that are gone.
             let mut search = connection
                 .search(
@@ -596,63 +689,89 @@ impl CustomerSources {
                 .await
                 .map_err(|e| e.to_string())?;
             while let Some(entry) = search.next().await.map_err(|e| e.to_string())? {
-                if let Some(key) = entry.key(&source.key_attribute) {
+                if let Some(key) = source.key_of(&entry) {
                     keys.push(key);
                 }
                 if keys.len() >= BATCH {
-                    store
-                        .mark_source_seen(&source.name, &keys, run)
-                        .await
-                        .map_err(text)?;
-                    keys.clear();
+                    self.seen(run, &mut keys).await?;
                 }
             }
-            store
-                .mark_source_seen(&source.name, &keys, run)
-                .await
-                .map_err(text)?;
+            self.seen(run, &mut keys).await?;
         }
-        self.invalidate_unseen(&writer, source, run, counts).await?;
-        Ok(newest)
+        self.invalidate_unseen(run).await
+    }
+
+    /// Marks the customers of `keys` as seen by this run, and keeps the lease: a sync that
+    /// lost it to another replica stops.
+    async fn seen(
+        &self,
+        run: &mut Run<'_>,
+        keys: &mut Vec<String>,
+    ) -> std::result::Result<(), String> {
+        let store = &self.inner.store;
+        let name = &run.source.name;
+        let now = self.inner.clock.now();
+        let kept = store
+            .renew_source_lease(name, &self.inner.holder, lease_end(now))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !kept {
+            return Err(lease_lost(run.source).to_string());
+        }
+        run.keys_seen += keys.len() as u64;
+        store
+            .mark_source_seen(name, keys, run.number)
+            .await
+            .map_err(|e| e.to_string())?;
+        keys.clear();
+        Ok(())
     }
 
     /// Makes the customers whose entries the sync did not see invalid.
-    async fn invalidate_unseen(
-        &self,
-        writer: &MasterDataWriter,
-        source: &SourceConfig,
-        run: i64,
-        counts: &mut Counts,
-    ) -> std::result::Result<(), String> {
+    async fn invalidate_unseen(&self, run: &mut Run<'_>) -> std::result::Result<(), String> {
+        let store = &self.inner.store;
+        let name = &run.source.name;
+        if run.keys_seen == 0 && !run.accept_empty {
+            let any = store
+                .unseen_source_customers(name, run.number, None, 1)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !any.is_empty() {
+                return Err(
+                    "the directory answered no entries for the base DN and filter: no customer \
+                     was made invalid (a full sync on request accepts an empty directory)"
+                        .into(),
+                );
+            }
+        }
         let mut after = None;
         loop {
-            let unseen = self
-                .inner
-                .store
-                .unseen_source_customers(&source.name, run, after, BATCH as u64)
+            let unseen = store
+                .unseen_source_customers(name, run.number, after, BATCH as u64)
                 .await
                 .map_err(|e| e.to_string())?;
             for customer in &unseen {
-                let dn = format!(
-                    "{}={}",
-                    source.key_attribute,
-                    customer
-                        .source
-                        .as_ref()
-                        .map_or("", |link| link.key.as_str())
-                );
                 match self
                     .inner
                     .customers
-                    .deactivate(writer, customer.id, Validity::Invalid, &customer.etag())
+                    .deactivate(
+                        &run.writer,
+                        customer.id,
+                        Validity::Invalid,
+                        &customer.etag(),
+                    )
                     .await
                 {
-                    Ok(_) => counts.invalidated += 1,
+                    Ok(_) => run.counts.invalidated += 1,
                     Err(error) => match Failure::of(error) {
-                        Failure::Refused(reason, message) => counts.refuse(
-                            &dn,
+                        Failure::Refused(reason, message) => run.counts.refuse(
+                            "",
                             reason,
-                            format!("the entry is gone but its customer stays valid: {message}"),
+                            format!(
+                                "the entry of customer {} ({}) is gone, but the customer stays \
+                                 valid: {message}",
+                                customer.id, customer.email
+                            ),
                         ),
                         Failure::Abort(message) => return Err(message),
                     },
@@ -676,12 +795,22 @@ impl CustomerSources {
         let store = &self.inner.store;
         let customers = &self.inner.customers;
         let mapping = &source.mapping;
-        let key = entry.key(&source.key_attribute).ok_or_else(|| {
+        let key = source.key_of(entry).ok_or_else(|| {
             Failure::Refused(
                 "INVALID_ENTRY",
                 format!("the entry has no {}", source.key_attribute),
             )
         })?;
+        if key.len() > 256 || key.chars().any(char::is_control) {
+            return Err(Failure::Refused(
+                "INVALID_ENTRY",
+                format!(
+                    "the entry's {} is not a usable key (at most 256 bytes, no control \
+                     characters)",
+                    source.key_attribute
+                ),
+            ));
+        }
         let text = |attribute: &Option<String>| {
             attribute
                 .as_deref()
@@ -769,18 +898,32 @@ impl CustomerSources {
             )),
             Some(current) => {
                 let before = current.version;
-                let validity = (!current.validity.is_valid()).then_some(Validity::Valid);
-                let after = customers
+                let owned = mapping.owned_fields();
+                let back = !current.validity.is_valid();
+                let changed = customers
                     .change(
                         writer,
-                        current,
-                        &mapping.owned_fields(),
+                        current.clone(),
+                        &owned,
                         &input,
-                        validity,
+                        back.then_some(Validity::Valid),
                         ENTRY_FIELDS,
                     )
-                    .await
-                    .map_err(Failure::of)?;
+                    .await;
+                let after = match changed {
+                    // Made invalid with its organisation: it stays so while the organisation
+                    // is invalid, and comes back with it.
+                    Err(Error::FailedPrecondition {
+                        reason: "ORGANISATION_INVALID",
+                        ..
+                    }) if back => {
+                        customers
+                            .change(writer, current, &owned, &input, None, ENTRY_FIELDS)
+                            .await
+                    }
+                    changed => changed,
+                }
+                .map_err(Failure::of)?;
                 Ok(after.version != before)
             }
             None => {
