@@ -592,6 +592,41 @@ source_tests! {
         assert_eq!(again.error, "");
     }
 
+    async fn two_replicas_sync_one_at_a_time_and_lose_nothing(server, ldap) {
+        let source = ldap.source("corp", &ldap.url(), r#""allow_plaintext": true,"#);
+        let replica = server.replica_with(|config| config.customer_sources = vec![source]).await;
+        for index in 0..40 {
+            let (uid, mail) = (format!("p{index}"), format!("p{index}@example.org"));
+            ldap.add(&uid, &[("mail", mail.as_str())]).await;
+        }
+        let mut here = server.customer_sources();
+        let mut there = clientele::proto::v1::customer_source_service_client::CustomerSourceServiceClient::new(replica.authed(&server.admin_secret));
+        let request = |full: bool| pb::SyncCustomerSourceRequest { name: "corp".into(), full };
+        let mut synced = 0;
+        for full in [false, true, false] {
+            let (a, b) = tokio::join!(here.sync_customer_source(request(full)), there.sync_customer_source(request(full)));
+            for outcome in [a, b] {
+                match outcome {
+                    Ok(answer) => {
+                        let status = answer.into_inner().customer_source.expect("source");
+                        assert_eq!((status.error.as_str(), status.entries_invalidated), ("", 0), "{status:?}");
+                        synced += 1;
+                    }
+                    Err(status) => {
+                        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                        assert_eq!(reason(&status).as_deref(), Some("SYNC_RUNNING"));
+                    }
+                }
+            }
+        }
+        assert!(synced >= 3, "each round syncs once at least");
+        for index in 0..40 {
+            let customer = by_email(&server, &format!("p{index}@example.org")).await;
+            assert_eq!((customer.validity, customer.source.as_str()), (pb::Validity::Valid as i32, "corp"));
+        }
+        replica.stop().await;
+    }
+
     async fn only_admins_see_and_sync_sources_and_bad_names_are_clear_errors(server, ldap) {
         let agent = server.agent("reader", true).await;
         let secret = server.token(pb::token_owner::Owner::AgentId(agent.id.clone())).await;
