@@ -642,25 +642,34 @@ source_tests! {
     }
 }
 
-/// The sync runs on its own, on the configured interval.
-mod the_sync_runs_on_its_interval {
-    use super::*;
+/// Runs each test on SQLite and PostgreSQL, starting what it needs itself:
+/// `on_both_backends! { async fn name(backend) { … } }`.
+macro_rules! on_both_backends {
+    ($( $(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(Backend::Sqlite).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(Backend::Sqlite).await;
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(clientele_postgres_tests),
-        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
-    )]
-    async fn postgres() {
-        run(Backend::Postgres).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(clientele_postgres_tests), ignore = "CLIENTELE_TEST_POSTGRES_URL is not set")]
+            async fn postgres() {
+                run(Backend::Postgres).await;
+            }
 
-    async fn run(backend: Backend) {
+            async fn run($backend: Backend) $body
+        }
+    )*};
+}
+
+on_both_backends! {
+    /// The sync runs on its own, on the configured interval.
+    async fn the_sync_runs_on_its_interval(backend) {
         let Some(ldap) = Slapd::start(false).await else {
             return;
         };
@@ -687,28 +696,10 @@ mod the_sync_runs_on_its_interval {
         .await;
         server.stop().await;
     }
-}
 
-/// LDAPS and StartTLS, with the directory's certificate authority from `ca_file`; a
-/// directory whose certificate is not trusted fails the sync and says why.
-mod tls {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(clientele_postgres_tests),
-        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
-    )]
-    async fn postgres() {
-        run(Backend::Postgres).await;
-    }
-
-    async fn run(backend: Backend) {
+    /// LDAPS and StartTLS, with the directory's certificate authority from `ca_file`; a
+    /// directory whose certificate is not trusted fails the sync and says why.
+    async fn tls(backend) {
         let Some(ldap) = Slapd::start(true).await else {
             return;
         };
@@ -752,29 +743,11 @@ mod tls {
         );
         server.stop().await;
     }
-}
 
-/// An incremental sync reads only the entries changed since the last one (an entry last
-/// changed years ago, loaded with its old `modifyTimestamp`, is not read again), and a full
-/// one reads them all.
-mod an_incremental_sync_reads_only_the_changed_entries {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(clientele_postgres_tests),
-        ignore = "CLIENTELE_TEST_POSTGRES_URL is not set"
-    )]
-    async fn postgres() {
-        run(Backend::Postgres).await;
-    }
-
-    async fn run(backend: Backend) {
+    /// An incremental sync reads only the entries changed since the last one (an entry last
+    /// changed years ago, loaded with its old `modifyTimestamp`, is not read again), and a full
+    /// one reads them all.
+    async fn an_incremental_sync_reads_only_the_changed_entries(backend) {
         let old = format!(
             "dn: uid=old,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: old\ncn: old\nsn: Alt\n\
              mail: old@example.org\ncreateTimestamp: 20200101000000Z\n\
