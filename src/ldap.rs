@@ -109,8 +109,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// An entry with these values (for tests of a mapping).
-    pub fn new(dn: &str, attrs: &[(&str, &str)]) -> Self {
+    /// An entry with these values.
+    #[cfg(test)]
+    fn new(dn: &str, attrs: &[(&str, &str)]) -> Self {
         let mut entry = Self {
             dn: dn.to_owned(),
             ..Self::default()

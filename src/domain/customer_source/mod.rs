@@ -413,16 +413,20 @@ impl CustomerSources {
         name: &str,
         full: bool,
     ) -> Result<SourceStatus> {
-        let source = self
-            .inner
+        let source = self.source(name)?;
+        let sync = self.sync_source(source, full).await?;
+        Ok(status(source, sync))
+    }
+
+    /// The configured source `name`.
+    fn source(&self, name: &str) -> Result<&SourceConfig> {
+        self.inner
             .sources
             .iter()
             .find(|source| source.name == name)
             .ok_or(Error::NotFound {
                 resource: "customer source",
-            })?;
-        let sync = self.sync_source(source, full).await?;
-        Ok(status(source, sync))
+            })
     }
 
     /// Syncs every source on its interval, until the task is dropped. The interval runs
@@ -494,14 +498,7 @@ impl CustomerSources {
         let this = self.clone();
         let name = source.name.clone();
         let task = tokio::spawn(async move {
-            let source = this
-                .inner
-                .sources
-                .iter()
-                .find(|source| source.name == name)
-                .ok_or(Error::NotFound {
-                    resource: "customer source",
-                })?;
+            let source = this.source(&name)?;
             this.sync_now(source, force_full).await
         });
         task.await.map_err(|e| {
