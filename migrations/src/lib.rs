@@ -31,6 +31,7 @@ mod m20261207_000020_directories;
 mod m20261207_000021_list_indexes;
 mod m20261207_000022_search;
 mod m20261207_000023_customer_sources;
+mod m20261207_000024_search_pending;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_list_indexes::Migration),
             Box::new(m20261207_000022_search::Migration),
             Box::new(m20261207_000023_customer_sources::Migration),
+            Box::new(m20261207_000024_search_pending::Migration),
         ]
     }
 }

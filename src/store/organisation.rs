@@ -232,8 +232,8 @@ impl Store {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Vec<Organisation>> {
-        let rows = list_query(self.backend(), scope, filter, order, cursor, limit)?
-            .into_model::<Positional>()
+        let statement = list_query(self.backend(), scope, filter, order, cursor, limit)?;
+        let rows = Positional::find_by_statement(statement)
             .all(self.reader())
             .await?;
         organisations_of(rows.into_iter().map(|row| row.0).collect())
@@ -314,7 +314,7 @@ pub(super) fn list_query(
     order: OrganisationOrder,
     cursor: Option<&Cursor>,
     limit: u64,
-) -> Result<sea_orm::Select<organisation::Entity>> {
+) -> Result<sea_orm::Statement> {
     let key = order.key_column();
     let mut condition =
         super::search::validity(backend, filter.validity, &filter.text, "organisations")
@@ -352,10 +352,10 @@ pub(super) fn list_query(
     if let Some(rank) = rank {
         query = query.order_by(rank, sea_orm::Order::Asc);
     }
-    Ok(query
+    let query = query
         .order_by_asc(key)
-        .order_by_asc(organisation::Column::Id)
-        .limit(limit))
+        .order_by_asc(organisation::Column::Id);
+    Ok(super::limited(&query, backend, limit))
 }
 
 /// `SELECT … FROM organisations WHERE id = ?` for `backend`, built once.

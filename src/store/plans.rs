@@ -8,7 +8,7 @@
 //! (its primary and secondary members) are found through the membership indexes and then
 //! sorted: that sorts one organisation's customers, which is allowed; a scan is not.
 
-use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, sea_query::QueryBuilder};
 use uuid::Uuid;
 
 use super::{Cursor, Scope, Store, StoreOptions, customer, organisation};
@@ -68,15 +68,47 @@ async fn plan(store: &Store, statement: Statement) -> Vec<String> {
                     .await
                     .expect("set");
             }
-            tx.query_all_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("EXPLAIN {sql}"),
-            ))
-            .await
-            .expect("explain")
-            .iter()
-            .map(|row| row.try_get_by_index::<String>(0).expect("plan line"))
-            .collect()
+            let explain = |sql: String| {
+                let tx = &tx;
+                async move {
+                    tx.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+                        .await
+                        .expect("explain")
+                        .iter()
+                        .map(|row| row.try_get_by_index::<String>(0).expect("plan line"))
+                        .collect::<Vec<String>>()
+                }
+            };
+            // The plan for these values, and the generic plan the server keeps for the
+            // statement once it finds it no worse (a page's LIMIT is in its text for that).
+            let mut lines = explain(format!("EXPLAIN {sql}")).await;
+            let values = statement.values.map(|values| values.0).unwrap_or_default();
+            let types: Vec<&str> = values.iter().map(postgres_type).collect();
+            let arguments: Vec<String> = values
+                .iter()
+                .map(|value| sea_orm::sea_query::PostgresQueryBuilder.value_to_string(value))
+                .collect();
+            tx.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+                .await
+                .expect("set");
+            let (types, arguments) = if values.is_empty() {
+                (String::new(), String::new())
+            } else {
+                (
+                    format!("({})", types.join(", ")),
+                    format!("({})", arguments.join(", ")),
+                )
+            };
+            tx.execute_unprepared(&format!("PREPARE page{types} AS {}", statement.sql))
+                .await
+                .expect("prepare");
+            lines.push("-- generic plan --".into());
+            lines.extend(explain(format!("EXPLAIN EXECUTE page{arguments}")).await);
+            // A prepared statement outlives the transaction.
+            tx.execute_unprepared("DEALLOCATE page")
+                .await
+                .expect("deallocate");
+            lines
         }
         backend => tx
             .query_all_raw(Statement::from_string(
@@ -91,6 +123,23 @@ async fn plan(store: &Store, statement: Statement) -> Vec<String> {
     };
     tx.rollback().await.expect("rollback");
     rows
+}
+
+/// The PostgreSQL type of a bound value, as the server binds it.
+fn postgres_type(value: &sea_orm::Value) -> &'static str {
+    use sea_orm::Value as V;
+    match value {
+        V::Bool(_) => "boolean",
+        V::TinyInt(_) | V::SmallInt(_) | V::TinyUnsigned(_) => "smallint",
+        V::Int(_) | V::SmallUnsigned(_) => "integer",
+        V::BigInt(_) | V::Unsigned(_) | V::BigUnsigned(_) => "bigint",
+        V::Float(_) => "real",
+        V::Double(_) => "double precision",
+        V::Bytes(_) => "bytea",
+        V::Uuid(_) => "uuid",
+        V::Json(_) => "jsonb",
+        _ => "text",
+    }
 }
 
 /// Fails unless `plan` reads `table` through an index and sorts at most what it found.
@@ -168,8 +217,7 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
                         };
                         let case = format!("{order:?}, {name}, {who}, after {page:?}");
                         let query = customer::list_query(backend, scope, &filter, order, page, 21)
-                            .expect("query")
-                            .build(backend);
+                            .expect("query");
                         let plan = plan(&store, query).await;
                         assert_served(backend, "customers", &plan, May::ReadInOrder, &case);
                     }
@@ -183,8 +231,7 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
         };
         let query =
             customer::list_query(backend, &everything, &filter, CustomerOrder::Name, None, 21)
-                .expect("query")
-                .build(backend);
+                .expect("query");
         let plan_of_type = plan(&store, query).await;
         assert_served(
             backend,
@@ -209,8 +256,7 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
                 for page in [None, Some(&ranked)] {
                     let page = page.filter(|_| filter.ranked(order).is_some());
                     let query = customer::list_query(backend, &agent, &filter, order, page, 21)
-                        .expect("query")
-                        .build(backend);
+                        .expect("query");
                     let found = plan(&store, query).await;
                     let case = format!("text {text:?}, {order:?}, {name}, after {page:?}");
                     assert_served(backend, "customers", &found, May::SortFound, &case);
@@ -245,8 +291,7 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
                 ..Default::default()
             };
             let query = customer::list_query(backend, &everything, &filter, order, None, 21)
-                .expect("query")
-                .build(backend);
+                .expect("query");
             let found = plan(&store, query).await;
             assert_served(
                 backend,
@@ -299,8 +344,7 @@ async fn every_organisation_page_is_read_in_order_from_an_index() {
                         let case = format!("{order:?}, {name}, {who}, after {page:?}");
                         let query =
                             organisation::list_query(backend, scope, &filter, order, page, 21)
-                                .expect("query")
-                                .build(backend);
+                                .expect("query");
                         let plan = plan(&store, query).await;
                         assert_served(backend, "organisations", &plan, May::ReadInOrder, &case);
                     }
@@ -320,8 +364,7 @@ async fn every_organisation_page_is_read_in_order_from_an_index() {
                 None,
                 21,
             )
-            .expect("query")
-            .build(backend);
+            .expect("query");
             let found = plan(&store, query).await;
             assert_served(backend, "organisations", &found, May::SortFound, text);
         }
@@ -339,5 +382,39 @@ pub(super) async fn drop_database(store: Store, postgres: Option<(String, String
             .await
             .expect("drop database");
         connection.close().await.expect("close");
+    }
+}
+
+/// On PostgreSQL the trigram indexes write every change into the index, not into a pending
+/// list that every search would read whole (migration 24).
+#[tokio::test]
+async fn the_trigram_indexes_keep_no_pending_list() {
+    for (store, postgres) in stores().await {
+        if store.backend() == DbBackend::Postgres {
+            let rows = store
+                .db
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT relname::text, COALESCE(reloptions::text, '') FROM pg_class \
+                     WHERE relname IN ('ix_customers_search', 'ix_organisations_search') \
+                     ORDER BY relname",
+                ))
+                .await
+                .expect("index options");
+            let options: Vec<(String, String)> = rows
+                .iter()
+                .map(|row| {
+                    (
+                        row.try_get_by_index(0).expect("name"),
+                        row.try_get_by_index(1).expect("options"),
+                    )
+                })
+                .collect();
+            assert_eq!(options.len(), 2, "{options:?}");
+            for (index, options) in options {
+                assert!(options.contains("fastupdate=off"), "{index}: {options}");
+            }
+        }
+        drop_database(store, postgres).await;
     }
 }

@@ -313,7 +313,7 @@ mod tests {
                 .await
                 .expect("insert");
             // Down past the search documents (migration 22) and what came after.
-            store.migrate_down(2).await.expect("down");
+            store.migrate_down(3).await.expect("down");
             store
                 .migrate()
                 .await
@@ -339,7 +339,9 @@ mod tests {
                     10,
                 )
                 .expect("query");
-                let rows = query.all(&store.db).await.expect("search");
+                let rows = sea_orm::ConnectionTrait::query_all_raw(&store.db, query)
+                    .await
+                    .expect("search");
                 assert_eq!(rows.len(), 1, "{:?}: {text}", store.backend());
             }
             crate::store::plans::drop_database(store, postgres).await;

@@ -134,10 +134,13 @@ impl Store {
         cursor: Option<&Cursor>,
         limit: u64,
     ) -> Result<Vec<Customer>> {
-        let rows = list_query(self.backend(), scope, filter, order, cursor, limit)?
+        let statement = list_query(self.backend(), scope, filter, order, cursor, limit)?;
+        WithRelations::find_by_statement(statement)
             .all(self.reader())
-            .await?;
-        self.with_relations(rows).await
+            .await?
+            .into_iter()
+            .map(WithRelations::customer)
+            .collect()
     }
 
     /// Valid customers within `scope` without organisation whose primary email domain is one
@@ -216,7 +219,8 @@ const SECONDARY_EMAILS: &str = "secondary_emails";
 /// The column of [`Store::customer`] that lists the secondary organisations (ids, by commas).
 const SECONDARY_ORGANISATIONS: &str = "secondary_organisation_ids";
 
-/// The query of one page of customers (see [`Store::list_customers`]).
+/// The statement of one page of customers with their addresses and organisations (see
+/// [`Store::list_customers`]): one statement, not one for the rows and one for each relation.
 pub(super) fn list_query(
     backend: DbBackend,
     scope: &Scope,
@@ -224,7 +228,7 @@ pub(super) fn list_query(
     order: CustomerOrder,
     cursor: Option<&Cursor>,
     limit: u64,
-) -> Result<sea_orm::Select<customer::Entity>> {
+) -> Result<sea_orm::Statement> {
     let key = order.key_column();
     let mut condition =
         super::search::validity(backend, filter.validity, &filter.text, "customers")
@@ -273,14 +277,16 @@ pub(super) fn list_query(
             (None, _) => after(key, customer::Column::Id, cursor),
         });
     }
-    let mut query = customer::Entity::find().filter(condition);
+    let (emails, organisations) = relation_columns(backend);
+    let mut query = customer::Entity::find()
+        .column_as(Expr::cust(emails), SECONDARY_EMAILS)
+        .column_as(Expr::cust(organisations), SECONDARY_ORGANISATIONS)
+        .filter(condition);
     if let Some(rank) = rank {
         query = query.order_by(rank, sea_orm::Order::Asc);
     }
-    Ok(query
-        .order_by_asc(key)
-        .order_by_asc(customer::Column::Id)
-        .limit(limit))
+    let query = query.order_by_asc(key).order_by_asc(customer::Column::Id);
+    Ok(super::limited(&query, backend, limit))
 }
 
 /// The statement that reads one customer by id with its secondary addresses and
@@ -316,19 +322,53 @@ fn relation_columns(backend: DbBackend) -> (&'static str, &'static str) {
 }
 
 /// A customer's row with its secondary addresses and organisations, as one statement reads
-/// them.
+/// them. Read by column position, as organisations and tickets are: sea-orm's own models look
+/// every column up by a name formatted anew for each column of each row. `Entity::find()`
+/// selects the columns in the order of [`customer::Column`] (a column's position is its
+/// discriminant), and the two relation columns follow them.
 struct WithRelations {
     row: customer::Model,
     emails: Option<String>,
     organisations: Option<String>,
 }
 
+/// The position of the first column after the row's own.
+const RELATIONS_AT: usize = customer::Column::SourceSeen as usize + 1;
+
 impl FromQueryResult for WithRelations {
-    fn from_query_result(result: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+    fn from_query_result(row: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
+        use customer::Column as C;
+        let at = |column: C| column as usize;
         Ok(Self {
-            row: customer::Model::from_query_result(result, pre)?,
-            emails: result.try_get(pre, SECONDARY_EMAILS)?,
-            organisations: result.try_get(pre, SECONDARY_ORGANISATIONS)?,
+            row: customer::Model {
+                id: row.try_get_by_index(at(C::Id))?,
+                email: row.try_get_by_index(at(C::Email))?,
+                email_key: row.try_get_by_index(at(C::EmailKey))?,
+                email_domain: row.try_get_by_index(at(C::EmailDomain))?,
+                login: row.try_get_by_index(at(C::Login))?,
+                login_key: row.try_get_by_index(at(C::LoginKey))?,
+                first_name: row.try_get_by_index(at(C::FirstName))?,
+                last_name: row.try_get_by_index(at(C::LastName))?,
+                name_key: row.try_get_by_index(at(C::NameKey))?,
+                title: row.try_get_by_index(at(C::Title))?,
+                phone: row.try_get_by_index(at(C::Phone))?,
+                mobile: row.try_get_by_index(at(C::Mobile))?,
+                organisation_id: row.try_get_by_index(at(C::OrganisationId))?,
+                customer_type: row.try_get_by_index(at(C::CustomerType))?,
+                custom_fields: row.try_get_by_index(at(C::CustomFields))?,
+                external_id: row.try_get_by_index(at(C::ExternalId))?,
+                validity: row.try_get_by_index(at(C::Validity))?,
+                search: row.try_get_by_index(at(C::Search))?,
+                create_time: row.try_get_by_index(at(C::CreateTime))?,
+                update_time: row.try_get_by_index(at(C::UpdateTime))?,
+                version: row.try_get_by_index(at(C::Version))?,
+                directory_id: row.try_get_by_index(at(C::DirectoryId))?,
+                source: row.try_get_by_index(at(C::Source))?,
+                source_key: row.try_get_by_index(at(C::SourceKey))?,
+                source_seen: row.try_get_by_index(at(C::SourceSeen))?,
+            },
+            emails: row.try_get_by_index(RELATIONS_AT)?,
+            organisations: row.try_get_by_index(RELATIONS_AT + 1)?,
         })
     }
 }
@@ -448,4 +488,21 @@ fn from_row(
             .zip(row.source_key)
             .map(|(name, key)| crate::model::SourceLink { name, key }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable;
+
+    use super::*;
+
+    /// [`WithRelations`] reads a column at its discriminant and the relations after the last
+    /// one: that must be each column's place among the columns `Entity::find()` selects.
+    #[test]
+    fn a_customer_columns_position_is_its_discriminant() {
+        crate::store::assert_columns_selected_in_discriminant_order::<customer::Entity>(|c| {
+            c as usize
+        });
+        assert_eq!(customer::Column::iter().count(), RELATIONS_AT);
+    }
 }

@@ -157,7 +157,13 @@ impl Store {
         if !order.unique() {
             query = query.order_by(ticket::Column::Id, direction);
         }
-        let rows = all_rows(query.limit(limit), self.reader()).await?;
+        let statement = super::limited(&query, self.backend(), limit);
+        let rows = Positional::find_by_statement(statement)
+            .all(self.reader())
+            .await?
+            .into_iter()
+            .map(|row| row.0)
+            .collect();
         with_additional(self.reader(), rows).await
     }
 
