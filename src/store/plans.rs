@@ -269,10 +269,20 @@ async fn every_customer_page_is_read_in_order_from_an_index() {
                         );
                         // And the customers it found are read by their key, not by walking
                         // another index (every valid row) and testing each.
+                        // On PostgreSQL they are compared as an array of ids, which it reads
+                        // through the primary key once it has statistics (a join it would
+                        // hash against the whole table when it expects many hits); the
+                        // empty database of a test has none, so the form is what is checked.
+                        let by_key = match backend {
+                            DbBackend::Postgres => {
+                                found.iter().any(|line| line.contains("(id = ANY ($"))
+                            }
+                            _ => found.iter().any(|line| {
+                                line.starts_with("SEARCH customers") && line.contains("(id=?)")
+                            }),
+                        };
                         assert!(
-                            backend == DbBackend::Postgres
-                                || found.iter().any(|line| line.starts_with("SEARCH customers")
-                                    && line.contains("(id=?)")),
+                            by_key,
                             "{backend:?}, {case}: the customers found are not read by key:\n{}",
                             found.join("\n")
                         );
