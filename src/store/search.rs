@@ -5,8 +5,7 @@
 use sea_orm::{
     ColumnTrait, Condition, DbBackend,
     sea_query::{
-        Alias, CaseStatement, Expr, ExprTrait, Func, Query, SelectStatement, SimpleExpr,
-        UnionType,
+        Alias, CaseStatement, Expr, ExprTrait, Func, Query, SelectStatement, SimpleExpr, UnionType,
     },
 };
 
