@@ -962,7 +962,8 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(text: &str, what: &str
 /// the table, so the plan it could keep always looks worse than one made for the values at
 /// hand, and it plans every execution anew: for a page of customers planning took twice as
 /// long as running (0.18 against 0.09 ms, BENCHMARKS.md). With the number in the text it keeps
-/// one plan per statement and page size.
+/// one plan per statement and page size. `select` ends with its ORDER BY (no limit, offset or
+/// lock of its own).
 pub(crate) fn limited(
     select: &impl sea_orm::QueryTrait,
     backend: DbBackend,
