@@ -963,7 +963,10 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(text: &str, what: &str
 /// hand, and it plans every execution anew: for a page of customers planning took twice as
 /// long as running (0.18 against 0.09 ms, BENCHMARKS.md). With the number in the text it keeps
 /// one plan per statement and page size. `select` ends with its ORDER BY (no limit, offset or
-/// lock of its own).
+/// lock of its own). Used where a test reads that plan (`store::plans`): the lists of customers
+/// and organisations. A ticket list is streamed in chunks, so its planning is shared by a
+/// chunk's rows, and its filters (states, queues, owners) are skewed enough that one plan for
+/// every value is a risk no test covers yet.
 pub(crate) fn limited(
     select: &impl sea_orm::QueryTrait,
     backend: DbBackend,

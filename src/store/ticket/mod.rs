@@ -157,13 +157,7 @@ impl Store {
         if !order.unique() {
             query = query.order_by(ticket::Column::Id, direction);
         }
-        let statement = super::limited(&query, self.backend(), limit);
-        let rows = Positional::find_by_statement(statement)
-            .all(self.reader())
-            .await?
-            .into_iter()
-            .map(|row| row.0)
-            .collect();
+        let rows = all_rows(query.limit(limit), self.reader()).await?;
         with_additional(self.reader(), rows).await
     }
 
