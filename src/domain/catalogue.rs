@@ -403,6 +403,16 @@ impl Checks {
     /// A customer's `type`: free while no customer type is valid; else empty or a valid
     /// type, spelt as the catalogue spells it.
     pub(crate) fn customer_type(&self, violations: &mut Violations, value: &str) -> String {
+        self.customer_type_in(violations, "type", value)
+    }
+
+    /// [`Checks::customer_type`] of a value sent as `field`.
+    pub(crate) fn customer_type_in(
+        &self,
+        violations: &mut Violations,
+        field: &str,
+        value: &str,
+    ) -> String {
         let types = &self.0.0;
         if types.is_empty() || value.is_empty() {
             return value.to_owned();
@@ -415,7 +425,7 @@ impl Checks {
                 names.sort_unstable();
                 names.truncate(20);
                 violations.add(
-                    "type",
+                    field,
                     format!(
                         "is not a customer type; the types are: {}",
                         names.join(", ")

@@ -17,7 +17,7 @@ use crate::{
     error::{Error, Result},
     model::{
         Activity, ActivityTarget, ChangeEvent, ChangeKind, Delivery, DeliveryStatus, FieldChange,
-        ResourceType, Webhook,
+        ResourceType, Webhook, fold_case,
     },
     store::Store,
 };
@@ -364,16 +364,17 @@ impl Webhooks {
         {
             violations.add("customer_types", "are for activities on customers");
         }
+        // Types as the field catalogue spells them, once it has any (as a customer's type).
+        let catalogue = super::catalogue::Checks::load(&self.store).await?;
         let mut types: Vec<String> = Vec::new();
         for (index, kind) in input.customer_types.iter().enumerate() {
-            let kind = super::fields::single_line(
-                &mut violations,
-                &format!("customer_types[{index}]"),
-                kind,
-                50,
-                true,
-            );
-            if !types.contains(&kind) {
+            let field = format!("customer_types[{index}]");
+            let kind = super::fields::single_line(&mut violations, &field, kind, 50, true);
+            let kind = catalogue.customer_type_in(&mut violations, &field, &kind);
+            if !types
+                .iter()
+                .any(|known| fold_case(known) == fold_case(&kind))
+            {
                 types.push(kind);
             }
         }
@@ -545,7 +546,7 @@ fn offered(activity: &Activity, customer_type: &str) -> bool {
             || activity
                 .customer_types
                 .iter()
-                .any(|kind| kind.eq_ignore_ascii_case(customer_type)))
+                .any(|kind| fold_case(kind) == fold_case(customer_type)))
 }
 
 fn refused(reason: &'static str, activity: &Activity, description: String) -> Error {

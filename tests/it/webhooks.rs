@@ -423,6 +423,41 @@ webhook_tests! {
         client.delete_webhook(pb::DeleteWebhookRequest { id: webhook.id.clone(), etag: webhook_now.etag }).await.expect("delete the webhook");
     }
 
+    async fn an_activitys_customer_types_come_from_the_catalogue_once_it_has_any(server) {
+        let (webhook, _) = subscribe(&server, "http://127.0.0.1:9/".into(), &[pb::ResourceType::Customer], 0).await;
+        let mut client = server.webhooks();
+        let activity = |name: &str, types: &[&str]| pb::Activity {
+            name: name.into(),
+            webhook_id: webhook.id.clone(),
+            applies_to: pb::ActivityTarget::Customer.into(),
+            customer_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            ..Default::default()
+        };
+        // An empty catalogue: any type, as for customers.
+        let free = client.create_activity(pb::CreateActivityRequest { activity: Some(activity("Free", &["whatever"])) }).await.expect("free-form").into_inner().activity.expect("activity");
+        assert_eq!(free.customer_types, ["whatever"]);
+        server
+            .catalogue()
+            .create_customer_type(pb::CreateCustomerTypeRequest {
+                customer_type: Some(pb::CustomerType { name: "Großkunde".into(), ..Default::default() }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("customer type");
+        // A type the catalogue does not have is refused, by its place, and nothing is made.
+        let status = expect_code(client.create_activity(pb::CreateActivityRequest { activity: Some(activity("Gold", &["GROẞKUNDE", "Gold"])) }).await, Code::InvalidArgument);
+        assert_eq!(violated_fields(&status), ["activity.customer_types[1]"]);
+        let listed = client.list_activities(pb::ListActivitiesRequest::default()).await.expect("list").into_inner().activities;
+        assert_eq!(listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["Free"]);
+        // Named in any case, kept as the catalogue spells it, once.
+        let typed = client.create_activity(pb::CreateActivityRequest { activity: Some(activity("Typed", &["großkunde", "GROßKUNDE"])) }).await.expect("typed").into_inner().activity.expect("activity");
+        assert_eq!(typed.customer_types, ["Großkunde"]);
+        // And offered to a customer of that type whatever its case (beyond ASCII too).
+        let customer = server.customer(pb::Customer { email: "gk@acts.example".into(), r#type: "GROßKUNDE".into(), ..Default::default() }).await;
+        let offered = client.list_activities(pb::ListActivitiesRequest { customer_id: customer.id.clone() }).await.expect("offered").into_inner().activities;
+        assert_eq!(offered.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["Typed"]);
+    }
+
     async fn webhooks_are_managed_by_administrators_with_etags_and_checked_input(server) {
         let mut client = server.webhooks();
         for (webhook, field) in [
