@@ -452,7 +452,7 @@ impl Customers {
         )
         .await?;
         if next.validity.is_valid() && !current.validity.is_valid() {
-            self.check_reactivation(&next).await?;
+            self.check_reactivation(writer, &next).await?;
         }
         let kind = match (current.validity.is_valid(), next.validity.is_valid()) {
             (true, false) => ChangeKind::Deactivated,
@@ -558,7 +558,7 @@ impl Customers {
         next.validity = Validity::Valid;
         self.sources.check_change(actor, &current, &next)?;
         if !current.validity.is_valid() {
-            self.check_reactivation(&next).await?;
+            self.check_reactivation(writer, &next).await?;
         }
         self.save(actor, current, next, ChangeKind::Reactivated)
             .await
@@ -721,8 +721,14 @@ impl Customers {
         organisations_valid(&invalid)
     }
 
-    /// A customer returning to use needs a valid primary organisation.
-    async fn check_reactivation(&self, customer: &Customer) -> Result<()> {
+    /// A customer returning to use needs a valid primary organisation. The organisation is
+    /// named only to a writer who may read it (it may be filed in a directory the writer
+    /// cannot read, while the customer is not).
+    async fn check_reactivation(
+        &self,
+        writer: &MasterDataWriter,
+        customer: &Customer,
+    ) -> Result<()> {
         let Some(id) = customer.organisation_id else {
             return Ok(());
         };
@@ -731,18 +737,24 @@ impl Customers {
             .organisation(&ServiceWork::RULE_CHECKS.master_data(), id)
             .await?
         {
-            Some(org) if !org.validity.is_valid() => Err(Error::FailedPrecondition {
-                reason: "ORGANISATION_INVALID",
-                message: format!(
-                    "the customer's organisation {} is invalid: reactivate it or move the customer first",
-                    org.code
-                ),
-                violations: vec![PreconditionViolation {
-                    kind: "ORGANISATION_INVALID".into(),
-                    subject: org.id.to_string(),
-                    description: format!("organisation {} is invalid", org.code),
-                }],
-            }),
+            Some(org) if !org.validity.is_valid() => {
+                let named = if writer.contacts().admits_organisation_record(&org) {
+                    format!("organisation {}", org.code)
+                } else {
+                    "the customer's organisation".to_owned()
+                };
+                Err(Error::FailedPrecondition {
+                    reason: "ORGANISATION_INVALID",
+                    message: format!(
+                        "{named} is invalid: reactivate it or move the customer first"
+                    ),
+                    violations: vec![PreconditionViolation {
+                        kind: "ORGANISATION_INVALID".into(),
+                        subject: org.id.to_string(),
+                        description: format!("{named} is invalid"),
+                    }],
+                })
+            }
             _ => Ok(()),
         }
     }

@@ -399,6 +399,29 @@ backend_tests! {
         as_stranger.customers.get_customer(by_id(&chair.id)).await.expect("unfiled, every agent reads it");
     }
 
+    async fn a_writer_is_not_told_the_code_of_an_organisation_it_may_not_read(server) {
+        let stranger = server.agent("stranger", true).await;
+        let board = directory(&server, "Board", &[], &[]).await;
+        let org = server.organisation("SECRETCO", &[]).await;
+        let org = file_organisation(&server, &org, &board.id).await;
+        // A customer the stranger reads, of an organisation it may not read; the organisation
+        // goes out of use, and the customer with it.
+        let public = server.customer(pb::Customer { email: "jane@public.example".into(), organisation_id: org.id.clone(), ..Default::default() }).await;
+        server.organisations().deactivate_organisation(pb::DeactivateOrganisationRequest { id: org.id.clone(), validity: pb::Validity::Invalid.into(), etag: org.etag.clone() }).await.expect("deactivate organisation");
+        let current = server.customer_by_id(&public.id).await;
+        assert_eq!(current.validity, i32::from(pb::Validity::Invalid));
+        let reactivate = pb::ReactivateCustomerRequest { id: public.id.clone(), etag: current.etag.clone() };
+        let mut as_stranger = server.as_token(&server.token(pb::token_owner::Owner::AgentId(stranger.id.clone())).await);
+        let status = expect_code(as_stranger.customers.reactivate_customer(reactivate.clone()).await, Code::FailedPrecondition);
+        assert_eq!(reason(&status).as_deref(), Some("ORGANISATION_INVALID"));
+        let told = format!("{} {}", status.message(), String::from_utf8_lossy(status.details()));
+        assert!(!told.to_lowercase().contains("secretco"), "{told}");
+        // An admin reads it, and is told which.
+        let status = expect_code(server.customers().reactivate_customer(reactivate).await, Code::FailedPrecondition);
+        assert!(status.message().contains("SECRETCO"), "{}", status.message());
+        assert_eq!(server.customer_by_id(&public.id).await.etag, current.etag);
+    }
+
     async fn a_change_of_readers_holds_at_once_here_and_soon_on_the_other_replica(server) {
         let agent = server.agent("auditor", false).await;
         let secret = server.token(pb::token_owner::Owner::AgentId(agent.id.clone())).await;
