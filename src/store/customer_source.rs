@@ -188,12 +188,10 @@ impl Store {
         if !super::storable(key) {
             return Ok(None);
         }
-        let row = customer::Entity::find()
+        let select = customer::Entity::find()
             .filter(customer::Column::Source.eq(name))
-            .filter(customer::Column::SourceKey.eq(key))
-            .one(self.reader())
-            .await?;
-        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
+            .filter(customer::Column::SourceKey.eq(key));
+        Ok(self.read_customers(select.limit(1)).await?.pop())
     }
 
     /// Marks the customers of source `name` whose entries have these `keys` as seen by sync
@@ -238,7 +236,7 @@ impl Store {
         if let Some(after) = after {
             query = query.filter(customer::Column::Id.gt(after));
         }
-        let rows = query
+        let select = query
             .filter(customer::Column::Source.eq(name))
             .filter(customer::Column::Validity.eq(Validity::Valid.as_str()))
             .filter(
@@ -247,10 +245,8 @@ impl Store {
                     .add(customer::Column::SourceSeen.lt(run)),
             )
             .order_by_asc(customer::Column::Id)
-            .limit(limit)
-            .all(self.reader())
-            .await?;
-        self.with_relations(rows).await
+            .limit(limit);
+        self.read_customers(select).await
     }
 }
 

@@ -125,9 +125,7 @@ pub(crate) fn customers(backend: DbBackend, fragment: &Fragment) -> Condition {
 /// domains); a short fragment at the start of the name or the code.
 pub(crate) fn organisations(backend: DbBackend, fragment: &Fragment) -> Condition {
     match fragment {
-        Fragment::Anywhere(text) => {
-            Condition::all().add(in_document(backend, Searched::Organisations, text))
-        }
+        Fragment::Anywhere(text) => Condition::all().add(in_document(backend, text)),
         Fragment::Start(text) => Condition::any()
             .add(starts(organisation::Column::NameKey, text))
             .add(starts(organisation::Column::CustomerIdKey, text)),
@@ -183,15 +181,10 @@ enum Searched {
     Organisations,
 }
 
-/// Rows whose document holds `text`, by the trigram index.
-fn in_document(backend: DbBackend, searched: Searched, text: &str) -> SimpleExpr {
-    let ids = found(backend, searched, text);
-    match searched {
-        Searched::Customers => among(backend, customer::Entity, customer::Column::Id, ids),
-        Searched::Organisations => {
-            among(backend, organisation::Entity, organisation::Column::Id, ids)
-        }
-    }
+/// Organisations whose document holds `text`, by the trigram index.
+fn in_document(backend: DbBackend, text: &str) -> SimpleExpr {
+    let ids = found(backend, Searched::Organisations, text);
+    among(backend, organisation::Entity, organisation::Column::Id, ids)
 }
 
 /// `id` of `table` is one of `ids`. On PostgreSQL as an array (`id = ANY(ARRAY(…))`), which it

@@ -8,7 +8,7 @@ pub(crate) use write::{
     deactivate_customers_of, delete_customer, lock_customers, refuse_open_tickets, update_customer,
 };
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sea_orm::{
     ActiveValue::Set,
@@ -102,13 +102,11 @@ impl Store {
         if !super::storable(login) {
             return Ok(None);
         }
-        let row = customer::Entity::find()
+        let select = customer::Entity::find()
             .filter(scope.customers(customer::Column::Id))
             .filter(scope.filed(customer::Column::DirectoryId))
-            .filter(customer::Column::LoginKey.eq(fold_case(login)))
-            .one(self.reader())
-            .await?;
-        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
+            .filter(customer::Column::LoginKey.eq(fold_case(login)));
+        Ok(self.read_customers(select.limit(1)).await?.pop())
     }
 
     /// The customer with this external id.
@@ -117,11 +115,8 @@ impl Store {
         if !super::storable(external_id) {
             return Ok(None);
         }
-        let row = customer::Entity::find()
-            .filter(customer::Column::ExternalId.eq(external_id))
-            .one(self.reader())
-            .await?;
-        Ok(self.with_relations(row.into_iter().collect()).await?.pop())
+        let select = customer::Entity::find().filter(customer::Column::ExternalId.eq(external_id));
+        Ok(self.read_customers(select.limit(1)).await?.pop())
     }
 
     /// Up to `limit` customers within `scope` matching `filter` in `order`, after `cursor`.
@@ -161,55 +156,28 @@ impl Store {
             in_domains = in_domains
                 .add(customer::Column::EmailDomain.like(LikeExpr::new(format!("%.{domain}"))));
         }
-        let rows = customer::Entity::find()
+        let select = customer::Entity::find()
             .filter(customer::Column::OrganisationId.is_null())
             .filter(customer::Column::Validity.eq(Validity::Valid.as_str()))
             .filter(in_domains)
             .filter(scope.customers(customer::Column::Id))
             .filter(scope.filed(customer::Column::DirectoryId))
-            .order_by_asc(customer::Column::Id)
-            .all(self.reader())
-            .await?;
-        self.with_relations(rows).await
+            .order_by_asc(customer::Column::Id);
+        self.read_customers(select).await
     }
 
-    /// Turns rows into customers, loading addresses and memberships in two queries.
-    pub(super) async fn with_relations(&self, rows: Vec<customer::Model>) -> Result<Vec<Customer>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-        let mut emails: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for address in customer_email::Entity::find()
-            .filter(customer_email::Column::CustomerId.is_in(ids.clone()))
-            .filter(customer_email::Column::IsPrimary.eq(false))
-            .order_by_asc(customer_email::Column::EmailKey)
+    /// The customers `select` reads, each with its secondary addresses and organisations, in
+    /// one statement.
+    pub(super) async fn read_customers(
+        &self,
+        select: sea_orm::Select<customer::Entity>,
+    ) -> Result<Vec<Customer>> {
+        with_relation_columns(select, self.backend())
+            .into_model::<WithRelations>()
             .all(self.reader())
             .await?
-        {
-            emails
-                .entry(address.customer_id)
-                .or_default()
-                .push(address.email);
-        }
-        let mut secondary: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for membership in customer_organisation::Entity::find()
-            .filter(customer_organisation::Column::CustomerId.is_in(ids))
-            .order_by_asc(customer_organisation::Column::OrganisationId)
-            .all(self.reader())
-            .await?
-        {
-            secondary
-                .entry(membership.customer_id)
-                .or_default()
-                .push(membership.organisation_id);
-        }
-        rows.into_iter()
-            .map(|row| {
-                let secondary_emails = emails.remove(&row.id).unwrap_or_default();
-                let secondary_organisation_ids = secondary.remove(&row.id).unwrap_or_default();
-                from_row(row, secondary_emails, secondary_organisation_ids)
-            })
+            .into_iter()
+            .map(WithRelations::customer)
             .collect()
     }
 }
@@ -277,11 +245,7 @@ pub(super) fn list_query(
             (None, _) => after(key, customer::Column::Id, cursor),
         });
     }
-    let (emails, organisations) = relation_columns(backend);
-    let mut query = customer::Entity::find()
-        .column_as(Expr::cust(emails), SECONDARY_EMAILS)
-        .column_as(Expr::cust(organisations), SECONDARY_ORGANISATIONS)
-        .filter(condition);
+    let mut query = with_relation_columns(customer::Entity::find(), backend).filter(condition);
     if let Some(rank) = rank {
         query = query.order_by(rank, sea_orm::Order::Asc);
     }
@@ -294,12 +258,20 @@ pub(super) fn list_query(
 fn by_id_sql(backend: DbBackend) -> &'static str {
     static SQL: super::PerBackend = super::PerBackend::new();
     SQL.get(backend, |db| {
-        let (emails, organisations) = relation_columns(db);
-        customer::Entity::find()
-            .column_as(Expr::cust(emails), SECONDARY_EMAILS)
-            .column_as(Expr::cust(organisations), SECONDARY_ORGANISATIONS)
+        with_relation_columns(customer::Entity::find(), db)
             .filter(customer::Column::Id.eq(Uuid::nil()))
     })
+}
+
+/// `select` with the columns of its customers' secondary addresses and organisations.
+fn with_relation_columns(
+    select: sea_orm::Select<customer::Entity>,
+    backend: DbBackend,
+) -> sea_orm::Select<customer::Entity> {
+    let (emails, organisations) = relation_columns(backend);
+    select
+        .column_as(Expr::cust(emails), SECONDARY_EMAILS)
+        .column_as(Expr::cust(organisations), SECONDARY_ORGANISATIONS)
 }
 
 /// The subqueries of a customer's secondary addresses and organisations. SQLite keeps a UUID
@@ -504,5 +476,28 @@ mod tests {
             c as usize
         });
         assert_eq!(customer::Column::iter().count(), RELATIONS_AT);
+    }
+
+    /// A page's LIMIT is in its text, not bound, so that PostgreSQL keeps one plan for it
+    /// (`store::limited`; the plan test reads that plan).
+    #[test]
+    fn a_pages_limit_is_written_into_its_statement() {
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let statement = list_query(
+                backend,
+                &Scope::everything(),
+                &CustomerFilter::default(),
+                CustomerOrder::Name,
+                None,
+                21,
+            )
+            .expect("query");
+            assert!(statement.sql.ends_with(" LIMIT 21"), "{}", statement.sql);
+            let bound = statement.values.map(|values| values.0).unwrap_or_default();
+            assert!(
+                !bound.contains(&sea_orm::Value::BigUnsigned(Some(21))),
+                "{bound:?}"
+            );
+        }
     }
 }
