@@ -70,6 +70,9 @@ pub struct PoolState {
     pub writes: u64,
     /// The time those writes waited for their transaction to begin, in all.
     pub write_wait: Duration,
+    /// Write transactions committed so far: on SQLite writes share them (group commit), so
+    /// under load there are fewer than writes.
+    pub commits: u64,
     /// Read statements begun so far.
     pub reads: u64,
     /// The time those reads waited for a connection, in all.
@@ -326,6 +329,11 @@ impl Metrics {
             "Time writes waited for a connection (on SQLite also for the one writer) before \
              their transaction began, in all",
             waited,
+        );
+        registry.register(
+            "db_commits",
+            "Write transactions committed (on SQLite writes share them: group commit)",
+            counter(pool.commits),
         );
         registry.register("db_reads", "Read statements begun", counter(pool.reads));
         let read_waited: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();

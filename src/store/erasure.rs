@@ -95,7 +95,7 @@ impl Store {
         };
         for attempt in 0..20 {
             let busy = {
-                let _one_writer = writer.lock().await;
+                let _one_writer = writer.alone().await;
                 let row = self
                     .db
                     .query_one_raw(Statement::from_string(

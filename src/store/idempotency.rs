@@ -133,13 +133,17 @@ impl Store {
             (Err(StoreFailure::Db(error)), Some(key))
                 if violated_key(&error, &[IDEMPOTENCY_KEY]).is_some() =>
             {
-                drop(tx);
+                tx.roll_back().await?;
                 // The duplicate that claimed the key first has committed by now.
                 lookup(self.reader(), key).await?.ok_or_else(|| {
                     Error::Unavailable("a concurrent duplicate failed; retry".into())
                 })
             }
-            (Ok(replay @ Inserted::Replay { .. }), _) => Ok(replay),
+            (Ok(replay @ Inserted::Replay { .. }), _) => {
+                // What it replays may have been written in the transaction this one shared.
+                tx.roll_back().await?;
+                Ok(replay)
+            }
             (outcome, _) => finish(tx, outcome, keys).await,
         }
     }

@@ -37,6 +37,7 @@ mod sla;
 mod ticket;
 mod token;
 mod webhook;
+mod writer;
 
 pub use agent::agent_cursor;
 pub use attachment::AttachmentFilter;
@@ -69,12 +70,10 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqlErr, TransactionOptions,
-    TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqlErr, TransactionTrait,
     sea_query::LikeExpr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use uuid::Uuid;
 
@@ -94,9 +93,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
-    /// SQLite allows one writer at a time; queuing writers here, in order, is fairer and
-    /// cheaper than letting them spin on SQLite's busy handler.
-    sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// SQLite's one writer: writes take turns there and share transactions (group commit).
+    sqlite_writer: Option<Arc<writer::Writer>>,
     /// Committed ticket changes, for the escalation scheduler and watchers.
     feed: feed::TicketFeed,
     /// Organisations read lately (SQLite only).
@@ -111,6 +109,8 @@ pub struct Store {
     reader: reader::Reader,
     /// How long writes waited for their transaction, for metrics.
     write_waits: Arc<Waits>,
+    /// Write transactions committed (on SQLite, shared ones), for metrics.
+    commits: Arc<std::sync::atomic::AtomicU64>,
     /// How long reads waited for a connection, for metrics.
     read_waits: Arc<Waits>,
     /// What wakes the change feed's followers and sequencer.
@@ -274,8 +274,9 @@ impl Store {
                 Ok(db) => db,
                 Err(error) => return Err(Error::Unavailable(unconnected(url, error).await)),
             };
-        let sqlite_writer =
-            (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sqlite_writer = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(writer::Writer::new(commits.clone())));
         let organisation_cache = Arc::new(organisation::OrganisationCache::new(
             sqlite_writer.is_some(),
         ));
@@ -298,6 +299,7 @@ impl Store {
         Ok(Self {
             reader: reader::Reader::new(db.clone(), liveness.clone(), read_waits.clone()),
             write_waits: Arc::default(),
+            commits,
             read_waits,
             db,
             sqlite_writer,
@@ -343,9 +345,15 @@ impl Store {
             })
             // A read marks when it asked for a connection; the time until a pooled one is
             // handed to it is its wait.
-            .map_sqlx_sqlite_before_acquire(move |_connection, _meta| {
+            //
+            // A connection whose transaction SQLite rolled back by itself (a full disk, an I/O
+            // error) while sqlx counted it open would run the next write's `BEGIN` as a
+            // savepoint of nothing: it is closed instead of handed out.
+            .map_sqlx_sqlite_before_acquire(move |connection, _meta| {
+                use sea_orm::sqlx::Connection;
                 reader::acquired(&sqlite_waits);
-                Box::pin(async { Ok(true) })
+                let settled = !connection.is_in_transaction();
+                Box::pin(async move { Ok(settled) })
             })
             .map_sqlx_sqlite_opts(sqlite_settings);
         connect
@@ -446,6 +454,7 @@ impl Store {
             idle: u32::try_from(idle).unwrap_or(u32::MAX),
             writes,
             write_wait,
+            commits: self.commits.load(Ordering::Relaxed),
             reads,
             read_wait,
         }
@@ -490,28 +499,24 @@ impl Store {
         row.map_err(sqlx_failure)
     }
 
-    /// Starts a write transaction. On SQLite it waits its turn and takes the write lock at
-    /// once (`BEGIN IMMEDIATE`), so a transaction never fails half-way for a lock upgrade.
+    /// Starts a write transaction. On SQLite it waits its turn at the one writer and joins the
+    /// transaction the writes before it share, or begins one (`BEGIN IMMEDIATE`, so a write
+    /// never fails half-way for a lock upgrade); see [`writer`].
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         let asked = std::time::Instant::now();
-        let guard = match &self.sqlite_writer {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
+        let (tx, member) = match &self.sqlite_writer {
+            Some(writer) => {
+                let (tx, member) = writer.join(&self.db).await?;
+                (tx, Some(member))
+            }
+            None => (self.db.begin().await?, None),
         };
-        let tx = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: guard
-                    .as_ref()
-                    .map(|_| sea_orm::SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
         self.write_waits.begun();
         self.write_waits.waited(asked.elapsed());
         Ok(WriteTx {
             tx,
-            _guard: guard,
+            member,
+            commits: self.commits.clone(),
             feed: self.feed.clone(),
             changes_rights: AtomicBool::new(false),
             changes: self.changes.clone(),
@@ -547,10 +552,15 @@ pub fn sqlite_settings(
         .row_buffer_size(1024)
 }
 
-/// A write transaction; dropped without [`WriteTx::commit`], it rolls back.
+/// A write transaction; dropped without [`WriteTx::commit`], it rolls back. On SQLite it is
+/// a savepoint of a transaction it may share with other writes ([`writer`]).
 pub(crate) struct WriteTx {
+    /// Declared before `member`: dropped, it queues its rollback on the connection before the
+    /// turn passes on.
     tx: DatabaseTransaction,
-    _guard: Option<OwnedMutexGuard<()>>,
+    member: Option<writer::Member>,
+    /// Counts this transaction's commit (SQLite's writer counts the shared ones).
+    commits: Arc<std::sync::atomic::AtomicU64>,
     feed: feed::TicketFeed,
     /// Whether an event written in it may change someone's rights.
     changes_rights: AtomicBool,
@@ -563,11 +573,28 @@ pub(crate) struct WriteTx {
 impl WriteTx {
     /// Commits everything written in this transaction. A transaction that changed rights
     /// moves the rights generation once it has committed (or may have: a commit whose answer
-    /// was lost counts too), before the write returns.
-    pub(crate) async fn commit(self) -> Result<(), DbErr> {
+    /// was lost counts too), before the write returns. On SQLite it returns once the
+    /// transaction it shares has committed; if that failed, the write is a conflict, to be run
+    /// again.
+    pub(crate) async fn commit(self) -> Result<(), StoreFailure> {
         let changes_rights = self.changes_rights.load(Ordering::Acquire);
         let backend = self.tx.get_database_backend();
-        let committed = self.tx.commit().await;
+        let committed = match self.member {
+            None => {
+                let committed = self.tx.commit().await.map_err(StoreFailure::Db);
+                if committed.is_ok() {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                committed
+            }
+            Some(member) => match self.tx.commit().await {
+                Ok(()) => settled(member.end().await),
+                Err(error) => {
+                    member.break_shared(&error);
+                    Err(StoreFailure::Db(error))
+                }
+            },
+        };
         if changes_rights {
             self.feed.rights_changed();
         }
@@ -575,6 +602,23 @@ impl WriteTx {
             self.changes.committed(backend);
         }
         committed
+    }
+
+    /// Rolls back everything written in this transaction. On SQLite it returns once the
+    /// transaction it shared has ended: a write that answers from what it read there (a
+    /// replay, a refusal) answers only what committed, and if that failed, it is a conflict
+    /// to be run again.
+    pub(crate) async fn roll_back(self) -> Result<()> {
+        let WriteTx { tx, member, .. } = self;
+        // Dropped first: its rollback is queued on the connection before the turn passes on.
+        drop(tx);
+        match member {
+            None => Ok(()),
+            Some(member) => settled(member.end().await).map_err(|failure| match failure {
+                StoreFailure::Domain(error) => error,
+                StoreFailure::Db(error) => Error::from(error),
+            }),
+        }
     }
 
     /// Notes that an entry of the change log was written in this transaction.
@@ -608,6 +652,17 @@ impl From<DbErr> for Error {
             _ if is_conflict(&error) => Error::Conflict(error.to_string()),
             _ => Error::Internal(error.to_string()),
         }
+    }
+}
+
+/// A write's answer from how the transaction it shared ended.
+fn settled(outcome: writer::Outcome) -> Result<(), StoreFailure> {
+    match outcome {
+        writer::Outcome::Committed => Ok(()),
+        writer::Outcome::Failed(why) => Err(StoreFailure::Domain(Error::Conflict(format!(
+            "this write shared a transaction with others that did not commit ({why}); it was \
+             not written"
+        )))),
     }
 }
 
@@ -738,12 +793,19 @@ pub(crate) async fn finish<T>(
     keys: &[UniqueKey],
 ) -> Result<T> {
     match outcome {
-        Ok(value) => {
-            tx.commit().await.map_err(|e| write_error(keys, e))?;
-            Ok(value)
+        Ok(value) => match tx.commit().await {
+            Ok(()) => Ok(value),
+            Err(StoreFailure::Domain(error)) => Err(error),
+            Err(StoreFailure::Db(error)) => Err(write_error(keys, error)),
+        },
+        Err(StoreFailure::Domain(error)) => {
+            tx.roll_back().await?;
+            Err(error)
         }
-        Err(StoreFailure::Domain(error)) => Err(error),
-        Err(StoreFailure::Db(error)) => Err(write_error(keys, error)),
+        Err(StoreFailure::Db(error)) => {
+            tx.roll_back().await?;
+            Err(write_error(keys, error))
+        }
     }
 }
 

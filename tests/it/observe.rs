@@ -161,6 +161,7 @@ async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them(
         "clientele_db_connections",
         "clientele_db_writes_total",
         "clientele_db_write_wait_seconds_total",
+        "clientele_db_commits_total",
         "clientele_db_reads_total",
         "clientele_db_read_wait_seconds_total",
         "clientele_rights_checks_total",
@@ -178,6 +179,11 @@ async fn metrics_and_readiness_are_served_beside_grpc_and_promtool_accepts_them(
     assert_eq!(sample(&text, "clientele_ready"), Some(1.0));
     assert!(
         sample(&text, "clientele_db_writes_total").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    let commits = sample(&text, "clientele_db_commits_total");
+    assert!(
+        commits.is_some_and(|n| n >= 1.0 && Some(n) <= sample(&text, "clientele_db_writes_total")),
         "{text}"
     );
 
