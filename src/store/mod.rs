@@ -275,8 +275,15 @@ impl Store {
                 Err(error) => return Err(Error::Unavailable(unconnected(url, error).await)),
             };
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let sqlite_writer = (db.get_database_backend() == DbBackend::Sqlite)
-            .then(|| Arc::new(writer::Writer::new(commits.clone())));
+        let sqlite_writer = match db.get_database_backend() {
+            DbBackend::Sqlite => {
+                let writes = Database::connect(Self::writer_options(url, options))
+                    .await
+                    .map_err(|e| Error::Unavailable(sqlite_unopened(url, &e)))?;
+                Some(Arc::new(writer::Writer::new(writes, commits.clone())))
+            }
+            _ => None,
+        };
         let organisation_cache = Arc::new(organisation::OrganisationCache::new(
             sqlite_writer.is_some(),
         ));
@@ -345,13 +352,29 @@ impl Store {
             })
             // A read marks when it asked for a connection; the time until a pooled one is
             // handed to it is its wait.
-            //
-            // A connection whose transaction SQLite rolled back by itself (a full disk, an I/O
-            // error) while sqlx counted it open would run the next write's `BEGIN` as a
-            // savepoint of nothing: it is closed instead of handed out.
-            .map_sqlx_sqlite_before_acquire(move |connection, _meta| {
-                use sea_orm::sqlx::Connection;
+            .map_sqlx_sqlite_before_acquire(move |_connection, _meta| {
                 reader::acquired(&sqlite_waits);
+                Box::pin(async { Ok(true) })
+            })
+            .map_sqlx_sqlite_opts(sqlite_settings);
+        connect
+    }
+
+    /// The options of SQLite's writer's connection: one, opened at once. A connection whose
+    /// transaction SQLite rolled back by itself (a full disk, an I/O error) while sqlx counted
+    /// it open would run the next write's `BEGIN IMMEDIATE` as a savepoint of nothing: it is
+    /// closed and opened anew instead of handed out.
+    fn writer_options(url: &str, options: &StoreOptions) -> ConnectOptions {
+        let mut connect = ConnectOptions::new(url);
+        connect
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_timeout(options.acquire_timeout)
+            .sqlx_logging(false)
+            .test_before_acquire(false)
+            .map_sqlx_sqlite_before_acquire(|connection, _meta| {
+                use sea_orm::sqlx::Connection;
                 let settled = !connection.is_in_transaction();
                 Box::pin(async move { Ok(settled) })
             })
@@ -506,7 +529,7 @@ impl Store {
         let asked = std::time::Instant::now();
         let (tx, member) = match &self.sqlite_writer {
             Some(writer) => {
-                let (tx, member) = writer.join(&self.db).await?;
+                let (tx, member) = writer.join().await?;
                 (tx, Some(member))
             }
             None => (self.db.begin().await?, None),
@@ -526,6 +549,11 @@ impl Store {
 
     /// Closes every pooled connection.
     pub async fn close(self) {
+        if let Some(writer) = &self.sqlite_writer
+            && let Err(error) = writer.close().await
+        {
+            tracing::warn!(%error, "closing the writer's connection failed");
+        }
         if let Err(error) = self.db.close().await {
             tracing::warn!(%error, "closing the database pool failed");
         }

@@ -12,7 +12,7 @@
 //! Why: a commit writes every page its transaction changed to the write-ahead log, and a
 //! ticket's insert changes the same pages as the next one's (the table's and its indexes' last
 //! leaves, the change log's, the counter's); written together, those pages are written once.
-//! BENCHMARKS.md, "Group commit on SQLite", has the figures.
+//! BENCHMARKS.md, "group commit on SQLite", has the figures.
 
 use std::{
     sync::{
@@ -47,6 +47,10 @@ const CLOSED: &str = "RELEASE SAVEPOINT clientele_shared";
 /// The one writer of an SQLite database.
 #[derive(Debug)]
 pub(crate) struct Writer {
+    /// The writer's own connection (a pool of one). Every write runs on it, so its page cache
+    /// holds what the writes before changed; on one of the readers' connections it would be
+    /// thrown away each time another connection had written since.
+    db: DatabaseConnection,
     turn: Arc<Mutex<Slot>>,
     /// Writes waiting for their turn.
     waiting: AtomicUsize,
@@ -93,9 +97,11 @@ pub(crate) struct Member {
 }
 
 impl Writer {
-    /// The writer of a database whose commits `commits` counts.
-    pub(crate) fn new(commits: Arc<AtomicU64>) -> Self {
+    /// The writer of a database through `db`, a pool of one connection; `commits` counts
+    /// its commits.
+    pub(crate) fn new(db: DatabaseConnection, commits: Arc<AtomicU64>) -> Self {
         Self {
+            db,
             turn: Arc::default(),
             waiting: AtomicUsize::new(0),
             opened: AtomicU64::new(0),
@@ -104,16 +110,14 @@ impl Writer {
         }
     }
 
-    /// Waits for the turn and joins the open shared transaction, or begins one on `db`
+    /// Waits for the turn and joins the open shared transaction, or begins one
     /// (`BEGIN IMMEDIATE`, so a write never fails half-way for a lock upgrade). Returns the
     /// write's savepoint and its membership.
-    pub(crate) async fn join(
-        self: &Arc<Self>,
-        db: &DatabaseConnection,
-    ) -> Result<(DatabaseTransaction, Member), DbErr> {
+    pub(crate) async fn join(self: &Arc<Self>) -> Result<(DatabaseTransaction, Member), DbErr> {
         let mut turn = self.take_turn().await;
         if turn.shared.is_none() {
-            let tx = db
+            let tx = self
+                .db
                 .begin_with_options(TransactionOptions {
                     sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                     ..Default::default()
@@ -154,6 +158,11 @@ impl Writer {
         }
     }
 
+    /// Closes the writer's connection.
+    pub(crate) async fn close(&self) -> Result<(), DbErr> {
+        self.db.clone().close().await
+    }
+
     /// The turn with no shared transaction open (one that was is committed first), for work
     /// that must not run inside one, such as a checkpoint.
     pub(crate) async fn alone(self: &Arc<Self>) -> OwnedMutexGuard<Slot> {
@@ -181,7 +190,7 @@ impl Writer {
     /// Commits the shared transaction `turn` holds, if it is number `number` (any, when
     /// `None`), in a task of its own so that no cancelled request leaves a commit half
     /// answered; the turn passes on once it has committed.
-    fn close(self: &Arc<Self>, turn: OwnedMutexGuard<Slot>, number: Option<u64>) {
+    fn commit_shared(self: &Arc<Self>, turn: OwnedMutexGuard<Slot>, number: Option<u64>) {
         let mut turn = turn;
         let ours = turn
             .shared
@@ -251,7 +260,7 @@ impl Member {
                 Err(_) => {
                     // The write after this one went away with the turn handed to it: commit.
                     let turn = self.writer.take_turn().await;
-                    self.writer.close(turn, Some(self.number));
+                    self.writer.commit_shared(turn, Some(self.number));
                 }
             }
         }
@@ -274,7 +283,7 @@ impl Member {
             shared.writes >= MAX_WRITES || shared.begun.elapsed() >= self.writer.max_age
         });
         if full || self.writer.waiting.load(Ordering::Acquire) == 0 {
-            self.writer.close(turn, Some(self.number));
+            self.writer.commit_shared(turn, Some(self.number));
         }
     }
 }
@@ -319,7 +328,10 @@ mod tests {
         let mut store = Store::connect(&url, &options).await.expect("database");
         store.sqlite_writer = Some(Arc::new(Writer {
             max_age: Duration::from_secs(3600),
-            ..Writer::new(store.commits.clone())
+            ..Writer::new(
+                store.sqlite_writer.as_ref().expect("SQLite").db.clone(),
+                store.commits.clone(),
+            )
         }));
         store
             .db
@@ -455,7 +467,15 @@ mod tests {
         assert_eq!(second.await.expect("task"), Ok(()));
         assert_eq!(rows(&store).await, Vec::<i64>::new());
         assert_eq!(store.pool_state().commits, 0);
-        // The connection that transaction ran on is not handed out again: writes go on.
+        // The connection that transaction ran on is not handed out again (sqlx still counts
+        // it in a transaction), and writes go on.
+        {
+            use sea_orm::sqlx::Connection;
+            let writer = store.sqlite_writer.as_ref().expect("SQLite");
+            let pool = writer.db.get_sqlite_connection_pool();
+            let connection = pool.acquire().await.expect("the writer's connection");
+            assert!(!connection.is_in_transaction());
+        }
         for n in [3, 4, 5] {
             let next = store.begin_write().await.expect("next write");
             next.execute_unprepared(&format!("INSERT INTO scratch VALUES ({n})"))
