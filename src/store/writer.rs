@@ -376,6 +376,15 @@ mod tests {
         handle
     }
 
+    /// A write that has its turn and has written `n`.
+    async fn write(store: &Store, n: i64) -> crate::store::WriteTx {
+        let tx = store.begin_write().await.expect("a write");
+        tx.execute_unprepared(&format!("INSERT INTO scratch VALUES ({n})"))
+            .await
+            .expect("insert");
+        tx
+    }
+
     fn conflict(failure: StoreFailure) -> bool {
         matches!(failure, StoreFailure::Domain(Error::Conflict(_)))
     }
@@ -383,11 +392,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_waited_for_the_turn_commits_in_the_transaction_it_waited_for() {
         let (_dir, store) = store().await;
-        let first = store.begin_write().await.expect("first");
-        first
-            .execute_unprepared("INSERT INTO scratch VALUES (1)")
-            .await
-            .expect("insert 1");
+        let first = write(&store, 1).await;
         let second = second_write(&store, |tx| async move {
             tx.execute_unprepared("INSERT INTO scratch VALUES (2)")
                 .await
@@ -409,11 +414,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_rolled_back_in_a_shared_transaction_takes_only_its_own_rows() {
         let (_dir, store) = store().await;
-        let first = store.begin_write().await.expect("first");
-        first
-            .execute_unprepared("INSERT INTO scratch VALUES (1)")
-            .await
-            .expect("insert 1");
+        let first = write(&store, 1).await;
         let second = second_write(&store, |tx| async move {
             tx.execute_unprepared("INSERT INTO scratch VALUES (2)")
                 .await
@@ -430,23 +431,14 @@ mod tests {
         assert_eq!(second.await.expect("task"), Ok(()));
         assert_eq!(rows(&store).await, [1]);
         // The next write begins a transaction of its own and commits.
-        let third = store.begin_write().await.expect("third");
-        third
-            .execute_unprepared("INSERT INTO scratch VALUES (3)")
-            .await
-            .expect("insert 3");
-        assert!(third.commit().await.is_ok());
+        assert!(write(&store, 3).await.commit().await.is_ok());
         assert_eq!(rows(&store).await, [1, 3]);
     }
 
     #[tokio::test]
     async fn no_write_is_acknowledged_when_the_database_dropped_their_shared_transaction() {
         let (_dir, store) = store().await;
-        let first = store.begin_write().await.expect("first");
-        first
-            .execute_unprepared("INSERT INTO scratch VALUES (1)")
-            .await
-            .expect("insert 1");
+        let first = write(&store, 1).await;
         let second = second_write(&store, |tx| async move {
             // As SQLite does on a full disk or an I/O error: the whole transaction is gone,
             // the savepoints with it.
@@ -477,11 +469,10 @@ mod tests {
             assert!(!connection.is_in_transaction());
         }
         for n in [3, 4, 5] {
-            let next = store.begin_write().await.expect("next write");
-            next.execute_unprepared(&format!("INSERT INTO scratch VALUES ({n})"))
-                .await
-                .expect("insert");
-            assert!(next.commit().await.is_ok(), "write {n} commits");
+            assert!(
+                write(&store, n).await.commit().await.is_ok(),
+                "write {n} commits"
+            );
         }
         assert_eq!(rows(&store).await, [3, 4, 5]);
         assert_eq!(store.pool_state().commits, 3);
