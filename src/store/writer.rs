@@ -166,12 +166,15 @@ impl Writer {
     /// The turn with no shared transaction open (one that was is committed first), for work
     /// that must not run inside one, such as a checkpoint.
     pub(crate) async fn alone(self: &Arc<Self>) -> OwnedMutexGuard<Slot> {
-        let mut turn = self.take_turn().await;
-        if let Some(shared) = turn.shared.take() {
-            // Committed here, not spawned: the caller holds the turn until it is done anyway.
-            let _ = commit(shared, &self.commits).await;
+        loop {
+            let turn = self.take_turn().await;
+            if turn.shared.is_none() {
+                return turn;
+            }
+            // Committed in a task of its own, as any shared transaction, so that this caller
+            // going away cannot leave its writes unanswered; then the turn is asked for again.
+            self.commit_shared(turn, None);
         }
-        turn
     }
 
     async fn take_turn(self: &Arc<Self>) -> OwnedMutexGuard<Slot> {
@@ -409,6 +412,26 @@ mod tests {
             "two writes, one commit: the second joined the first's transaction"
         );
         assert_eq!(store.pool_state().writes, 2);
+    }
+
+    #[tokio::test]
+    async fn work_alone_at_the_writer_finds_the_shared_transaction_committed() {
+        let (_dir, store) = store().await;
+        let first = write(&store, 1).await;
+        let writer = store.sqlite_writer.clone().expect("SQLite");
+        let other = store.clone();
+        let alone = tokio::spawn(async move {
+            let turn = other.sqlite_writer.clone().expect("SQLite").alone().await;
+            let open = turn.shared.is_some();
+            (open, rows(&other).await)
+        });
+        while writer.waiting.load(Ordering::Acquire) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Ended with a write waiting, the first write leaves its transaction open for it.
+        assert!(first.commit().await.is_ok(), "the first write commits");
+        assert_eq!(alone.await.expect("task"), (false, vec![1]));
+        assert_eq!(store.pool_state().commits, 1);
     }
 
     #[tokio::test]
