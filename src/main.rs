@@ -151,7 +151,8 @@ struct DatabaseArgs {
     )]
     database_url: String,
     /// Largest number of pooled database connections (on PostgreSQL, organisation reads hold
-    /// up to as many again of their own, past the pool's ping on release).
+    /// up to as many again of their own, past the pool's ping on release; on SQLite, writes
+    /// run on one more, the writer's own).
     #[arg(
         long,
         env = "CLIENTELE_DB_MAX_CONNECTIONS",
