@@ -616,7 +616,7 @@ impl WriteTx {
                 committed
             }
             Some(member) => match self.tx.commit().await {
-                Ok(()) => settled(member.end().await),
+                Ok(()) => settled(member.end().await).map_err(StoreFailure::Domain),
                 Err(error) => {
                     member.break_shared(&error);
                     Err(StoreFailure::Db(error))
@@ -642,10 +642,7 @@ impl WriteTx {
         drop(tx);
         match member {
             None => Ok(()),
-            Some(member) => settled(member.end().await).map_err(|failure| match failure {
-                StoreFailure::Domain(error) => error,
-                StoreFailure::Db(error) => Error::from(error),
-            }),
+            Some(member) => settled(member.end().await),
         }
     }
 
@@ -684,13 +681,13 @@ impl From<DbErr> for Error {
 }
 
 /// A write's answer from how the transaction it shared ended.
-fn settled(outcome: writer::Outcome) -> Result<(), StoreFailure> {
+fn settled(outcome: writer::Outcome) -> Result<()> {
     match outcome {
         writer::Outcome::Committed => Ok(()),
-        writer::Outcome::Failed(why) => Err(StoreFailure::Domain(Error::Conflict(format!(
+        writer::Outcome::Failed(why) => Err(Error::Conflict(format!(
             "this write shared a transaction with others that did not commit ({why}); it was \
              not written"
-        )))),
+        ))),
     }
 }
 
@@ -813,28 +810,27 @@ impl Store {
     }
 }
 
-/// Commits `tx` if `outcome` succeeded, else drops it (rolling back); either way failures
-/// become client errors through [`write_error`].
+/// Commits `tx` if `outcome` succeeded, else rolls it back; either way failures become client
+/// errors through [`write_error`].
 pub(crate) async fn finish<T>(
     tx: WriteTx,
     outcome: Result<T, StoreFailure>,
     keys: &[UniqueKey],
 ) -> Result<T> {
-    match outcome {
+    let failure = match outcome {
         Ok(value) => match tx.commit().await {
-            Ok(()) => Ok(value),
-            Err(StoreFailure::Domain(error)) => Err(error),
-            Err(StoreFailure::Db(error)) => Err(write_error(keys, error)),
+            Ok(()) => return Ok(value),
+            Err(failure) => failure,
         },
-        Err(StoreFailure::Domain(error)) => {
+        Err(failure) => {
             tx.roll_back().await?;
-            Err(error)
+            failure
         }
-        Err(StoreFailure::Db(error)) => {
-            tx.roll_back().await?;
-            Err(write_error(keys, error))
-        }
-    }
+    };
+    Err(match failure {
+        StoreFailure::Domain(error) => error,
+        StoreFailure::Db(error) => write_error(keys, error),
+    })
 }
 
 /// The condition that the custom field `key` of `table`'s rows holds exactly `value` (an

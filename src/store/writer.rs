@@ -313,7 +313,7 @@ mod tests {
     use super::Writer;
     use crate::{
         error::Error,
-        store::{Store, StoreFailure, StoreOptions},
+        store::{Store, StoreFailure, StoreOptions, WriteTx},
     };
 
     /// A store of one connection (whatever a write leaves on it, the next one meets) whose
@@ -362,7 +362,7 @@ mod tests {
     /// once it waits.
     async fn second_write<F>(
         store: &Store,
-        body: impl FnOnce(crate::store::WriteTx) -> F + Send + 'static,
+        body: impl FnOnce(WriteTx) -> F + Send + 'static,
     ) -> tokio::task::JoinHandle<Result<(), String>>
     where
         F: Future<Output = Result<(), String>> + Send,
@@ -380,12 +380,26 @@ mod tests {
     }
 
     /// A write that has its turn and has written `n`.
-    async fn write(store: &Store, n: i64) -> crate::store::WriteTx {
+    async fn write(store: &Store, n: i64) -> WriteTx {
         let tx = store.begin_write().await.expect("a write");
+        insert(&tx, n).await.expect("insert");
+        tx
+    }
+
+    async fn insert(tx: &WriteTx, n: i64) -> Result<(), String> {
         tx.execute_unprepared(&format!("INSERT INTO scratch VALUES ({n})"))
             .await
-            .expect("insert");
-        tx
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A second write that waits for the turn, then writes `n` and commits.
+    async fn second_commit(store: &Store, n: i64) -> tokio::task::JoinHandle<Result<(), String>> {
+        second_write(store, move |tx| async move {
+            insert(&tx, n).await?;
+            tx.commit().await.map_err(|_| "commit".to_owned())
+        })
+        .await
     }
 
     fn conflict(failure: StoreFailure) -> bool {
@@ -396,13 +410,7 @@ mod tests {
     async fn a_write_that_waited_for_the_turn_commits_in_the_transaction_it_waited_for() {
         let (_dir, store) = store().await;
         let first = write(&store, 1).await;
-        let second = second_write(&store, |tx| async move {
-            tx.execute_unprepared("INSERT INTO scratch VALUES (2)")
-                .await
-                .map_err(|e| e.to_string())?;
-            tx.commit().await.map_err(|_| "commit".to_owned())
-        })
-        .await;
+        let second = second_commit(&store, 2).await;
         assert!(first.commit().await.is_ok(), "the first write commits");
         assert_eq!(second.await.expect("task"), Ok(()));
         assert_eq!(rows(&store).await, [1, 2]);
@@ -412,6 +420,18 @@ mod tests {
             "two writes, one commit: the second joined the first's transaction"
         );
         assert_eq!(store.pool_state().writes, 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_with_its_turn_passes_it_on_and_leaves_nothing_behind() {
+        let (_dir, store) = store().await;
+        let first = write(&store, 1).await;
+        let second = second_commit(&store, 2).await;
+        // A request cancelled (or failed) in the middle of its write.
+        drop(first);
+        assert_eq!(second.await.expect("task"), Ok(()));
+        assert_eq!(rows(&store).await, [2]);
+        assert_eq!(store.pool_state().commits, 1, "one transaction, shared");
     }
 
     #[tokio::test]
@@ -439,9 +459,7 @@ mod tests {
         let (_dir, store) = store().await;
         let first = write(&store, 1).await;
         let second = second_write(&store, |tx| async move {
-            tx.execute_unprepared("INSERT INTO scratch VALUES (2)")
-                .await
-                .map_err(|e| e.to_string())?;
+            insert(&tx, 2).await?;
             // A primary key taken in the same shared transaction, by the first write.
             let taken = tx
                 .execute_unprepared("INSERT INTO scratch VALUES (1)")
