@@ -296,7 +296,11 @@ impl Store {
                 read_waits.clone(),
             )),
             _ => direct::Direct::Sqlite(direct::DirectReads::new(
-                db.get_sqlite_connection_pool().connect_options(),
+                Arc::new(
+                    (*db.get_sqlite_connection_pool().connect_options())
+                        .clone()
+                        .inline_statements(true),
+                ),
                 options.max_connections as usize,
                 options.acquire_timeout,
                 liveness.clone(),
@@ -378,7 +382,7 @@ impl Store {
                 let settled = !connection.is_in_transaction();
                 Box::pin(async move { Ok(settled) })
             })
-            .map_sqlx_sqlite_opts(sqlite_settings);
+            .map_sqlx_sqlite_opts(sqlite_writer_settings);
         connect
     }
 
@@ -560,9 +564,9 @@ impl Store {
     }
 }
 
-/// The settings of every SQLite connection the service opens (also the benchmark's write
-/// ceiling, which must run on the same): write-ahead log, `synchronous = NORMAL`, a busy
-/// timeout of 10 s, foreign keys on.
+/// The settings of every SQLite connection the service opens (also the benchmark's ceilings,
+/// which must run on the same): write-ahead log, `synchronous = NORMAL`, a busy timeout of
+/// 10 s, foreign keys on.
 pub fn sqlite_settings(
     options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
 ) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
@@ -578,6 +582,17 @@ pub fn sqlite_settings(
         // channel; a chunk of a streamed list fits in it whole, so the two threads do not wake
         // each other for every row.
         .row_buffer_size(1024)
+}
+
+/// The settings of SQLite's writer connection (also the benchmark's write ceiling):
+/// [`sqlite_settings`], and its statements run on the calling thread while the connection's
+/// own thread is idle (`inline_statements`, a patch of sqlx-sqlite: vendor/README.md), not
+/// handed to that thread and back. Only `BEGIN IMMEDIATE` and `COMMIT`, which may wait for
+/// the disk or another process, still go to it.
+pub fn sqlite_writer_settings(
+    options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    sqlite_settings(options).inline_statements(true)
 }
 
 /// A write transaction; dropped without [`WriteTx::commit`], it rolls back. On SQLite it is

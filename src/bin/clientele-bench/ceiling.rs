@@ -75,19 +75,20 @@ fn ceiling_url(url: &str) -> Result<String, BenchError> {
 
 /// The composed write ceiling's database part: pgbench's TPC-B-like transaction by
 /// `args.concurrency` clients through sqlx. On PostgreSQL each client has a connection of its
-/// own, as pgbench's do; on SQLite the clients share a pool of the server's size and take
-/// turns to write as the server's requests do (a queue, then `BEGIN IMMEDIATE`).
+/// own, as pgbench's do; on SQLite the clients share one connection with the settings of the
+/// server's writer connection and take turns to write as the server's requests do (a queue,
+/// then `BEGIN IMMEDIATE`), one transaction at a time.
 pub async fn write_ceiling(args: &Args, url: &str) -> Result<Measured, BenchError> {
     let url = ceiling_url(url)?;
     let sqlite = url.starts_with("sqlite:");
     let concurrency = args.concurrency.max(1);
     let mut connect = ConnectOptions::new(&url);
     connect
-        .max_connections(if sqlite { 16 } else { concurrency as u32 })
+        .max_connections(if sqlite { 1 } else { concurrency as u32 })
         .min_connections(1)
         .sqlx_logging(false)
         .test_before_acquire(false)
-        .map_sqlx_sqlite_opts(clientele::store::sqlite_settings);
+        .map_sqlx_sqlite_opts(clientele::store::sqlite_writer_settings);
     let db = Database::connect(connect).await?;
     let backend = db.get_database_backend();
     prepare_tables(&db).await?;
