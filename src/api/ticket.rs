@@ -2,11 +2,11 @@
 //! spawned task through a bounded channel, so a slow client holds the server's read-ahead
 //! flat, and the task stops as soon as the client is gone.
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc};
 
 use jiff::Timestamp;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -22,22 +22,32 @@ use crate::{
         escalation::AlertChange,
         fields,
         organisation::OrganisationKey,
+        stream_rights::RightsCheck,
         ticket::{TicketField, TicketInput, TicketKey},
         ticket_list::{Overview, OverviewOf, TicketQuery},
         watch::{WatchFilter, WatchMessage},
     },
     error::{Error, Result},
-    metrics::Metrics,
+    metrics::{Metrics, Running},
     model::{
         Alert, ChangeKind, Deadline, StoredChange, Ticket, TicketOrder, TicketOrderKey, TicketState,
     },
     proto::v1::{self as pb, ticket_service_server::TicketService},
 };
 
-/// How many streamed tickets wait for a slow client before the server stops reading ahead.
-const LIST_BUFFER: usize = 128;
 /// How many tickets a list stream reads from the database at a time.
 const LIST_CHUNK: u64 = 256;
+
+/// What a `ListTickets` response sends from: the chunks the reader task converted, the one
+/// being sent, and the caller's rights, checked before each item.
+struct Sending {
+    chunks: mpsc::Receiver<Result<Vec<pb::ListTicketsResponse>, Status>>,
+    items: std::vec::IntoIter<pb::ListTicketsResponse>,
+    rights: RightsCheck,
+    metrics: Arc<Metrics>,
+    /// Counts the stream as running until the response is gone.
+    _running: Arc<Running>,
+}
 
 /// The gRPC face of [`Tickets`] and [`Escalations`].
 #[derive(Clone, Debug)]
@@ -68,7 +78,8 @@ impl TicketApi {
 
 #[tonic::async_trait]
 impl TicketService for TicketApi {
-    type ListTicketsStream = ReceiverStream<Result<pb::ListTicketsResponse, Status>>;
+    type ListTicketsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::ListTicketsResponse, Status>> + Send>>;
     type WatchEscalationsStream = ReceiverStream<Result<pb::WatchEscalationsResponse, Status>>;
 
     async fn create_ticket(
@@ -149,15 +160,13 @@ impl TicketService for TicketApi {
             .tickets
             .listing(&principal, &query, &resume_token)
             .await?;
-        let (sender, receiver) = mpsc::channel(LIST_BUFFER);
-        // Two tasks, so that reading the next chunk from the database overlaps sending this
-        // one: the reader reads and converts a chunk only once the previous one was taken, so
-        // it is never more than one chunk ahead of the sender.
-        let (chunks, mut to_send) =
-            mpsc::channel::<Result<Vec<pb::ListTicketsResponse>, Status>>(1);
-        let mut rights = listing.rights_check();
+        // A task reads the next chunk from the database while the response sends this one:
+        // it reads and converts a chunk only once the previous one was taken, so it is never
+        // more than one chunk ahead of what is sent.
+        let (chunks, to_send) = mpsc::channel::<Result<Vec<pb::ListTicketsResponse>, Status>>(1);
+        let rights = listing.rights_check();
         let metrics = self.metrics.clone();
-        // The stream counts as running until both tasks have ended.
+        // The stream counts as running until the reader and the response have both ended.
         let running = Arc::new(metrics.list_stream());
         tokio::spawn({
             let metrics = metrics.clone();
@@ -203,35 +212,34 @@ impl TicketService for TicketApi {
                 }
             }
         });
-        tokio::spawn(async move {
-            let _running = running;
-            while let Some(items) = tokio::select! {
-                () = sender.closed() => None,
-                items = to_send.recv() => items,
-            } {
-                let items = match items {
-                    Ok(items) => items,
-                    Err(status) => {
-                        let _ = sender.send(Err(status)).await;
-                        return;
+        // The response takes the items of each chunk as the client has room for them (tonic
+        // asks for the next when it can send), with no task or channel per item between.
+        let sending = Sending {
+            chunks: to_send,
+            items: Vec::new().into_iter(),
+            rights,
+            metrics,
+            _running: running,
+        };
+        let stream = futures_util::stream::unfold(Some(sending), |sending| async move {
+            let mut sending = sending?;
+            loop {
+                if let Some(item) = sending.items.next() {
+                    // Checked right before the item goes: an item the caller may no longer
+                    // read is not sent.
+                    if let Err(error) = sending.rights.recheck().await {
+                        return Some((Err(error.into()), None));
                     }
-                };
-                for item in items {
-                    // The rights are checked once the client has room for the item, right
-                    // before it goes: an item the caller may no longer read is not sent.
-                    let Ok(place) = sender.reserve().await else {
-                        return;
-                    };
-                    if let Err(error) = rights.recheck().await {
-                        place.send(Err(error.into()));
-                        return;
-                    }
-                    place.send(Ok(item));
-                    metrics.sent();
+                    sending.metrics.sent();
+                    return Some((Ok(item), Some(sending)));
+                }
+                match sending.chunks.recv().await? {
+                    Ok(items) => sending.items = items.into_iter(),
+                    Err(status) => return Some((Err(status), None)),
                 }
             }
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn transfer_tickets(
