@@ -316,6 +316,58 @@ mod tests {
         store::{Store, StoreFailure, StoreOptions, WriteTx},
     };
 
+    /// On a connection with the writer's settings a statement runs on the calling thread
+    /// only when the connection's own thread is idle (vendor/README.md): a statement asked
+    /// for while the rollback of a dropped transaction still waits for that thread runs after
+    /// the rollback, outside the transaction, and stays.
+    #[tokio::test]
+    async fn a_statement_after_a_dropped_transaction_runs_after_its_rollback() {
+        use sea_orm::sqlx::{
+            self, Connection,
+            sqlite::{SqliteConnectOptions, SqliteConnection},
+        };
+
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let options = crate::store::sqlite_writer_settings(
+            SqliteConnectOptions::new()
+                .filename(dir.path().join("inline.db"))
+                .create_if_missing(true),
+        );
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .expect("connection");
+        sqlx::query("CREATE TABLE scratch (n INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .expect("table");
+        for n in 0..50_i64 {
+            {
+                let mut tx = conn.begin().await.expect("begin");
+                sqlx::query("INSERT INTO scratch VALUES (?)")
+                    .bind(1_000 + n)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("insert in the transaction");
+                // Dropped: its rollback is queued for the connection's thread.
+            }
+            sqlx::query("INSERT INTO scratch VALUES (?)")
+                .bind(n)
+                .execute(&mut conn)
+                .await
+                .expect("insert after it");
+        }
+        let kept: Vec<i64> = sqlx::query_scalar("SELECT n FROM scratch ORDER BY n")
+            .fetch_all(&mut conn)
+            .await
+            .expect("rows");
+        assert_eq!(
+            kept,
+            (0..50).collect::<Vec<i64>>(),
+            "every row written after a dropped transaction stays, none written in one does"
+        );
+        assert!(!conn.is_in_transaction());
+    }
+
     /// A store of one connection (whatever a write leaves on it, the next one meets) whose
     /// shared transactions do not age while a busy machine runs the test.
     async fn store() -> (tempfile::TempDir, Store) {

@@ -49,6 +49,30 @@ pub(crate) struct WorkerSharedState {
     pub(crate) conn: Mutex<ConnectionState>,
 }
 
+/// Counts a command about to be sent to the worker thread; dropped before [`Queued::sent`]
+/// (the send failed, or its future was cancelled), it takes the count back.
+struct Queued<'a>(Option<&'a WorkerSharedState>);
+
+impl<'a> Queued<'a> {
+    fn new(shared: &'a WorkerSharedState) -> Self {
+        shared.queued.fetch_add(1, Ordering::AcqRel);
+        Self(Some(shared))
+    }
+
+    /// The worker thread has the command: it counts it down when it has finished it.
+    fn sent(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// Counts a command the worker thread took as finished when dropped.
 struct Finished(Arc<WorkerSharedState>);
 
@@ -107,7 +131,6 @@ enum Command {
     Rollback {
         tx: Option<rendezvous_oneshot::Sender<Result<(), Error>>>,
     },
-    UnlockDb,
     ClearCache {
         tx: oneshot::Sender<()>,
     },
@@ -142,9 +165,9 @@ impl ConnectionWorker {
                     queued: AtomicUsize::new(0),
                     inline: params.inline_statements,
                     ignore_next_start_rollback: AtomicBool::new(false),
-                    // note: must be fair because in `Command::UnlockDb` we unlock the mutex
-                    // and then immediately try to relock it; an unfair mutex would immediately
-                    // grant us the lock even if another task is waiting.
+                    // Patched: the thread takes the lock per command (upstream held it and let go
+                    // on `Command::UnlockDb`); fair, so a `lock_handle` waiting for it is not
+                    // overtaken by the thread's next command.
                     conn: Mutex::new(conn, true),
                 });
                 if establish_tx
@@ -159,10 +182,6 @@ impl ConnectionWorker {
 
                 for (cmd, span) in command_rx {
                     let finished = Finished(Arc::clone(&shared));
-                    if let Command::UnlockDb = cmd {
-                        // The caller takes the lock; the thread holds it only while it works.
-                        continue;
-                    }
                     let mut conn = futures_executor::block_on(shared.conn.lock());
                     let _guard = span.enter();
                     match cmd {
@@ -272,7 +291,6 @@ impl ConnectionWorker {
                             update_cached_statements_size(&conn, &shared.cached_statements_size);
                             tx.send(()).ok();
                         }
-                        Command::UnlockDb => {}
                         Command::Ping { tx } => {
                             tx.send(()).ok();
                         }
@@ -322,7 +340,7 @@ impl ConnectionWorker {
 
         let (tx, rx) = flume::bounded(chan_size);
 
-        self.queue();
+        let queued = Queued::new(&self.shared);
         self.command_tx
             .send_async((
                 Command::Execute {
@@ -335,7 +353,8 @@ impl ConnectionWorker {
                 Span::current(),
             ))
             .await
-            .map_err(|_| self.unqueue())?;
+            .map_err(|_| Error::WorkerCrashed)?;
+        queued.sent();
 
         Ok(rx)
     }
@@ -353,24 +372,17 @@ impl ConnectionWorker {
         self.shared.conn.try_lock()
     }
 
-    /// Counts a command about to be sent to the worker thread.
-    fn queue(&self) {
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Takes back the count of a command the worker thread never got.
-    fn unqueue(&self) -> Error {
-        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-        Error::WorkerCrashed
-    }
 
     pub(crate) async fn begin(&mut self, statement: Option<SqlStr>) -> Result<(), Error> {
-        // A savepoint never waits for a lock: it runs on the calling thread when it can.
-        let depth = self.shared.get_transaction_depth();
-        if statement.is_none() && depth > 0 {
+        // A savepoint never waits for a lock: it runs on the calling thread when it can. The
+        // depth is read under the lock, with nothing queued that could still change it.
+        if statement.is_none() {
             if let Some(mut conn) = self.inline_lock() {
-                let statement = begin_ansi_transaction_sql(depth);
-                return run_begin(&mut conn, &self.shared, statement.as_str(), false);
+                let depth = self.shared.get_transaction_depth();
+                if depth > 0 {
+                    let statement = begin_ansi_transaction_sql(depth);
+                    return run_begin(&mut conn, &self.shared, statement.as_str(), false);
+                }
             }
         }
         self.oneshot_cmd_with_ack(|tx| Command::Begin { tx, statement })
@@ -379,8 +391,8 @@ impl ConnectionWorker {
 
     pub(crate) async fn commit(&mut self) -> Result<(), Error> {
         // Releasing a savepoint writes nothing to disk; a COMMIT goes to the worker thread.
-        if self.shared.get_transaction_depth() > 1 {
-            if let Some(mut conn) = self.inline_lock() {
+        if let Some(mut conn) = self.inline_lock() {
+            if self.shared.get_transaction_depth() > 1 {
                 return run_commit(&mut conn, &self.shared);
             }
         }
@@ -389,8 +401,8 @@ impl ConnectionWorker {
     }
 
     pub(crate) async fn rollback(&mut self) -> Result<(), Error> {
-        if self.shared.get_transaction_depth() > 1 {
-            if let Some(mut conn) = self.inline_lock() {
+        if let Some(mut conn) = self.inline_lock() {
+            if self.shared.get_transaction_depth() > 1 {
                 return run_rollback(&mut conn, &self.shared);
             }
         }
@@ -399,18 +411,20 @@ impl ConnectionWorker {
     }
 
     pub(crate) fn start_rollback(&mut self) -> Result<(), Error> {
-        if self.shared.get_transaction_depth() > 1 {
-            if let Some(mut conn) = self.inline_lock() {
+        if let Some(mut conn) = self.inline_lock() {
+            if self.shared.get_transaction_depth() > 1 {
                 if self.shared.ignore_next_start_rollback.swap(false, Ordering::AcqRel) {
                     return Ok(());
                 }
                 return run_rollback(&mut conn, &self.shared);
             }
         }
-        self.queue();
+        let queued = Queued::new(&self.shared);
         self.command_tx
             .send((Command::Rollback { tx: None }, Span::current()))
-            .map_err(|_| self.unqueue())
+            .map_err(|_| Error::WorkerCrashed)?;
+        queued.sent();
+        Ok(())
     }
 
     pub(crate) async fn ping(&mut self) -> Result<(), Error> {
@@ -452,11 +466,12 @@ impl ConnectionWorker {
     {
         let (tx, rx) = oneshot::channel();
 
-        self.queue();
+        let queued = Queued::new(&self.shared);
         self.command_tx
             .send_async((command(tx), Span::current()))
             .await
-            .map_err(|_| self.unqueue())?;
+            .map_err(|_| Error::WorkerCrashed)?;
+        queued.sent();
 
         rx.await.map_err(|_| Error::WorkerCrashed)
     }
@@ -467,11 +482,12 @@ impl ConnectionWorker {
     {
         let (tx, rx) = rendezvous_oneshot::channel();
 
-        self.queue();
+        let queued = Queued::new(&self.shared);
         self.command_tx
             .send_async((command(tx), Span::current()))
             .await
-            .map_err(|_| self.unqueue())?;
+            .map_err(|_| Error::WorkerCrashed)?;
+        queued.sent();
 
         rx.recv().await.map_err(|_| Error::WorkerCrashed)
     }
@@ -481,18 +497,11 @@ impl ConnectionWorker {
     }
 
     pub(crate) async fn unlock_db(&mut self) -> Result<MutexGuard<'_, ConnectionState>, Error> {
-        self.queue();
-        let (guard, res) = futures_util::future::join(
-            // we need to join the wait queue for the lock before we send the message
-            self.shared.conn.lock(),
-            self.command_tx
-                .send_async((Command::UnlockDb, Span::current())),
-        )
-        .await;
-
-        res.map_err(|_| self.unqueue())?;
-
-        Ok(guard)
+        // Patched: the worker thread holds the lock only while it runs a command. Every
+        // command queued before this one has run once the ping is answered; the lock is
+        // then taken after the thread let go of it.
+        self.oneshot_cmd(|tx| Command::Ping { tx }).await?;
+        Ok(self.shared.conn.lock().await)
     }
 
     /// Send a command to the worker to shut down the processing thread.
@@ -501,11 +510,14 @@ impl ConnectionWorker {
     pub(crate) fn shutdown(&mut self) -> impl Future<Output = Result<(), Error>> {
         let (tx, rx) = oneshot::channel();
 
-        self.queue();
+        let queued = Queued::new(&self.shared);
         let send_res = self
             .command_tx
             .send((Command::Shutdown { tx }, Span::current()))
-            .map_err(|_| self.unqueue());
+            .map_err(|_| Error::WorkerCrashed);
+        if send_res.is_ok() {
+            queued.sent();
+        }
 
         async move {
             send_res?;
