@@ -295,6 +295,8 @@ impl Store {
                 liveness.clone(),
                 read_waits.clone(),
             )),
+            // A one-row read returns one row: its statement runs on the calling thread when
+            // the connection's own thread is idle, as the writer's do (vendor/README.md).
             _ => direct::Direct::Sqlite(direct::DirectReads::new(
                 Arc::new(
                     (*db.get_sqlite_connection_pool().connect_options())
