@@ -1,6 +1,6 @@
-//! `clientele.v1.TicketService`, with its two server-streaming RPCs: each stream is fed by a
-//! spawned task through a bounded channel, so a slow client holds the server's read-ahead
-//! flat, and the task stops as soon as the client is gone.
+//! `clientele.v1.TicketService`, with its two server-streaming RPCs: each stream is fed by
+//! spawned tasks through bounded channels, so a slow client holds the server's read-ahead
+//! flat, and the tasks stop as soon as the client is gone.
 
 use std::{pin::Pin, sync::Arc};
 
@@ -24,7 +24,7 @@ use crate::{
         organisation::OrganisationKey,
         stream_rights::RightsCheck,
         ticket::{TicketField, TicketInput, TicketKey},
-        ticket_list::{Overview, OverviewOf, TicketQuery},
+        ticket_list::{Overview, OverviewOf, TicketChunk, TicketQuery},
         watch::{WatchFilter, WatchMessage},
     },
     error::{Error, Result},
@@ -35,10 +35,12 @@ use crate::{
     proto::v1::{self as pb, ticket_service_server::TicketService},
 };
 
-/// How many tickets a list stream reads from the database at a time.
-const LIST_CHUNK: u64 = 256;
+/// How many tickets a list stream reads from the database first.
+const FIRST_CHUNK: u64 = 256;
+/// How many it reads at a time after the first.
+const LIST_CHUNK: u64 = 1024;
 
-/// What a `ListTickets` response sends from: the chunks the reader task converted, the one
+/// What a `ListTickets` response sends from: the chunks the converter task made, the one
 /// being sent, and the caller's rights, checked before each item.
 struct Sending {
     chunks: mpsc::Receiver<Result<Vec<pb::ListTicketsResponse>, Status>>,
@@ -160,11 +162,15 @@ impl TicketService for TicketApi {
             .tickets
             .listing(&principal, &query, &resume_token)
             .await?;
-        // A task reads the next chunk from the database while the response sends this one:
-        // it reads and converts a chunk only once the previous one was taken, so it is never
-        // more than one chunk ahead of what is sent.
+        // Three stages, each a step ahead of the next: a task reads chunks from the database,
+        // a second converts them to responses, and the response sends them. Each hands over
+        // through a channel of one chunk, and a stage takes its next chunk only once the last
+        // was taken from it, so a slow client holds a few chunks in memory at most; while it
+        // keeps up, the database, the conversion and the sending run side by side.
+        let (tickets, mut to_convert) = mpsc::channel::<Result<TicketChunk>>(1);
         let (chunks, to_send) = mpsc::channel::<Result<Vec<pb::ListTicketsResponse>, Status>>(1);
         let rights = listing.rights_check();
+        let tokens = listing.resume_tokens();
         let metrics = self.metrics.clone();
         // The stream counts as running until the reader and the response have both ended.
         let running = Arc::new(metrics.list_stream());
@@ -175,40 +181,64 @@ impl TicketService for TicketApi {
                 let _running = running;
                 let mut read = 0_u64;
                 loop {
+                    // The first chunk is small, so that the first ticket goes out soon.
+                    let chunk = if read == 0 { FIRST_CHUNK } else { LIST_CHUNK };
                     let want = if limit == 0 {
-                        LIST_CHUNK
+                        chunk
                     } else {
-                        LIST_CHUNK.min(limit - read)
+                        chunk.min(limit - read)
                     };
                     if want == 0 {
                         return;
                     }
-                    // The sender is gone with the client when no place frees up.
-                    let Ok(place) = chunks.reserve().await else {
+                    // The converter is gone with the client when no place frees up.
+                    let Ok(place) = tickets.reserve().await else {
                         return;
                     };
                     let chunk = tokio::select! {
-                        () = chunks.closed() => return,
+                        () = tickets.closed() => return,
                         chunk = listing.next_chunk(want) => chunk,
                     };
-                    let chunk = match chunk {
+                    match chunk {
                         Ok(chunk) if chunk.is_empty() => return,
-                        Ok(chunk) => chunk,
+                        Ok(chunk) => {
+                            metrics.read(chunk.len());
+                            read += chunk.len() as u64;
+                            place.send(Ok(chunk));
+                        }
                         Err(error) => {
-                            place.send(Err(error.into()));
+                            place.send(Err(error));
                             return;
                         }
+                    }
+                }
+            }
+        });
+        tokio::spawn({
+            let running = running.clone();
+            async move {
+                let _running = running;
+                loop {
+                    let chunk = tokio::select! {
+                        () = chunks.closed() => return,
+                        chunk = to_convert.recv() => chunk,
                     };
-                    metrics.read(chunk.len());
-                    read += chunk.len() as u64;
-                    let items = chunk
-                        .into_iter()
-                        .map(|ticket| pb::ListTicketsResponse {
-                            resume_token: listing.resume_token(&ticket),
-                            ticket: Some(to_proto(ticket)),
-                        })
-                        .collect();
-                    place.send(Ok(items));
+                    let Some(chunk) = chunk else {
+                        return;
+                    };
+                    let converted = chunk.and_then(TicketChunk::tickets).map(|tickets| {
+                        tickets
+                            .into_iter()
+                            .map(|ticket| pb::ListTicketsResponse {
+                                resume_token: tokens.after(&ticket),
+                                ticket: Some(to_proto(ticket)),
+                            })
+                            .collect()
+                    });
+                    let converted = converted.map_err(Status::from);
+                    if chunks.send(converted).await.is_err() {
+                        return;
+                    }
                 }
             }
         });

@@ -19,7 +19,7 @@ use crate::{
     model::{Alert, Customer, Level, Organisation, Ticket, TicketState},
     store::{
         CustomerFilter, CustomerOrder, Scope, TicketCounts, TicketCursor, TicketFilter,
-        TicketOrder, TicketScope, ValidityFilter,
+        TicketOrder, TicketRows, TicketScope, ValidityFilter,
     },
 };
 
@@ -78,12 +78,14 @@ pub struct TicketListing {
 }
 
 impl TicketListing {
-    /// The next `chunk` tickets of the list, empty at its end.
-    pub async fn next_chunk(&mut self, chunk: u64) -> Result<Vec<Ticket>> {
-        let tickets = self
+    /// The next `chunk` tickets of the list, empty at its end, as read: only the last is made
+    /// a ticket here (for the cursor), the rest by [`TicketChunk::tickets`] where the caller
+    /// likes.
+    pub async fn next_chunk(&mut self, chunk: u64) -> Result<TicketChunk> {
+        let rows = self
             .tickets
             .store
-            .list_tickets(
+            .list_ticket_rows(
                 &self.scope,
                 &self.filter,
                 self.order,
@@ -91,10 +93,10 @@ impl TicketListing {
                 chunk,
             )
             .await?;
-        if let Some(last) = tickets.last() {
-            self.cursor = Some(self.order.cursor_after(last));
+        if let Some(last) = rows.last()? {
+            self.cursor = Some(self.order.cursor_after(&last));
         }
-        Ok(tickets)
+        Ok(TicketChunk(rows))
     }
 
     /// The check that the caller may still read what this list streams, for its sender.
@@ -106,8 +108,46 @@ impl TicketListing {
         )
     }
 
-    /// The token that resumes this list right after `ticket`.
-    pub fn resume_token(&self, ticket: &Ticket) -> String {
+    /// What makes the tokens that resume this list, for whoever converts its tickets.
+    pub fn resume_tokens(&self) -> ResumeTokens {
+        ResumeTokens {
+            fingerprint: self.fingerprint.clone(),
+            order: self.order,
+        }
+    }
+}
+
+/// A chunk of a ticket list as read from the database.
+#[derive(Debug)]
+pub struct TicketChunk(TicketRows);
+
+impl TicketChunk {
+    /// How many tickets.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none (the list's end).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The tickets, in the list's order.
+    pub fn tickets(self) -> Result<Vec<Ticket>> {
+        self.0.tickets()
+    }
+}
+
+/// Makes the tokens that resume one ticket list.
+#[derive(Clone, Debug)]
+pub struct ResumeTokens {
+    fingerprint: String,
+    order: TicketOrder,
+}
+
+impl ResumeTokens {
+    /// The token that resumes the list right after `ticket`.
+    pub fn after(&self, ticket: &Ticket) -> String {
         paging::encode_token(&self.fingerprint, &self.order.cursor_after(ticket))
     }
 }

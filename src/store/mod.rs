@@ -55,7 +55,7 @@ pub use kept::Kept;
 pub use price_list::{RankedList, price_list_cursor};
 pub use scope::{Scope, TicketPaths, TicketScope};
 pub use sla::name_cursor;
-pub use ticket::{TicketChange, TicketCounts};
+pub use ticket::{TicketChange, TicketCounts, TicketRows};
 pub use token::TokenHolder;
 pub use webhook::Attempt;
 

@@ -440,39 +440,32 @@ backend_tests! {
     async fn a_watch_sends_the_backlog_then_each_change_as_it_commits(server) {
         let first = server.organisation("W1", &[]).await;
         let mut client = server.changes();
-        let mut watch = client
+        let mut watch = ChangeEvents::new(client
             .watch_changes(pb::WatchChangesRequest {
                 resource_types: vec![pb::ResourceType::Organisation.into()],
                 ..Default::default()
             })
             .await
             .expect("watch")
-            .into_inner();
-        let mut now = client.watch_changes(pb::WatchChangesRequest { from_now: true, ..Default::default() }).await.expect("watch from now").into_inner();
-        let mut next_change = async |stream: &mut tonic::Streaming<pb::WatchChangesResponse>| loop {
-            let message = tokio::time::timeout(PATIENCE, stream.message()).await.expect("a message in time").expect("message").expect("open");
-            assert!(!message.cursor.is_empty());
-            if let Some(change) = message.events.into_iter().next() {
-                return change;
-            }
-        };
-        let mut with_resources = client.watch_changes(pb::WatchChangesRequest { include_resources: true, resource_types: vec![pb::ResourceType::Organisation.into()], ..Default::default() }).await.expect("watch with resources").into_inner();
-        let first_with = next_change(&mut with_resources).await;
+            .into_inner());
+        let mut now = ChangeEvents::new(client.watch_changes(pb::WatchChangesRequest { from_now: true, ..Default::default() }).await.expect("watch from now").into_inner());
+        let mut with_resources = ChangeEvents::new(client.watch_changes(pb::WatchChangesRequest { include_resources: true, resource_types: vec![pb::ResourceType::Organisation.into()], ..Default::default() }).await.expect("watch with resources").into_inner());
+        let first_with = with_resources.next().await;
         assert!(matches!(&first_with.resource, Some(pb::change_event::Resource::Organisation(o)) if o.id == first.id), "{first_with:?}");
-        let backlog = next_change(&mut watch).await;
+        let backlog = watch.next().await;
         assert_eq!((backlog.resource_id.as_str(), backlog.kind()), (first.id.as_str(), pb::ChangeKind::Created));
         let second = server.organisation("W2", &[]).await;
-        let live = next_change(&mut watch).await;
+        let live = watch.next().await;
         assert_eq!(live.resource_id, second.id);
-        let from_now = next_change(&mut now).await;
+        let from_now = now.next().await;
         assert_eq!(from_now.resource_id, second.id, "from_now starts after what was committed before");
         // Resumed from the first change's cursor, the watch goes on with the second.
-        let mut resumed = client.watch_changes(pb::WatchChangesRequest {
+        let mut resumed = ChangeEvents::new(client.watch_changes(pb::WatchChangesRequest {
             cursor: backlog.cursor.clone(),
             resource_types: vec![pb::ResourceType::Organisation.into()],
             ..Default::default()
-        }).await.expect("resume").into_inner();
-        assert_eq!(next_change(&mut resumed).await, live);
+        }).await.expect("resume").into_inner());
+        assert_eq!(resumed.next().await, live);
     }
 
     async fn a_watch_ends_when_its_token_is_revoked(server) {

@@ -238,7 +238,7 @@ backend_tests! {
                     .await.expect("watch").into_inner()
             }
         };
-        let (mut strangers, mut readers) = (watch(&mut as_stranger).await, watch(&mut as_reader).await);
+        let (mut strangers, mut readers) = (ChangeEvents::new(watch(&mut as_stranger).await), ChangeEvents::new(watch(&mut as_reader).await));
         for id in [&chair.id, &public.id] {
             let current = server.customer_by_id(id).await;
             server.customers().update_customer(pb::UpdateCustomerRequest {
@@ -246,15 +246,11 @@ backend_tests! {
                 update_mask: Some(FieldMask { paths: vec!["title".into()] }),
             }).await.expect("update");
         }
-        let next = async |stream: &mut tonic::Streaming<pb::WatchChangesResponse>| loop {
-            let message = tokio::time::timeout(PATIENCE, stream.message()).await.expect("in time").expect("message").expect("open");
-            if let Some(event) = message.events.into_iter().next() {
-                return event.resource_id;
-            }
-        };
-        assert_eq!(next(&mut strangers).await, public.id, "the hidden change is not streamed");
-        assert_eq!(next(&mut readers).await, chair.id);
-        assert_eq!(next(&mut readers).await, public.id);
+        // Both changes may come in one message (on PostgreSQL, one run of the sequencer can
+        // place both): the events are taken one by one.
+        assert_eq!(strangers.next().await.resource_id, public.id, "the hidden change is not streamed");
+        assert_eq!(readers.next().await.resource_id, chair.id);
+        assert_eq!(readers.next().await.resource_id, public.id);
 
         // Nor in the overviews, the sheet or an export.
         expect_code(as_stranger.tickets.get_customer_overview(pb::GetCustomerOverviewRequest { key: Some(pb::get_customer_overview_request::Key::Id(chair.id.clone())), ..Default::default() }).await, Code::NotFound);

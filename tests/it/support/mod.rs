@@ -38,6 +38,39 @@ use tonic_types::StatusExt;
 /// on two cores shared with a build, so that only a real failure runs into it.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The events of a `WatchChanges` stream one at a time, in order. A message may carry any
+/// number of them (the service sends what was placed in the feed since its last read), so a
+/// test that needs the next event must keep the rest of the message for later.
+pub struct ChangeEvents {
+    stream: tonic::Streaming<pb::WatchChangesResponse>,
+    pending: std::collections::VecDeque<pb::ChangeEvent>,
+}
+
+impl ChangeEvents {
+    pub fn new(stream: tonic::Streaming<pb::WatchChangesResponse>) -> Self {
+        Self {
+            stream,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The next event, within [`PATIENCE`]; every message on the way carries a cursor.
+    pub async fn next(&mut self) -> pb::ChangeEvent {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return event;
+            }
+            let message = tokio::time::timeout(PATIENCE, self.stream.message())
+                .await
+                .expect("a message in time")
+                .expect("message")
+                .expect("open");
+            assert!(!message.cursor.is_empty(), "every message carries a cursor");
+            self.pending.extend(message.events);
+        }
+    }
+}
+
 /// Runs each test once per backend: `backend_tests! { async fn name(server) { … } }` makes
 /// `name::sqlite` and `name::postgres`.
 macro_rules! backend_tests {
