@@ -37,15 +37,19 @@ impl Drop for Haproxy {
     }
 }
 
-/// Whether `status` says the call did not reach a replica: UNAVAILABLE from the server, or
-/// HAProxy's own 502/503 page, which tonic's client reads as a malformed gRPC answer (INTERNAL)
-/// where gRPC's HTTP mapping says UNAVAILABLE.
+/// Whether `status` says the call did not get an answer from a replica: UNAVAILABLE from the
+/// server; HAProxy's own 502/503 page, which tonic's client reads as a malformed gRPC answer
+/// (INTERNAL) where gRPC's HTTP mapping says UNAVAILABLE; or an answer cut off when its
+/// replica was killed after HAProxy had passed its headers on (UNKNOWN, no trailers). In
+/// each case the write may or may not have committed, and is sent again with its request_id.
 fn unavailable(status: &tonic::Status) -> bool {
     status.code() == Code::Unavailable
         || (status.code() == Code::Internal
             && ["502 Bad Gateway", "503 Service Unavailable"]
                 .iter()
                 .any(|http| status.message().contains(http)))
+        || (status.code() == Code::Unknown
+            && status.message().contains("missing grpc-status trailer"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -231,8 +231,10 @@ backend_tests! {
         let mut slow = small_window.list_tickets(pb::ListTicketsRequest::default()).await.expect("list").into_inner();
         slow.message().await.expect("first").expect("item");
         tokio::time::sleep(Duration::from_millis(500)).await;
+        // Ahead of the reader: what HTTP/2's send buffer holds, and a chunk in each of the
+        // server's stages (read, converted, being sent): about a thousand, never all.
         let read = server.metrics.tickets_read();
-        assert!(read < 1_000, "the server read {read} of 3,000 tickets ahead of a reader that took one");
+        assert!(read < 1_500, "the server read {read} of 3,000 tickets ahead of a reader that took one");
         assert_eq!(server.metrics.list_streams(), 1);
         // The reader goes away: the server stops reading.
         drop(slow);
@@ -240,7 +242,7 @@ backend_tests! {
         let after = server.metrics.tickets_read();
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(server.metrics.tickets_read(), after, "nothing more is read");
-        assert!(after < 1_000, "{after}");
+        assert!(after < 1_500, "{after}");
         // A reader that keeps up gets everything.
         let (all, _) = stream(&admin, pb::ListTicketsRequest::default()).await;
         assert_eq!(all.len(), 3_000);
