@@ -35,11 +35,6 @@ use crate::{
     proto::v1::{self as pb, ticket_service_server::TicketService},
 };
 
-/// How many tickets a list stream reads from the database at a time. Three chunks at most are
-/// on their way to a client (one read, one converted, one being sent); larger chunks were
-/// faster on PostgreSQL (a tenth) but held a slow reader's read-ahead at four times this.
-const LIST_CHUNK: u64 = 256;
-
 /// What a `ListTickets` response sends from: the chunks the converter task made, the one
 /// being sent, and the caller's rights, checked before each item.
 struct Sending {
@@ -181,10 +176,11 @@ impl TicketService for TicketApi {
                 let _running = running;
                 let mut read = 0_u64;
                 loop {
+                    let chunk = listing.chunk_size(read);
                     let want = if limit == 0 {
-                        LIST_CHUNK
+                        chunk
                     } else {
-                        LIST_CHUNK.min(limit - read)
+                        chunk.min(limit - read)
                     };
                     if want == 0 {
                         return;

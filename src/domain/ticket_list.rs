@@ -23,6 +23,9 @@ use crate::{
     },
 };
 
+/// How many tickets a streamed list reads first.
+const FIRST_CHUNK: u64 = 256;
+
 /// How many tickets an overview lists per kind when the request names no limit.
 pub const DEFAULT_OVERVIEW_LIMIT: u64 = 100;
 
@@ -78,6 +81,16 @@ pub struct TicketListing {
 }
 
 impl TicketListing {
+    /// How many tickets to read next, after `read` so far: few at first, so that the first
+    /// goes out soon, then as many as the database reads well at a time.
+    pub fn chunk_size(&self, read: u64) -> u64 {
+        if read == 0 {
+            FIRST_CHUNK
+        } else {
+            self.tickets.store.list_chunk()
+        }
+    }
+
     /// The next `chunk` tickets of the list, empty at its end, as read: only the last is made
     /// a ticket here (for the cursor), the rest by [`TicketChunk::tickets`] where the caller
     /// likes.

@@ -131,6 +131,18 @@ impl Store {
             .tickets()
     }
 
+    /// How many rows a streamed ticket list reads per statement after its first. On
+    /// PostgreSQL a statement's round trip and planning are spread over 1,024 rows (a fifth
+    /// more tickets a second than with 256). On SQLite each connection of the pool reads on a
+    /// thread of its own, whose allocator keeps the memory of the largest chunk it read:
+    /// 256 rows keep sixteen of them small.
+    pub fn list_chunk(&self) -> u64 {
+        match self.backend() {
+            DbBackend::Postgres => 1024,
+            _ => 256,
+        }
+    }
+
     /// [`Self::list_tickets`] as the rows read, to be made tickets where the caller likes (a
     /// stream does it on another task while the next rows are read).
     #[tracing::instrument(skip(self), level = "debug", err(level = "debug"))]
