@@ -133,9 +133,8 @@ impl Store {
 
     /// How many rows a streamed ticket list reads per statement after its first. On
     /// PostgreSQL a statement's round trip and planning are spread over 1,024 rows (a fifth
-    /// more tickets a second than with 256). On SQLite each connection of the pool reads on a
-    /// thread of its own, whose allocator keeps the memory of the largest chunk it read:
-    /// 256 rows keep sixteen of them small.
+    /// more tickets a second than with 256). On SQLite 1,024 raised the server's peak memory
+    /// by a third without making the list faster (BENCHMARKS, 2026-12-08): it keeps 256.
     pub fn list_chunk(&self) -> u64 {
         match self.backend() {
             DbBackend::Postgres => 1024,
