@@ -133,8 +133,8 @@ impl Store {
 
     /// How many rows a streamed ticket list reads per statement after its first. On
     /// PostgreSQL a statement's round trip and planning are spread over 1,024 rows (a fifth
-    /// more tickets a second than with 256). On SQLite 1,024 raised the server's peak memory
-    /// by a third without making the list faster (BENCHMARKS, 2026-12-08): it keeps 256.
+    /// more tickets a second than with 256). On SQLite, whose list met its target with 256,
+    /// 1,024 raised the server's peak memory by a third (BENCHMARKS, 2026-12-08): 256 there.
     pub fn list_chunk(&self) -> u64 {
         match self.backend() {
             DbBackend::Postgres => 1024,
