@@ -162,7 +162,8 @@ backend_tests! {
         let desk = server.desk("acme").await;
         let colleague = server.customer(pb::Customer { email: "colleague@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
         let first = desk.create(pb::Ticket { priority: 1, ..desk.ticket("Printer broken") }).await;
-        let second = desk.create(pb::Ticket { priority: 5, customer_id: colleague.id.clone(), additional_customer_ids: vec![desk.customer.id.clone()], ..desk.ticket("Mail down") }).await;
+        let cc = server.customer(pb::Customer { email: "cc@acme.example".into(), organisation_id: desk.organisation.id.clone(), ..Default::default() }).await;
+        let second = desk.create(pb::Ticket { priority: 5, customer_id: colleague.id.clone(), additional_customer_ids: vec![desk.customer.id.clone(), cc.id.clone()], ..desk.ticket("Mail down") }).await;
         let third = desk.create(pb::Ticket { priority: 3, customer_id: colleague.id.clone(), assignee_id: desk.agent.id.clone(), ..desk.ticket("PRINTER jammed") }).await;
         let elsewhere = server.desk("globex").await;
         let fourth = elsewhere.create(pb::Ticket { priority: 2, ..elsewhere.ticket("VPN slow") }).await;
@@ -170,6 +171,10 @@ backend_tests! {
         let numbers = |tickets: Vec<pb::Ticket>| tickets.iter().map(|t| t.number).collect::<Vec<_>>();
         let admin = server.as_token(&server.admin_secret);
         let (found, _) = stream(&admin, pb::ListTicketsRequest::default()).await;
+        // A listed ticket is the ticket as read by itself, additional customers and all.
+        let read = admin.tickets.clone().get_ticket(pb::GetTicketRequest { key: Some(pb::get_ticket_request::Key::Id(second.id.clone())) }).await.expect("read").into_inner().ticket.expect("a ticket");
+        assert_eq!(read.additional_customer_ids.len(), 2);
+        assert_eq!(found.iter().find(|t| t.id == second.id), Some(&read));
         assert_eq!(numbers(found), [first.number, second.number, third.number, fourth.number]);
         let (found, _) = stream(&admin, pb::ListTicketsRequest { organisation_ids: vec![desk.organisation.id.clone()], ..Default::default() }).await;
         assert_eq!(numbers(found), [first.number, second.number, third.number]);
